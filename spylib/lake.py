@@ -1,0 +1,623 @@
+"""The Parquet data lake: validated, partitioned, idempotent writes and reads.
+
+Layout (Hive style, the same on a local directory and under an ``s3://`` prefix)::
+
+    {lake_root}/{table}/symbol={SYMBOL}/year={YYYY}/run_id={RUN_ID}.parquet
+
+Conventions:
+
+- The tables and their columns come from :mod:`spylib.schema`, extended here ONCE in
+  :data:`LAKE_TABLES`; that single description drives write validation, the Glue table input and
+  the Athena DDL (:mod:`spylib.catalog`) and the DuckDB views (:mod:`spylib.sql`).
+- ``symbol`` moves from the data columns into the partition path; ``year`` (int, from ``date``) is
+  a partition key only. Each file carries a ``run_id`` column: the Metaflow run id that wrote the row.
+- ``mode="run"`` (default): one file per (partition, run). Rewriting the same run replaces the same
+  files, so retries and ``resume`` never duplicate rows; two runs are both present.
+- ``mode="merge"``: for the partitions the frame touches, the existing files are read, combined
+  with the new rows and deduplicated on a key (default ``(date, symbol)``): per key, every column
+  takes its newest non-null value (the new frame is newest, then existing rows by run id, newest
+  first). So a later run fills a realized outcome that was null, and never adds a duplicate row.
+  The merged partition is written as the current run's file, then the files it absorbed are
+  deleted: a crash in between leaves duplicates that the next merge removes.
+- Each file is written atomically: a temporary name and ``os.replace`` locally, one ``PutObject``
+  on S3 (so readers see the old file or the new one, never half of one).
+- S3 goes through boto3, which honours ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``; when neither
+  is set, ``METAFLOW_S3_ENDPOINT_URL`` is used, so the lake follows Metaflow onto an emulator.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from spylib.errors import ConfigError, DataValidationError
+from spylib.schema import FEATURES_SCHEMA, PREDICTIONS_SCHEMA, PRICES_SCHEMA
+
+RUN_ID_COLUMN = "run_id"
+YEAR_COLUMN = "year"
+SYMBOL_COLUMN = "symbol"
+DATE_COLUMN = "date"
+
+# Values that become path segments: no '/', '=' or spaces, so Hive parsing and S3 keys stay exact.
+_PATH_VALUE_RE = re.compile(r"^[A-Za-z0-9._^-]+$")
+_PARTITION_RE = re.compile(r"symbol=(?P<symbol>[^/]+)/year=(?P<year>\d{4})/(?P<file>[^/]+\.parquet)$")
+_RUN_FILE_RE = re.compile(r"^run_id=(?P<run_id>.+)\.parquet$")
+
+
+@dataclass(frozen=True)
+class LakeTable:
+    """A lake table: its data schema (from :mod:`spylib.schema`) and its partitioning.
+
+    ``data_schema`` is what producers hand to :func:`write_table` (``symbol`` included);
+    ``file_schema`` is what a Parquet file holds (``symbol`` removed, ``run_id`` appended);
+    ``partition_schema`` are the Hive partition keys in path order.
+    """
+
+    name: str
+    data_schema: pa.Schema
+    partition_schema: pa.Schema
+    key: tuple[str, ...]
+
+    @property
+    def partition_keys(self) -> tuple[str, ...]:
+        return tuple(self.partition_schema.names)
+
+    @property
+    def file_schema(self) -> pa.Schema:
+        fields = [f for f in self.data_schema if f.name not in self.partition_keys]
+        return pa.schema([*fields, pa.field(RUN_ID_COLUMN, pa.string(), nullable=False)])
+
+    @property
+    def lake_schema(self) -> pa.Schema:
+        """Every column a reader of the lake sees: file columns, then the partition keys."""
+        return pa.schema([*self.file_schema, *self.partition_schema])
+
+
+_PARTITIONS = pa.schema(
+    [
+        pa.field(SYMBOL_COLUMN, pa.string(), nullable=False),
+        pa.field(YEAR_COLUMN, pa.int32(), nullable=False),
+    ]
+)
+_KEY = (DATE_COLUMN, SYMBOL_COLUMN)
+
+LAKE_TABLES: dict[str, LakeTable] = {
+    "prices": LakeTable("prices", PRICES_SCHEMA, _PARTITIONS, _KEY),
+    "features": LakeTable("features", FEATURES_SCHEMA, _PARTITIONS, _KEY),
+    "predictions": LakeTable("predictions", PREDICTIONS_SCHEMA, _PARTITIONS, _KEY),
+}
+
+
+def get_lake_table(table: str) -> LakeTable:
+    """Return the :class:`LakeTable` named ``table``; an unknown name is a :class:`ConfigError`."""
+    try:
+        return LAKE_TABLES[table]
+    except KeyError:
+        raise ConfigError(
+            f"unknown lake table '{table}' (known: {', '.join(sorted(LAKE_TABLES))})",
+            source="lake",
+            key="table",
+        ) from None
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+
+def validate_frame(frame: pd.DataFrame, table: str) -> pa.Table:
+    """Cast ``frame`` to ``table``'s data schema, or raise :class:`DataValidationError`.
+
+    The frame must have exactly the schema's columns (any order; the index is ignored). Accepted
+    inputs per target type: float64 <- ints/floats; int8 <- ints, bools, or floats holding whole
+    numbers (NaN = null); string <- strings; date32 <- dates or timestamps at midnight. A null (or
+    NaN) in a non-nullable column, a value that does not convert, and a duplicate key are errors
+    naming the table, the column, the first offending row (0-based position) and its date.
+    """
+    spec = get_lake_table(table)
+    source = f"lake table '{table}'"
+    names = list(spec.data_schema.names)
+    columns = [str(c) for c in frame.columns]
+    if len(set(columns)) != len(columns):
+        dup = next(c for c in columns if columns.count(c) > 1)
+        raise DataValidationError("duplicate column", source=source, column=dup)
+    missing = [c for c in names if c not in columns]
+    if missing:
+        raise DataValidationError(
+            f"missing column (missing: {', '.join(missing)})", source=source, column=missing[0]
+        )
+    extra = [c for c in columns if c not in names]
+    if extra:
+        raise DataValidationError(
+            f"unexpected column (not in the schema: {', '.join(extra)})", source=source, column=extra[0]
+        )
+    frame = frame.reset_index(drop=True)
+    dates = _date_labels(frame)
+    arrays = [
+        _convert_column(frame[field.name], field, source=source, dates=dates) for field in spec.data_schema
+    ]
+    result = pa.Table.from_arrays(arrays, schema=spec.data_schema)
+    _check_unique(result, spec, source=source)
+    return result
+
+
+def _date_labels(frame: pd.DataFrame) -> list[str | None]:
+    """Best-effort ISO date of every row, for error messages only."""
+    if DATE_COLUMN not in frame.columns:
+        return [None] * len(frame)
+    parsed = pd.to_datetime(frame[DATE_COLUMN], errors="coerce")
+    return [None if pd.isna(v) else v.date().isoformat() for v in parsed]
+
+
+def _fail(
+    problem: str, *, source: str, column: str, row: int, dates: list[str | None]
+) -> DataValidationError:
+    return DataValidationError(problem, source=source, column=column, row=row, date=dates[row])
+
+
+def _convert_column(series: pd.Series, field: pa.Field, *, source: str, dates: list[str | None]) -> pa.Array:
+    """Convert one column to ``field``'s type with the type rules of :func:`validate_frame`."""
+    name, target = field.name, field.type
+    try:
+        arr = pa.array(series, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        row = _first_unconvertible(series)
+        raise _fail(
+            f"expected {target}, got mixed values ({series.iloc[row]!r})",
+            source=source,
+            column=name,
+            row=row,
+            dates=dates,
+        ) from None
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    got = arr.type
+    if not _is_compatible(got, target):
+        raise DataValidationError(f"expected {target}, got {got}", source=source, column=name)
+    if pa.types.is_timestamp(got) and pa.types.is_date32(target):
+        if got.tz is not None:
+            raise DataValidationError(
+                f"expected {target}, got time-zone-aware {got}", source=source, column=name
+            )
+        # Casting a timestamp to a date silently drops the time of day: refuse instead.
+        midnight = pc.equal(arr, pc.floor_temporal(arr, unit="day"))
+        bad = _first_false(midnight)
+        if bad is not None:
+            raise _fail(
+                f"timestamp {series.iloc[bad]} is not a date (has a time of day)",
+                source=source,
+                column=name,
+                row=bad,
+                dates=dates,
+            )
+    try:
+        out = arr.cast(target, safe=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        row = _first_bad_cast(arr, target)
+        raise _fail(
+            f"value {series.iloc[row]!r} does not convert to {target}",
+            source=source,
+            column=name,
+            row=row,
+            dates=dates,
+        ) from None
+    if not field.nullable and out.null_count:
+        row = int(np.flatnonzero(out.is_null().to_numpy(zero_copy_only=False))[0])
+        raise _fail("null value in a non-nullable column", source=source, column=name, row=row, dates=dates)
+    return out
+
+
+def _is_compatible(got: pa.DataType, target: pa.DataType) -> bool:
+    if pa.types.is_null(got):
+        return True
+    if pa.types.is_floating(target):
+        return pa.types.is_integer(got) or pa.types.is_floating(got)
+    if pa.types.is_integer(target):
+        return pa.types.is_integer(got) or pa.types.is_floating(got) or pa.types.is_boolean(got)
+    if pa.types.is_string(target):
+        return pa.types.is_string(got) or pa.types.is_large_string(got)
+    if pa.types.is_date(target):
+        return pa.types.is_date(got) or pa.types.is_timestamp(got)
+    return bool(got == target)
+
+
+def _first_false(mask: pa.Array) -> int | None:
+    values = mask.fill_null(True).to_numpy(zero_copy_only=False)
+    bad = np.flatnonzero(~values)
+    return int(bad[0]) if bad.size else None
+
+
+def _first_unconvertible(series: pd.Series) -> int:
+    """Position of the first value whose Python type differs from the first non-null value's."""
+    kinds: type | None = None
+    for i, value in enumerate(series):
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            continue
+        kind = str if isinstance(value, str) else type(value)
+        if kinds is None:
+            kinds = kind
+        elif kind is not kinds and not (isinstance(value, int | float) and kinds in (int, float)):
+            return i
+    return 0
+
+
+def _first_bad_cast(arr: pa.Array, target: pa.DataType) -> int:
+    for i in range(len(arr)):
+        try:
+            arr.slice(i, 1).cast(target, safe=True)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return i
+    return 0
+
+
+def _check_unique(table: pa.Table, spec: LakeTable, *, source: str) -> None:
+    keys = table.select(list(spec.key)).to_pandas()
+    dup = keys.duplicated(keep="first").to_numpy()
+    if dup.any():
+        row = int(np.flatnonzero(dup)[0])
+        values = ", ".join(f"{k}={keys.iloc[row][k]}" for k in spec.key)
+        raise DataValidationError(
+            f"duplicate key ({values}) within the frame",
+            source=source,
+            column=",".join(spec.key),
+            row=row,
+            date=str(keys.iloc[row][DATE_COLUMN]) if DATE_COLUMN in spec.key else None,
+        )
+
+
+# --- storage ------------------------------------------------------------------------------------
+
+
+class _Store(Protocol):
+    """The four operations the lake needs, on a local directory or an S3 prefix."""
+
+    def list_files(self, prefix: str) -> list[str]: ...
+    def read_bytes(self, uri: str) -> bytes: ...
+    def write_bytes(self, uri: str, data: bytes) -> None: ...
+    def delete(self, uri: str) -> None: ...
+
+
+class _LocalStore:
+    def list_files(self, prefix: str) -> list[str]:
+        root = Path(prefix)
+        if not root.is_dir():
+            return []
+        return sorted(str(p) for p in root.rglob("*.parquet") if not p.name.startswith("."))
+
+    def read_bytes(self, uri: str) -> bytes:
+        return Path(uri).read_bytes()
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        path = Path(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Hidden temp name in the same directory: never matched by '*.parquet' globs, and
+        # os.replace within one file system is atomic.
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def delete(self, uri: str) -> None:
+        Path(uri).unlink(missing_ok=True)
+
+
+def s3_client(endpoint_url: str | None = None) -> Any:
+    """A boto3 S3 client; endpoint from the argument, the AWS_* variables, or METAFLOW_S3_ENDPOINT_URL."""
+    import boto3  # local import: keeps `import spylib.lake` light for local-only users
+
+    if endpoint_url is None and not (
+        os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    ):
+        endpoint_url = os.environ.get("METAFLOW_S3_ENDPOINT_URL") or None
+    return boto3.client("s3", endpoint_url=endpoint_url)
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/a/b`` -> ``("bucket", "a/b")``."""
+    if not uri.startswith("s3://"):
+        raise ConfigError(f"not an s3:// URI: {uri}", source="lake", key="lake_root")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    if not bucket:
+        raise ConfigError(f"no bucket in {uri}", source="lake", key="lake_root")
+    return bucket, key
+
+
+class _S3Store:
+    def __init__(self, client: Any | None = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = s3_client()
+        return self._client
+
+    def list_files(self, prefix: str) -> list[str]:
+        bucket, key = split_s3_uri(prefix)
+        key = key.rstrip("/") + "/" if key else ""
+        out: list[str] = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+            for obj in page.get("Contents", []):
+                name = obj["Key"].rsplit("/", 1)[-1]
+                if name.endswith(".parquet") and not name.startswith("."):
+                    out.append(f"s3://{bucket}/{obj['Key']}")
+        return sorted(out)
+
+    def read_bytes(self, uri: str) -> bytes:
+        bucket, key = split_s3_uri(uri)
+        body: bytes = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        bucket, key = split_s3_uri(uri)
+        # One PutObject: S3 makes it visible all at once (no multipart, no partial object).
+        self.client.put_object(Bucket=bucket, Key=key, Body=data)
+
+    def delete(self, uri: str) -> None:
+        bucket, key = split_s3_uri(uri)
+        self.client.delete_object(Bucket=bucket, Key=key)
+
+
+def get_store(lake_root: str, s3: Any | None = None) -> _Store:
+    """The store for ``lake_root``: S3 for ``s3://`` prefixes (optionally with a given client), else local."""
+    if lake_root.startswith("s3://"):
+        return _S3Store(s3)
+    if "://" in lake_root:
+        raise ConfigError(f"unsupported lake root {lake_root} (a directory or s3://)", source="lake")
+    return _LocalStore()
+
+
+def join_uri(root: str, *parts: str) -> str:
+    """Join path parts with '/', for local paths and s3:// URIs alike."""
+    return "/".join([root.rstrip("/"), *parts])
+
+
+def table_uri(lake_root: str, table: str) -> str:
+    return join_uri(lake_root, table)
+
+
+def partition_uri(lake_root: str, table: str, symbol: str, year: int) -> str:
+    return join_uri(lake_root, table, f"symbol={symbol}", f"year={year:04d}")
+
+
+def file_uri(lake_root: str, table: str, symbol: str, year: int, run_id: str) -> str:
+    return join_uri(partition_uri(lake_root, table, symbol, year), f"run_id={run_id}.parquet")
+
+
+@dataclass(frozen=True)
+class LakeFile:
+    """One Parquet file of the lake, with the partition values and run id parsed from its path."""
+
+    uri: str
+    symbol: str
+    year: int
+    run_id: str
+
+
+def list_lake_files(table: str, lake_root: str, s3: Any | None = None) -> list[LakeFile]:
+    """Every data file of ``table`` (files not matching the layout are ignored), sorted by URI."""
+    get_lake_table(table)
+    out = []
+    for uri in get_store(lake_root, s3).list_files(table_uri(lake_root, table)):
+        m = _PARTITION_RE.search(uri)
+        if m is None:
+            continue
+        run = _RUN_FILE_RE.match(m["file"])
+        out.append(LakeFile(uri, m["symbol"], int(m["year"]), run["run_id"] if run else m["file"]))
+    return out
+
+
+def list_partitions(table: str, lake_root: str, s3: Any | None = None) -> list[tuple[str, int]]:
+    """The distinct ``(symbol, year)`` partitions that hold at least one file, sorted."""
+    return sorted({(f.symbol, f.year) for f in list_lake_files(table, lake_root, s3)})
+
+
+# --- write --------------------------------------------------------------------------------------
+
+
+def _check_path_value(value: str, what: str) -> None:
+    if not _PATH_VALUE_RE.match(value):
+        raise ConfigError(
+            f"{what} {value!r} cannot be a path segment (allowed: letters, digits, '.', '_', '^', '-')",
+            source="lake",
+            key=what,
+        )
+
+
+def _to_parquet_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="snappy")
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _file_table(data: pa.Table, spec: LakeTable, run_id: str | pa.Array) -> pa.Table:
+    """Drop the partition columns, append ``run_id``, sort by date: the on-disk form."""
+    n = data.num_rows
+    run = pa.array([run_id] * n, pa.string()) if isinstance(run_id, str) else run_id
+    body = data.drop_columns([c for c in spec.partition_keys if c in data.column_names])
+    body = body.append_column(RUN_ID_COLUMN, run)
+    return body.select(spec.file_schema.names).cast(spec.file_schema).sort_by(DATE_COLUMN)
+
+
+def _split_partitions(data: pa.Table) -> dict[tuple[str, int], pa.Table]:
+    years = pc.year(data[DATE_COLUMN]).cast(pa.int32()).to_numpy()
+    symbols = data[SYMBOL_COLUMN].to_numpy(zero_copy_only=False)
+    parts: dict[tuple[str, int], pa.Table] = {}
+    for sym, year in sorted({(str(s), int(y)) for s, y in zip(symbols, years, strict=True)}):
+        mask = (symbols == sym) & (years == year)
+        parts[(sym, year)] = data.filter(pa.array(mask))
+    return parts
+
+
+def write_table(
+    frame: pd.DataFrame,
+    table: str,
+    lake_root: str,
+    run_id: str,
+    *,
+    mode: Literal["run", "merge"] = "run",
+    merge_on: Sequence[str] | None = None,
+    s3: Any | None = None,
+) -> list[str]:
+    """Validate ``frame`` and write it to the lake; return the written file URIs (sorted).
+
+    Everything is validated before the first byte is written. ``mode="run"`` writes one file per
+    (symbol, year) partition for ``run_id`` (replacing that run's earlier file: idempotent);
+    ``mode="merge"`` merges into the partitions as described in the module docstring, on
+    ``merge_on`` (default: the table key). ``s3`` is an optional boto3 S3 client.
+    """
+    spec = get_lake_table(table)
+    _check_path_value(run_id, "run_id")
+    data = validate_frame(frame, table)
+    for sym in set(data[SYMBOL_COLUMN].to_pylist()):
+        _check_path_value(str(sym), "symbol")
+    if mode not in ("run", "merge"):
+        raise ConfigError(f"unknown write mode {mode!r} (run or merge)", source="lake", key="mode")
+    key = tuple(merge_on) if merge_on is not None else spec.key
+    unknown = [c for c in key if c not in spec.data_schema.names]
+    if unknown:
+        raise ConfigError(f"merge key column(s) not in '{table}': {unknown}", source="lake", key="merge_on")
+    store = get_store(lake_root, s3)
+    existing = list_lake_files(table, lake_root, s3) if mode == "merge" else []
+    written = []
+    for (sym, year), part in _split_partitions(data).items():
+        uri = file_uri(lake_root, table, sym, year, run_id)
+        if mode == "run":
+            store.write_bytes(uri, _to_parquet_bytes(_file_table(part, spec, run_id)))
+        else:
+            olds = [f for f in existing if (f.symbol, f.year) == (sym, year)]
+            merged = _merge_partition(part, olds, spec, key, run_id, sym, store)
+            store.write_bytes(uri, _to_parquet_bytes(merged))
+            for old in olds:
+                if old.uri != uri:
+                    store.delete(old.uri)
+        written.append(uri)
+    return sorted(written)
+
+
+def _run_sort_key(run_id: str) -> tuple[int, int, str]:
+    """Order run ids oldest first: numeric ids (Metaflow's local/S3 runs) numerically, then text."""
+    return (0, int(run_id), "") if run_id.isdigit() else (1, 0, run_id)
+
+
+def _merge_partition(
+    new: pa.Table,
+    olds: list[LakeFile],
+    spec: LakeTable,
+    key: tuple[str, ...],
+    run_id: str,
+    symbol: str,
+    store: _Store,
+) -> pa.Table:
+    """Combine a partition's files with new rows: per key, each column's newest non-null value."""
+    frames = [_file_table(new, spec, run_id).to_pandas()]
+    old_tables = [pq.read_table(io.BytesIO(store.read_bytes(f.uri))) for f in olds]
+    if old_tables:
+        old = pa.concat_tables([t.select(spec.file_schema.names).cast(spec.file_schema) for t in old_tables])
+        old_frame = old.to_pandas()
+        order = sorted(
+            range(len(old_frame)), key=lambda i: _run_sort_key(str(old_frame[RUN_ID_COLUMN].iloc[i]))
+        )
+        frames.append(old_frame.iloc[order[::-1]])  # newest run first
+    combined = pd.concat(frames, ignore_index=True)
+    combined[SYMBOL_COLUMN] = symbol
+    # groupby.first() takes each column's first non-null value; rows are ordered newest first.
+    merged = combined.groupby(list(key), sort=True, dropna=False).first().reset_index()
+    run = pa.array(merged[RUN_ID_COLUMN].astype(str).tolist(), pa.string())
+    data = validate_frame(merged[list(spec.data_schema.names)], spec.name)
+    return _file_table(data, spec, run)
+
+
+# --- read ---------------------------------------------------------------------------------------
+
+Filter = tuple[str, str, Any]
+_OPS = {"=", "==", "!=", "<", "<=", ">", ">=", "in", "not in"}
+
+
+def _match(value: Any, op: str, target: Any) -> bool:
+    if op in ("=", "=="):
+        return bool(value == target)
+    if op == "!=":
+        return bool(value != target)
+    if op == "<":
+        return bool(value < target)
+    if op == "<=":
+        return bool(value <= target)
+    if op == ">":
+        return bool(value > target)
+    if op == ">=":
+        return bool(value >= target)
+    if op == "in":
+        return value in target
+    return value not in target
+
+
+def _normalize_filter_value(column: str, value: Any) -> Any:
+    if column != DATE_COLUMN:
+        return value
+    if isinstance(value, list | tuple | set):
+        return [_normalize_filter_value(column, v) for v in value]
+    return pd.Timestamp(value).date()
+
+
+def read_table(
+    table: str,
+    lake_root: str,
+    filters: Iterable[Filter] | None = None,
+    *,
+    s3: Any | None = None,
+) -> pd.DataFrame:
+    """Read ``table`` from the lake into a frame: the data schema's columns, then ``run_id``.
+
+    ``filters`` is a list of ``(column, op, value)`` with op in ``= != < <= > >= in, not in``, all
+    ANDed; filters on ``symbol``, ``year`` and ``run_id`` prune files by path before reading.
+    Rows of every run are returned (sorted by date, symbol, run_id); ``date`` comes back as
+    ``datetime64[ns]``. A table with no files gives an empty frame with the right columns.
+    """
+    spec = get_lake_table(table)
+    flt = [(c, op, _normalize_filter_value(c, v)) for c, op, v in (filters or [])]
+    for column, op, _ in flt:
+        if op not in _OPS:
+            raise ConfigError(f"unknown filter operator {op!r}", source="lake", key="filters")
+        if column not in (*spec.data_schema.names, RUN_ID_COLUMN, YEAR_COLUMN):
+            raise ConfigError(f"filter column {column!r} not in '{table}'", source="lake", key="filters")
+    store = get_store(lake_root, s3)
+    tables = []
+    for f in list_lake_files(table, lake_root, s3):
+        # run_id is not pruned by file name: a merged file holds rows of several runs.
+        path_values = {SYMBOL_COLUMN: f.symbol, YEAR_COLUMN: f.year}
+        if not all(_match(path_values[c], op, v) for c, op, v in flt if c in (SYMBOL_COLUMN, YEAR_COLUMN)):
+            continue
+        body = pq.read_table(io.BytesIO(store.read_bytes(f.uri)))
+        body = body.select(spec.file_schema.names).cast(spec.file_schema)
+        tables.append(body.append_column(SYMBOL_COLUMN, pa.array([f.symbol] * body.num_rows, pa.string())))
+    out_schema = pa.schema([*spec.data_schema, spec.file_schema.field(RUN_ID_COLUMN)])
+    if tables:
+        result = pa.concat_tables(tables).select(out_schema.names).cast(out_schema)
+    else:
+        result = out_schema.empty_table()
+    frame = result.to_pandas(date_as_object=False)
+    frame[DATE_COLUMN] = frame[DATE_COLUMN].astype("datetime64[ns]")
+    for column, op, value in flt:
+        if column == YEAR_COLUMN:
+            values = frame[DATE_COLUMN].dt.year
+        elif column == DATE_COLUMN:
+            values = frame[DATE_COLUMN].dt.date
+        else:
+            values = frame[column]
+        mask = [_match(v, op, value) for v in values]
+        frame = frame[pd.Series(mask, index=frame.index, dtype=bool)]
+    frame = frame.sort_values([DATE_COLUMN, SYMBOL_COLUMN, RUN_ID_COLUMN], kind="stable")
+    return frame.reset_index(drop=True)
