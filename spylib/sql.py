@@ -1,0 +1,265 @@
+"""SQL over the Parquet lake with DuckDB: the local stand-in for Athena.
+
+``query(sql, lake_root)`` opens an in-memory DuckDB and defines one view per lake table
+(``prices``, ``features``, ``predictions``) over
+``read_parquet('{root}/{table}/*/*/*.parquet', hive_partitioning=true)``. Each view has the table's
+data columns in schema order (``symbol`` back in place), then ``run_id`` and ``year``: the same
+columns Athena shows for the Glue tables of :mod:`spylib.catalog`. A table without files is an
+empty view with the right column types, so queries never fail on a missing table.
+
+An ``s3://`` lake is read in one of two ways (``s3_mode``):
+
+- ``"httpfs"``: DuckDB reads S3 itself through its ``httpfs`` extension, configured from the same
+  environment as boto3 (``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` /
+  ``METAFLOW_S3_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ...). The extension is not in the duckdb
+  wheel and cannot be downloaded offline; it must already be installed (``duckdb-ext-httpfs``
+  exists only for duckdb 1.x: 1.4.4 at the time of writing). Not exercised by the tests here,
+  because the installed duckdb (2.0.1) has no matching extension.
+- ``"sync"``: the table files are copied from S3 with boto3 into a temporary directory (deleted
+  afterwards) and queried there. Costs one download of the lake per query; fine for EDA-sized lakes.
+- ``"auto"`` (default): ``httpfs`` if the extension loads, else ``sync``.
+
+Command line: ``python -m spylib.sql "SELECT ..." --lake data/lake`` prints the result;
+``python -m spylib.sql --ddl --location s3://bucket/lake`` prints the Athena DDL of every table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import pyarrow as pa
+
+from spylib.catalog import athena_ddl, hive_type
+from spylib.errors import ConfigError, SpyFlowError
+from spylib.lake import (
+    LAKE_TABLES,
+    RUN_ID_COLUMN,
+    YEAR_COLUMN,
+    LakeTable,
+    get_store,
+    join_uri,
+    list_lake_files,
+    split_s3_uri,
+)
+
+S3Mode = Literal["auto", "httpfs", "sync"]
+DEFAULT_LAKE = "data/lake"
+DEFAULT_DATABASE = "spy_flow"
+
+_DUCKDB_TYPES = {
+    "double": "DOUBLE",
+    "float": "FLOAT",
+    "tinyint": "TINYINT",
+    "smallint": "SMALLINT",
+    "int": "INTEGER",
+    "bigint": "BIGINT",
+    "boolean": "BOOLEAN",
+    "string": "VARCHAR",
+    "date": "DATE",
+}
+
+
+def _duckdb_type(dtype: pa.DataType) -> str:
+    return _DUCKDB_TYPES[hive_type(dtype)]
+
+
+def _quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _view_columns(spec: LakeTable) -> list[pa.Field]:
+    """View column order: the data schema, then run_id and year."""
+    return [
+        *spec.data_schema,
+        spec.file_schema.field(RUN_ID_COLUMN),
+        spec.partition_schema.field(YEAR_COLUMN),
+    ]
+
+
+def view_sql(spec: LakeTable, root: str | None) -> str:
+    """``CREATE VIEW`` for one table over the files under ``root`` (None: an empty, typed view)."""
+    fields = _view_columns(spec)
+    if root is None:
+        cols = ", ".join(f'CAST(NULL AS {_duckdb_type(f.type)}) AS "{f.name}"' for f in fields)
+        return f'CREATE VIEW "{spec.name}" AS SELECT {cols} WHERE false'
+    pattern = _quote_literal(join_uri(root, spec.name, "*", "*", "*.parquet"))
+    hive_types = ", ".join(f"'{f.name}': '{_duckdb_type(f.type)}'" for f in spec.partition_schema)
+    cols = ", ".join(f'"{f.name}"' for f in fields)
+    return (
+        f'CREATE VIEW "{spec.name}" AS SELECT {cols} FROM read_parquet({pattern}, '
+        f"hive_partitioning = true, hive_types = {{{hive_types}}}, union_by_name = true)"
+    )
+
+
+def _s3_endpoint() -> str | None:
+    return (
+        os.environ.get("AWS_ENDPOINT_URL_S3")
+        or os.environ.get("AWS_ENDPOINT_URL")
+        or os.environ.get("METAFLOW_S3_ENDPOINT_URL")
+        or None
+    )
+
+
+def load_httpfs(con: Any) -> bool:
+    """Load DuckDB's httpfs extension if it is installed; True on success. Never downloads."""
+    import duckdb
+
+    try:
+        con.execute("LOAD httpfs")
+    except duckdb.Error:
+        return False
+    return True
+
+
+def _configure_s3_secret(con: Any) -> None:
+    """An S3 secret for httpfs from the boto3-style environment (path-style URLs for an emulator)."""
+    parts = ["TYPE s3", f"REGION {_quote_literal(os.environ.get('AWS_DEFAULT_REGION', 'us-east-1'))}"]
+    endpoint = _s3_endpoint()
+    if endpoint:
+        scheme, _, host = endpoint.partition("://")
+        parts += [
+            f"ENDPOINT {_quote_literal(host.rstrip('/'))}",
+            "URL_STYLE 'path'",
+            f"USE_SSL {'true' if scheme == 'https' else 'false'}",
+        ]
+    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if key and secret:
+        parts += [f"KEY_ID {_quote_literal(key)}", f"SECRET {_quote_literal(secret)}"]
+        if os.environ.get("AWS_SESSION_TOKEN"):
+            parts.append(f"SESSION_TOKEN {_quote_literal(os.environ['AWS_SESSION_TOKEN'])}")
+    else:
+        parts.append("PROVIDER credential_chain")
+    con.execute(f"CREATE OR REPLACE SECRET spyflow_lake ({', '.join(parts)})")
+
+
+def sync_lake(lake_root: str, target: Path, s3: Any | None = None) -> int:
+    """Copy every lake file under ``lake_root`` (s3://) to ``target`` with the same layout; count them."""
+    store = get_store(lake_root, s3)
+    n = 0
+    for table in LAKE_TABLES:
+        for f in list_lake_files(table, lake_root, s3):
+            relative = f.uri[len(lake_root.rstrip("/")) + 1 :]
+            path = target / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(store.read_bytes(f.uri))
+            n += 1
+    return n
+
+
+def _define_views(con: Any, root: str, has_files: dict[str, bool]) -> None:
+    for name, spec in LAKE_TABLES.items():
+        con.execute(view_sql(spec, root if has_files[name] else None))
+
+
+def _run(sql: str, root: str, has_files: dict[str, bool], con: Any | None = None) -> pd.DataFrame:
+    import duckdb
+
+    con = con if con is not None else duckdb.connect(":memory:")
+    try:
+        _define_views(con, root, has_files)
+        try:
+            frame: pd.DataFrame = con.execute(sql).df()
+        except duckdb.Error as e:
+            raise SpyFlowError(f"query over lake {root} failed: {e}") from e
+        return frame
+    finally:
+        con.close()
+
+
+def query(sql: str, lake_root: str, *, s3_mode: S3Mode = "auto", s3: Any | None = None) -> pd.DataFrame:
+    """Run ``sql`` in DuckDB over the lake's views (see the module docstring); return a frame.
+
+    ``lake_root`` is a local directory or an ``s3://`` prefix; ``s3_mode`` picks how S3 is read
+    (``"auto"``, ``"httpfs"``, ``"sync"``); ``s3`` is an optional boto3 S3 client for the sync path.
+    """
+    import duckdb
+
+    if s3_mode not in ("auto", "httpfs", "sync"):
+        raise ConfigError(f"unknown s3_mode {s3_mode!r}", source="sql", key="s3_mode")
+    has_files = {t: bool(list_lake_files(t, lake_root, s3)) for t in LAKE_TABLES}
+    if not lake_root.startswith("s3://"):
+        return _run(sql, lake_root, has_files)
+    split_s3_uri(lake_root)
+    if s3_mode != "sync":
+        con = duckdb.connect(":memory:")
+        if load_httpfs(con):
+            _configure_s3_secret(con)
+            return _run(sql, lake_root, has_files, con)
+        con.close()
+        if s3_mode == "httpfs":
+            raise ConfigError(
+                f"DuckDB {duckdb.__version__} cannot load the httpfs extension (not installed; "
+                "duckdb-ext-httpfs exists for duckdb 1.x only): use s3_mode='sync'",
+                source="sql",
+                key="s3_mode",
+            )
+    with tempfile.TemporaryDirectory(prefix="spyflow-lake-") as tmp:
+        sync_lake(lake_root, Path(tmp), s3)
+        return _run(sql, tmp, has_files)
+
+
+def all_ddl(database: str, location: str) -> str:
+    """The Athena DDL of every lake table, separated by blank lines, with the partition-loading hint."""
+    statements = [athena_ddl(t, database, join_uri(location, t)) for t in LAKE_TABLES]
+    repairs = "\n".join(f"-- MSCK REPAIR TABLE `{database}`.`{t}`;" for t in LAKE_TABLES)
+    return "\n\n".join(statements) + "\n\n-- Then load the Hive partitions:\n" + repairs + "\n"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m spylib.sql",
+        description="SQL over the spy-flow Parquet lake (views: prices, features, predictions) with DuckDB.",
+    )
+    p.add_argument(
+        "sql", nargs="?", help='the SQL to run, e.g. "SELECT symbol, count(*) FROM prices GROUP BY 1"'
+    )
+    p.add_argument(
+        "--lake", default=DEFAULT_LAKE, help=f"lake root: a directory or s3://... (default {DEFAULT_LAKE})"
+    )
+    p.add_argument(
+        "--s3-mode", choices=["auto", "httpfs", "sync"], default="auto", help="how an s3:// lake is read"
+    )
+    p.add_argument("--ddl", action="store_true", help="print the Athena CREATE EXTERNAL TABLE DDL and exit")
+    p.add_argument(
+        "--database", default=DEFAULT_DATABASE, help=f"database name for --ddl (default {DEFAULT_DATABASE})"
+    )
+    p.add_argument(
+        "--location",
+        default=None,
+        help="S3 lake root for --ddl (default: --lake if it is s3://, else s3://YOUR-BUCKET/lake)",
+    )
+    p.add_argument("--max-rows", type=int, default=200, help="print at most this many rows (default 200)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m spylib.sql`` / ``spy-sql``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.ddl:
+        location = args.location or (args.lake if args.lake.startswith("s3://") else "s3://YOUR-BUCKET/lake")
+        print(all_ddl(args.database, location), end="")
+        return 0
+    if not args.sql:
+        print("error: give a SQL statement or --ddl", file=sys.stderr)
+        return 2
+    try:
+        frame = query(args.sql, args.lake, s3_mode=args.s3_mode)
+    except SpyFlowError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    with pd.option_context("display.max_columns", None, "display.width", 200):
+        print(frame.head(args.max_rows).to_string(index=False))
+    if len(frame) > args.max_rows:
+        print(f"... {len(frame)} rows in total, first {args.max_rows} shown")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
