@@ -12,9 +12,11 @@ An ``s3://`` lake is read in one of two ways (``s3_mode``):
 - ``"httpfs"``: DuckDB reads S3 itself through its ``httpfs`` extension, configured from the same
   environment as boto3 (``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` /
   ``METAFLOW_S3_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ...). The extension is not in the duckdb
-  wheel and cannot be downloaded offline; it must already be installed (``duckdb-ext-httpfs``
-  exists only for duckdb 1.x: 1.4.4 at the time of writing). Not exercised by the tests here,
-  because the installed duckdb (2.0.1) has no matching extension.
+  wheel and cannot be downloaded offline; it must already be installed, in DuckDB's extension
+  directory or as the ``duckdb-ext-httpfs`` wheel of the same version (which exists for duckdb 1.x
+  only: up to 1.4.4 at the time of writing). With duckdb 2.0.1 installed here there is none, so
+  ``auto`` syncs; the httpfs path was checked by hand with duckdb 1.4.4 + duckdb-ext-httpfs 1.4.4
+  against a moto server.
 - ``"sync"``: the table files are copied from S3 with boto3 into a temporary directory (deleted
   afterwards) and queried there. Costs one download of the lake per query; fine for EDA-sized lakes.
 - ``"auto"`` (default): ``httpfs`` if the extension loads, else ``sync``.
@@ -26,6 +28,7 @@ Command line: ``python -m spylib.sql "SELECT ..." --lake data/lake`` prints the 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import tempfile
@@ -107,12 +110,36 @@ def _s3_endpoint() -> str | None:
     )
 
 
+def httpfs_wheel_file(con: Any) -> Path | None:
+    """The httpfs extension file shipped by the ``duckdb-ext-httpfs`` wheel for this duckdb, if any."""
+    import duckdb
+
+    spec = importlib.util.find_spec("duckdb_ext")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    platform = con.execute("PRAGMA platform").fetchone()[0]
+    for base in spec.submodule_search_locations:
+        path = Path(base) / "extensions" / f"v{duckdb.__version__}" / platform / "httpfs.duckdb_extension"
+        if path.is_file():
+            return path
+    return None
+
+
 def load_httpfs(con: Any) -> bool:
-    """Load DuckDB's httpfs extension if it is installed; True on success. Never downloads."""
+    """Load DuckDB's httpfs extension if it is installed (extension directory, or the
+    ``duckdb-ext-httpfs`` wheel matching this duckdb); True on success. Never downloads."""
     import duckdb
 
     try:
         con.execute("LOAD httpfs")
+        return True
+    except duckdb.Error:
+        pass
+    path = httpfs_wheel_file(con)
+    if path is None:
+        return False
+    try:
+        con.execute(f"LOAD {_quote_literal(str(path))}")
     except duckdb.Error:
         return False
     return True

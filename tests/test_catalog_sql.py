@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pandas as pd
 import pytest
+from moto_server import aws_env, running_moto_server
 from test_lake import make_frame
 
 from spylib.catalog import (
@@ -152,34 +153,19 @@ def test_cli_prints_the_result_and_the_ddl(
 # --- against a moto server over HTTP ----------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with running_moto_server() as server:
+        yield server.endpoint
 
 
 @pytest.fixture
 def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Environment pointing boto3 at the moto server, a fresh bucket, and clients."""
-    for var in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_GLUE", "METAFLOW_S3_ENDPOINT_URL", "AWS_PROFILE"):
+    for var in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_GLUE", "AWS_PROFILE"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for var, value in aws_env(moto_endpoint).items():
+        monkeypatch.setenv(var, value)
     bucket = f"lake-{uuid.uuid4().hex[:8]}"
     s3 = boto3.client("s3", endpoint_url=moto_endpoint)
     s3.create_bucket(Bucket=bucket)
@@ -235,9 +221,8 @@ def test_s3_lake_write_read_and_glue_registration(aws: dict[str, Any]) -> None:
 @pytest.mark.emulator
 def test_duckdb_over_the_s3_lake_by_sync(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     # Only Metaflow's variable set: the lake follows Metaflow's S3 endpoint.
-    endpoint = str(aws["s3"].meta.endpoint_url)
     monkeypatch.delenv("AWS_ENDPOINT_URL")
-    monkeypatch.setenv("METAFLOW_S3_ENDPOINT_URL", endpoint)
+    assert os.environ["METAFLOW_S3_ENDPOINT_URL"] == aws["s3"].meta.endpoint_url
     root = f"s3://{aws['bucket']}/lake"
     prices = make_frame("prices")
     write_table(prices, "prices", root, "9")
