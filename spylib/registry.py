@@ -653,6 +653,12 @@ def to_metadata_value(text: str) -> str:
     return cleaned or "none"
 
 
+def to_description(text: str) -> str:
+    """A legal ModelPackageDescription: control characters (newlines, tabs) become spaces, <= 1024 chars."""
+    cleaned = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text)
+    return cleaned[:1024]
+
+
 def build_customer_metadata(request: RegistrationRequest, manifest: dict[str, Any]) -> dict[str, str]:
     """CustomerMetadataProperties: provenance and the model sha256 the loader checks (values <= 256)."""
     metadata = {
@@ -742,16 +748,20 @@ class SageMakerRegistry:
                 self.put_verified(key, data)
             response = self.sagemaker.create_model_package(
                 ModelPackageGroupName=request.group,
-                ModelPackageDescription=(
+                ModelPackageDescription=to_description(
                     request.description
                     or f"spy-flow model for {request.bundle['symbol']} from {request.run_pathspec}"
-                )[:1024],
+                ),
                 InferenceSpecification={
                     "Containers": [
                         {
                             "Image": self.image_uri,
                             "ModelDataUrl": self.s3_uri(f"{base_key}/{TARBALL_FILE}"),
-                            "Environment": {"SAGEMAKER_PROGRAM": "inference.py"},
+                            # The scikit-learn container imports code/inference.py from the model dir.
+                            "Environment": {
+                                "SAGEMAKER_PROGRAM": "inference.py",
+                                "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                            },
                         }
                     ],
                     "SupportedContentTypes": ["text/csv"],

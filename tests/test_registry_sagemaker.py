@@ -55,7 +55,9 @@ def test_register_versions_metadata_and_artifacts(sagemaker: Any, s3: Any) -> No
     first = reg.register(
         make_request("SpyFlow/1", group=group, extra_files={"reference_profile.json": b'{"mean": 0.1}'})
     )
-    second = reg.register(make_request("SpyFlow/2", status="Rejected", group=group))
+    second = reg.register(
+        make_request("SpyFlow/2", status="Rejected", group=group, description="rejected:\n dsr too low")
+    )
     third = reg.register(make_request("SpyFlow/3", status="PendingManualApproval", group=group))
     assert (
         sagemaker.describe_model_package_group(ModelPackageGroupName=group)["ModelPackageGroupName"] == group
@@ -66,6 +68,7 @@ def test_register_versions_metadata_and_artifacts(sagemaker: Any, s3: Any) -> No
 
     described = sagemaker.describe_model_package(ModelPackageName=second.location)
     assert described["ModelApprovalStatus"] == "Rejected"
+    assert described["ModelPackageDescription"] == "rejected:  dsr too low"  # no control characters
     meta = described["CustomerMetadataProperties"]
     assert meta["run_pathspec"] == "SpyFlow/2" and meta["model_sha256"] == second.model_sha256
     assert meta["gate_reasons"] == "dsr 0.95 0.41"  # '<' and '()' are illegal in AWS metadata values
@@ -73,6 +76,7 @@ def test_register_versions_metadata_and_artifacts(sagemaker: Any, s3: Any) -> No
     container = described["InferenceSpecification"]["Containers"][0]
     assert container["Image"] == registry.sklearn_image_uri("us-east-1")
     assert container["ModelDataUrl"] == second.model_uri
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
     assert described["InferenceSpecification"]["SupportedContentTypes"] == ["text/csv"]
     assert described["InferenceSpecification"]["SupportedResponseMIMETypes"] == [
         "text/csv",
