@@ -1,0 +1,184 @@
+"""SpyFlow: will SPY close higher on the next trading day?
+
+Steps (each a few lines of wiring; the logic lives in ``spylib``):
+
+* ``start``    validate the parameters and the three config files (sweep, gate, resources);
+* ``ingest``   load SPY and its benchmark (embedded stand-ins, CSV/Parquet, local or s3://), validate, align;
+* ``features`` indicators and labels; the look-ahead audit runs on every run;
+* ``split``    named date segments with gaps, and purged walk-forward folds over train + validation;
+* ``train``    ``foreach`` configuration of the sweep: out-of-fold trials, then a refit on train + validation;
+* ``evaluate`` the join: all trials, selection on out-of-fold figures, one test evaluation, baselines,
+               deflated Sharpe and PBO, the quality gate, and the evaluation card;
+* ``predict``  batch predictions for test, production and the latest day, written as Parquet and CSV;
+* ``register`` the model, its metrics and the gate's decision in the model registry;
+* ``end``.
+
+Run ``python flows/spy_flow.py run``; inspect with ``metaflow.Flow("SpyFlow").latest_run``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from spylib.runtime import ensure_metaflow_user
+
+ensure_metaflow_user()  # before metaflow is imported: it refuses the user name "root"
+
+from metaflow import (  # noqa: E402
+    Config,
+    FlowSpec,
+    Parameter,
+    card,
+    current,
+    resources,
+    step,
+)
+
+from spylib import pipeline  # noqa: E402
+
+CONFIG_DIR = Path(__file__).resolve().parent / "config"
+
+
+class SpyFlow(FlowSpec):
+    """Next-day SPY direction: ingest -> features -> split -> train (foreach) -> evaluate -> predict -> register."""
+
+    sweep = Config(
+        "sweep",
+        default=str(CONFIG_DIR / "sweep.json"),
+        help="JSON file with the model grid, thresholds, trade filters, walk-forward CV and selection rule.",
+    )
+    gate_config = Config(
+        "gate", default=str(CONFIG_DIR / "gate.json"), help="JSON file with the quality gate's thresholds."
+    )
+    resources_config = Config(
+        "resources", default=str(CONFIG_DIR / "resources.json"), help="JSON file with cpu/memory per step (Batch)."
+    )
+
+    source = Parameter(
+        "source",
+        default="embedded",
+        help="'embedded' (offline stand-ins from the arch package) or a CSV/Parquet path or s3:// URI template "
+        "with {symbol} or {symbol_lower}, e.g. 'data/{symbol_lower}_daily.csv'.",
+    )
+    symbol = Parameter("symbol", default="SPY", help="The traded symbol.")
+    benchmark = Parameter("benchmark", default="QQQ", help="The benchmark for relative strength.")
+    split_dates = Parameter(
+        "split-dates",
+        default="",
+        help="Starts of validation, test and production as 'YYYY-MM-DD,YYYY-MM-DD,YYYY-MM-DD'; empty = the "
+        "seed's 40/10/10/40 split by rows.",
+    )
+    gap_rows = Parameter(
+        "gap-rows", default=60, type=int, help="Unused trading days between neighbouring segments (>= label span)."
+    )
+    execution = Parameter(
+        "execution",
+        default="close_to_close",
+        help="close_to_close (market-on-close at t, held to close t+1) or open_to_open (enter at the open of t+1).",
+    )
+    cost_bps = Parameter("cost-bps", default=1.0, type=float, help="Trading cost in basis points per side.")
+    seed = Parameter("seed", default=42, type=int, help="Random seed for every model and resampling.")
+    shuffle_labels = Parameter(
+        "shuffle-labels",
+        default=False,
+        type=bool,
+        help="Negative control: permute labels within every training window. The gate must reject.",
+    )
+    extra_features = Parameter(
+        "extra-features",
+        default="",
+        help="Comma-separated 'module:function' user features, each audited for look-ahead.",
+    )
+    output_dir = Parameter("output-dir", default="data", help="Root of local outputs (predictions).")
+    registry = Parameter("registry", default="local", help="Model registry target: 'local' or 'sagemaker'.")
+    registry_location = Parameter(
+        "registry-location",
+        default="data/registry",
+        help="Local registry directory, or the s3:// prefix for SageMaker model artifacts.",
+    )
+    model_group = Parameter("model-group", default="spy-direction", help="Model package group name.")
+
+    @step
+    def start(self):
+        """Validate every parameter and config before any work."""
+        self.settings = pipeline.validate_settings(self)
+        self.next(self.ingest)
+
+    @resources(cpu=resources_config.ingest.cpu, memory=resources_config.ingest.memory)
+    @step
+    def ingest(self):
+        """Load, validate and align the symbol and its benchmark."""
+        self.prices, self.data_provenance = pipeline.run_ingest(self.settings)
+        self.next(self.features)
+
+    @resources(cpu=resources_config.features.cpu, memory=resources_config.features.memory)
+    @step
+    def features(self):
+        """Features and labels, then the look-ahead audit (fails the run naming the feature)."""
+        table, self.feature_columns, self.leakage_audit = pipeline.run_features(self.prices, self.settings)
+        # `features` is the public artifact (read it with the Client); inside the flow `self.features`
+        # is this step's method, so later steps read the same object as `feature_table` (stored once:
+        # Metaflow's datastore is content-addressed).
+        self.features = self.feature_table = table
+        self.next(self.split)
+
+    @step
+    def split(self):
+        """Date segments with gaps; purged walk-forward folds; the configurations to sweep."""
+        self.splits, self.folds = pipeline.run_split(self.feature_table, self.settings)
+        self.configs = list(self.settings.sweep.models)
+        self.next(self.train, foreach="configs")
+
+    @resources(cpu=resources_config.train.cpu, memory=resources_config.train.memory)
+    @step
+    def train(self):
+        """One configuration: out-of-fold trials on every fold, then a refit on train + validation."""
+        self.result = pipeline.run_train(self.input, self.feature_table, self.feature_columns, self.splits, self.folds,
+                                         self.settings)  # fmt: skip
+        self.next(self.evaluate)
+
+    @card(type="blank", id="evaluation")
+    @resources(cpu=resources_config.evaluate.cpu, memory=resources_config.evaluate.memory)
+    @step
+    def evaluate(self, inputs):
+        """Select on out-of-fold results, evaluate once on test, compare with baselines, gate."""
+        self.merge_artifacts(inputs, exclude=["result"])
+        evaluation = pipeline.run_evaluate([i.result for i in inputs], self.feature_table, self.feature_columns,
+                                           self.splits, self.settings, self.data_provenance)  # fmt: skip
+        self.trials = evaluation.trials
+        self.best = evaluation.best
+        self.model = evaluation.model
+        self.metrics = evaluation.metrics
+        self.baselines = evaluation.baselines
+        self.test_curve = evaluation.curve
+        self.importance = evaluation.importance
+        self.gate = evaluation.gate
+        current.card.extend(pipeline.card_components(evaluation.card_items))
+        self.next(self.predict)
+
+    @resources(cpu=resources_config.predict.cpu, memory=resources_config.predict.memory)
+    @step
+    def predict(self):
+        """Predictions for test, production and the latest day; production metrics reported beside test."""
+        self.bundle, self.predictions, self.prediction_files, self.production_metrics = pipeline.run_predict(
+            self.model, self.best, self.feature_table, self.feature_columns, self.splits, self.settings, current.run_id
+        )
+        self.next(self.register)
+
+    @step
+    def register(self):
+        """Register the model with its metrics and the gate's decision (atomic; idempotent per run)."""
+        self.registration = pipeline.run_register(
+            self.bundle, self.metrics, self.gate, self.settings, self.data_provenance, self.feature_table, self.splits,
+            self.feature_columns, self.test_curve, pathspec=f"{current.flow_name}/{current.run_id}",
+        )  # fmt: skip
+        self.next(self.end)
+
+    @step
+    def end(self):
+        """Print the verdict."""
+        print(pipeline.summary_line(self.gate, self.metrics, self.registration))
+
+
+if __name__ == "__main__":
+    SpyFlow()

@@ -1,0 +1,368 @@
+"""Stage functions the flow steps call: each takes plain values and returns the step's artifacts.
+
+This is the wiring between the stage modules (``data``, ``features``, ``split``, ``evaluate``,
+``predict``, ``registry``); it holds no modelling logic of its own, and it does not import Metaflow,
+so every stage runs (and is tested) in a plain Python process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spylib import __version__
+from spylib.config import (
+    GateConfig,
+    ModelSpec,
+    SplitBoundaries,
+    SweepConfig,
+    parse_gate,
+    parse_split_dates,
+    parse_sweep,
+    validate_convention,
+    validate_cost_bps,
+)
+from spylib.data import EMBEDDED, EMBEDDED_STAND_INS, ingest, require_history
+from spylib.errors import ConfigError
+from spylib.evaluate import (
+    ConfigResult,
+    apply_gate,
+    baseline_table,
+    combine_trials,
+    evaluate_on_test,
+    permutation_importance_table,
+    score_configuration,
+    select_trial,
+    sharpe_inference,
+)
+from spylib.features import (
+    LABEL_HORIZON,
+    LONGEST_WINDOW,
+    WARMUP_ROWS,
+    audit_lookahead,
+    build_features,
+    feature_columns,
+    load_extra_features,
+)
+from spylib.models import make_bundle
+from spylib.predict import batch_predictions, write_predictions
+from spylib.report import CardItem, evaluation_report
+from spylib.split import Fold, Splits, rows_needed, time_splits, walk_forward_folds
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every parameter of a run, validated once in ``start`` (an artifact: ``settings``)."""
+
+    source: str
+    symbol: str
+    benchmark: str
+    boundaries: SplitBoundaries
+    gap_rows: int
+    execution: str
+    cost_bps: float
+    seed: int
+    shuffle_labels: bool
+    extra_features: tuple[str, ...]
+    output_dir: str
+    registry: str
+    registry_location: str
+    model_group: str
+    sweep: SweepConfig
+    gate: GateConfig
+
+    @property
+    def label_horizon(self) -> int:
+        return LABEL_HORIZON[self.execution]
+
+
+def plain(value: Any) -> Any:
+    """A Metaflow ConfigValue (or any nested mapping) as plain dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def validate_settings(flow: Any) -> Settings:
+    """Read the flow's Parameters and Configs (by name) and validate them all."""
+    if flow.gap_rows < LABEL_HORIZON.get(flow.execution, 2):
+        raise ConfigError(f"must be at least the label span ({LABEL_HORIZON.get(flow.execution, 2)})", source="--gap-rows")
+    if flow.registry not in ("local", "sagemaker"):
+        raise ConfigError(f"unknown registry target {flow.registry!r}: use 'local' or 'sagemaker'", source="--registry")
+    if not flow.symbol.strip() or not flow.benchmark.strip():
+        raise ConfigError("symbol and benchmark must be non-empty", source="--symbol/--benchmark")
+    extra = tuple(p.strip() for p in flow.extra_features.split(",") if p.strip())
+    load_extra_features(extra)  # fail now, not in the features step
+    return Settings(
+        source=flow.source,
+        symbol=flow.symbol.strip().upper(),
+        benchmark=flow.benchmark.strip().upper(),
+        boundaries=parse_split_dates(flow.split_dates),
+        gap_rows=int(flow.gap_rows),
+        execution=validate_convention(flow.execution),
+        cost_bps=validate_cost_bps(float(flow.cost_bps)),
+        seed=int(flow.seed),
+        shuffle_labels=bool(flow.shuffle_labels),
+        extra_features=extra,
+        output_dir=flow.output_dir,
+        registry=flow.registry,
+        registry_location=flow.registry_location,
+        model_group=flow.model_group,
+        sweep=parse_sweep(plain(flow.sweep), source="config 'sweep'"),
+        gate=parse_gate(plain(flow.gate_config), source="config 'gate'"),
+    )
+
+
+def data_note(provenance: Mapping[str, Any]) -> str:
+    """One plain sentence on where the data came from (stand-ins are named as such)."""
+    sources = provenance["descriptions"]
+    note = "; ".join(f"{sym}: {desc}" for sym, desc in sources.items())
+    if any(src.startswith(EMBEDDED) for src in provenance["sources"].values()):
+        stand_ins = ", ".join(f"{sym} = {EMBEDDED_STAND_INS[sym][1].split(',')[0]}" for sym in sources)
+        return (
+            f"**Data: offline stand-ins, not the ETFs** ({stand_ins}). {note}. "
+            f"Fingerprint `{provenance['fingerprint'][:16]}`."
+        )
+    return f"Data: {note}. Fingerprint `{provenance['fingerprint'][:16]}`."
+
+
+# ---------------------------------------------------------------------------------------------
+# steps
+# ---------------------------------------------------------------------------------------------
+def run_ingest(settings: Settings) -> tuple[pd.DataFrame, dict[str, Any]]:
+    market = ingest(settings.source, settings.symbol, settings.benchmark)
+    require_history(
+        len(market.prices) // 2,
+        rows_needed(settings.gap_rows, WARMUP_ROWS),
+        market.symbol.source,
+        f"{WARMUP_ROWS} warm-up rows, four segments and three gaps of {settings.gap_rows} rows",
+    )
+    provenance = market.provenance()
+    log.warning(data_note(provenance))
+    print(data_note(provenance))
+    return market.prices, provenance
+
+
+def run_features(prices: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, list[str], dict[str, Any]]:
+    extra = load_extra_features(settings.extra_features)
+    features = build_features(prices, settings.symbol, settings.benchmark, settings.execution, extra)
+    audited = audit_lookahead(prices, settings.symbol, settings.benchmark, extra=extra, seed=settings.seed)
+    audit = {"method": "truncation invariance", "dates": audited, "features": len(features.columns), "passed": True}
+    return features, feature_columns(extra), audit
+
+
+def run_split(features: pd.DataFrame, settings: Settings) -> tuple[Splits, list[Fold]]:
+    gap = max(settings.gap_rows, settings.label_horizon)
+    splits = time_splits(features["date"].tolist(), settings.boundaries, gap_rows=gap)
+    folds = walk_forward_folds(splits.development_rows(), settings.sweep.cv, settings.label_horizon)
+    if settings.sweep.cv.embargo_days < LONGEST_WINDOW:
+        log.warning("cv.embargo_days=%d is shorter than the longest feature window (%d)", settings.sweep.cv.embargo_days,
+                    LONGEST_WINDOW)  # fmt: skip
+    return splits, folds
+
+
+def run_train(
+    spec: ModelSpec,
+    features: pd.DataFrame,
+    feature_cols: Sequence[str],
+    splits: Splits,
+    folds: Sequence[Fold],
+    settings: Settings,
+) -> ConfigResult:
+    return score_configuration(
+        spec,
+        features,
+        feature_cols,
+        folds,
+        splits.development_rows(),
+        splits["test"].rows(),
+        settings.sweep,
+        settings.cost_bps,
+        settings.seed,
+        shuffle_labels=settings.shuffle_labels,
+    )
+
+
+@dataclass
+class Evaluation:
+    trials: pd.DataFrame
+    best: dict[str, Any]
+    model: Any
+    metrics: dict[str, Any]
+    baselines: pd.DataFrame
+    curve: pd.DataFrame
+    importance: pd.DataFrame
+    gate: dict[str, Any]
+    card_items: list[CardItem]
+
+
+def run_evaluate(
+    results: Sequence[ConfigResult],
+    features: pd.DataFrame,
+    feature_cols: Sequence[str],
+    splits: Splits,
+    settings: Settings,
+    provenance: Mapping[str, Any],
+) -> Evaluation:
+    trials, oof_matrix = combine_trials(results)
+    best_row = select_trial(trials, settings.sweep.selection_metric, settings.sweep.min_trades)
+    chosen = next(r for r in results if r.spec.config_id == best_row["config_id"])
+    filter_columns = [] if best_row["filter"] == "none" else best_row["filter"].split("+")
+    test = features.iloc[splits["test"].rows()]
+    test_metrics, curve = evaluate_on_test(
+        chosen.test_probability, test, float(best_row["threshold"]), filter_columns, settings.cost_bps
+    )
+    inference = sharpe_inference(curve["strategy_net"].to_numpy(), trials, oof_matrix, seed=settings.seed)
+    baselines = baseline_table(
+        features, feature_cols, splits.development_rows(), splits["test"].rows(), settings.cost_bps, settings.seed,
+        chosen=test_metrics,
+    )  # fmt: skip
+    bh_sharpe = float(baselines.loc[baselines["strategy"] == "buy_and_hold", "sharpe_net"].iloc[0])
+    metrics: dict[str, Any] = {
+        **test_metrics,
+        **inference,
+        "buy_and_hold_sharpe_net": bh_sharpe,
+        "cost_bps": settings.cost_bps,
+        "execution": settings.execution,
+        "annualization": 252,
+        "shuffle_labels": settings.shuffle_labels,
+        "oof_sharpe_net": float(best_row["oof_sharpe_net"]),
+        "oof_auc": float(best_row["oof_auc"]),
+        "test_start": str(splits["test"].start),
+        "test_end": str(splits["test"].end),
+    }
+    gate = apply_gate(metrics, bh_sharpe, settings.gate).to_dict()
+    importance = permutation_importance_table(chosen.model, test, feature_cols, settings.seed)
+    best = {**best_row.to_dict(), "filter_columns": filter_columns}
+    items = evaluation_report(
+        data_note=data_note(provenance), trials=trials, best=best, metrics=metrics, baselines=baselines, curve=curve,
+        importance=importance, gate=gate,
+    )  # fmt: skip
+    return Evaluation(trials, best, chosen.model, metrics, baselines, curve, importance, gate, items)
+
+
+def run_predict(
+    model: Any,
+    best: Mapping[str, Any],
+    features: pd.DataFrame,
+    feature_cols: Sequence[str],
+    splits: Splits,
+    settings: Settings,
+    run_id: str,
+) -> tuple[dict[str, Any], pd.DataFrame, dict[str, str], dict[str, Any]]:
+    bundle = make_bundle(
+        model, feature_cols, float(best["threshold"]), best["filter_columns"], settings.execution, settings.symbol
+    )
+    predictions = batch_predictions(bundle, features, splits, model_version=f"run-{run_id}")
+    files = write_predictions(predictions, settings.output_dir, run_id)
+    production = features.iloc[splits["production"].rows()]
+    prod_prob = predictions.loc[predictions["segment"] == "production", "probability"].to_numpy()
+    prod_metrics, _ = evaluate_on_test(
+        prod_prob, production[production["target_up"].notna()], bundle["threshold"], bundle["filter_columns"],
+        settings.cost_bps,
+    )  # fmt: skip
+    from spylib.trading import trading_metrics
+
+    labelled = production[production["target_up"].notna()]
+    bh = trading_metrics(np.ones(len(labelled)), labelled["fwd_return"].to_numpy("float64"), settings.cost_bps)
+    prod_metrics["buy_and_hold_sharpe_net"] = bh["sharpe_net"]
+    prod_metrics["note"] = "production is scored after every choice was made; it informs none"
+    return bundle, predictions, files, prod_metrics
+
+
+def code_version() -> str:
+    """The git commit of the working tree when available, else the package version."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+            check=False,
+        )
+        if out.returncode == 0 and out.stdout.strip():
+            return f"{__version__}+g{out.stdout.strip()}"
+    except OSError:
+        pass
+    return __version__
+
+
+def json_safe(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def run_register(
+    bundle: dict[str, Any],
+    metrics: Mapping[str, Any],
+    gate: Mapping[str, Any],
+    settings: Settings,
+    provenance: Mapping[str, Any],
+    features: pd.DataFrame,
+    splits: Splits,
+    feature_cols: Sequence[str],
+    test_curve: pd.DataFrame,
+    *,
+    pathspec: str,
+) -> dict[str, Any]:
+    from spylib.monitor import reference_profile
+    from spylib.registry import RegistrationRequest, open_registry
+
+    development = features.iloc[splits.development_rows()]
+    profile = reference_profile(
+        development,
+        list(feature_cols),
+        test_probability=test_curve["probability"].to_numpy(),
+        test_signal=test_curve["position"].to_numpy(),
+        test_metrics={"hit_rate": metrics.get("hit_rate"), "auc": metrics.get("auc"),
+                      "net_sharpe": metrics.get("sharpe_net")},
+    )  # fmt: skip
+    request = RegistrationRequest(
+        group=settings.model_group,
+        bundle=bundle,
+        approval_status=gate["status"],
+        metrics=json_safe(dict(metrics)),
+        gate_reasons=list(gate["reasons"]),
+        run_pathspec=pathspec,
+        data_fingerprint=str(provenance["fingerprint"]),
+        code_version=code_version(),
+        extra_files={"reference_profile.json": json.dumps(json_safe(profile), allow_nan=False).encode()},
+        description=f"{settings.symbol} next-day direction ({settings.execution}), {pathspec}",
+    )
+    registry = open_registry(settings.registry, settings.registry_location)
+    return asdict(registry.register(request))
+
+
+def summary_line(gate: Mapping[str, Any], metrics: Mapping[str, Any], registration: Mapping[str, Any]) -> str:
+    return (
+        f"Gate: {gate['status']}. Test net Sharpe {metrics['sharpe_net']:.2f} vs buy-and-hold "
+        f"{metrics['buy_and_hold_sharpe_net']:.2f}, AUC {metrics['auc']:.3f}, DSR {metrics['dsr']:.3f}, "
+        f"PBO {metrics['pbo']:.2f}. Registered {registration['group']} v{registration['version']} "
+        f"({registration['status']}) at {registration['location']}."
+    )
+
+
+def card_components(items: list[CardItem]) -> list[Any]:
+    from spylib.cards import to_card_components
+
+    return to_card_components(items)

@@ -1,0 +1,99 @@
+"""Batch prediction: probabilities and signals for the test and production segments and the latest day,
+with the realized outcome where it is known, written atomically as Parquet and CSV."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from spylib.errors import SpyFlowError
+from spylib.models import bundle_signal
+from spylib.schema import PREDICTION_COLUMNS, PREDICTIONS_SCHEMA
+from spylib.split import Splits
+
+
+def batch_predictions(bundle: dict[str, Any], features: pd.DataFrame, splits: Splits, model_version: str) -> pd.DataFrame:
+    """Rows of the test and production segments plus every day after production's labelled range
+    (the latest day, whose outcome is unknown: segment ``latest``)."""
+    parts = []
+    for name in ("test", "production"):
+        seg = features.iloc[splits[name].rows()]
+        labelled = seg["target_up"].notna().to_numpy()
+        parts.append(seg[labelled].assign(segment=name))
+        if name == "production":
+            parts.append(seg[~labelled].assign(segment="latest"))
+    frame = pd.concat(parts, ignore_index=True)
+    probability, signal = bundle_signal(bundle, frame)
+    out = pd.DataFrame(
+        {
+            "date": frame["date"].to_numpy(),
+            "symbol": frame["symbol"].to_numpy(),
+            "segment": frame["segment"].to_numpy(),
+            "probability": probability,
+            "signal": signal,
+            "target_up": frame["target_up"].astype("Int8").to_numpy(),
+            "fwd_return": frame["fwd_return"].to_numpy("float64"),
+            "model_version": model_version,
+        }
+    )
+    return out[list(PREDICTION_COLUMNS)]
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write to a temp file in the same directory, fsync, then rename over ``path``: readers see the
+    old file or the new one, never half of one; on any error the old file is left untouched."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_predictions(predictions: pd.DataFrame, directory: str | Path, run_id: str) -> dict[str, str]:
+    """``{directory}/predictions/run_id={run_id}/predictions.{parquet,csv}``, atomically.
+
+    An OSError (disk full, permission) is reported with the path and leaves any previous file intact.
+    """
+    target = Path(directory) / "predictions" / f"run_id={run_id}"
+    table = pa.Table.from_pandas(predictions, schema=PREDICTIONS_SCHEMA, preserve_index=False)
+    paths = {"parquet": target / "predictions.parquet", "csv": target / "predictions.csv"}
+    try:
+        _atomic_write(paths["parquet"], lambda h: pq.write_table(table, h))
+        _atomic_write(paths["csv"], lambda h: h.write(predictions.to_csv(index=False).encode()))
+    except OSError as exc:
+        raise SpyFlowError(f"cannot write predictions to {target}: {exc.strerror or exc}") from exc
+    return {k: str(v) for k, v in paths.items()}
+
+
+def segment_summary(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Per segment: rows, share of days traded, mean probability, hit rate where outcomes are known."""
+    rows = []
+    for name, g in predictions.groupby("segment", sort=False):
+        known = g["target_up"].notna()
+        traded = g["signal"] == 1
+        rows.append(
+            {
+                "segment": name,
+                "rows": len(g),
+                "share_traded": float(traded.mean()),
+                "mean_probability": float(g["probability"].mean()),
+                "accuracy_at_signal": float(
+                    np.mean(g.loc[known & traded, "target_up"].astype(int) == 1) if (known & traded).any() else np.nan
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
