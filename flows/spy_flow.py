@@ -90,6 +90,15 @@ class SpyFlow(FlowSpec):
         help="Comma-separated 'module:function' user features, each audited for look-ahead.",
     )
     output_dir = Parameter("output-dir", default="data", help="Root of local outputs (predictions).")
+    lake_root = Parameter(
+        "lake-root",
+        default="data/lake",
+        help="Parquet lake (prices, features, predictions; Hive partitions symbol=/year=): a directory or an "
+        "s3:// prefix; '' turns the lake off.",
+    )
+    glue_database = Parameter(
+        "glue-database", default="", help="If set (and the lake is on s3://), register the lake's tables in Glue."
+    )
     registry = Parameter("registry", default="local", help="Model registry target: 'local' or 'sagemaker'.")
     registry_location = Parameter(
         "registry-location",
@@ -97,6 +106,11 @@ class SpyFlow(FlowSpec):
         help="Local registry directory, or the s3:// prefix for SageMaker model artifacts.",
     )
     model_group = Parameter("model-group", default="spy-direction", help="Model package group name.")
+    sagemaker_image_uri = Parameter(
+        "sagemaker-image-uri",
+        default="",
+        help="Inference image for the SageMaker model package; '' = the scikit-learn image of the region.",
+    )
 
     @step
     def start(self):
@@ -109,6 +123,7 @@ class SpyFlow(FlowSpec):
     def ingest(self):
         """Load, validate and align the symbol and its benchmark."""
         self.prices, self.data_provenance = pipeline.run_ingest(self.settings)
+        self.lake_files = {"prices": pipeline.write_lake(self.prices, "prices", self.settings, current.run_id)}
         self.next(self.features)
 
     @resources(cpu=resources_config.features.cpu, memory=resources_config.features.memory)
@@ -120,6 +135,7 @@ class SpyFlow(FlowSpec):
         # is this step's method, so later steps read the same object as `feature_table` (stored once:
         # Metaflow's datastore is content-addressed).
         self.features = self.feature_table = table
+        self.lake_files["features"] = pipeline.write_lake(table, "features", self.settings, current.run_id)
         self.next(self.split)
 
     @step
@@ -163,6 +179,9 @@ class SpyFlow(FlowSpec):
         self.bundle, self.predictions, self.prediction_files, self.production_metrics = pipeline.run_predict(
             self.model, self.best, self.feature_table, self.feature_columns, self.splits, self.settings, current.run_id
         )
+        self.lake_files["predictions"] = pipeline.write_lake(self.predictions, "predictions", self.settings,
+                                                             current.run_id)  # fmt: skip
+        self.glue_catalog = pipeline.register_catalog(self.settings)
         self.next(self.register)
 
     @step

@@ -75,9 +75,12 @@ class Settings:
     shuffle_labels: bool
     extra_features: tuple[str, ...]
     output_dir: str
+    lake_root: str
+    glue_database: str
     registry: str
     registry_location: str
     model_group: str
+    sagemaker_image_uri: str
     sweep: SweepConfig
     gate: GateConfig
 
@@ -103,6 +106,8 @@ def validate_settings(flow: Any) -> Settings:
         raise ConfigError(f"unknown registry target {flow.registry!r}: use 'local' or 'sagemaker'", source="--registry")
     if not flow.symbol.strip() or not flow.benchmark.strip():
         raise ConfigError("symbol and benchmark must be non-empty", source="--symbol/--benchmark")
+    if flow.glue_database and not flow.lake_root.startswith("s3://"):
+        raise ConfigError("Glue catalogs S3 data only: give an s3:// --lake-root", source="--glue-database")
     extra = tuple(p.strip() for p in flow.extra_features.split(",") if p.strip())
     load_extra_features(extra)  # fail now, not in the features step
     return Settings(
@@ -117,9 +122,12 @@ def validate_settings(flow: Any) -> Settings:
         shuffle_labels=bool(flow.shuffle_labels),
         extra_features=extra,
         output_dir=flow.output_dir,
+        lake_root=flow.lake_root,
+        glue_database=flow.glue_database,
         registry=flow.registry,
         registry_location=flow.registry_location,
         model_group=flow.model_group,
+        sagemaker_image_uri=flow.sagemaker_image_uri,
         sweep=parse_sweep(plain(flow.sweep), source="config 'sweep'"),
         gate=parse_gate(plain(flow.gate_config), source="config 'gate'"),
     )
@@ -349,8 +357,29 @@ def run_register(
         extra_files={"reference_profile.json": json.dumps(json_safe(profile), allow_nan=False).encode()},
         description=f"{settings.symbol} next-day direction ({settings.execution}), {pathspec}",
     )
-    registry = open_registry(settings.registry, settings.registry_location)
+    registry = open_registry(
+        settings.registry, settings.registry_location, image_uri=settings.sagemaker_image_uri or None
+    )
     return asdict(registry.register(request))
+
+
+def write_lake(frame: pd.DataFrame, table: str, settings: Settings, run_id: str) -> list[str]:
+    """Write one of the lake's tables for this run (idempotent per run); nothing when the lake is off."""
+    if not settings.lake_root:
+        return []
+    from spylib.lake import get_lake_table, write_table
+
+    columns = [c for c in get_lake_table(table).data_schema.names if c in frame.columns]
+    return write_table(frame[columns], table, settings.lake_root, run_id)
+
+
+def register_catalog(settings: Settings) -> dict[str, Any]:
+    """Register the lake in Glue when ``--glue-database`` is set."""
+    if not settings.glue_database:
+        return {}
+    from spylib.catalog import register_glue_tables
+
+    return register_glue_tables(settings.lake_root, settings.glue_database)
 
 
 def summary_line(gate: Mapping[str, Any], metrics: Mapping[str, Any], registration: Mapping[str, Any]) -> str:
