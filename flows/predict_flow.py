@@ -1,0 +1,159 @@
+"""PredictFlow: daily batch inference from the model registry, with monitoring.
+
+Steps (each a few lines of wiring; the logic lives in ``spylib.daily`` and ``spylib.monitor``):
+
+* ``start``    validate the parameters; load the latest Approved model (sha256 checked) and its
+               reference profile;
+* ``ingest``   the training sources (or ``--source yfinance``), validated, aligned, cut at ``--as-of``;
+* ``features`` the training feature code, with the model's label convention;
+* ``predict``  the next trading day from the as-of row; merge into the lake's ``predictions`` table
+               (first prediction of a day kept, outcomes filled once known; no duplicate rows);
+* ``monitor``  data drift, prediction drift, realized performance, pipeline health (read back from
+               this run and the last runs); card, PNGs and ``monitoring.json`` beside the predictions;
+* ``end``      the verdict; with ``--fail-on-alert true`` an alert fails the run (non-zero exit).
+
+Every step measures its own duration and peak memory into the artifact ``step_resources``.
+
+Run: ``python flows/predict_flow.py run [--as-of YYYY-MM-DD]``. Deploy the daily schedule (22:30 UTC,
+Monday to Friday, after the US close) with
+``SPYFLOW_FAIL_ON_ALERT=true python flows/predict_flow.py step-functions create``.
+"""
+
+from __future__ import annotations
+
+from spylib.runtime import ensure_metaflow_user
+
+ensure_metaflow_user()  # before metaflow is imported: it refuses the user name "root"
+
+from metaflow import FlowSpec, Parameter, card, current, schedule, step  # noqa: E402
+
+from spylib import daily  # noqa: E402
+from spylib.monitor import measure_resources  # noqa: E402
+
+# AWS (EventBridge) cron: minute hour day-of-month month day-of-week year, in UTC. 22:30 UTC is
+# 17:30/18:30 in New York: after the 16:00 close and the closing auction prints, all year round.
+DAILY_CRON = "30 22 ? * MON-FRI *"
+
+
+@schedule(cron=DAILY_CRON)
+class PredictFlow(FlowSpec):
+    """Daily: latest Approved model -> ingest -> features -> predict (lake) -> monitor (card, PNGs)."""
+
+    source = Parameter(
+        "source",
+        default="embedded",
+        help="As for SpyFlow ('embedded' stand-ins, or a CSV/Parquet path or s3:// template with {symbol}), "
+        "or 'yfinance' for live Yahoo Finance prices (pip install 'spy-flow[live]'; needs network).",
+    )
+    symbol = Parameter("symbol", default="SPY", help="The traded symbol (must match the model's).")
+    benchmark = Parameter("benchmark", default="QQQ", help="The benchmark the model was trained with.")
+    as_of = Parameter(
+        "as-of",
+        default="",
+        help="Predict from this day's close (YYYY-MM-DD, a trading day of the data); '' = the latest day.",
+    )
+    extra_features = Parameter(
+        "extra-features", default="", help="The model's 'module:function' user features, if it has any."
+    )
+    output_dir = Parameter(
+        "output-dir", default="data", help="Root of local outputs (predictions/run_id=.../ with PNGs)."
+    )
+    lake_root = Parameter(
+        "lake-root",
+        default="data/lake",
+        help="The Parquet lake holding the predictions table (dir or s3://).",
+    )
+    registry = Parameter("registry", default="local", help="Model registry target: 'local' or 'sagemaker'.")
+    registry_location = Parameter(
+        "registry-location",
+        default="data/registry",
+        help="Local registry directory, or the s3:// prefix of the SageMaker model artifacts.",
+    )
+    model_group = Parameter("model-group", default="spy-direction", help="Model package group name.")
+    history_runs = Parameter(
+        "history-runs", default=10, type=int, help="Previous runs compared in the pipeline-health checks."
+    )
+    replay_days = Parameter(
+        "replay-days",
+        default=0,
+        type=int,
+        help="Also monitor the model replayed on this many labelled days before the track record "
+        "(0 = the daily track record only).",
+    )
+    fail_on_alert = Parameter(
+        "fail-on-alert",
+        type=bool,
+        # Evaluated at deploy time too: SPYFLOW_FAIL_ON_ALERT=true bakes 'true' into the schedule.
+        default=lambda ctx: daily.env_flag(),
+        help="Fail the run (non-zero exit) when monitoring alerts. Default: $SPYFLOW_FAIL_ON_ALERT or false.",
+    )
+
+    @step
+    def start(self):
+        """Validate the parameters; load the latest Approved model and its reference profile."""
+        with measure_resources() as self.step_resources:
+            self.settings = daily.validate_daily_settings(self)
+            self.model = daily.load_approved_model(self.settings)
+            print(f"Model {self.model.model_version} (sha256 {self.model.model_sha256[:16]}) from "
+                  f"{self.model.location}")  # fmt: skip
+        self.next(self.ingest)
+
+    @step
+    def ingest(self):
+        """Load, validate and align the symbol and its benchmark; cut at the as-of day."""
+        with measure_resources() as self.step_resources:
+            self.prices, self.data_provenance, self.as_of_date = daily.run_ingest(self.settings)
+        self.next(self.features)
+
+    @step
+    def features(self):
+        """The training feature code on the cut prices (the model's label convention)."""
+        with measure_resources() as self.step_resources:
+            self.feature_table = daily.run_features(self.prices, self.settings, self.model, self.as_of_date)
+        self.next(self.predict)
+
+    @step
+    def predict(self):
+        """Predict the next trading day; merge into the lake (no duplicates, outcomes filled)."""
+        with measure_resources() as self.step_resources:
+            self.prediction, self.track_record, self.lake_files = daily.run_predict(
+                self.model, self.feature_table, self.settings, self.as_of_date, current.run_id
+            )
+            print(daily.prediction_line(self.prediction, self.model))
+        self.next(self.monitor)
+
+    @card(type="blank", id="monitoring")
+    @step
+    def monitor(self):
+        """All checks; the card, the PNGs and monitoring.json beside the predictions."""
+        with measure_resources() as self.step_resources:
+            self.step_stats, self.step_history = daily.read_step_stats(
+                current.flow_name, current.run_id, self.settings.history_runs
+            )
+            self.monitored_predictions = daily.monitoring_predictions(
+                self.track_record, self.model, self.feature_table, self.settings.replay_days
+            )
+            report, self.rolling = daily.run_daily_monitoring(
+                self.model.profile, self.feature_table, self.monitored_predictions, self.step_stats,
+                self.step_history, cost_bps=self.model.cost_bps,
+            )  # fmt: skip
+            self.monitoring, self.monitoring_status = daily.monitoring_to_artifacts(report)
+            figures, self.output_files = daily.save_outputs(
+                report, self.monitored_predictions, self.track_record, self.rolling, self.step_stats,
+                self.step_history, self.settings.output_dir, current.run_id,
+            )  # fmt: skip
+            trend = daily.health_trend(self.step_stats, self.step_history)
+            items = daily.card_items(report, self.prediction, self.model, self.monitored_predictions, figures,
+                                     trend)  # fmt: skip
+            current.card.extend(daily.to_card_components(items))
+            self.message = daily.alert_message(report, self.model.model_version, self.as_of_date)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        """The verdict; an alert with --fail-on-alert fails the run."""
+        daily.finish(self.monitoring, self.message, self.settings.fail_on_alert)
+
+
+if __name__ == "__main__":
+    PredictFlow()
