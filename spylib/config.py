@@ -99,6 +99,16 @@ def _reject_unknown(raw: Mapping[str, Any], allowed: Sequence[str], source: str,
             )
 
 
+def _is_int(value: Any) -> bool:
+    """A JSON integer (``true``/``false`` are not numbers here)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite JSON number (not a boolean)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _require_mapping(value: Any, source: str, key: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ConfigError(f"expected an object, got {type(value).__name__}", source=source, key=key)
@@ -164,19 +174,28 @@ def parse_sweep(raw: Mapping[str, Any], source: str = "sweep config") -> SweepCo
         raise ConfigError("need at least 2 folds", source=source, key="cv.n_folds")
     if not isinstance(cv.embargo_days, int) or cv.embargo_days < 0:
         raise ConfigError("must be a non-negative integer", source=source, key="cv.embargo_days")
+    if not _is_int(cv.min_train_days) or cv.min_train_days < 1:
+        raise ConfigError(
+            f"must be a positive integer, got {cv.min_train_days!r}", source=source, key="cv.min_train_days"
+        )
 
     sel_raw = _require_mapping(raw.get("selection", {}), source, "selection")
     _reject_unknown(sel_raw, ["metric", "min_trades"], source, "selection.")
     metric = sel_raw.get("metric", "sharpe_net")
     if metric not in ("sharpe_net", "auc", "psr"):
         raise ConfigError("metric must be one of sharpe_net, auc, psr", source=source, key="selection.metric")
+    min_trades = sel_raw.get("min_trades", 20)
+    if not _is_int(min_trades) or min_trades < 0:
+        raise ConfigError(
+            f"must be a non-negative integer, got {min_trades!r}", source=source, key="selection.min_trades"
+        )
     return SweepConfig(
         models=tuple(models),
         thresholds=tuple(float(t) for t in thresholds),
         filters=tuple(filters),
         cv=cv,
         selection_metric=metric,
-        min_trades=int(sel_raw.get("min_trades", 20)),
+        min_trades=int(min_trades),
     )
 
 
@@ -187,6 +206,9 @@ def parse_resources(raw: Mapping[str, Any], source: str = "resources config") ->
     for step, spec in raw.items():
         spec = _require_mapping(spec, source, step)
         _reject_unknown(spec, ["cpu", "memory"], source, f"{step}.")
+        for key, value in spec.items():
+            if not _is_int(value) or value < 1:
+                raise ConfigError(f"must be a positive integer, got {value!r}", source=source, key=f"{step}.{key}")
         out[step] = StepResources(**spec)
     return out
 
@@ -194,6 +216,15 @@ def parse_resources(raw: Mapping[str, Any], source: str = "resources config") ->
 def parse_gate(raw: Mapping[str, Any], source: str = "gate config") -> GateConfig:
     raw = _require_mapping(raw, source, "<root>")
     _reject_unknown(raw, list(GateConfig.__dataclass_fields__), source)
+    for key, value in raw.items():
+        if key == "require_beat_buy_and_hold":
+            if not isinstance(value, bool):
+                raise ConfigError(f"must be true or false, got {value!r}", source=source, key=key)
+        elif key == "min_trades":
+            if not _is_int(value) or value < 0:
+                raise ConfigError(f"must be a non-negative integer, got {value!r}", source=source, key=key)
+        elif not _is_number(value):
+            raise ConfigError(f"must be a number, got {value!r}", source=source, key=key)
     return GateConfig(**raw)
 
 

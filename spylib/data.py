@@ -100,7 +100,36 @@ def _decode_csv(raw: bytes, source: str) -> str:
             f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start} cannot be decoded",
             source=source,
             row=line,
+            column=_column_at(raw, exc.start) if line > 1 else None,
         ) from exc
+
+
+def _column_at(raw: bytes, offset: int) -> str | None:
+    """The header name of the comma-separated field that holds byte ``offset`` (for error messages)."""
+    header = raw.split(b"\n", 1)[0].decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r")
+    names = [c.strip() for c in header.split(",")]
+    line_start = raw.rfind(b"\n", 0, offset) + 1
+    index = raw[line_start:offset].count(b",")
+    return names[index] if index < len(names) else None
+
+
+def _check_field_counts(text: str, header: list[str], source: str) -> None:
+    """Every data line has as many fields as the header: pandas would fail with its own message on
+    extra fields and silently pad short lines with empty values."""
+    reader = csv.reader(io.StringIO(text))
+    next(reader)
+    for fields in reader:
+        if not fields or fields == [""]:
+            continue  # blank line
+        if len(fields) != len(header):
+            column = header[len(fields)].strip() if len(fields) < len(header) else None
+            what = "missing" if len(fields) < len(header) else "extra"
+            raise DataValidationError(
+                f"{len(fields)} fields where the header has {len(header)} ({what} values)",
+                source=source,
+                row=reader.line_num,
+                column=column,
+            )
 
 
 def detect_layout(columns: list[str], source: str) -> str:
@@ -142,6 +171,7 @@ def _read_csv_frame(raw: bytes, source: str) -> tuple[pd.DataFrame, str]:
         raise DataValidationError("the file is empty", source=source)
     header = next(csv.reader(io.StringIO(text)))
     layout = detect_layout(header, source)
+    _check_field_counts(text, header, source)
     frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
     if frame.empty:
         raise DataValidationError("the file has a header but no data rows", source=source)
@@ -409,11 +439,17 @@ def ingest(
     return align_symbols(loader(source, symbol, today=today), loader(source, benchmark, today=today))
 
 
-def require_history(n_rows: int, needed: int, source: str, what: str) -> None:
-    """A history too short for the features plus the splits fails before any work."""
+def require_history(
+    n_rows: int, needed: int, source: str, what: str, *, span: tuple[object, object] | None = None
+) -> None:
+    """A history too short for the features plus the splits fails before any work.
+
+    ``span`` (first and last common date), when given, is named in the message.
+    """
     if n_rows < needed:
         raise DataValidationError(
             f"history too short: {n_rows} common trading days, {what} need at least {needed}",
             source=source,
+            date=f"{span[0]}..{span[1]}" if span is not None else None,
             column="date",
         )
