@@ -119,14 +119,18 @@ def expand_grid(family: str, grid: Mapping[str, Any], source: str) -> list[Model
     """Cartesian product of a family's hyperparameter lists, in a stable (sorted-key) order."""
     if family not in MODEL_FAMILIES:
         raise ConfigError(
-            f"unknown model family (known: {', '.join(MODEL_FAMILIES)})", source=source, key=f"models.{family}"
+            f"unknown model family (known: {', '.join(MODEL_FAMILIES)})",
+            source=source,
+            key=f"models.{family}",
         )
     keys = sorted(grid)
     values = []
     for key in keys:
         options = grid[key]
         if not isinstance(options, list) or not options:
-            raise ConfigError("expected a non-empty list of values", source=source, key=f"models.{family}.{key}")
+            raise ConfigError(
+                "expected a non-empty list of values", source=source, key=f"models.{family}.{key}"
+            )
         values.append(options)
     return [ModelSpec(family, dict(zip(keys, combo, strict=True))) for combo in itertools.product(*values)]
 
@@ -140,7 +144,9 @@ def parse_sweep(raw: Mapping[str, Any], source: str = "sweep config") -> SweepCo
     for family, grid in models_raw.items():
         models.extend(expand_grid(family, _require_mapping(grid, source, f"models.{family}"), source))
     if not models:
-        raise ConfigError("the model grid is empty: give at least one configuration", source=source, key="models")
+        raise ConfigError(
+            "the model grid is empty: give at least one configuration", source=source, key="models"
+        )
 
     thresholds = raw.get("thresholds", [0.5])
     if not isinstance(thresholds, list) or not thresholds:
@@ -169,7 +175,9 @@ def parse_sweep(raw: Mapping[str, Any], source: str = "sweep config") -> SweepCo
     _reject_unknown(cv_raw, ["scheme", "n_folds", "embargo_days", "min_train_days"], source, "cv.")
     cv = CVConfig(**cv_raw)
     if cv.scheme not in CV_SCHEMES:
-        raise ConfigError(f"unknown scheme {cv.scheme!r} (known: {', '.join(CV_SCHEMES)})", source=source, key="cv.scheme")
+        raise ConfigError(
+            f"unknown scheme {cv.scheme!r} (known: {', '.join(CV_SCHEMES)})", source=source, key="cv.scheme"
+        )
     if not isinstance(cv.n_folds, int) or cv.n_folds < 2:
         raise ConfigError("need at least 2 folds", source=source, key="cv.n_folds")
     if not isinstance(cv.embargo_days, int) or cv.embargo_days < 0:
@@ -208,7 +216,9 @@ def parse_resources(raw: Mapping[str, Any], source: str = "resources config") ->
         _reject_unknown(spec, ["cpu", "memory"], source, f"{step}.")
         for key, value in spec.items():
             if not _is_int(value) or value < 1:
-                raise ConfigError(f"must be a positive integer, got {value!r}", source=source, key=f"{step}.{key}")
+                raise ConfigError(
+                    f"must be a positive integer, got {value!r}", source=source, key=f"{step}.{key}"
+                )
         out[step] = StepResources(**spec)
     return out
 
@@ -238,7 +248,9 @@ def load_json_config(path: str | Path) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", source=str(p)) from exc
+        raise ConfigError(
+            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", source=str(p)
+        ) from exc
     if not isinstance(value, dict):
         raise ConfigError("expected a JSON object at the top level", source=str(p))
     return value
@@ -283,5 +295,7 @@ def validate_cost_bps(cost_bps: float, source: str = "--cost-bps") -> float:
 
 def validate_convention(convention: str, source: str = "--execution") -> str:
     if convention not in EXECUTION_CONVENTIONS:
-        raise ConfigError(f"unknown convention {convention!r} (known: {', '.join(EXECUTION_CONVENTIONS)})", source=source)
+        raise ConfigError(
+            f"unknown convention {convention!r} (known: {', '.join(EXECUTION_CONVENTIONS)})", source=source
+        )
     return convention

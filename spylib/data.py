@@ -36,8 +36,14 @@ log = logging.getLogger(__name__)
 EMBEDDED = "embedded"
 # The arch package ships real daily OHLCV of two indices, used as offline stand-ins for the ETFs.
 EMBEDDED_STAND_INS: dict[str, tuple[str, str]] = {
-    "SPY": ("arch.data.sp500", "S&P 500 index (^GSPC), daily 1999-01-04 to 2018-12-31, from the arch package"),
-    "QQQ": ("arch.data.nasdaq", "NASDAQ Composite index (^IXIC), daily 1999-01-04 to 2018-12-31, from the arch package"),
+    "SPY": (
+        "arch.data.sp500",
+        "S&P 500 index (^GSPC), daily 1999-01-04 to 2018-12-31, from the arch package",
+    ),
+    "QQQ": (
+        "arch.data.nasdaq",
+        "NASDAQ Composite index (^IXIC), daily 1999-01-04 to 2018-12-31, from the arch package",
+    ),
 }
 
 # Header (as written in the file) -> normalized column, per layout.
@@ -46,8 +52,12 @@ LAYOUTS: dict[str, dict[str, str]] = {
         "Date": "date", "Open": "open", "High": "high", "Low": "low",
         "Close": "close", "Adj Close": "adj_close", "Volume": "volume",
     },
-    "yfinance": {"Date": "date", "Open": "open", "High": "high", "Low": "low", "Close": "close", "Volume": "volume"},
-    "seed": {"date": "date", "open": "open", "high": "high", "low": "low", "close": "close", "volume": "volume"},
+    "yfinance": {
+        "Date": "date", "Open": "open", "High": "high", "Low": "low", "Close": "close", "Volume": "volume",
+    },
+    "seed": {
+        "date": "date", "open": "open", "high": "high", "low": "low", "close": "close", "volume": "volume",
+    },
 }  # fmt: skip
 DATE_FORMATS: dict[str, str] = {"yahoo": "%Y-%m-%d", "yfinance": "%Y-%m-%d", "seed": "%m/%d/%Y"}
 PRICE_FIELDS = ("open", "high", "low", "close", "adj_close")
@@ -137,7 +147,9 @@ def detect_layout(columns: list[str], source: str) -> str:
     seen = [c.strip() for c in columns]
     duplicates = sorted({c for c in seen if seen.count(c) > 1})
     if duplicates:
-        raise DataValidationError("duplicate column name in the header", source=source, row=1, column=duplicates[0])
+        raise DataValidationError(
+            "duplicate column name in the header", source=source, row=1, column=duplicates[0]
+        )
     present = set(seen)
     if "Adj Close" in present:
         candidates = ["yahoo"]
@@ -212,7 +224,10 @@ def _parse_dates(values: pd.Series, fmt: str, lines: pd.Series, source: str) -> 
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataValidationError(
-            f"unparsable date {values.iloc[i]!r} (expected {fmt})", source=source, row=int(lines.iloc[i]), column="date"
+            f"unparsable date {values.iloc[i]!r} (expected {fmt})",
+            source=source,
+            row=int(lines.iloc[i]),
+            column="date",
         )
     return parsed
 
@@ -241,7 +256,11 @@ def _first_violation(mask: pd.Series | np.ndarray) -> int | None:
 
 def _fail_at(frame: pd.DataFrame, i: int, problem: str, column: str, source: str) -> DataValidationError:
     return DataValidationError(
-        problem, source=source, row=int(frame["_line"].iloc[i]), date=str(frame["date"].iloc[i].date()), column=column
+        problem,
+        source=source,
+        row=int(frame["_line"].iloc[i]),
+        date=str(frame["date"].iloc[i].date()),
+        column=column,
     )
 
 
@@ -281,11 +300,17 @@ def normalize_prices(
     for column in PRICE_FIELDS:
         bad = _first_violation(frame[column] <= 0)
         if bad is not None:
-            raise _fail_at(frame, bad, f"price must be positive, got {frame[column].iloc[bad]}", column, source)
+            raise _fail_at(
+                frame, bad, f"price must be positive, got {frame[column].iloc[bad]}", column, source
+            )
     bad = _first_violation(frame["high"] < frame["low"])
     if bad is not None:
         raise _fail_at(
-            frame, bad, f"high {frame['high'].iloc[bad]} is below low {frame['low'].iloc[bad]}", "high", source
+            frame,
+            bad,
+            f"high {frame['high'].iloc[bad]} is below low {frame['low'].iloc[bad]}",
+            "high",
+            source,
         )
     # A relative tolerance: vendors round high/low and close independently to a few decimals.
     tol = 1e-6 * frame["close"].abs()
@@ -410,18 +435,23 @@ def align_symbols(symbol: PriceData, benchmark: PriceData) -> MarketData:
     """Keep the dates both symbols traded; fail if their calendars do not overlap."""
     common = set(symbol.frame["date"]) & set(benchmark.frame["date"])
     if not common:
+        ours, theirs = symbol.frame["date"], benchmark.frame["date"]
         raise DataValidationError(
-            f"no common dates with {benchmark.source} ({symbol.frame['date'].min()}..{symbol.frame['date'].max()} "
-            f"vs {benchmark.frame['date'].min()}..{benchmark.frame['date'].max()})",
+            f"no common dates with {benchmark.source} ({ours.min()}..{ours.max()} "
+            f"vs {theirs.min()}..{theirs.max()})",
             source=symbol.source,
             column="date",
         )
     frames = [p.frame[p.frame["date"].isin(common)] for p in (symbol, benchmark)]
     dropped = len(symbol.frame) + len(benchmark.frame) - 2 * len(common)
     if dropped:
-        log.warning("dropped %d rows whose date only one of %s/%s has", dropped, symbol.symbol, benchmark.symbol)
+        log.warning(
+            "dropped %d rows whose date only one of %s/%s has", dropped, symbol.symbol, benchmark.symbol
+        )
     prices = pd.concat(frames, ignore_index=True)
-    fingerprint = hashlib.sha256(f"{symbol.fingerprint}:{benchmark.fingerprint}:{len(common)}".encode()).hexdigest()
+    fingerprint = hashlib.sha256(
+        f"{symbol.fingerprint}:{benchmark.fingerprint}:{len(common)}".encode()
+    ).hexdigest()
     return MarketData(symbol, benchmark, prices, fingerprint, dropped)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import FLOW_FILE, SMALL_SWEEP, flow_env, output_params
+from conftest import SMALL_SWEEP
 from faults.synthetic import (
     SEED_HEADER,
     YAHOO_HEADER,
@@ -93,13 +93,18 @@ def test_empty_file(tmp_path: Path) -> None:
 
 def test_header_only(tmp_path: Path) -> None:
     path = write(tmp_path, SEED_HEADER + "\n")
-    assert data_error(lambda: load_price_file(path, "SPY")) == f"{path}: the file has a header but no data rows"
+    assert (
+        data_error(lambda: load_price_file(path, "SPY")) == f"{path}: the file has a header but no data rows"
+    )
 
 
 def test_wrong_delimiter(tmp_path: Path) -> None:
-    path = write(tmp_path, csv_text([line.replace(",", ";") for line in LINES], SEED_HEADER.replace(",", ";")))
+    path = write(
+        tmp_path, csv_text([line.replace(",", ";") for line in LINES], SEED_HEADER.replace(",", ";"))
+    )
     assert data_error(lambda: load_price_file(path, "SPY")) == (
-        f"{path}, line 1: the header is one column 'date;open;high;low;close;volume': the file is not comma-separated"
+        f"{path}, line 1: the header is one column 'date;open;high;low;close;volume': "
+        "the file is not comma-separated"
     )
 
 
@@ -251,7 +256,8 @@ def test_parquet_negative_close(tmp_path: Path) -> None:
     frame.to_parquet(path, index=False)
     # Parquet has no header line: rows are numbered from 1, so row index 11 is "line 12".
     assert data_error(lambda: load_price_file(str(path), "SPY")) == (
-        f"{path}, line 12, date {BASE['date'].iloc[11]:%Y-%m-%d}, column 'close': price must be positive, got -3.0"
+        f"{path}, line 12, date {BASE['date'].iloc[11]:%Y-%m-%d}, column 'close': "
+        "price must be positive, got -3.0"
     )
 
 
@@ -289,7 +295,8 @@ def test_split_boundary_outside_the_data() -> None:
     dates = list(pd.bdate_range("2010-01-04", periods=1000).date)
     boundaries = parse_split_dates("2011-01-03,2012-01-02,2030-01-01")
     assert config_error(lambda: time_splits(dates, boundaries)) == (
-        "--split-dates, key 'production_start': 2030-01-01 is outside the usable data (2010-01-04 .. 2013-11-01)"
+        "--split-dates, key 'production_start': 2030-01-01 is outside the usable data "
+        "(2010-01-04 .. 2013-11-01)"
     )
 
 

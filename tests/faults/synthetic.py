@@ -11,7 +11,9 @@ SEED_HEADER = "date,open,high,low,close,volume"
 YAHOO_HEADER = "Date,Open,High,Low,Close,Adj Close,Volume"
 
 
-def synthetic_prices(n_rows: int, *, start: str = "2010-01-04", seed: int = 0, drift: float = 3e-4) -> pd.DataFrame:
+def synthetic_prices(
+    n_rows: int, *, start: str = "2010-01-04", seed: int = 0, drift: float = 3e-4
+) -> pd.DataFrame:
     """``n_rows`` business days of a random walk with consistent OHLC (low <= open, close <= high)."""
     rng = np.random.default_rng(seed)
     dates = pd.bdate_range(start, periods=n_rows)
@@ -30,7 +32,9 @@ def seed_lines(frame: pd.DataFrame) -> list[str]:
     """Data lines in the seed layout (``M/D/YYYY`` dates), without the header."""
     return [
         f"{d.month}/{d.day}/{d.year},{o},{h},{lo},{c},{v}"
-        for d, o, h, lo, c, v in frame[["date", "open", "high", "low", "close", "volume"]].itertuples(index=False)
+        for d, o, h, lo, c, v in frame[["date", "open", "high", "low", "close", "volume"]].itertuples(
+            index=False
+        )
     ]
 
 
@@ -38,7 +42,9 @@ def yahoo_lines(frame: pd.DataFrame) -> list[str]:
     """Data lines in the Yahoo layout (ISO dates, Adj Close = Close), without the header."""
     return [
         f"{d:%Y-%m-%d},{o},{h},{lo},{c},{c},{v}"
-        for d, o, h, lo, c, v in frame[["date", "open", "high", "low", "close", "volume"]].itertuples(index=False)
+        for d, o, h, lo, c, v in frame[["date", "open", "high", "low", "close", "volume"]].itertuples(
+            index=False
+        )
     ]
 
 
