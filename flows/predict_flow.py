@@ -5,7 +5,7 @@ Steps (each a few lines of wiring; the logic lives in ``spylib.daily`` and ``spy
 * ``start``    validate the parameters; load the latest Approved model (sha256 checked) and its
                reference profile;
 * ``ingest``   the training sources (or ``--source yfinance``), validated, aligned, cut at ``--as-of``;
-* ``features`` the training feature code, with the model's label convention;
+               then the training feature code, with the model's label convention;
 * ``predict``  the next trading day from the as-of row; merge into the lake's ``predictions`` table
                (first prediction of a day kept, outcomes filled once known; no duplicate rows);
 * ``monitor``  data drift, prediction drift, realized performance, pipeline health (read back from
@@ -37,7 +37,7 @@ DAILY_CRON = "30 22 ? * MON-FRI *"
 
 @schedule(cron=DAILY_CRON)
 class PredictFlow(FlowSpec):
-    """Daily: latest Approved model -> ingest -> features -> predict (lake) -> monitor (card, PNGs)."""
+    """Daily: latest Approved model -> ingest + features -> predict (lake) -> monitor (card, PNGs)."""
 
     source = Parameter(
         "source",
@@ -100,15 +100,10 @@ class PredictFlow(FlowSpec):
 
     @step
     def ingest(self):
-        """Load, validate and align the symbol and its benchmark; cut at the as-of day."""
+        """Load, validate and align the symbol and its benchmark, cut at the as-of day; then the training
+        feature code with the model's label convention."""
         with measure_resources() as self.step_resources:
             self.prices, self.data_provenance, self.as_of_date = daily.run_ingest(self.settings)
-        self.next(self.features)
-
-    @step
-    def features(self):
-        """The training feature code on the cut prices (the model's label convention)."""
-        with measure_resources() as self.step_resources:
             self.feature_table = daily.run_features(self.prices, self.settings, self.model, self.as_of_date)
         self.next(self.predict)
 
@@ -152,7 +147,8 @@ class PredictFlow(FlowSpec):
     @step
     def end(self):
         """The verdict; an alert with --fail-on-alert fails the run."""
-        daily.finish(self.monitoring, self.message, self.settings.fail_on_alert)
+        with measure_resources() as self.step_resources:
+            daily.finish(self.monitoring, self.message, self.settings.fail_on_alert)
 
 
 if __name__ == "__main__":

@@ -17,16 +17,20 @@ Conventions:
   record is never rewritten after the fact, even by a newer model); only the outcome columns
   (``target_up``, ``fwd_return``) are filled once the data holds the day's label. A recorded outcome
   is never overwritten (a later vendor revision of adjusted prices is logged, not applied).
-  :func:`merge_daily_rows` builds the rows that way; :func:`write_daily_rows` then writes only the
-  new and filled rows with :func:`spylib.lake.write_table` in merge mode.
-* **Coexistence with the training flow's rows.** The merge key is ``(date, symbol, segment,
-  model_version)``, not the table's ``(date, symbol)``: the training flow's rows (segments ``test``,
-  ``production``, ``latest``, model version ``run-<id>``) can share a date with a daily row and must
-  stay separate rows. Merge mode rewrites every file of the partitions it touches into the daily
-  run's file (keeping each row's own ``run_id``) and deletes the absorbed files: a training run's
-  file for that symbol/year is folded into the daily file, its rows unchanged. Readers (``read_table``,
-  the DuckDB views) see the same rows; a training run rewritten later (a ``resume``) would then show
-  its rows twice until the next daily merge folds them together again.
+* **Where the rows live.** A daily row is stored in the lake file of the run that FIRST predicted it
+  (``predictions/symbol=S/year=Y/run_id=<that run>.parquet``, ``run_id`` column = that run), written
+  with :func:`spylib.lake.write_table` in ``mode="run"``: a re-run rewrites nothing new, and filling an
+  outcome rewrites that one file in place (atomically). So every row keeps the id of the run that
+  made the prediction, and the training flow's files are never touched.
+  Why not ``mode="merge"``: merge mode folds every file of a partition into one and then enforces the
+  table key ``(date, symbol)`` on the result, so a daily row and a training row of the same day
+  (SpyFlow's ``production``/``latest`` segments overlap the daily dates whenever the model is
+  retrained) cannot both survive a merge; it also deletes the training run's file it absorbed.
+* **Coexistence with the training flow's rows.** The table then holds, for one day, possibly a daily
+  row (``segment = "daily"``, ``model_version = "<group>/v<n>"``) and rows of training runs
+  (``test``/``production``/``latest``, ``run-<id>``), each in its own run's file. Select the track
+  record with ``segment = 'daily'`` (``read_table(..., [("segment", "=", "daily")])`` or
+  ``spy-sql "SELECT ... FROM predictions WHERE segment = 'daily'"``).
 * **Monitoring predictions.** The daily track record of the symbol (every model version), optionally
   preceded by ``replay_days`` replayed predictions: the current model scored on the last days before
   the first daily row, with their known outcomes (``segment = "replay"``, never written to the lake).
@@ -71,8 +75,7 @@ DAILY_SEGMENT = "daily"
 REPLAY_SEGMENT = "replay"
 PROFILE_FILE = "reference_profile.json"
 OUTCOME_COLUMNS = ("target_up", "fwd_return")
-# Daily rows are told apart from the training flow's rows by segment and model version (see above).
-DAILY_MERGE_KEY = ("date", "symbol", "segment", "model_version")
+RUN_ID = "run_id"
 FAIL_ON_ALERT_ENV = "SPYFLOW_FAIL_ON_ALERT"
 
 
@@ -338,16 +341,17 @@ def read_daily_rows(lake_root: str, symbol: str) -> pd.DataFrame:
 
 
 def merge_daily_rows(
-    existing: pd.DataFrame, new: pd.DataFrame, outcomes: pd.DataFrame
+    existing: pd.DataFrame, new: pd.DataFrame, outcomes: pd.DataFrame, run_id: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The track record after today's run, and the rows that changed (to write).
 
-    ``existing``: the daily rows in the lake; ``new``: today's row(s); ``outcomes``: known labels by
-    date. A date already present keeps its first prediction; null outcomes are filled from
-    ``outcomes``; recorded outcomes are kept (a differing value is logged). Both frames have
-    ``PREDICTION_COLUMNS``, one row per (date, symbol), sorted by date.
+    ``existing``: the daily rows in the lake (with ``run_id``); ``new``: today's row(s), made by run
+    ``run_id``; ``outcomes``: known labels by date. A date already present keeps its first prediction
+    and its ``run_id``; null outcomes are filled from ``outcomes``; recorded outcomes are kept (a
+    differing value is logged). Both frames have ``PREDICTION_COLUMNS`` + ``run_id``, one row per
+    (date, symbol), sorted by date.
     """
-    columns = list(PREDICTION_COLUMNS)
+    columns = [*PREDICTION_COLUMNS, RUN_ID]
     old = existing[columns].copy() if len(existing) else pd.DataFrame(columns=columns)
     if old.duplicated(["date", "symbol"]).any():
         dup = old[old.duplicated(["date", "symbol"])].iloc[0]
@@ -355,7 +359,7 @@ def merge_daily_rows(
                                   date=str(dup["date"]), column="date")  # fmt: skip
     old_keys = set(zip(old["date"], old["symbol"], strict=True))
     is_new = [(d, s) not in old_keys for d, s in zip(new["date"], new["symbol"], strict=True)]
-    fresh = new.loc[is_new, columns]
+    fresh = new.loc[is_new, list(PREDICTION_COLUMNS)].assign(**{RUN_ID: str(run_id)})
     track = pd.concat([old, fresh], ignore_index=True) if len(old) else fresh.reset_index(drop=True)
     track["target_up"] = track["target_up"].astype("Int8")
     track["fwd_return"] = track["fwd_return"].astype("float64")
@@ -376,14 +380,19 @@ def merge_daily_rows(
     return track, track[track["date"].isin(changed)].reset_index(drop=True)
 
 
-def write_daily_rows(rows: pd.DataFrame, lake_root: str, run_id: str) -> list[str]:
-    """Merge ``rows`` into the lake's predictions table (key ``DAILY_MERGE_KEY``; see module doc)."""
+def write_daily_rows(track: pd.DataFrame, changed: pd.DataFrame, lake_root: str) -> list[str]:
+    """Rewrite the lake file of every run that owns a changed row (see module doc), atomically.
+
+    A run's file gets all the track-record rows that run first predicted, so rewriting it never drops
+    a row; ``mode="run"`` replaces that run's file in place (no duplicate, training files untouched).
+    """
     from spylib.lake import write_table
 
-    if rows.empty:
-        return []
-    return write_table(rows[list(PREDICTION_COLUMNS)], "predictions", lake_root, run_id, mode="merge",
-                       merge_on=DAILY_MERGE_KEY)  # fmt: skip
+    files: list[str] = []
+    for owner in sorted(set(changed[RUN_ID].astype(str))):
+        rows = track[track[RUN_ID].astype(str) == owner]
+        files += write_table(rows[list(PREDICTION_COLUMNS)], "predictions", lake_root, owner, mode="run")
+    return sorted(files)
 
 
 def run_predict(
@@ -392,8 +401,8 @@ def run_predict(
     """Predict ``as_of``, merge with the track record, write the new/filled rows: (today, track, files)."""
     today = predict_day(model, features, as_of)
     existing = read_daily_rows(settings.lake_root, settings.symbol)
-    track, changed = merge_daily_rows(existing, today, realized_outcomes(features))
-    files = write_daily_rows(changed, settings.lake_root, run_id)
+    track, changed = merge_daily_rows(existing, today, realized_outcomes(features), run_id)
+    files = write_daily_rows(track, changed, settings.lake_root)
     kept = track[track["date"] == as_of].iloc[0]
     if kept["model_version"] != model.model_version or kept["probability"] != today["probability"].iloc[0]:
         print(f"{as_of} was already predicted by {kept['model_version']} (p={kept['probability']:.4f}): kept")
