@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import SMALL_SWEEP
+from faults.flowrun import run_flow
 from faults.synthetic import (
     SEED_HEADER,
     YAHOO_HEADER,
@@ -378,3 +379,58 @@ def test_resources_config_wrong_value() -> None:
     assert config_error(lambda: parse_resources({"train": {"cpu": 0}}, source="resources.json")) == (
         "resources.json, key 'train.cpu': must be a positive integer, got 0"
     )
+
+
+# --- what a user of the flow sees ----------------------------------------------------------------
+
+# Artifacts Metaflow itself stores for every task, failed or not.
+METAFLOW_INTERNAL = {"name"}
+
+
+@pytest.mark.flow
+def test_flow_on_a_bad_file_stops_in_ingest_and_writes_nothing(tmp_path: Path) -> None:
+    source = write_pair(tmp_path / "data", 700)
+    spy = tmp_path / "data" / "spy_daily.csv"
+    lines = spy.read_text().splitlines()
+    parts = lines[299].split(",")  # line 300 of the file
+    parts[5] = "-100"
+    lines[299] = ",".join(parts)
+    spy.write_text("\n".join(lines) + "\n")
+    when = f"{pd.Timestamp(parts[0]):%Y-%m-%d}"
+    expected = f"{spy}, line 300, date {when}, column 'volume': volume must be >= 0, got -100.0"
+
+    result = run_flow(tmp_path, source=source)
+    assert result.status == "failed"
+    run = result.run
+    assert sorted(step.id for step in run) == ["ingest", "start"]  # no later step ran
+    task = run["ingest"].task
+    assert not task.successful
+    assert f"spylib.errors.DataValidationError: {expected}\n" in task.stderr
+    assert expected in result.stderr  # the user's terminal shows it too
+    # The failed task stored nothing of its own: only what start passed on, and Metaflow's bookkeeping.
+    inherited = {a.id for a in run["start"].task}
+    own = {a.id for a in task} - inherited - METAFLOW_INTERNAL
+    assert not {name for name in own if not name.startswith("_")}, own
+    assert not (tmp_path / "lake").exists()
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "registry").exists()
+
+
+@pytest.mark.flow
+def test_flow_with_an_unknown_config_key_stops_in_start_naming_the_key(tmp_path: Path) -> None:
+    raw = json.loads(SMALL_SWEEP.read_text())
+    raw["treshold"] = [0.5]
+    bad = tmp_path / "bad_sweep.json"
+    bad.write_text(json.dumps(raw))
+    expected = (
+        "config 'sweep', key 'treshold': unknown key (allowed: cv, filters, models, selection, thresholds)"
+    )
+
+    result = run_flow(tmp_path, sweep=bad)
+    assert result.status == "failed"
+    run = result.run
+    assert [step.id for step in run] == ["start"]
+    assert f"spylib.errors.ConfigError: {expected}\n" in run["start"].task.stderr
+    assert expected in result.stderr
+    assert "settings" not in run["start"].task
+    assert not any((tmp_path / name).exists() for name in ("lake", "out", "registry"))

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from spylib.schema import PREDICTIONS_SCHEMA
+
 SEED_HEADER = "date,open,high,low,close,volume"
 YAHOO_HEADER = "Date,Open,High,Low,Close,Adj Close,Volume"
 
@@ -59,3 +61,22 @@ def write_pair(directory: Path, n_rows: int, *, seed: int = 0) -> str:
     write_seed_csv(directory / "spy_daily.csv", synthetic_prices(n_rows, seed=seed))
     write_seed_csv(directory / "qqq_daily.csv", synthetic_prices(n_rows, seed=seed + 1, drift=4e-4))
     return str(directory / "{symbol_lower}_daily.csv")
+
+
+def predictions_frame(n: int, version: str) -> pd.DataFrame:
+    """``n`` rows in the predictions schema (random values, fixed by ``n``)."""
+    rng = np.random.default_rng(n)
+    dates = pd.bdate_range("2015-01-02", periods=n).date
+    frame = pd.DataFrame(
+        {
+            "date": dates,
+            "symbol": "SPY",
+            "segment": "test",
+            "probability": rng.uniform(0, 1, n),
+            "signal": rng.integers(0, 2, n).astype("int8"),
+            "target_up": pd.array(rng.integers(0, 2, n), dtype="Int8"),
+            "fwd_return": rng.normal(0, 0.01, n),
+            "model_version": version,
+        }
+    )
+    return frame[list(PREDICTIONS_SCHEMA.names)]

@@ -1,0 +1,133 @@
+"""Security: no credential, token or environment dump in anything a run stores; models are loaded only
+after their sha256 is checked; the image runs as a non-root user.
+
+The flow ran with fake credentials (and an environment canary) set; every stored byte is scanned for
+them: each task's artifacts (pickled), metadata and logs through the Client, the card, every file of
+the Metaflow datastore (gzip members decompressed), the registry (tarball members included), the lake
+and the predictions files (Parquet decoded).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import pickle
+import re
+import shutil
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import joblib
+import pyarrow.parquet as pq
+import pytest
+from conftest import REPO
+from faults.flowrun import FAKE_SECRETS, twin_runs
+
+from spylib.errors import IntegrityError
+from spylib.registry import LocalRegistry, sha256_file
+
+SECRETS = tuple(FAKE_SECRETS.values())
+
+
+def leaks(data: bytes | str) -> list[str]:
+    raw = data.encode("utf-8", "replace") if isinstance(data, str) else data
+    return [s for s in SECRETS if s.encode() in raw]
+
+
+def file_bytes(path: Path) -> Iterator[tuple[str, bytes]]:
+    """A stored file's bytes as a reader would see them: gzip/tar members and Parquet tables decoded."""
+    raw = path.read_bytes()
+    yield str(path), raw
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            inner = gzip.decompress(raw)
+        except (OSError, EOFError):
+            return
+        yield f"{path}!gunzip", inner
+        if tarfile.is_tarfile(io.BytesIO(inner)):
+            with tarfile.open(fileobj=io.BytesIO(inner)) as tar:
+                for member in tar.getmembers():
+                    handle = tar.extractfile(member)
+                    if handle is not None:
+                        yield f"{path}!{member.name}", handle.read()
+    if raw[:4] == b"PAR1":
+        yield f"{path}!parquet", pq.read_table(path).to_pandas().to_csv().encode()
+
+
+def scan_tree(root: Path) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        for name, data in file_bytes(path):
+            if hits := leaks(data):
+                found[name] = hits
+    return found
+
+
+@pytest.mark.flow
+def test_no_secret_in_artifacts_logs_cards_metadata_registry_or_lake(session_root: Path) -> None:
+    twins = twin_runs()
+    run = twins.first
+    found: dict[str, list[str]] = {}
+    n_artifacts = 0
+    for step in run:
+        for task in step:
+            for artifact in task:
+                n_artifacts += 1
+                if hits := leaks(pickle.dumps(artifact.data)) + leaks(repr(artifact.data)):
+                    found[artifact.pathspec] = hits
+            for name, text in (
+                ("stdout", task.stdout),
+                ("stderr", task.stderr),
+                ("metadata", repr(task.metadata)),
+            ):
+                if hits := leaks(text):
+                    found[f"{task.pathspec}:{name}"] = hits
+    assert n_artifacts > 40  # the scan saw the run's artifacts, not an empty run
+    from metaflow.cards import get_cards
+
+    html = get_cards(run["evaluate"].task, id="evaluation")[0].get()
+    assert "SpyFlow evaluation" in html
+    if hits := leaks(html):
+        found["card"] = hits
+    # Every file the runs stored: datastore (artifacts, logs, cards, metadata), registry, lake, outputs.
+    found.update(scan_tree(session_root / ".metaflow"))
+    found.update(scan_tree(twins.first_dir))
+    assert (twins.first_dir / "registry").is_dir() and (twins.first_dir / "lake").is_dir()
+    assert not found, f"secrets stored in: {found}"
+
+
+@pytest.mark.flow
+def test_tampered_registered_model_is_refused_before_unpickling(tmp_path: Path) -> None:
+    twins = twin_runs()
+    registration = twins.first.data.registration
+    root = tmp_path / "registry"
+    shutil.copytree(twins.first_dir / "registry", root)  # the shared run's registry stays untouched
+    registry = LocalRegistry(root)
+    registry.set_status(registration["group"], registration["version"], "Approved")
+    loaded = registry.latest_approved(registration["group"])
+    assert loaded is not None and loaded.registration.model_sha256 == registration["model_sha256"]
+
+    model = root / registration["group"] / "versions" / str(registration["version"]) / "model.joblib"
+    bundle = joblib.load(model)
+    bundle["threshold"] = 0.0  # a plausible edit: trade every day
+    joblib.dump(bundle, model)
+    actual = sha256_file(model)
+    with pytest.raises(IntegrityError) as info:
+        registry.latest_approved(registration["group"])
+    assert str(info.value) == (
+        f"{model}: sha256 mismatch, expected {registration['model_sha256']}, actual {actual}; "
+        "refusing to load it"
+    )
+
+
+def test_image_runs_as_a_non_root_user() -> None:
+    dockerfile = REPO / "docker" / "Dockerfile"
+    if not dockerfile.is_file():
+        pytest.skip("docker/Dockerfile is absent")
+    lines = [line.strip() for line in dockerfile.read_text().splitlines()]
+    final_stage = lines[max(i for i, line in enumerate(lines) if line.upper().startswith("FROM ")) :]
+    users = [line.split(None, 1)[1].strip() for line in final_stage if re.match(r"(?i)^USER\s+\S", line)]
+    assert users, "the final stage of docker/Dockerfile has no USER line: the image would run as root"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0"), f"the image's USER is {users[-1]}"
