@@ -106,6 +106,9 @@ def validate_settings(flow: Any) -> Settings:
         raise ConfigError(f"unknown registry target {flow.registry!r}: use 'local' or 'sagemaker'", source="--registry")
     if not flow.symbol.strip() or not flow.benchmark.strip():
         raise ConfigError("symbol and benchmark must be non-empty", source="--symbol/--benchmark")
+    check_registry_target(flow.registry, flow.registry_location, flow.model_group)
+    if flow.output_dir.startswith("s3://"):
+        raise ConfigError("predictions are written to a local directory; use --lake-root for S3", source="--output-dir")
     if flow.glue_database and not flow.lake_root.startswith("s3://"):
         raise ConfigError("Glue catalogs S3 data only: give an s3:// --lake-root", source="--glue-database")
     extra = tuple(p.strip() for p in flow.extra_features.split(",") if p.strip())
@@ -131,6 +134,22 @@ def validate_settings(flow: Any) -> Settings:
         sweep=parse_sweep(plain(flow.sweep), source="config 'sweep'"),
         gate=parse_gate(plain(flow.gate_config), source="config 'gate'"),
     )
+
+
+def check_registry_target(target: str, location: str, group: str) -> None:
+    """Fail in ``start``, not after the training, on a registry that cannot work."""
+    from spylib.registry import check_group_name, resolve_region
+
+    check_group_name(group)
+    if target == "sagemaker":
+        if not location.startswith("s3://"):
+            raise ConfigError(
+                f"the SageMaker registry stores artifacts in S3: give an s3:// prefix, got {location!r}",
+                source="--registry-location",
+            )
+        resolve_region()
+    elif location.startswith("s3://"):
+        raise ConfigError("the local registry needs a directory, not an s3:// URI", source="--registry-location")
 
 
 def data_note(provenance: Mapping[str, Any]) -> str:
