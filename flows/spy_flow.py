@@ -51,7 +51,9 @@ class SpyFlow(FlowSpec):
         "gate", default=str(CONFIG_DIR / "gate.json"), help="JSON file with the quality gate's thresholds."
     )
     resources_config = Config(
-        "resources", default=str(CONFIG_DIR / "resources.json"), help="JSON file with cpu/memory per step (Batch)."
+        "resources",
+        default=str(CONFIG_DIR / "resources.json"),
+        help="JSON file with cpu/memory per step (Batch).",
     )
 
     source = Parameter(
@@ -69,7 +71,10 @@ class SpyFlow(FlowSpec):
         "seed's 40/10/10/40 split by rows.",
     )
     gap_rows = Parameter(
-        "gap-rows", default=60, type=int, help="Unused trading days between neighbouring segments (>= label span)."
+        "gap-rows",
+        default=60,
+        type=int,
+        help="Unused trading days between neighbouring segments (>= label span).",
     )
     execution = Parameter(
         "execution",
@@ -97,7 +102,9 @@ class SpyFlow(FlowSpec):
         "s3:// prefix; '' turns the lake off.",
     )
     glue_database = Parameter(
-        "glue-database", default="", help="If set (and the lake is on s3://), register the lake's tables in Glue."
+        "glue-database",
+        default="",
+        help="If set (and the lake is on s3://), register the lake's tables in Glue.",
     )
     registry = Parameter("registry", default="local", help="Model registry target: 'local' or 'sagemaker'.")
     registry_location = Parameter(
@@ -123,7 +130,9 @@ class SpyFlow(FlowSpec):
     def ingest(self):
         """Load, validate and align the symbol and its benchmark."""
         self.prices, self.data_provenance = pipeline.run_ingest(self.settings)
-        self.lake_files = {"prices": pipeline.write_lake(self.prices, "prices", self.settings, current.run_id)}
+        self.lake_files = {
+            "prices": pipeline.write_lake(self.prices, "prices", self.settings, current.run_id)
+        }
         self.next(self.features)
 
     @resources(cpu=resources_config.features.cpu, memory=resources_config.features.memory)
@@ -177,7 +186,13 @@ class SpyFlow(FlowSpec):
     def predict(self):
         """Predictions for test, production and the latest day; production metrics reported beside test."""
         self.bundle, self.predictions, self.prediction_files, self.production_metrics = pipeline.run_predict(
-            self.model, self.best, self.feature_table, self.feature_columns, self.splits, self.settings, current.run_id
+            self.model,
+            self.best,
+            self.feature_table,
+            self.feature_columns,
+            self.splits,
+            self.settings,
+            current.run_id,
         )
         self.lake_files["predictions"] = pipeline.write_lake(self.predictions, "predictions", self.settings,
                                                              current.run_id)  # fmt: skip

@@ -16,9 +16,11 @@ def to_card_components(items: Iterable[tuple[str, Any]]) -> list[Any]:
             components.append(Markdown(payload))
         elif kind == "table":
             frame = payload.astype(object).where(payload.notna(), "")
-            components.append(Table.from_dataframe(frame) if hasattr(Table, "from_dataframe") else Table(
-                data=frame.to_numpy().tolist(), headers=[str(c) for c in frame.columns]
-            ))
+            components.append(
+                Table.from_dataframe(frame)
+                if hasattr(Table, "from_dataframe")
+                else Table(data=frame.to_numpy().tolist(), headers=[str(c) for c in frame.columns])
+            )
         elif kind == "figure":
             components.append(Image.from_matplotlib(payload))
         else:

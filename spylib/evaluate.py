@@ -33,13 +33,15 @@ from spylib.config import GateConfig, ModelSpec, SweepConfig
 from spylib.models import fit_model, predict_up_probability
 from spylib.schema import SEED_MODEL_COLUMNS
 from spylib.split import Fold
-from spylib.trading import filter_mask, positions, trading_metrics, trial_returns_matrix
+from spylib.trading import filter_mask, positions, strategy_returns, trading_metrics, trial_returns_matrix
 
 
 # ---------------------------------------------------------------------------------------------
 # classification metrics
 # ---------------------------------------------------------------------------------------------
-def classification_metrics(y_true: npt.ArrayLike, probability: npt.ArrayLike, threshold: float = 0.5) -> dict[str, float]:
+def classification_metrics(
+    y_true: npt.ArrayLike, probability: npt.ArrayLike, threshold: float = 0.5
+) -> dict[str, float]:
     """AUC, log loss, Brier score, and accuracy/F1 of the 0/1 decision at ``threshold``.
     AUC is NaN when only one class is present."""
     y = np.asarray(y_true, dtype="int8")
@@ -102,7 +104,9 @@ def score_configuration(
         train = features.iloc[fold.train_rows()]
         train = train[train["target_up"].notna()]
         score = features.iloc[fold.score_rows()]
-        model = fit_model(spec, train[cols], train["target_up"].to_numpy("int8"), seed, shuffle_labels=shuffle_labels)
+        model = fit_model(
+            spec, train[cols], train["target_up"].to_numpy("int8"), seed, shuffle_labels=shuffle_labels
+        )
         prob = predict_up_probability(model, score[cols])
         oof_parts.append(prob)
         rows_parts.append(fold.score_rows())
@@ -195,7 +199,9 @@ def select_trial(trials: pd.DataFrame, metric: str, min_trades: int) -> pd.Serie
         )
     eligible = trials[trials["oof_n_trades"] >= min_trades]
     pool = eligible if len(eligible) else trials
-    ranked = pool.assign(_score=pool[column].fillna(-np.inf)).sort_values(["_score", "trial_id"], ascending=[False, True])
+    ranked = pool.assign(_score=pool[column].fillna(-np.inf)).sort_values(
+        ["_score", "trial_id"], ascending=[False, True]
+    )
     return ranked.drop(columns="_score").iloc[0]
 
 
@@ -214,7 +220,9 @@ def sharpe_inference(
     interval of the test Sharpe and the PBO of the whole sweep."""
     s = stats.sharpe_stats(test_net)
     n_trials = len(trials)
-    sr_var = float(np.nanvar(trials["oof_sr_per_period"].to_numpy("float64"), ddof=1)) if n_trials > 1 else 0.0
+    sr_var = (
+        float(np.nanvar(trials["oof_sr_per_period"].to_numpy("float64"), ddof=1)) if n_trials > 1 else 0.0
+    )
     ci = stats.block_bootstrap_sharpe_ci(test_net, seed=seed)
     out = {
         "test_sr_per_period": s.sr,
@@ -255,8 +263,6 @@ def evaluate_on_test(
     auc = stats.auc_with_ci(t["target_up"].to_numpy("int8"), p)
     metrics.update({"auc_ci_low": auc.low, "auc_ci_high": auc.high})
     metrics.update(trading_metrics(pos, fwd, cost_bps))
-    from spylib.trading import strategy_returns
-
     gross, net = strategy_returns(pos, fwd, cost_bps)
     _, bh_net = strategy_returns(np.ones_like(pos), fwd, cost_bps)
     curve = pd.DataFrame(
@@ -377,7 +383,12 @@ class GateDecision:
             "reasons": self.reasons,
             "failed": self.failed,
             "checks": [
-                {"name": c.name, "value": _json_float(c.value), "requirement": c.requirement, "passed": c.passed}
+                {
+                    "name": c.name,
+                    "value": _json_float(c.value),
+                    "requirement": c.requirement,
+                    "passed": c.passed,
+                }
                 for c in self.checks
             ],
         }
@@ -394,14 +405,17 @@ def apply_gate(test: dict[str, float], buy_and_hold_sharpe_net: float, gate: Gat
         return bool(cond) and not math.isnan(value)
 
     checks = [
-        GateCheck("dsr_test", test["dsr"], f">= {gate.min_dsr}", ok(test["dsr"] >= gate.min_dsr, test["dsr"])),
+        GateCheck(
+            "dsr_test", test["dsr"], f">= {gate.min_dsr}", ok(test["dsr"] >= gate.min_dsr, test["dsr"])
+        ),
         GateCheck(
             "sharpe_net_vs_buy_and_hold",
             test["sharpe_net"] - buy_and_hold_sharpe_net,
             "> 0 (net Sharpe above buy-and-hold's on the same days)"
             if gate.require_beat_buy_and_hold
             else "not required",
-            ok(test["sharpe_net"] > buy_and_hold_sharpe_net, test["sharpe_net"]) or not gate.require_beat_buy_and_hold,
+            ok(test["sharpe_net"] > buy_and_hold_sharpe_net, test["sharpe_net"])
+            or not gate.require_beat_buy_and_hold,
         ),
         GateCheck("pbo", test["pbo"], f"< {gate.max_pbo}", ok(test["pbo"] < gate.max_pbo, test["pbo"])),
         GateCheck(
@@ -438,6 +452,10 @@ def permutation_importance_table(
         n_jobs=1,
     )
     table = pd.DataFrame(
-        {"feature": list(feature_cols), "auc_drop_mean": result.importances_mean, "auc_drop_std": result.importances_std}
+        {
+            "feature": list(feature_cols),
+            "auc_drop_mean": result.importances_mean,
+            "auc_drop_std": result.importances_std,
+        }
     )
     return table.sort_values("auc_drop_mean", ascending=False, ignore_index=True)

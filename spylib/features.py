@@ -89,7 +89,9 @@ def true_range(high: pd.Series, low: pd.Series, close: pd.Series) -> pd.Series:
 
 
 def atr_wilder(high: pd.Series, low: pd.Series, close: pd.Series, n: int = 14) -> pd.Series:
-    return pd.Series(wilder_average(true_range(high, low, close).to_numpy(), n), index=close.index, name=f"atr_{n}")
+    return pd.Series(
+        wilder_average(true_range(high, low, close).to_numpy(), n), index=close.index, name=f"atr_{n}"
+    )
 
 
 def ema(values: pd.Series, span: int) -> pd.Series:

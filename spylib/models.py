@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import ClassifierMixin
-from threadpoolctl import threadpool_limits
 from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from spylib.config import ModelSpec
 from spylib.errors import ConfigError
@@ -36,9 +36,13 @@ def make_model(spec: ModelSpec, seed: int) -> ClassifierMixin | Pipeline:
         if spec.family == "hist_gradient_boosting":
             return HistGradientBoostingClassifier(random_state=seed, early_stopping=False, **params)
         if spec.family == "logistic":
-            return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed, **params))
+            return make_pipeline(
+                StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed, **params)
+            )
     except TypeError as exc:
-        raise ConfigError(f"invalid hyperparameter: {exc}", source="sweep config", key=f"models.{spec.family}") from exc
+        raise ConfigError(
+            f"invalid hyperparameter: {exc}", source="sweep config", key=f"models.{spec.family}"
+        ) from exc
     raise ConfigError("unknown model family", source="sweep config", key=f"models.{spec.family}")
 
 
@@ -60,7 +64,9 @@ def fit_model(
         y = np.random.default_rng(seed).permutation(y)
     if np.unique(y).size < 2:
         raise ConfigError(
-            f"the training window {X.index.min()}..{X.index.max()} has a single class", source="train", key=spec.config_id
+            f"the training window {X.index.min()}..{X.index.max()} has a single class",
+            source="train",
+            key=spec.config_id,
         )
     model = make_model(spec, seed)
     # One thread per task: the foreach already fills the cores, and HistGradientBoosting's OpenMP

@@ -56,6 +56,7 @@ from spylib.models import make_bundle
 from spylib.predict import batch_predictions, write_predictions
 from spylib.report import CardItem, evaluation_report
 from spylib.split import Fold, Splits, rows_needed, time_splits, walk_forward_folds
+from spylib.trading import trading_metrics
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +102,20 @@ def plain(value: Any) -> Any:
 def validate_settings(flow: Any) -> Settings:
     """Read the flow's Parameters and Configs (by name) and validate them all."""
     if flow.gap_rows < LABEL_HORIZON.get(flow.execution, 2):
-        raise ConfigError(f"must be at least the label span ({LABEL_HORIZON.get(flow.execution, 2)})", source="--gap-rows")
+        raise ConfigError(
+            f"must be at least the label span ({LABEL_HORIZON.get(flow.execution, 2)})", source="--gap-rows"
+        )
     if flow.registry not in ("local", "sagemaker"):
-        raise ConfigError(f"unknown registry target {flow.registry!r}: use 'local' or 'sagemaker'", source="--registry")
+        raise ConfigError(
+            f"unknown registry target {flow.registry!r}: use 'local' or 'sagemaker'", source="--registry"
+        )
     if not flow.symbol.strip() or not flow.benchmark.strip():
         raise ConfigError("symbol and benchmark must be non-empty", source="--symbol/--benchmark")
     check_registry_target(flow.registry, flow.registry_location, flow.model_group)
     if flow.output_dir.startswith("s3://"):
-        raise ConfigError("predictions are written to a local directory; use --lake-root for S3", source="--output-dir")
+        raise ConfigError(
+            "predictions are written to a local directory; use --lake-root for S3", source="--output-dir"
+        )
     if flow.glue_database and not flow.lake_root.startswith("s3://"):
         raise ConfigError("Glue catalogs S3 data only: give an s3:// --lake-root", source="--glue-database")
     extra = tuple(p.strip() for p in flow.extra_features.split(",") if p.strip())
@@ -149,7 +156,9 @@ def check_registry_target(target: str, location: str, group: str) -> None:
             )
         resolve_region()
     elif location.startswith("s3://"):
-        raise ConfigError("the local registry needs a directory, not an s3:// URI", source="--registry-location")
+        raise ConfigError(
+            "the local registry needs a directory, not an s3:// URI", source="--registry-location"
+        )
 
 
 def data_note(provenance: Mapping[str, Any]) -> str:
@@ -186,7 +195,12 @@ def run_features(prices: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame
     extra = load_extra_features(settings.extra_features)
     features = build_features(prices, settings.symbol, settings.benchmark, settings.execution, extra)
     audited = audit_lookahead(prices, settings.symbol, settings.benchmark, extra=extra, seed=settings.seed)
-    audit = {"method": "truncation invariance", "dates": audited, "features": len(features.columns), "passed": True}
+    audit = {
+        "method": "truncation invariance",
+        "dates": audited,
+        "features": len(features.columns),
+        "passed": True,
+    }
     return features, feature_columns(extra), audit
 
 
@@ -290,22 +304,30 @@ def run_predict(
     run_id: str,
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, str], dict[str, Any]]:
     bundle = make_bundle(
-        model, feature_cols, float(best["threshold"]), best["filter_columns"], settings.execution, settings.symbol
+        model,
+        feature_cols,
+        float(best["threshold"]),
+        best["filter_columns"],
+        settings.execution,
+        settings.symbol,
     )
     predictions = batch_predictions(bundle, features, splits, model_version=f"run-{run_id}")
     files = write_predictions(predictions, settings.output_dir, run_id)
     production = features.iloc[splits["production"].rows()]
     prod_prob = predictions.loc[predictions["segment"] == "production", "probability"].to_numpy()
-    prod_metrics, _ = evaluate_on_test(
+    prod_scores, _ = evaluate_on_test(
         prod_prob, production[production["target_up"].notna()], bundle["threshold"], bundle["filter_columns"],
         settings.cost_bps,
     )  # fmt: skip
-    from spylib.trading import trading_metrics
-
     labelled = production[production["target_up"].notna()]
-    bh = trading_metrics(np.ones(len(labelled)), labelled["fwd_return"].to_numpy("float64"), settings.cost_bps)
-    prod_metrics["buy_and_hold_sharpe_net"] = bh["sharpe_net"]
-    prod_metrics["note"] = "production is scored after every choice was made; it informs none"
+    bh = trading_metrics(
+        np.ones(len(labelled)), labelled["fwd_return"].to_numpy("float64"), settings.cost_bps
+    )
+    prod_metrics: dict[str, Any] = {
+        **prod_scores,
+        "buy_and_hold_sharpe_net": bh["sharpe_net"],
+        "note": "production is scored after every choice was made; it informs none",
+    }
     return bundle, predictions, files, prod_metrics
 
 

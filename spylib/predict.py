@@ -19,7 +19,9 @@ from spylib.schema import PREDICTION_COLUMNS, PREDICTIONS_SCHEMA
 from spylib.split import Splits
 
 
-def batch_predictions(bundle: dict[str, Any], features: pd.DataFrame, splits: Splits, model_version: str) -> pd.DataFrame:
+def batch_predictions(
+    bundle: dict[str, Any], features: pd.DataFrame, splits: Splits, model_version: str
+) -> pd.DataFrame:
     """Rows of the test and production segments plus every day after production's labelled range
     (the latest day, whose outcome is unknown: segment ``latest``)."""
     parts = []
@@ -92,7 +94,9 @@ def segment_summary(predictions: pd.DataFrame) -> pd.DataFrame:
                 "share_traded": float(traded.mean()),
                 "mean_probability": float(g["probability"].mean()),
                 "accuracy_at_signal": float(
-                    np.mean(g.loc[known & traded, "target_up"].astype(int) == 1) if (known & traded).any() else np.nan
+                    np.mean(g.loc[known & traded, "target_up"].astype(int) == 1)
+                    if (known & traded).any()
+                    else np.nan
                 ),
             }
         )

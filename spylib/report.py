@@ -46,7 +46,9 @@ def calibration_curve_figure(curve: pd.DataFrame, n_bins: int = 10) -> Figure:
     fig, (ax,) = _figure(width=5, height=4)
     y = (curve["fwd_return"] > 0).astype(float)
     bins = pd.qcut(curve["probability"], q=n_bins, duplicates="drop")
-    grouped = pd.DataFrame({"p": curve["probability"], "y": y, "bin": bins}).groupby("bin", observed=True).mean()
+    grouped = (
+        pd.DataFrame({"p": curve["probability"], "y": y, "bin": bins}).groupby("bin", observed=True).mean()
+    )
     ax.plot([0.3, 0.7], [0.3, 0.7], linestyle="--", color="grey", label="perfect calibration")
     ax.plot(grouped["p"], grouped["y"], marker="o", label="model (test, quantile bins)")
     ax.set_xlabel("mean predicted P(up)")
@@ -67,7 +69,9 @@ def probability_histogram(curve: pd.DataFrame, threshold: float) -> Figure:
 
 def threshold_profile(trials: pd.DataFrame, config_id: str, filter_name: str) -> Figure:
     fig, (ax,) = _figure(width=6, height=3.2)
-    t = trials[(trials["config_id"] == config_id) & (trials["filter"] == filter_name)].sort_values("threshold")
+    t = trials[(trials["config_id"] == config_id) & (trials["filter"] == filter_name)].sort_values(
+        "threshold"
+    )
     ax.plot(t["threshold"], t["oof_sharpe_net"], marker="o", label="OOF net Sharpe")
     ax.set_xlabel("threshold")
     ax.set_ylabel("annualized net Sharpe (OOF)")
@@ -128,7 +132,10 @@ def evaluation_report(
         ),
         ("markdown", "## Gate"),
         ("table", gate_table(gate)),
-        ("markdown", f"## Chosen trial\n`{best['config_id']}`, threshold {best['threshold']}, filter `{best['filter']}`"),
+        (
+            "markdown",
+            f"## Chosen trial\n`{best['config_id']}`, threshold {best['threshold']}, filter `{best['filter']}`",
+        ),
         ("markdown", "## Test: chosen model against baselines (same days)"),
         ("table", baselines.round(4)),
         ("figure", equity_and_drawdown(curve)),
@@ -142,10 +149,19 @@ def evaluation_report(
             "table",
             trials.sort_values("oof_sharpe_net", ascending=False)
             .head(top_trials)[
-                ["trial_id", "config_id", "threshold", "filter", "oof_auc", "oof_sharpe_net", "oof_n_trades",
-                 "oof_exposure", "test_sharpe_net"]
+                [
+                    "trial_id",
+                    "config_id",
+                    "threshold",
+                    "filter",
+                    "oof_auc",
+                    "oof_sharpe_net",
+                    "oof_n_trades",
+                    "oof_exposure",
+                    "test_sharpe_net",
+                ]
             ]
             .round(4),
-        ),  # fmt: skip
+        ),
     ]
     return items

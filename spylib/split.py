@@ -70,9 +70,11 @@ class Splits:
 def _boundary_index(dates: np.ndarray, boundary: date, key: str) -> int:
     if not (dates[0] < boundary <= dates[-1]):
         raise ConfigError(
-            f"{boundary} is outside the usable data ({dates[0]} .. {dates[-1]})", source="--split-dates", key=key
+            f"{boundary} is outside the usable data ({dates[0]} .. {dates[-1]})",
+            source="--split-dates",
+            key=key,
         )
-    return int(np.searchsorted(dates, boundary, side="left"))
+    return int(np.searchsorted(dates, boundary, side="left"))  # type: ignore[call-overload]
 
 
 def time_splits(
@@ -92,7 +94,7 @@ def time_splits(
     b = boundaries or SplitBoundaries()
     if b.validation_start is None:
         cum = np.cumsum(fractions)[:3]
-        starts = [int(round(c * n)) for c in cum]
+        starts = [round(c * n) for c in cum]
     else:
         assert b.test_start is not None and b.production_start is not None
         starts = [
@@ -152,7 +154,13 @@ def walk_forward_folds(rows: np.ndarray, cv: CVConfig, label_horizon: int) -> li
                 key="cv.n_folds",
             )
         folds.append(
-            Fold(i, int(rows[train_first]), int(rows[train_last]), int(rows[score_first]), int(rows[score_last]))
+            Fold(
+                i,
+                int(rows[train_first]),
+                int(rows[train_last]),
+                int(rows[score_first]),
+                int(rows[score_last]),
+            )
         )
     return folds
 

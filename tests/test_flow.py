@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from pathlib import Path
@@ -23,7 +24,12 @@ PUBLIC_ARTIFACTS = (
 
 def run_flow(tmp: Path, env: dict[str, str] | None = None, **params: object):
     with Runner(
-        str(FLOW_FILE), show_output=False, env=env or flow_env(), cwd=RUNNER_CWD, pylint=False, config=[("sweep", str(SMALL_SWEEP))]
+        str(FLOW_FILE),
+        show_output=False,
+        env=env or flow_env(),
+        cwd=RUNNER_CWD,
+        pylint=False,
+        config=[("sweep", str(SMALL_SWEEP))],
     ) as runner:
         return runner.run(max_workers=2, **{**output_params(tmp), **params})
 
@@ -52,7 +58,7 @@ def test_splits_are_in_time_order_with_gaps(embedded_run) -> None:
     run, _ = embedded_run
     splits = run["end"].task.data.splits
     segments = [splits[name] for name in ("train", "validation", "test", "production")]
-    for earlier, later in zip(segments, segments[1:], strict=False):
+    for earlier, later in itertools.pairwise(segments):
         assert earlier.end < later.start
         assert later.first_row - earlier.last_row - 1 == splits.gap_rows
     for fold in run["end"].task.data.folds:
@@ -97,7 +103,9 @@ def test_card_is_rendered(embedded_run) -> None:
     text = card_text(run.id, "evaluate", run["evaluate"].task.id, "evaluation")
     assert "SpyFlow evaluation" in text
     assert "stand-ins" in text
-    assert text.count('"type": "image"') >= 6  # equity, OOF vs test, threshold, calibration, histogram, importance  # the embedded data is named as what it is
+    assert (
+        text.count('"type": "image"') >= 6
+    )  # equity, OOF vs test, threshold, calibration, histogram, importance  # the embedded data is named as what it is
 
 
 def test_readme_client_example_runs(embedded_run) -> None:
@@ -106,7 +114,7 @@ def test_readme_client_example_runs(embedded_run) -> None:
     block = re.search(r"<!-- client-example -->\s*```python\n(.*?)```", readme, re.S)
     assert block, "README.md has no client example block"
     namespace: dict[str, object] = {}
-    exec(compile(block.group(1), "README.md:client-example", "exec"), namespace)  # noqa: S102
+    exec(compile(block.group(1), "README.md:client-example", "exec"), namespace)
     assert namespace["run"].successful
 
 
@@ -135,7 +143,9 @@ def test_shuffled_labels_control_finds_nothing_and_is_rejected(tmp_path: Path) -
 
 
 def test_planted_lookahead_feature_stops_the_run(tmp_path: Path) -> None:
-    env = flow_env(PYTHONPATH=os.pathsep.join([str(REPO / "tests" / "plugins"), os.environ.get("PYTHONPATH", "")]))
+    env = flow_env(
+        PYTHONPATH=os.pathsep.join([str(REPO / "tests" / "plugins"), os.environ.get("PYTHONPATH", "")])
+    )
     result = run_flow(tmp_path, env=env, extra_features="leaky_features:tomorrow_return")
     assert result.status == "failed"
     stderr = result.run["features"].task.stderr
