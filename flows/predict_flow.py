@@ -6,7 +6,7 @@ Steps (each a few lines of wiring; the logic lives in ``spylib.daily`` and ``spy
                reference profile;
 * ``ingest``   the training sources (or ``--source yfinance``), validated, aligned, cut at ``--as-of``;
                then the training feature code, with the model's label convention;
-* ``predict``  the next trading day from the as-of row; merge into the lake's ``predictions`` table
+* ``predict``  the next trading day from the as-of row; write it to the lake's ``predictions`` table
                (first prediction of a day kept, outcomes filled once known; no duplicate rows);
 * ``monitor``  data drift, prediction drift, realized performance, pipeline health (read back from
                this run and the last runs); card, PNGs and ``monitoring.json`` beside the predictions;
@@ -109,7 +109,7 @@ class PredictFlow(FlowSpec):
 
     @step
     def predict(self):
-        """Predict the next trading day; merge into the lake (no duplicates, outcomes filled)."""
+        """Predict the next trading day; write it to the lake (no duplicates, outcomes filled)."""
         with measure_resources() as self.step_resources:
             self.prediction, self.track_record, self.lake_files = daily.run_predict(
                 self.model, self.feature_table, self.settings, self.as_of_date, current.run_id
