@@ -41,8 +41,8 @@ class PredictFlow(FlowSpec):
 
     source = Parameter(
         "source",
-        default="embedded",
-        help="As for SpyFlow ('embedded' stand-ins, or a CSV/Parquet path or s3:// template with {symbol}), "
+        default=lambda ctx: daily.env_default("SPYFLOW_SOURCE", "embedded"),
+        help="Default $SPYFLOW_SOURCE or 'embedded'. As for SpyFlow ('embedded' stand-ins, or a CSV/Parquet path or s3:// template with {symbol}), "
         "or 'yfinance' for live Yahoo Finance prices (pip install 'spy-flow[live]'; needs network).",
     )
     symbol = Parameter("symbol", default="SPY", help="The traded symbol (must match the model's).")
@@ -60,14 +60,19 @@ class PredictFlow(FlowSpec):
     )
     lake_root = Parameter(
         "lake-root",
-        default="data/lake",
-        help="The Parquet lake holding the predictions table (dir or s3://).",
+        default=lambda ctx: daily.env_default("SPYFLOW_LAKE_ROOT", "data/lake"),
+        help="The Parquet lake holding the predictions table (dir or s3://). Default $SPYFLOW_LAKE_ROOT or data/lake.",
     )
-    registry = Parameter("registry", default="local", help="Model registry target: 'local' or 'sagemaker'.")
+    registry = Parameter(
+        "registry",
+        default=lambda ctx: daily.env_default("SPYFLOW_REGISTRY", "local"),
+        help="Model registry target: 'local' or 'sagemaker'. Default $SPYFLOW_REGISTRY or local.",
+    )
     registry_location = Parameter(
         "registry-location",
-        default="data/registry",
-        help="Local registry directory, or the s3:// prefix of the SageMaker model artifacts.",
+        default=lambda ctx: daily.env_default("SPYFLOW_REGISTRY_LOCATION", "data/registry"),
+        help="Local registry directory, or the s3:// prefix of the SageMaker model artifacts. "
+        "Default $SPYFLOW_REGISTRY_LOCATION or data/registry.",
     )
     model_group = Parameter("model-group", default="spy-direction", help="Model package group name.")
     history_runs = Parameter(
