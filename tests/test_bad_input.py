@@ -406,7 +406,7 @@ def test_flow_on_a_bad_file_stops_in_ingest_and_writes_nothing(tmp_path: Path) -
     task = run["ingest"].task
     assert not task.successful
     assert f"spylib.errors.DataValidationError: {expected}\n" in task.stderr
-    assert expected in result.stderr  # the user's terminal shows it too
+    assert expected in result.stdout  # the user's terminal shows it too (task logs go to stdout)
     # The failed task stored nothing of its own: only what start passed on, and Metaflow's bookkeeping.
     inherited = {a.id for a in run["start"].task}
     own = {a.id for a in task} - inherited - METAFLOW_INTERNAL
@@ -431,6 +431,6 @@ def test_flow_with_an_unknown_config_key_stops_in_start_naming_the_key(tmp_path:
     run = result.run
     assert [step.id for step in run] == ["start"]
     assert f"spylib.errors.ConfigError: {expected}\n" in run["start"].task.stderr
-    assert expected in result.stderr
+    assert expected in result.stdout
     assert "settings" not in run["start"].task
     assert not any((tmp_path / name).exists() for name in ("lake", "out", "registry"))

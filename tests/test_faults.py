@@ -25,7 +25,7 @@ import boto3
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import FLOW_FILE, SMALL_SWEEP, output_params
+from conftest import FLOW_FILE, RUNNER_CWD, SMALL_SWEEP, output_params
 from faults.flowrun import fault_env, resume_flow, run_flow
 from faults.synthetic import predictions_frame
 from metaflow import Run
@@ -186,8 +186,12 @@ def test_s3_endpoint_stopping_fails_fast_and_resume_completes_without_duplicates
         **aws_env(endpoint),
         "METAFLOW_DEFAULT_DATASTORE": "s3",
         "METAFLOW_DATASTORE_SYSROOT_S3": f"s3://{S3_BUCKET}/metaflow",
-        # Without this, Metaflow's S3 client retries a dead endpoint for minutes.
+        # Metaflow retries a dead endpoint max(S3_RETRY_COUNT, S3_TRANSIENT_RETRY_COUNT=20) times per
+        # object, each with botocore's 10 adaptive attempts: the failed task then sits in backoff for
+        # well over 10 minutes. With these three, it fails in about 20 s.
         "METAFLOW_S3_RETRY_COUNT": "0",
+        "METAFLOW_S3_TRANSIENT_RETRY_COUNT": "0",
+        "METAFLOW_S3_CLIENT_RETRY_CONFIG": '{"max_attempts": 2, "mode": "standard"}',
     }
     first_id, second_id = tmp_path / "run-id", tmp_path / "resume-id"
     run_args = [
@@ -196,7 +200,12 @@ def test_s3_endpoint_stopping_fails_fast_and_resume_completes_without_duplicates
     ]  # fmt: skip
     try:
         process = subprocess.Popen(
-            flow_command(*run_args), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            flow_command(*run_args),
+            env=env,
+            cwd=RUNNER_CWD,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         try:
             wait_for(Path(f"{marker}.reached"), process, timeout=600)  # predict has started
@@ -228,7 +237,13 @@ def test_s3_endpoint_stopping_fails_fast_and_resume_completes_without_duplicates
             str(second_id),
         ]
         resumed = subprocess.run(
-            flow_command(*resume_args), env=env, capture_output=True, text=True, timeout=900, check=False
+            flow_command(*resume_args),
+            env=env,
+            cwd=RUNNER_CWD,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
         )
         assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
         resumed_id = second_id.read_text().strip()

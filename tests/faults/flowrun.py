@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conftest import FLOW_FILE, SMALL_SWEEP, flow_env, output_params
+from conftest import FLOW_FILE, RUNNER_CWD, SMALL_SWEEP, flow_env, output_params
 from metaflow import Runner
 
 SITE_DIR = Path(__file__).resolve().parent / "site"
@@ -23,24 +23,46 @@ FAKE_SECRETS: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class FlowResult:
+    """What a Runner call left: its status, the Client ``Run`` and the console output (read before the
+    Runner's context closes, which deletes its log files)."""
+
+    status: str
+    run: Any
+    stdout: str
+    stderr: str
+
+
+def finished(result: Any) -> FlowResult:
+    return FlowResult(result.status, result.run, result.stdout, result.stderr)
+
+
 def run_flow(
     tmp: Path,
     env: dict[str, str] | None = None,
     sweep: Path = SMALL_SWEEP,
     max_workers: int = 2,
     **params: Any,
-) -> Any:
-    """One ``run`` of SpyFlow with every output under ``tmp``; returns the Runner's ExecutingRun."""
+) -> FlowResult:
+    """One ``run`` of SpyFlow with every output under ``tmp``."""
     with Runner(
-        str(FLOW_FILE), show_output=False, env=env or flow_env(), pylint=False, config=[("sweep", str(sweep))]
+        str(FLOW_FILE),
+        show_output=False,
+        env=env or flow_env(),
+        cwd=RUNNER_CWD,
+        pylint=False,
+        config=[("sweep", str(sweep))],
     ) as runner:
-        return runner.run(max_workers=max_workers, **{**output_params(tmp), **params})
+        return finished(runner.run(max_workers=max_workers, **{**output_params(tmp), **params}))
 
 
-def resume_flow(origin_run_id: str, env: dict[str, str] | None = None, max_workers: int = 2) -> Any:
+def resume_flow(origin_run_id: str, env: dict[str, str] | None = None, max_workers: int = 2) -> FlowResult:
     """``resume --origin-run-id``: re-uses the origin run's parameters and configs."""
-    with Runner(str(FLOW_FILE), show_output=False, env=env or flow_env(), pylint=False) as runner:
-        return runner.resume(origin_run_id=origin_run_id, max_workers=max_workers)
+    with Runner(
+        str(FLOW_FILE), show_output=False, env=env or flow_env(), cwd=RUNNER_CWD, pylint=False
+    ) as runner:
+        return finished(runner.resume(origin_run_id=origin_run_id, max_workers=max_workers))
 
 
 def fault_env(
