@@ -28,7 +28,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 from spylib.errors import ConfigError, LookaheadError
 from spylib.schema import FEATURE_TABLE_COLUMNS, LABEL_COLUMNS, MODEL_FEATURE_COLUMNS
@@ -63,9 +62,10 @@ def wilder_average(values: np.ndarray, n: int) -> np.ndarray:
     out[start + n - 1] = seed
     rest = x[start + n :]
     if rest.size:
-        alpha = 1.0 / n
-        # y[t] = (1 - alpha) y[t-1] + alpha x[t] as an IIR filter (C speed, no Python loop).
-        out[start + n :] = lfilter([alpha], [1.0, -(1.0 - alpha)], rest, zi=[(1.0 - alpha) * seed])[0]
+        # y[t] = (1 - 1/n) y[t-1] + (1/n) x[t], started from the seed: pandas' recursive EWM is that
+        # recursion in compiled code (no Python loop, and no scipy.signal import in every task).
+        seeded = pd.Series(np.concatenate(([seed], rest)))
+        out[start + n :] = seeded.ewm(alpha=1.0 / n, adjust=False).mean().to_numpy()[1:]
     return out
 
 
