@@ -436,11 +436,15 @@ def register_catalog(settings: Settings) -> dict[str, Any]:
 
 
 def summary_line(gate: Mapping[str, Any], metrics: Mapping[str, Any], registration: Mapping[str, Any]) -> str:
+    """One honest sentence: the verdict, the test figures against buy-and-hold, where it was registered."""
+    beats = metrics["sharpe_net"] > metrics["buy_and_hold_sharpe_net"]
+    verdict = "beats" if beats else "does NOT beat"
     return (
-        f"Gate: {gate['status']}. Test net Sharpe {metrics['sharpe_net']:.2f} vs buy-and-hold "
-        f"{metrics['buy_and_hold_sharpe_net']:.2f}, AUC {metrics['auc']:.3f}, DSR {metrics['dsr']:.3f}, "
-        f"PBO {metrics['pbo']:.2f}. Registered {registration['group']} v{registration['version']} "
-        f"({registration['status']}) at {registration['location']}."
+        f"Gate: {gate['status']}. On test ({metrics['test_start']}..{metrics['test_end']}) the model {verdict} "
+        f"buy-and-hold after costs: net Sharpe {metrics['sharpe_net']:.2f} vs {metrics['buy_and_hold_sharpe_net']:.2f} "
+        f"({metrics['cost_bps']} bp per side), AUC {metrics['auc']:.3f}, DSR {metrics['dsr']:.3f} over "
+        f"{int(metrics['n_trials'])} trials, PBO {metrics['pbo']:.2f}. Registered {registration['group']} "
+        f"v{registration['version']} ({registration['status']}) at {registration['location']}."
     )
 
 
