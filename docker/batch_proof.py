@@ -62,6 +62,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "docker" / "Dockerfile"
 TEST_LAYER = REPO / "docker" / "test-layer.Dockerfile"
+METADATA_SHIM = REPO / "docker" / "proof_local_metadata.py"
 DEFAULT_WORKDIR = REPO / "docker" / ".work" / "proof"
 # dockerd's exec root holds containerd's sockets, whose paths must stay under 108 bytes.
 EXEC_ROOT = Path("/run/spyflow-proof")
@@ -529,7 +530,9 @@ class Proof:
 
     def build_test_image(self) -> None:
         self.moto_port = free_port()
-        context = self.work / "empty-context"
+        context = self.work / "test-layer-context"
+        context.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(METADATA_SHIM, context / METADATA_SHIM.name)
         self.docker(
             "build", "-f", "-", "-t", TEST_IMAGE,
             "--build-arg", f"BASE_IMAGE={PROJECT_IMAGE}",
@@ -937,10 +940,15 @@ def debian_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
+def mount_points_under(root: Path, mounts_table: str) -> list[str]:
+    """Mount points at or below ``root`` in a /proc/mounts table, deepest first."""
+    points = [line.split()[1] for line in mounts_table.splitlines() if len(line.split()) > 1]
+    return sorted((m for m in points if m == str(root) or m.startswith(f"{root}/")), reverse=True)
+
+
 def unmount_under(root: Path) -> None:
-    """Unmount every mount point below ``root``, deepest first (left by an engine that stopped)."""
-    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
-    for mount in sorted((m for m in mounts if m == str(root) or m.startswith(f"{root}/")), reverse=True):
+    """Unmount everything at or below ``root`` (what an engine leaves behind when it stops)."""
+    for mount in mount_points_under(root, Path("/proc/mounts").read_text()):
         subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
 
 

@@ -3,7 +3,7 @@
 #
 #   docker build -f docker/test-layer.Dockerfile --build-arg BASE_IMAGE=spy-flow:proof \
 #       --build-arg CE_NAME=... --build-arg JQ_NAME=... --build-arg AWS_ENDPOINT_URL=http://127.0.0.1:PORT \
-#       -t spy-flow:batch-proof EMPTY_DIR
+#       -t spy-flow:batch-proof DIR_WITH_proof_local_metadata.py
 ARG BASE_IMAGE=spy-flow:local
 FROM ${BASE_IMAGE}
 
@@ -31,3 +31,12 @@ ENV AWS_ENDPOINT_URL=${AWS_ENDPOINT_URL}
 # Metaflow's bootstrap pip-installs boto3 and requests unless told not to; the containers here
 # cannot reach PyPI, and the image already has both.
 ENV METAFLOW_SKIP_INSTALL_DEPENDENCIES=1
+
+# No metadata service here (a real deployment has one): give each container's local metadata the
+# records of its own run, so the card renderer finds its task. See docker/proof_local_metadata.py.
+USER root
+COPY proof_local_metadata.py /tmp/
+RUN site="$(python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")" \
+    && mv /tmp/proof_local_metadata.py "$site/" \
+    && echo "import proof_local_metadata" > "$site/spyflow_proof_local_metadata.pth"
+USER spyflow
