@@ -220,7 +220,7 @@ def test_s3_endpoint_stopping_fails_fast_and_resume_completes_without_duplicates
                 process.communicate()
         assert process.returncode != 0
         assert elapsed < FAIL_WITHIN_SECONDS
-        assert "Step predict" in output and "failed" in output
+        assert "<flow SpyFlow step predict> failed" in output
         assert f'Could not connect to the endpoint URL: "{endpoint}/' in output, output[-3000:]
         origin = first_id.read_text().strip()
 

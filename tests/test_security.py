@@ -9,6 +9,7 @@ and the predictions files (Parquet decoded).
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import pickle
@@ -51,8 +52,16 @@ def file_bytes(path: Path) -> Iterator[tuple[str, bytes]]:
                     handle = tar.extractfile(member)
                     if handle is not None:
                         yield f"{path}!{member.name}", handle.read()
+    if path.suffix == ".html":  # a Metaflow card: its content is a base64 JSON payload
+        for payload in card_payloads(raw.decode("utf-8", "replace")):
+            yield f"{path}!payload", payload.encode()
     if raw[:4] == b"PAR1":
         yield f"{path}!parquet", pq.read_table(path).to_pandas().to_csv().encode()
+
+
+def card_payloads(html: str) -> list[str]:
+    found = re.findall(r'window\.__MF_DATA__\["[^"]+"\] = "([A-Za-z0-9+/=]+)"', html)
+    return [base64.b64decode(p).decode("utf-8", "replace") for p in found]
 
 
 def scan_tree(root: Path) -> dict[str, list[str]]:
@@ -89,10 +98,10 @@ def test_no_secret_in_artifacts_logs_cards_metadata_registry_or_lake(session_roo
     cards = sorted(session_root.glob(pattern))  # the card is stored inside the session's datastore root
     assert cards, f"no card matching {pattern}"
     for card in cards:
-        html = card.read_text()
-        if hits := leaks(html):
+        content = "\n".join([card.read_text(), *card_payloads(card.read_text())])
+        if hits := leaks(content):
             found[str(card)] = hits
-    assert any("SpyFlow evaluation" in card.read_text() for card in cards)
+    assert any("SpyFlow evaluation" in "".join(card_payloads(card.read_text())) for card in cards)
     # Every file the runs stored: datastore (artifacts, logs, cards, metadata), registry, lake, outputs.
     found.update(scan_tree(session_root))
     found.update(scan_tree(twins.first_dir))
