@@ -123,6 +123,9 @@ class SpyFlow(FlowSpec):
     def start(self):
         """Validate every parameter and config before any work."""
         self.settings = pipeline.validate_settings(self)
+        # Outputs (lake partitions, prediction files) are keyed by this id. `start` is cloned on
+        # resume, so a resumed run rewrites the origin run's files instead of adding a second copy.
+        self.output_run_id = current.run_id
         self.next(self.ingest)
 
     @resources(cpu=resources_config.ingest.cpu, memory=resources_config.ingest.memory)
@@ -131,7 +134,7 @@ class SpyFlow(FlowSpec):
         """Load, validate and align the symbol and its benchmark."""
         self.prices, self.data_provenance = pipeline.run_ingest(self.settings)
         self.lake_files = {
-            "prices": pipeline.write_lake(self.prices, "prices", self.settings, current.run_id)
+            "prices": pipeline.write_lake(self.prices, "prices", self.settings, self.output_run_id)
         }
         self.next(self.features)
 
@@ -144,7 +147,9 @@ class SpyFlow(FlowSpec):
         # is this step's method, so later steps read the same object as `feature_table` (stored once:
         # Metaflow's datastore is content-addressed).
         self.features = self.feature_table = table
-        self.lake_files["features"] = pipeline.write_lake(table, "features", self.settings, current.run_id)
+        self.lake_files["features"] = pipeline.write_lake(
+            table, "features", self.settings, self.output_run_id
+        )
         self.next(self.split)
 
     @step
@@ -192,10 +197,11 @@ class SpyFlow(FlowSpec):
             self.feature_columns,
             self.splits,
             self.settings,
-            current.run_id,
+            self.output_run_id,
         )
-        self.lake_files["predictions"] = pipeline.write_lake(self.predictions, "predictions", self.settings,
-                                                             current.run_id)  # fmt: skip
+        self.lake_files["predictions"] = pipeline.write_lake(
+            self.predictions, "predictions", self.settings, self.output_run_id
+        )
         self.glue_catalog = pipeline.register_catalog(self.settings)
         self.next(self.register)
 

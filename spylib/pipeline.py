@@ -178,6 +178,7 @@ def run_ingest(settings: Settings) -> tuple[pd.DataFrame, dict[str, Any]]:
         rows_needed(settings.gap_rows, WARMUP_ROWS),
         market.symbol.source,
         f"{WARMUP_ROWS} warm-up rows, four segments and three gaps of {settings.gap_rows} rows",
+        span=(market.prices["date"].min(), market.prices["date"].max()),
     )
     provenance = market.provenance()
     log.warning(data_note(provenance))
