@@ -104,10 +104,11 @@ PROOF_SWEEP: dict[str, Any] = {
     "cv": {"scheme": "expanding", "n_folds": 2, "embargo_days": 60, "min_train_days": 400},
     "selection": {"metric": "sharpe_net", "min_trades": 20},
 }
-# Parameters of the proof runs. The registry is the SageMaker one (moto's, reached from inside the
-# containers): a local registry directory would vanish with the container that wrote it.
+# Parameters of the proof runs: S3 for everything a step writes (moto's, reached from inside the
+# containers), as on real Batch, where a local directory vanishes with the container that wrote it.
 DEFAULT_RUN_ARGS = (
-    "--registry sagemaker --registry-location s3://{bucket}/registry --model-group {model_group}"
+    "--lake-root s3://{bucket}/lake --registry sagemaker --registry-location s3://{bucket}/registry"
+    " --model-group {model_group}"
 )
 
 
@@ -223,15 +224,23 @@ def run_cmd(
             handle.write(f"\n$ {' '.join(cmd)}\n".encode())
             handle.flush()
             result = subprocess.run(
-                list(cmd), stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                timeout=timeout, input=input_bytes, check=False,
-            )  # fmt: skip
+                list(cmd),
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
+                timeout=timeout,
+                input=input_bytes,
+                check=False,
+            )
     else:
         result = subprocess.run(
             list(cmd), capture_output=True, env=env, cwd=cwd, timeout=timeout, input=input_bytes, check=False
         )
     if check and result.returncode != 0:
-        detail = tail_text(log) if log is not None else (result.stderr or result.stdout).decode(errors="replace")
+        detail = (
+            tail_text(log) if log is not None else (result.stderr or result.stdout).decode(errors="replace")
+        )
         raise ProofFailure(f"`{' '.join(cmd[:4])} ...` exited with {result.returncode}:\n{detail[-3000:]}")
     return result
 
@@ -266,7 +275,7 @@ def wait_for(what: str, probe: Callable[[], bool], timeout: float, interval: flo
 
 
 def http_ok(url: str) -> bool:
-    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback only)
+    with urllib.request.urlopen(url, timeout=2) as response:
         return bool(200 <= response.status < 500)
 
 
@@ -355,10 +364,22 @@ class Proof:
         env.pop("DOCKER_CONTEXT", None)
         return env
 
-    def docker(self, *args: str, log: Path | None = None, timeout: float = 900, check: bool = True,
-               input_bytes: bytes | None = None) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
-        return run_cmd([DOCKER_CLI, *args], env=self.docker_env(), log=log, timeout=timeout, check=check,
-                       input_bytes=input_bytes)  # fmt: skip
+    def docker(
+        self,
+        *args: str,
+        log: Path | None = None,
+        timeout: float = 900,
+        check: bool = True,
+        input_bytes: bytes | None = None,
+    ) -> subprocess.CompletedProcess[bytes]:
+        return run_cmd(
+            [DOCKER_CLI, *args],
+            env=self.docker_env(),
+            log=log,
+            timeout=timeout,
+            check=check,
+            input_bytes=input_bytes,
+        )
 
     def image_exists(self, ref: str) -> bool:
         return self.docker("image", "inspect", ref, check=False).returncode == 0
@@ -423,7 +444,9 @@ class Proof:
             grace_seconds=30,
         )
         try:
-            wait_for("the Docker engine", lambda: self.docker("info", check=False).returncode == 0, timeout=60)
+            wait_for(
+                "the Docker engine", lambda: self.docker("info", check=False).returncode == 0, timeout=60
+            )
         except ProofFailure:
             raise Skip(f"dockerd did not start here; its log ends with:\n{tail_text(log, 15)}") from None
         info = json.loads(self.docker("info", "--format", "{{json .}}").stdout)
@@ -442,16 +465,26 @@ class Proof:
         rootfs.parent.mkdir(parents=True, exist_ok=True)
         run_cmd(
             [
-                DEBOOTSTRAP, "--variant=minbase", "--include=python3,python-is-python3,python3-pip,ca-certificates",
-                "bookworm", str(rootfs), debian_mirror(),
+                DEBOOTSTRAP,
+                "--variant=minbase",
+                "--include=python3,python-is-python3,python3-pip,ca-certificates",
+                "bookworm",
+                str(rootfs),
+                debian_mirror(),
             ],
             log=self.logs / "debootstrap.log",
             timeout=900,
-        )  # fmt: skip
+        )
         # Like python:3.11-slim: no package caches or docs, and a Python pip may install into
         # (Debian marks its system Python "externally managed"; the official image's is not).
-        for pattern in ("var/cache/apt/archives/*.deb", "var/lib/apt/lists/*", "usr/share/doc/*",
-                        "usr/share/man/*", "usr/share/locale/*", "usr/lib/python3*/EXTERNALLY-MANAGED"):  # fmt: skip
+        for pattern in (
+            "var/cache/apt/archives/*.deb",
+            "var/lib/apt/lists/*",
+            "usr/share/doc/*",
+            "usr/share/man/*",
+            "usr/share/locale/*",
+            "usr/lib/python3*/EXTERNALLY-MANAGED",
+        ):
             for path in rootfs.glob(pattern):
                 if path.is_dir() and not path.is_symlink():
                     shutil.rmtree(path)
@@ -460,10 +493,22 @@ class Proof:
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
         assert tar.stdout is not None
         imported = subprocess.run(
-            [DOCKER_CLI, "import", "--change", "ENV LANG=C.UTF-8", "--change", 'CMD ["python3"]', "-",
-             BASE_ROOTFS_IMAGE],
-            stdin=tar.stdout, capture_output=True, env=self.docker_env(), timeout=600, check=False,
-        )  # fmt: skip
+            [
+                DOCKER_CLI,
+                "import",
+                "--change",
+                "ENV LANG=C.UTF-8",
+                "--change",
+                'CMD ["python3"]',
+                "-",
+                BASE_ROOTFS_IMAGE,
+            ],
+            stdin=tar.stdout,
+            capture_output=True,
+            env=self.docker_env(),
+            timeout=600,
+            check=False,
+        )
         tar.stdout.close()
         if tar.wait() != 0 or imported.returncode != 0:
             raise ProofFailure(f"docker import failed: {imported.stderr.decode(errors='replace')}")
@@ -476,20 +521,39 @@ class Proof:
         requirements = self.work / "requirements-proof.txt"
         requirements.write_text("\n".join(project_requirements()) + "\n")
         run_cmd(
-            [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--only-binary=:all:",
-             "--dest", str(wheelhouse), "-r", str(requirements)],
-            log=self.logs / "pip-download.log", timeout=900,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--disable-pip-version-check",
+                "--only-binary=:all:",
+                "--dest",
+                str(wheelhouse),
+                "-r",
+                str(requirements),
+            ],
+            log=self.logs / "pip-download.log",
+            timeout=900,
+        )
         self.report["wheelhouse_mib"] = mib(sum(p.stat().st_size for p in wheelhouse.iterdir()))
 
     def serve_wheelhouse(self) -> None:
         self.wheel_port = free_port(PREFERRED_WHEEL_PORT)
         self.procs.start(
             "wheel server",
-            [sys.executable, "-m", "http.server", str(self.wheel_port), "--bind", "127.0.0.1",
-             "--directory", str(self.work / "wheelhouse")],
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                str(self.wheel_port),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                str(self.work / "wheelhouse"),
+            ],
             log=self.logs / "wheel-server.log",
-        )  # fmt: skip
+        )
         wait_for("the wheel server", lambda: http_ok(f"http://127.0.0.1:{self.wheel_port}/"), timeout=20)
 
     def tag_dockerfile_base(self) -> None:
@@ -503,26 +567,54 @@ class Proof:
         )
         context = self.work / "empty-context"
         context.mkdir(parents=True, exist_ok=True)
-        self.docker("build", "--network", "host", "-t", base, "-f", "-", str(context),
-                    input_bytes=stand_in.encode(), log=self.logs / "build-base.log")  # fmt: skip
+        self.docker(
+            "build",
+            "--network",
+            "host",
+            "-t",
+            base,
+            "-f",
+            "-",
+            str(context),
+            input_bytes=stand_in.encode(),
+            log=self.logs / "build-base.log",
+        )
         self.report["base_image_mib"] = mib(self.image_size(base))
 
     def build_project_image(self) -> None:
-        self.docker("build", "--network", "host", "-f", str(DOCKERFILE), "-t", PROJECT_IMAGE, str(REPO),
-                    log=self.logs / "build-project.log", timeout=1200)  # fmt: skip
+        self.docker(
+            "build",
+            "--network",
+            "host",
+            "-f",
+            str(DOCKERFILE),
+            "-t",
+            PROJECT_IMAGE,
+            str(REPO),
+            log=self.logs / "build-project.log",
+            timeout=1200,
+        )
         size = self.image_size(PROJECT_IMAGE)
         base = self.report["base_image_mib"]
         self.report["project_image_mib"] = mib(size)
         self.report["project_layers_mib"] = round(mib(size) - base, 1)
         # The image must work on its own: `python` runs, spylib and the dependencies import.
         smoke = self.docker("run", "--rm", "--network", "none", PROJECT_IMAGE, timeout=120)
-        self.check("project image runs its default command", b"spylib" in smoke.stdout,
-                   smoke.stdout.decode(errors="replace").strip())  # fmt: skip
-        user = self.docker("run", "--rm", "--network", "none", PROJECT_IMAGE, "id", "-un").stdout.decode().strip()
+        self.check(
+            "project image runs its default command",
+            b"spylib" in smoke.stdout,
+            smoke.stdout.decode(errors="replace").strip(),
+        )
+        user = (
+            self.docker("run", "--rm", "--network", "none", PROJECT_IMAGE, "id", "-un")
+            .stdout.decode()
+            .strip()
+        )
         self.check("project image runs unprivileged", user != "root", f"user {user}")
         if self.opts.measure_compressed:
-            saved = subprocess.Popen([DOCKER_CLI, "save", PROJECT_IMAGE], stdout=subprocess.PIPE,
-                                     env=self.docker_env())  # fmt: skip
+            saved = subprocess.Popen(
+                [DOCKER_CLI, "save", PROJECT_IMAGE], stdout=subprocess.PIPE, env=self.docker_env()
+            )
             assert saved.stdout is not None
             gz = subprocess.run(["gzip", "-6"], stdin=saved.stdout, capture_output=True, check=True)
             saved.wait()
@@ -534,14 +626,23 @@ class Proof:
         context.mkdir(parents=True, exist_ok=True)
         shutil.copy2(METADATA_SHIM, context / METADATA_SHIM.name)
         self.docker(
-            "build", "-f", "-", "-t", TEST_IMAGE,
-            "--build-arg", f"BASE_IMAGE={PROJECT_IMAGE}",
-            "--build-arg", f"CE_NAME={COMPUTE_ENV}",
-            "--build-arg", f"JQ_NAME={JOB_QUEUE}",
-            "--build-arg", f"AWS_ENDPOINT_URL=http://127.0.0.1:{self.moto_port}",
+            "build",
+            "-f",
+            "-",
+            "-t",
+            TEST_IMAGE,
+            "--build-arg",
+            f"BASE_IMAGE={PROJECT_IMAGE}",
+            "--build-arg",
+            f"CE_NAME={COMPUTE_ENV}",
+            "--build-arg",
+            f"JQ_NAME={JOB_QUEUE}",
+            "--build-arg",
+            f"AWS_ENDPOINT_URL=http://127.0.0.1:{self.moto_port}",
             str(context),
-            input_bytes=TEST_LAYER.read_bytes(), log=self.logs / "build-test-layer.log",
-        )  # fmt: skip
+            input_bytes=TEST_LAYER.read_bytes(),
+            log=self.logs / "build-test-layer.log",
+        )
 
     def start_moto(self) -> None:
         env = dict(os.environ)
@@ -559,7 +660,9 @@ class Proof:
             env=env,
             log=self.logs / "moto.log",
         )
-        wait_for("the moto server", lambda: http_ok(f"http://127.0.0.1:{self.moto_port}/moto-api/"), timeout=60)
+        wait_for(
+            "the moto server", lambda: http_ok(f"http://127.0.0.1:{self.moto_port}/moto-api/"), timeout=60
+        )
 
     def boto3_client(self, service: str) -> Any:
         import boto3
@@ -583,7 +686,9 @@ class Proof:
 
         def create_role(name: str, service: str) -> str:
             doc = json.loads(json.dumps(trust).replace('"{}"', json.dumps(service)))
-            return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(doc))["Role"]["Arn"])
+            return str(
+                iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(doc))["Role"]["Arn"]
+            )
 
         self.job_role_arn = create_role(JOB_ROLE, "ecs-tasks.amazonaws.com")
         service_role_arn = create_role(SERVICE_ROLE, "batch.amazonaws.com")
@@ -666,15 +771,25 @@ class Proof:
         run_id_file.unlink(missing_ok=True)
         log = self.logs / f"flow-{label}.log"
         log.unlink(missing_ok=True)
-        cmd = [sys.executable, str(self.opts.flow), *command, "--run-id-file", str(run_id_file),
-               "--max-workers", str(self.opts.max_workers)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            str(self.opts.flow),
+            *command,
+            "--run-id-file",
+            str(run_id_file),
+            "--max-workers",
+            str(self.opts.max_workers),
+        ]
         log_line(f"flow ({label}): {' '.join(cmd[1:])}")
-        proc = self.procs.start(f"flow {label}", cmd, env=self.flow_env(), cwd=self.work, log=log, grace_seconds=30)
+        proc = self.procs.start(
+            f"flow {label}", cmd, env=self.flow_env(), cwd=self.work, log=log, grace_seconds=30
+        )
         try:
             code = proc.wait(timeout=self.opts.run_timeout)
         except subprocess.TimeoutExpired:
-            raise ProofFailure(f"flow ({label}) still running after {self.opts.run_timeout:.0f} s; "
-                               f"log:\n{tail_text(log)}") from None  # fmt: skip
+            raise ProofFailure(
+                f"flow ({label}) still running after {self.opts.run_timeout:.0f} s; log:\n{tail_text(log)}"
+            ) from None
         finally:
             self.procs.stop(proc)
         run_id = run_id_file.read_text().strip() if run_id_file.exists() else None
@@ -717,10 +832,12 @@ class Proof:
         self.check("the run succeeded", run.successful, run.pathspec)
         steps = {s.id: list(s) for s in run}
         fanned = steps.get(self.opts.foreach_step, [])
-        self.check(f"the `{self.opts.foreach_step}` foreach fanned out", len(fanned) >= 2, f"{len(fanned)} tasks")
+        self.check(
+            f"the `{self.opts.foreach_step}` foreach fanned out", len(fanned) >= 2, f"{len(fanned)} tasks"
+        )
         # Every task of every step ran in a Batch container: its metadata carries the job id.
         job_of: dict[str, str] = {}
-        for step_name, tasks in steps.items():
+        for tasks in steps.values():
             for task in tasks:
                 job_id = task.metadata_dict.get("aws-batch-job-id")
                 self.check(f"{task.pathspec} ran on Batch", bool(job_id), f"job {job_id}")
@@ -743,28 +860,46 @@ class Proof:
                 for artifact in task.artifacts:
                     _ = artifact.data
                     n_artifacts += 1
-        self.check("every artifact reads back through the Client", n_artifacts > 0, f"{n_artifacts} artifacts")
+        self.check(
+            "every artifact reads back through the Client", n_artifacts > 0, f"{n_artifacts} artifacts"
+        )
         # The card(s).
         cards = [(task.pathspec, c) for tasks in steps.values() for task in tasks for c in task_cards(task)]
-        self.check("the card reads back through the Client", bool(cards) and all(len(c.get()) > 1000 for _, c in cards),
-                   ", ".join(f"{p} ({c.id or c.type})" for p, c in cards))  # fmt: skip
+        self.check(
+            "the card reads back through the Client",
+            bool(cards) and all(len(c.get()) > 1000 for _, c in cards),
+            ", ".join(f"{p} ({c.id or c.type})" for p, c in cards),
+        )
         self.report["cards"] = [p for p, _ in cards]
         if self.flow_name == "SpyFlow":
             self.check_spyflow_outputs(run)
 
     def check_spyflow_outputs(self, run: Any) -> None:
         data = run["end"].task.data
-        self.check("the gate decided", data.gate["status"] in ("Approved", "Rejected", "PendingManualApproval"),
-                   str(data.gate["status"]))  # fmt: skip
+        self.check(
+            "the gate decided",
+            data.gate["status"] in ("Approved", "Rejected", "PendingManualApproval"),
+            str(data.gate["status"]),
+        )
         self.check("predictions are an artifact", len(data.predictions) > 0, f"{len(data.predictions)} rows")
         registration = data.registration
+        if "--lake-root s3://" in self.opts.run_args:
+            listed = self.boto3_client("s3").list_objects_v2(Bucket=BUCKET, Prefix="lake/")
+            keys = [o["Key"] for o in listed.get("Contents", [])]
+            self.check(
+                "the containers wrote the Parquet lake to S3",
+                any(k.endswith(".parquet") for k in keys),
+                f"{len(keys)} objects under s3://{BUCKET}/lake/",
+            )
         if "--registry sagemaker" in self.opts.run_args:
             sm = self.boto3_client("sagemaker")
             packages = sm.list_model_packages(ModelPackageGroupName=MODEL_GROUP)["ModelPackageSummaryList"]
             arns = [p["ModelPackageArn"] for p in packages]
-            self.check("the model reached the SageMaker Model Registry from a container",
-                       any(str(registration.get("version")) in a for a in arns) and bool(arns),
-                       f"registration {registration.get('version')}, packages {arns}")  # fmt: skip
+            self.check(
+                "the model reached the SageMaker Model Registry from a container",
+                any(str(registration.get("version")) in a for a in arns) and bool(arns),
+                f"registration {registration.get('version')}, packages {arns}",
+            )
 
     def step_resources(self, step_name: str) -> dict[str, int] | None:
         path = self.opts.resources_config or self.opts.flow.parent / "config" / "resources.json"
@@ -778,22 +913,30 @@ class Proof:
         watcher = KillOnStart(self, f"-{self.flow_name}-", f"-{fail_step}-")
         watcher.start()
         try:
-            code, failed_id = self.run_flow("failing", [*self.config_args(), "--with", "batch", "run",
-                                                        *self.run_args()])  # fmt: skip
+            code, failed_id = self.run_flow(
+                "failing", [*self.config_args(), "--with", "batch", "run", *self.run_args()]
+            )
         finally:
             watcher.stop()
         self.report["failing_run"] = failed_id
-        self.check(f"the `{fail_step}` container was killed from outside", bool(watcher.killed),
-                   ", ".join(watcher.killed))  # fmt: skip
+        self.check(
+            f"the `{fail_step}` container was killed from outside",
+            bool(watcher.killed),
+            ", ".join(watcher.killed),
+        )
         self.check("the run with the fault failed", code != 0 and failed_id is not None, f"exit {code}")
         mf = self.client()
         failed = mf.Run(f"{self.flow_name}/{failed_id}")
         fail_tasks = list(failed[fail_step]) if fail_step in [s.id for s in failed] else []
-        self.check(f"it failed in `{fail_step}`", not failed.successful and any(not t.successful for t in fail_tasks),
-                   failed.pathspec)  # fmt: skip
+        self.check(
+            f"it failed in `{fail_step}`",
+            not failed.successful and any(not t.successful for t in fail_tasks),
+            failed.pathspec,
+        )
         with self.phase("resume run"):
-            code, resumed_id = self.run_flow("resume", ["--with", "batch", "resume", "--origin-run-id",
-                                                        str(failed_id)])  # fmt: skip
+            code, resumed_id = self.run_flow(
+                "resume", ["--with", "batch", "resume", "--origin-run-id", str(failed_id)]
+            )
         self.report["resumed_run"] = resumed_id
         self.check("resume exited 0", code == 0 and resumed_id is not None, f"exit {code}")
         resumed = mf.Run(f"{self.flow_name}/{resumed_id}")
@@ -843,11 +986,14 @@ class Proof:
             self.start_moto()
             self.create_aws_resources()
         with self.phase("plain run on Batch"):
-            code, run_id = self.run_flow("plain", [*self.config_args(), "--with", "batch", "run",
-                                                   *self.run_args()])  # fmt: skip
+            code, run_id = self.run_flow(
+                "plain", [*self.config_args(), "--with", "batch", "run", *self.run_args()]
+            )
             self.report["plain_run"] = run_id
             if code != 0 or run_id is None:
-                raise ProofFailure(f"the flow failed (exit {code}); log:\n{tail_text(self.logs / 'flow-plain.log', 60)}")
+                raise ProofFailure(
+                    f"the flow failed (exit {code}); log:\n{tail_text(self.logs / 'flow-plain.log', 60)}"
+                )
         with self.phase("checks of the plain run"):
             self.check_plain_run(run_id)
         with self.phase("run with a killed evaluate, then resume"):
@@ -899,12 +1045,20 @@ class KillOnStart:
     def start(self) -> None:
         self.proc = self.proof.procs.start(
             "docker events",
-            [DOCKER_CLI, "events", "--filter", "type=container", "--filter", "event=start",
-             "--format", "{{.ID}} {{.Actor.Attributes.name}}"],
+            [
+                DOCKER_CLI,
+                "events",
+                "--filter",
+                "type=container",
+                "--filter",
+                "event=start",
+                "--format",
+                "{{.ID}} {{.Actor.Attributes.name}}",
+            ],
             env=self.proof.docker_env(),
             log=self.proof.logs / "docker-events.log",
             stdout=subprocess.PIPE,
-        )  # fmt: skip
+        )
         self.thread = threading.Thread(target=self.watch, daemon=True)
         self.thread.start()
         time.sleep(1.0)  # let the client subscribe before the run starts
@@ -934,7 +1088,9 @@ def debian_mirror() -> str:
             return match.group(1)
     legacy = Path("/etc/apt/sources.list")
     if legacy.exists():
-        match = re.search(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+/debian)\s+bookworm\s", legacy.read_text(), flags=re.MULTILINE)
+        match = re.search(
+            r"^deb\s+(?:\[[^]]*\]\s+)?(\S+/debian)\s+bookworm\s", legacy.read_text(), flags=re.MULTILINE
+        )
         if match:
             return match.group(1)
     return "http://deb.debian.org/debian"
@@ -964,18 +1120,28 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="scratch directory")
     parser.add_argument("--flow", type=Path, default=REPO / "flows" / "spy_flow.py", help="the flow file")
-    parser.add_argument("--run-args", default=DEFAULT_RUN_ARGS,
-                        help="parameters of the proof runs ({bucket} and {model_group} are filled in)")  # fmt: skip
-    parser.add_argument("--resources-config", type=Path, default=None,
-                        help="a `resources` Config file to pass (default: the flow's own default)")  # fmt: skip
+    parser.add_argument(
+        "--run-args",
+        default=DEFAULT_RUN_ARGS,
+        help="parameters of the proof runs ({bucket} and {model_group} are filled in)",
+    )
+    parser.add_argument(
+        "--resources-config",
+        type=Path,
+        default=None,
+        help="a `resources` Config file to pass (default: the flow's own default)",
+    )
     parser.add_argument("--fail-step", default="evaluate", help="the step whose container is killed")
     parser.add_argument("--foreach-step", default="train", help="the foreach step that must fan out")
     parser.add_argument("--max-workers", type=int, default=4, help="concurrent Batch tasks")
     parser.add_argument("--run-timeout", type=float, default=600, help="seconds allowed per flow run")
     parser.add_argument("--fresh", action="store_true", help="wipe the workdir (cached images, wheels) first")
     parser.add_argument("--check", action="store_true", help="only check that a Docker engine starts here")
-    parser.add_argument("--measure-compressed", action="store_true",
-                        help="also measure the gzip-compressed image (docker save | gzip; about a minute)")  # fmt: skip
+    parser.add_argument(
+        "--measure-compressed",
+        action="store_true",
+        help="also measure the gzip-compressed image (docker save | gzip; about a minute)",
+    )
     args = parser.parse_args(argv)
     return Options(
         workdir=args.workdir.resolve(),
