@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -64,8 +65,9 @@ DOCKERFILE = REPO / "docker" / "Dockerfile"
 TEST_LAYER = REPO / "docker" / "test-layer.Dockerfile"
 METADATA_SHIM = REPO / "docker" / "proof_local_metadata.py"
 DEFAULT_WORKDIR = REPO / "docker" / ".work" / "proof"
-# dockerd's exec root holds containerd's sockets, whose paths must stay under 108 bytes.
-EXEC_ROOT = Path("/run/spyflow-proof")
+# dockerd's exec root holds containerd's sockets, whose paths must stay under 108 bytes: a short
+# directory under /run, one per workdir (see Proof.exec_root).
+EXEC_ROOT_PREFIX = "/run/spyflow-proof-"
 # The docker.io client, not whatever `docker` comes first on PATH: a newer CLI would default to
 # BuildKit (buildx), which this engine does not have.
 DOCKER_CLI = "/usr/bin/docker"
@@ -335,6 +337,7 @@ class Proof:
         self.procs = Processes()
         self.report: dict[str, Any] = {"phases": {}, "checks": [], "status": "started"}
         self.engine_sock = self.work / "engine" / "docker.sock"
+        self.exec_root = Path(EXEC_ROOT_PREFIX + hashlib.sha1(str(self.work).encode()).hexdigest()[:8])
         self.moto_port = 0
         self.wheel_port = 0
         self.flow_name = flow_class_name(opts.flow) if opts.flow.exists() else "?"
@@ -422,7 +425,7 @@ class Proof:
                 old = int(pidfile.read_text().strip())
                 os.kill(old, 0)
                 raise ProofFailure(f"a proof engine is already running (dockerd pid {old}, {pidfile})")
-        for path in (self.work / "engine" / "data", EXEC_ROOT):
+        for path in (self.work / "engine" / "data", self.exec_root):
             path.mkdir(parents=True, exist_ok=True)
         self.engine_sock.unlink(missing_ok=True)
         log = self.logs / "dockerd.log"
@@ -432,7 +435,7 @@ class Proof:
                 DOCKERD,
                 f"--host=unix://{self.engine_sock}",
                 f"--data-root={self.work / 'engine' / 'data'}",
-                f"--exec-root={EXEC_ROOT}",
+                f"--exec-root={self.exec_root}",
                 f"--pidfile={pidfile}",
                 "--storage-driver=overlay2",
                 "--iptables=false",
@@ -1012,9 +1015,9 @@ class Proof:
             self.stop_engine_containers()
         self.procs.stop_all()
         # dockerd leaves its default network namespace mounted in the exec root, even on a clean exit.
-        unmount_under(EXEC_ROOT)
+        unmount_under(self.exec_root)
         with contextlib.suppress(OSError):
-            shutil.rmtree(EXEC_ROOT)
+            shutil.rmtree(self.exec_root)
 
 
 def task_cards(task: Any) -> list[Any]:
