@@ -1202,6 +1202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"batch proof SKIPPED: {proof.report['reason']}", flush=True)
     elif code != 0:
         print(f"batch proof {status.upper()}: {proof.report.get('reason')}", flush=True)
+    elif status == "engine-ok":
+        print("batch proof: a Docker engine starts on this machine (--check only)", flush=True)
     else:
         print(f"batch proof {status.upper()}: {len(proof.report['checks'])} checks held", flush=True)
     return code

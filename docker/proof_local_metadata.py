@@ -33,7 +33,9 @@ def patch_local_provider(module: ModuleType) -> None:
     if getattr(original, "_spyflow_proof", False):
         return
 
-    def register_task_id(self: Any, run_id: Any, step_name: Any, task_id: Any, *args: Any, **kwargs: Any) -> Any:
+    def register_task_id(
+        self: Any, run_id: Any, step_name: Any, task_id: Any, *args: Any, **kwargs: Any
+    ) -> Any:
         for obj_type, ids in (
             ("flow", (None, None, None)),
             ("run", (run_id, None, None)),

@@ -50,21 +50,39 @@ def test_dockerfile_builds_from_python_311_slim_and_has_no_emulator_settings() -
     assert instructions[0] == "FROM python:3.11-slim"
     body = "\n".join(instructions)
     # Everything that exists only because moto is not AWS belongs to the test layer.
-    for forbidden in ("AWS_", "MOTO", "METAFLOW_", "127.0.0.1", "localhost", "cert", "--index-url",
-                      "find-links", "--trusted-host"):  # fmt: skip
+    for forbidden in (
+        "AWS_",
+        "MOTO",
+        "METAFLOW_",
+        "127.0.0.1",
+        "localhost",
+        "cert",
+        "--index-url",
+        "find-links",
+        "--trusted-host",
+    ):
         assert forbidden.lower() not in body.lower(), f"docker/Dockerfile mentions {forbidden!r}"
     assert any(i.startswith("USER ") and "root" not in i for i in instructions), "tasks must run unprivileged"
 
 
 def test_test_layer_holds_the_emulator_workarounds() -> None:
     body = "\n".join(dockerfile_instructions(TEST_LAYER))
-    for needed in ("AWS_BATCH_JOB_ATTEMPT", "AWS_BATCH_CE_NAME", "AWS_BATCH_JQ_NAME", "AWS_EXECUTION_ENV",
-                   "AWS_ACCESS_KEY_ID", "METAFLOW_SKIP_INSTALL_DEPENDENCIES", "AWS_ENDPOINT_URL"):  # fmt: skip
+    for needed in (
+        "AWS_BATCH_JOB_ATTEMPT",
+        "AWS_BATCH_CE_NAME",
+        "AWS_BATCH_JQ_NAME",
+        "AWS_EXECUTION_ENV",
+        "AWS_ACCESS_KEY_ID",
+        "METAFLOW_SKIP_INSTALL_DEPENDENCIES",
+        "AWS_ENDPOINT_URL",
+    ):
         assert needed in body
 
 
 def test_build_context_is_a_whitelist() -> None:
-    lines = [ln.strip() for ln in DOCKERIGNORE.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    lines = [
+        ln.strip() for ln in DOCKERIGNORE.read_text().splitlines() if ln.strip() and not ln.startswith("#")
+    ]
     assert lines[0] == "*", "everything is excluded first, then only what the image needs comes back"
     allowed = {ln[1:].rstrip("/") for ln in lines if ln.startswith("!")}
     assert allowed == {"pyproject.toml", "README.md", "spylib"}
