@@ -79,11 +79,12 @@ def test_train_crash_then_resume_reruns_only_the_failed_task(tmp_path: Path) -> 
     assert run["end"].task.successful
     assert len(run.data.trials) == 8  # both configurations' trials, as in a clean run
 
-    # The lake: prices and features were written once (by the origin run's cloned tasks), predictions
-    # once (by the resumed run); no (date, symbol) appears twice in any table.
+    # The lake: every table is keyed by the origin run's id (`output_run_id`, set in the cloned
+    # `start`), so the resumed predict rewrote nothing twice; no (date, symbol) appears twice.
     lake = str(tmp_path / "lake")
-    for table, run_id in (("prices", origin.id), ("features", origin.id), ("predictions", run.id)):
-        assert {f.run_id for f in list_lake_files(table, lake)} == {run_id}, table
+    assert run.data.output_run_id == origin.id
+    for table in ("prices", "features", "predictions"):
+        assert {f.run_id for f in list_lake_files(table, lake)} == {origin.id}, table
         frame = read_table(table, lake)
         assert not frame.duplicated(["date", "symbol"]).any(), table
     assert len(read_table("predictions", lake)) == len(run.data.predictions)
@@ -253,8 +254,9 @@ def test_s3_endpoint_stopping_fails_fast_and_resume_completes_without_duplicates
         for step in ("predict", "register", "end"):
             assert not run[step].task.metadata_dict.get("origin-task-id"), f"{step} was cloned"
 
-        # The lake: each table written once, by one run; no duplicate (date, symbol); every file whole.
-        for table, writer in (("prices", origin), ("features", origin), ("predictions", resumed_id)):
+        # The lake: every table keyed by the origin run (the resumed predict rewrites the origin's
+        # partitions, it adds none); no duplicate (date, symbol); every file whole.
+        for table, writer in (("prices", origin), ("features", origin), ("predictions", origin)):
             files = list_lake_files(table, lake, s3)
             assert files and {f.run_id for f in files} == {writer}, table
             frame = read_table(table, lake, s3=s3)
