@@ -82,6 +82,13 @@ class SpyFlow(FlowSpec):
         help="close_to_close (market-on-close at t, held to close t+1) or open_to_open (enter at the open of t+1).",
     )
     cost_bps = Parameter("cost-bps", default=1.0, type=float, help="Trading cost in basis points per side.")
+    configs_per_task = Parameter(
+        "configs-per-task",
+        default=1,
+        type=int,
+        help="Configurations scored by one train task (1 = one task per configuration). Larger values "
+        "spread each task's fixed start-up cost over more work.",
+    )
     seed = Parameter("seed", default=42, type=int, help="Random seed for every model and resampling.")
     shuffle_labels = Parameter(
         "shuffle-labels",
@@ -157,13 +164,15 @@ class SpyFlow(FlowSpec):
         """Date segments with gaps; purged walk-forward folds; the configurations to sweep."""
         self.splits, self.folds = pipeline.run_split(self.feature_table, self.settings)
         self.configs = list(self.settings.sweep.models)
-        self.next(self.train, foreach="configs")
+        self.config_batches = pipeline.batch_configs(self.configs, self.settings.configs_per_task)
+        self.next(self.train, foreach="config_batches")
 
     @resources(cpu=resources_config.train.cpu, memory=resources_config.train.memory)
     @step
     def train(self):
-        """One configuration: out-of-fold trials on every fold, then a refit on train + validation."""
-        self.result = pipeline.run_train(self.input, self.feature_table, self.feature_columns, self.splits, self.folds,
+        """One batch of configurations (one by default): out-of-fold trials on every fold, then a refit on
+        train + validation, for each."""
+        self.results = pipeline.run_train(self.input, self.feature_table, self.feature_columns, self.splits, self.folds,
                                          self.settings)  # fmt: skip
         self.next(self.evaluate)
 
@@ -172,8 +181,8 @@ class SpyFlow(FlowSpec):
     @step
     def evaluate(self, inputs):
         """Select on out-of-fold results, evaluate once on test, compare with baselines, gate."""
-        self.merge_artifacts(inputs, exclude=["result"])
-        evaluation = pipeline.run_evaluate([i.result for i in inputs], self.feature_table, self.feature_columns,
+        self.merge_artifacts(inputs, exclude=["results"])
+        evaluation = pipeline.run_evaluate([i.results for i in inputs], self.feature_table, self.feature_columns,
                                            self.splits, self.settings, self.data_provenance)  # fmt: skip
         self.trials = evaluation.trials
         self.best = evaluation.best

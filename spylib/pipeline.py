@@ -76,6 +76,7 @@ class Settings:
     registry_location: str
     model_group: str
     sagemaker_image_uri: str
+    configs_per_task: int
     sweep: SweepConfig
     gate: GateConfig
 
@@ -105,6 +106,8 @@ def validate_settings(flow: Any) -> Settings:
         )
     if not flow.symbol.strip() or not flow.benchmark.strip():
         raise ConfigError("symbol and benchmark must be non-empty", source="--symbol/--benchmark")
+    if int(flow.configs_per_task) < 1:
+        raise ConfigError(f"must be at least 1, got {flow.configs_per_task}", source="--configs-per-task")
     check_registry_target(flow.registry, flow.registry_location, flow.model_group)
     if flow.output_dir.startswith("s3://"):
         raise ConfigError(
@@ -132,6 +135,7 @@ def validate_settings(flow: Any) -> Settings:
         registry_location=flow.registry_location,
         model_group=flow.model_group,
         sagemaker_image_uri=flow.sagemaker_image_uri,
+        configs_per_task=int(flow.configs_per_task),
         sweep=parse_sweep(plain(flow.sweep), source="config 'sweep'"),
         gate=parse_gate(plain(flow.gate_config), source="config 'gate'"),
     )
@@ -209,28 +213,37 @@ def run_split(features: pd.DataFrame, settings: Settings) -> tuple[Splits, list[
     return splits, folds
 
 
+def batch_configs(configs: Sequence[ModelSpec], per_task: int) -> list[list[ModelSpec]]:
+    """The foreach's work items: consecutive configurations, ``per_task`` at a time."""
+    return [list(configs[i : i + per_task]) for i in range(0, len(configs), per_task)]
+
+
 def run_train(
-    spec: ModelSpec,
+    specs: Sequence[ModelSpec],
     features: pd.DataFrame,
     feature_cols: Sequence[str],
     splits: Splits,
     folds: Sequence[Fold],
     settings: Settings,
-) -> ConfigResult:
+) -> list[ConfigResult]:
+    """Score each configuration of one foreach task."""
     from spylib.evaluate import score_configuration
 
-    return score_configuration(
-        spec,
-        features,
-        feature_cols,
-        folds,
-        splits.development_rows(),
-        splits["test"].rows(),
-        settings.sweep,
-        settings.cost_bps,
-        settings.seed,
-        shuffle_labels=settings.shuffle_labels,
-    )
+    return [
+        score_configuration(
+            spec,
+            features,
+            feature_cols,
+            folds,
+            splits.development_rows(),
+            splits["test"].rows(),
+            settings.sweep,
+            settings.cost_bps,
+            settings.seed,
+            shuffle_labels=settings.shuffle_labels,
+        )
+        for spec in specs
+    ]
 
 
 @dataclass
@@ -247,7 +260,7 @@ class Evaluation:
 
 
 def run_evaluate(
-    results: Sequence[ConfigResult],
+    task_results: Sequence[Sequence[ConfigResult]],
     features: pd.DataFrame,
     feature_cols: Sequence[str],
     splits: Splits,
@@ -265,6 +278,7 @@ def run_evaluate(
     )
     from spylib.report import evaluation_report
 
+    results = [r for batch in task_results for r in batch]
     trials, oof_matrix = combine_trials(results)
     best_row = select_trial(trials, settings.sweep.selection_metric, settings.sweep.min_trades)
     chosen = next(r for r in results if r.spec.config_id == best_row["config_id"])

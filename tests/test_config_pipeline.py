@@ -43,11 +43,18 @@ def flow_like(**over: object) -> SimpleNamespace:
         source="embedded", symbol="spy", benchmark="QQQ", split_dates="", gap_rows=60, execution="close_to_close",
         cost_bps=1.0, seed=1, shuffle_labels=False, extra_features="", output_dir="data", lake_root="data/lake",
         glue_database="", registry="local", registry_location="data/registry", model_group="spy-direction",
-        sagemaker_image_uri="", sweep=load_json_config(REPO / "flows" / "config" / "sweep.json"),
+        sagemaker_image_uri="", configs_per_task=1, sweep=load_json_config(REPO / "flows" / "config" / "sweep.json"),
         gate_config=load_json_config(REPO / "flows" / "config" / "gate.json"),
     )  # fmt: skip
     base.update(over)
     return SimpleNamespace(**base)
+
+
+def test_configurations_are_batched_in_order() -> None:
+    from spylib.pipeline import batch_configs
+
+    assert batch_configs([1, 2, 3, 4, 5], 2) == [[1, 2], [3, 4], [5]]
+    assert batch_configs([1, 2], 1) == [[1], [2]]
 
 
 def test_settings_are_validated_and_normalized() -> None:
@@ -65,6 +72,7 @@ def test_settings_are_validated_and_normalized() -> None:
         ({"glue_database": "db"}, "--glue-database: Glue catalogs S3 data only"),
         ({"gap_rows": 0}, "--gap-rows: must be at least the label span (1)"),
         ({"output_dir": "s3://b/out"}, "--output-dir: predictions are written to a local directory"),
+        ({"configs_per_task": 0}, "--configs-per-task: must be at least 1, got 0"),
     ],
 )
 def test_inconsistent_settings_fail_in_start(over: dict[str, object], message: str) -> None:

@@ -57,7 +57,7 @@ def test_train_crash_then_resume_reruns_only_the_failed_task(tmp_path: Path) -> 
     by_outcome = {task.successful: task for task in origin["train"]}
     assert len(list(origin["train"])) == 2 and len(by_outcome) == 2  # one succeeded, one failed
     assert "RuntimeError: injected fault in run_train for logistic\n" in by_outcome[False].stderr
-    assert by_outcome[True].data.result.spec.family == "random_forest"
+    assert by_outcome[True].data.results[0].spec.family == "random_forest"
     assert "evaluate" not in step_names(origin)  # nothing after the failed step ran
     assert not (tmp_path / "out" / "predictions").exists()
     assert not (tmp_path / "registry").exists()
@@ -68,7 +68,7 @@ def test_train_crash_then_resume_reruns_only_the_failed_task(tmp_path: Path) -> 
     run = resumed.run
     origin_ok = by_outcome[True].pathspec.split("/")[-1]
     for task in run["train"]:
-        family = task.data.result.spec.family
+        family = task.data.results[0].spec.family
         cloned_from = task.metadata_dict.get("origin-task-id")
         if family == "random_forest":
             assert cloned_from == origin_ok, "the train task that had succeeded was re-run"

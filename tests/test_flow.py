@@ -142,6 +142,16 @@ def test_shuffled_labels_control_finds_nothing_and_is_rejected(tmp_path: Path) -
     assert result.run.data.gate["status"] == "Rejected"
 
 
+def test_batched_configurations_give_the_same_trials(embedded_run, tmp_path: Path) -> None:
+    """--configs-per-task packs configurations into fewer train tasks; the result must not change."""
+    run, _ = embedded_run
+    result = run_flow(tmp_path, configs_per_task=2)
+    assert result.status == "successful", result.stderr
+    assert len(list(result.run["train"])) == 1
+    pd.testing.assert_frame_equal(result.run.data.trials, run.data.trials)
+    assert result.run.data.best["trial_id"] == run.data.best["trial_id"]
+
+
 def test_planted_lookahead_feature_stops_the_run(tmp_path: Path) -> None:
     env = flow_env(
         PYTHONPATH=os.pathsep.join([str(REPO / "tests" / "plugins"), os.environ.get("PYTHONPATH", "")])
