@@ -12,16 +12,18 @@ Where the time goes, per step:
   (from the run's log lines: they include each task's process start-up);
 * ``flow task s``: the sum over the step's tasks of ``finished_at - created_at`` (Metaflow Client;
   the task registers itself after its imports, so this leaves out the process start-up);
-* ``overhead s``: ``flow task s`` minus ``in-process s``: what running the stage as Metaflow tasks
-  adds (a fresh Python process per task and its imports, loading the input artifacts, pickling and
-  storing the output artifacts, the card). The ``end`` step does nothing, so its task time is the
-  fixed cost of one task.
+* ``tasks``: how many tasks ran the step (the ``train`` step: one per configuration, or one per
+  ``--configs-per-task`` configurations). A task's ``task s`` minus the in-process time is what
+  running the stage as a Metaflow task adds (a fresh Python process and its imports, loading the
+  input artifacts, pickling and storing the outputs, the card). The ``end`` step does nothing, so
+  its task time is the fixed cost of one task.
 
-The script also measures two of those costs directly: a fresh interpreter importing what a task
-imports, and pickling + gzip (what the local datastore does) of the feature table.
+The script also measures two of those costs directly: a fresh interpreter importing what each kind
+of task imports, and pickling + gzip (what the local datastore does) of the feature table.
 
 Run: ``python tests/bench/bench_flow.py`` (1 single-process run + flow runs with --max-workers 1, 2
-and 4; a few minutes). ``--quick``: the small test sweep and --max-workers 2 only.
+and 4, one task per configuration, + one run with --max-workers 2 --configs-per-task 6 (``--packed``);
+~10 minutes). ``--quick``: the small test sweep and --max-workers 2 only.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def child_inprocess(out_path: str, sweep_path: str, root: str) -> None:
     flow_like = SimpleNamespace(
         source="embedded", symbol="SPY", benchmark="QQQ", split_dates="", gap_rows=60,
         execution="close_to_close", cost_bps=1.0, seed=42, shuffle_labels=False, extra_features="",
-        output_dir=f"{root}/out",
+        configs_per_task=1, output_dir=f"{root}/out",
         lake_root=f"{root}/lake", glue_database="", registry="local", registry_location=f"{root}/registry",
         model_group="spy-direction", sagemaker_image_uri="",
         sweep=json.loads(Path(sweep_path).read_text()), gate_config=json.loads(GATE.read_text()),
@@ -108,7 +110,7 @@ def child_inprocess(out_path: str, sweep_path: str, root: str) -> None:
     per_config = []
     for spec in configs:
         started = time.perf_counter()
-        results.append(pipeline.run_train(spec, features, feature_cols, splits, folds, settings))
+        results.append(pipeline.run_train([spec], features, feature_cols, splits, folds, settings))
         per_config.append(time.perf_counter() - started)
     t = stage("train", t)
     evaluation = pipeline.run_evaluate(results, features, feature_cols, splits, settings, provenance)
@@ -206,12 +208,18 @@ def client_times(root: Path, run_id: str) -> dict[tuple[str, str], dict[str, dat
     }
 
 
-def run_flow(workers: int, sweep: Path, tmp: Path) -> dict[str, Any]:
-    root = tmp / f"flow-w{workers}"
+def run_label(workers: int, per_task: int) -> str:
+    return f"w{workers}" if per_task == 1 else f"w{workers}c{per_task}"
+
+
+def run_flow(workers: int, per_task: int, sweep: Path, tmp: Path) -> dict[str, Any]:
+    label = run_label(workers, per_task)
+    root = tmp / f"flow-{label}"
     root.mkdir(parents=True)
     run_id_file = root / "run_id"
     cmd = [
         sys.executable, str(FLOW_FILE), "--config", "sweep", str(sweep), "run", "--max-workers", str(workers),
+        "--configs-per-task", str(per_task),
         "--output-dir", str(root / "out"), "--lake-root", str(root / "lake"),
         "--registry-location", str(root / "registry"), "--run-id-file", str(run_id_file),
     ]  # fmt: skip
@@ -219,7 +227,7 @@ def run_flow(workers: int, sweep: Path, tmp: Path) -> dict[str, Any]:
     proc = subprocess.run(cmd, env=metaflow_env(root), capture_output=True, text=True, cwd=root, check=False)
     wall = time.perf_counter() - started
     if proc.returncode != 0:
-        raise SystemExit(f"flow run (--max-workers {workers}) failed:\n{proc.stderr[-3000:]}")
+        raise SystemExit(f"flow run ({flow_args(workers, per_task)}) failed:\n{proc.stderr[-3000:]}")
     run_id = run_id_file.read_text().strip()
     launched = parse_log(proc.stdout + proc.stderr)
     client = client_times(root, run_id)
@@ -235,19 +243,44 @@ def run_flow(workers: int, sweep: Path, tmp: Path) -> dict[str, Any]:
             "span": (last - first).total_seconds() if first and last else float("nan"),
             "task_sum": task_sum,
         }
-    return {"workers": workers, "wall": wall, "run_id": run_id, "steps": per_step}
+    return {
+        "workers": workers,
+        "per_task": per_task,
+        "label": label,
+        "args": flow_args(workers, per_task),
+        "wall": wall,
+        "run_id": run_id,
+        "steps": per_step,
+    }
 
 
-def import_cost() -> float:
-    """Wall time of a fresh interpreter importing what a task imports (median of 3)."""
-    code = "import metaflow, pandas, sklearn.ensemble, pyarrow, spylib.pipeline, spylib.evaluate"
+def flow_args(workers: int, per_task: int) -> str:
+    return f"--max-workers {workers}" + (f" --configs-per-task {per_task}" if per_task != 1 else "")
+
+
+IMPORTS = {
+    "python -c pass (bare interpreter)": "pass",
+    "metaflow + pandas + spylib.pipeline (start, ingest, features, split, end)": (
+        "import metaflow, pandas, spylib.pipeline"
+    ),
+    "... + scikit-learn + spylib.evaluate (train)": (
+        "import metaflow, pandas, spylib.pipeline, sklearn.ensemble, spylib.evaluate"
+    ),
+    "... + pyarrow + spylib.report (evaluate, predict)": (
+        "import metaflow, pandas, spylib.pipeline, sklearn.ensemble, spylib.evaluate, pyarrow, spylib.report"
+    ),
+}
+
+
+def import_cost(code: str) -> float:
+    """Wall time of a fresh interpreter running ``code`` (median of 5), as a task's process would."""
     times = []
-    for _ in range(3):
+    env = metaflow_env(Path(tempfile.gettempdir()))
+    for _ in range(5):
         started = time.perf_counter()
-        env = metaflow_env(Path(tempfile.gettempdir()))
         subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=REPO)
         times.append(time.perf_counter() - started)
-    return sorted(times)[1]
+    return sorted(times)[2]
 
 
 def main() -> None:
@@ -256,6 +289,12 @@ def main() -> None:
     parser.add_argument(
         "--workers", default=None, help="comma-separated --max-workers values (default 1,2,4)"
     )
+    parser.add_argument(
+        "--packed",
+        default=None,
+        help="comma-separated WORKERS:CONFIGS_PER_TASK extra flow runs with --configs-per-task "
+        "(default 2:6; '' for none)",
+    )
     parser.add_argument("--child-inprocess", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_inprocess:
@@ -263,6 +302,10 @@ def main() -> None:
         return
     sweep = SMALL_SWEEP if args.quick else DEFAULT_SWEEP
     workers = [int(w) for w in (args.workers or ("2" if args.quick else "1,2,4")).split(",")]
+    packed_arg = args.packed if args.packed is not None else ("" if args.quick else "2:6")
+    runs = [(w, 1) for w in workers] + [
+        (int(p.split(":")[0]), int(p.split(":")[1])) for p in packed_arg.split(",") if p.strip()
+    ]
     print(
         machine_header("bench_flow: flow overhead (issue 8, item 2)", {"sweep": str(sweep.relative_to(REPO))})
     )
@@ -272,64 +315,70 @@ def main() -> None:
         n_configs, chosen = inproc["n_configs"], inproc["chosen"]
         print(f"... single process: {inproc['wall']:.1f} s ({n_configs} configs, chose {chosen})", flush=True)
         flows = []
-        for w in workers:
-            flows.append(run_flow(w, sweep, tmp))
-            print(f"... flow --max-workers {w}: {flows[-1]['wall']:.1f} s", flush=True)
-        startup = import_cost()
+        for w, k in runs:
+            flows.append(run_flow(w, k, sweep, tmp))
+            print(f"... flow {flows[-1]['args']}: {flows[-1]['wall']:.1f} s", flush=True)
+        startup = {name: import_cost(code) for name, code in IMPORTS.items()}
 
     print("\n## End to end (wall time of the command, interpreter start-up and imports included)\n")
-    rows = [{"run": "single process (plain loop)", "wall s": inproc["wall"], "flow / single": 1.0}]
+    rows = [
+        {
+            "run": "single process (plain loop)",
+            "train tasks": 0,
+            "wall s": inproc["wall"],
+            "flow / single": 1.0,
+        }
+    ]
     for f in flows:
         rows.append(
             {
-                "run": f"flow --max-workers {f['workers']}",
+                "run": f"flow {f['args']}",
+                "train tasks": f["steps"]["train"]["tasks"],
                 "wall s": f["wall"],
                 "flow / single": f["wall"] / inproc["wall"],
             }
         )
     print(format_table(rows, floatfmt="{:.3g}"))
 
-    print("\n## By step (seconds)\n")
+    print("\n## By step (seconds; wN = --max-workers N, cK = --configs-per-task K)\n")
     step_rows = []
     for step in STEPS:
         row: dict[str, Any] = {"step": step, "in-process s": inproc["times"].get(step, 0.0)}
         for f in flows:
             s = f["steps"][step]
-            w = f["workers"]
-            row[f"w{w} tasks"] = s["tasks"]
-            row[f"w{w} span s"] = s["span"]
-            row[f"w{w} task s"] = s["task_sum"]
-            row[f"w{w} overhead s"] = s["task_sum"] - row["in-process s"]
+            lab = f["label"]
+            row[f"{lab} tasks"] = s["tasks"]
+            row[f"{lab} span s"] = s["span"]
+            row[f"{lab} task s"] = s["task_sum"]
         step_rows.append(row)
     total: dict[str, Any] = {"step": "sum of steps", "in-process s": sum(inproc["times"][s] for s in STEPS)}
     for f in flows:
-        w = f["workers"]
-        total[f"w{w} tasks"] = sum(s["tasks"] for s in f["steps"].values())
-        total[f"w{w} span s"] = sum(s["span"] for s in f["steps"].values())
-        total[f"w{w} task s"] = sum(s["task_sum"] for s in f["steps"].values())
-        total[f"w{w} overhead s"] = total[f"w{w} task s"] - total["in-process s"]
+        lab = f["label"]
+        total[f"{lab} tasks"] = sum(s["tasks"] for s in f["steps"].values())
+        total[f"{lab} span s"] = sum(s["span"] for s in f["steps"].values())
+        total[f"{lab} task s"] = sum(s["task_sum"] for s in f["steps"].values())
     step_rows.append(total)
     print(format_table(step_rows, floatfmt="{:.3g}"))
     pc = inproc["per_config"]
     print(
         f"\nsingle process: imports {inproc['times']['imports']:.2f} s; train per configuration: mean "
-        f"{sum(pc) / len(pc):.2f} s, min {min(pc):.2f} s, max {max(pc):.2f} s over {len(pc)} configurations"
+        f"{sum(pc) / len(pc):.2f} s, min {min(pc):.2f} s, max {max(pc):.2f} s, sum {sum(pc):.1f} s over "
+        f"{len(pc)} configurations"
     )
     for f in flows:
         tr = f["steps"]["train"]
         print(
-            f"flow --max-workers {f['workers']}: train task mean {tr['task_sum'] / tr['tasks']:.2f} s "
-            f"(in-process {sum(pc) / len(pc):.2f} s per configuration); one empty task (end) "
-            f"{f['steps']['end']['task_sum']:.2f} s; wall minus the sum of step spans "
+            f"flow {f['args']}: {tr['tasks']} train tasks, mean {tr['task_sum'] / tr['tasks']:.2f} s each "
+            f"(sum {tr['task_sum']:.1f} s vs {sum(pc):.1f} s in-process); one empty task (end) "
+            f"{f['steps']['end']['task_sum']:.2f} s registered, {f['steps']['end']['span']:.2f} s launched "
+            f"to finished; wall minus the sum of step spans "
             f"{f['wall'] - sum(s['span'] for s in f['steps'].values()):.1f} s (flow launch, scheduling, exit)"
         )
-    print(
-        "a fresh interpreter importing metaflow + pandas + scikit-learn + spylib: "
-        f"{startup:.2f} s (median of 3)"
-    )
+    print("\n## A fresh interpreter's start-up and imports (median of 5)\n")
+    print(format_table([{"imports": k, "s": v} for k, v in startup.items()], floatfmt="{:.3g}"))
     a = inproc["artifact"]
     print(
-        f"feature table artifact: {a['bytes'] / 1e6:.1f} MB pickled ({a['gz_bytes'] / 1e6:.1f} MB gzipped); "
+        f"\nfeature table artifact: {a['bytes'] / 1e6:.1f} MB pickled ({a['gz_bytes'] / 1e6:.1f} MB gzipped); "
         f"dump+gzip {a['dump_s']:.2f} s, gunzip+load {a['load_s']:.2f} s"
     )
 

@@ -3,7 +3,9 @@ daily data, and as the universe grows from 2 to 500 symbols (synthetic prices, s
 ``benchcommon.synthetic_prices``), with the growth rate stated (the slope of log time on log size:
 1 is linear).
 
-History (one traded symbol and its benchmark, 252 days a year):
+History (one traded symbol and its benchmark, 252 days a year; default split and sweep, but 20 gap
+rows and a 3-fold walk-forward CV with a 20-day embargo at every size, see ``HISTORY_CV``: the
+default 60 gap rows and 4 folds do not fit in 5 years):
 
 * ``features s``: ``build_features`` (the feature table); ``+ audit s``: ``pipeline.run_features``
   (the table and the look-ahead audit, which rebuilds the features on 8 truncated histories);
@@ -12,13 +14,16 @@ History (one traded symbol and its benchmark, 252 days a year):
 
 Universe (every symbol against one benchmark, 5 years each):
 
-* ``features s``: ``build_features`` once per symbol (the way a multi-symbol run would call it);
+* ``features s``: ``build_features`` once per symbol (each call filters the whole long frame);
+  ``features (one groupby) s``: ``build_features_many`` when spylib has it (the long frame split
+  once; the script checks that its tables equal the per-symbol calls');
 * ``train s``: one ``fit_model`` on the pooled labelled rows of all symbols (one model for the
   universe). The random forest is timed up to ``--max-rf-symbols`` symbols (its fit on 630k rows
   would take minutes); the per-symbol alternative (one model per symbol) is N times the history
   table's 5-year figure by construction.
 
-Run: ``python tests/bench/bench_scale.py`` (``--quick``: 5/10/20 years, 2/10/50 symbols).
+Run: ``python tests/bench/bench_scale.py`` (``--quick``: 5/10/20 years, 2/10/50 symbols;
+``--part history|universe``: one half only).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from benchcommon import (
     synthetic_prices,
 )
 
+from spylib import features as features_module
 from spylib import pipeline
 from spylib.config import ModelSpec
 from spylib.features import build_features
@@ -58,12 +64,20 @@ FAMILIES = {
 }
 
 
+# The default walk-forward CV (4 folds, 60-day embargo, 400 training days) and 60 gap rows need more
+# than 5 years: fold 1 would train on 51 rows. The history table uses this lighter scheme at EVERY
+# size, so that the sizes are comparable.
+HISTORY_CV = {"scheme": "expanding", "n_folds": 3, "embargo_days": 20, "min_train_days": 100}
+HISTORY_GAP_ROWS = 20
+
+
 def settings_for(symbol: str, benchmark: str, tmp: str) -> pipeline.Settings:
     sweep = json.loads((REPO / "flows" / "config" / "sweep.json").read_text())
+    sweep["cv"] = HISTORY_CV
     flow_like = SimpleNamespace(
-        source="synthetic", symbol=symbol, benchmark=benchmark, split_dates="", gap_rows=60,
+        source="synthetic", symbol=symbol, benchmark=benchmark, split_dates="", gap_rows=HISTORY_GAP_ROWS,
         execution="close_to_close", cost_bps=1.0, seed=42, shuffle_labels=False, extra_features="",
-        output_dir=f"{tmp}/out", lake_root="", glue_database="", registry="local",
+        configs_per_task=1, output_dir=f"{tmp}/out", lake_root="", glue_database="", registry="local",
         registry_location=f"{tmp}/reg",
         model_group="bench", sagemaker_image_uri="", sweep=sweep,
         gate_config=json.loads((REPO / "flows" / "config" / "gate.json").read_text()),
@@ -89,7 +103,7 @@ def bench_history(years: list[int], tmp: str) -> list[dict]:
         row = {"years": y, "rows": n, "features s": t_build, "+ audit s": t_run}
         for family, params in FAMILIES.items():
             t, _ = timed(
-                pipeline.run_train, ModelSpec(family, params), features, cols, splits, folds, settings
+                pipeline.run_train, [ModelSpec(family, params)], features, cols, splits, folds, settings
             )
             row[f"train {family} s"] = t
         rows.append(row)
@@ -110,6 +124,15 @@ def bench_universe(counts: list[int], years: int, max_rf: int) -> list[dict]:
         started = time.perf_counter()
         tables = [build_features(prices, s, bench) for s in traded]
         t_feat = time.perf_counter() - started
+        many = getattr(features_module, "build_features_many", None)
+        t_many = float("nan")
+        if many is not None:
+            started = time.perf_counter()
+            by_symbol = many(prices, traded, bench)
+            t_many = time.perf_counter() - started
+            for s, table in zip(traded, tables, strict=True):
+                if not by_symbol[s].equals(table):
+                    raise SystemExit(f"build_features_many differs from build_features for {s}")
         pooled = pd.concat(tables, ignore_index=True)
         labelled = pooled[pooled["target_up"].notna()]
         cols = pipeline.feature_columns()
@@ -119,6 +142,8 @@ def bench_universe(counts: list[int], years: int, max_rf: int) -> list[dict]:
             "feature rows": len(pooled),
             "features s": t_feat,
             "ms / symbol": 1000 * t_feat / len(traded),
+            "features (one groupby) s": t_many,
+            "one groupby ms / symbol": 1000 * t_many / len(traded),
         }
         for family, params in FAMILIES.items():
             if family == "random_forest" and k > max_rf:
@@ -150,21 +175,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5/10/20 years; 2/10/50 symbols")
     parser.add_argument("--max-rf-symbols", type=int, default=20)
+    parser.add_argument("--part", choices=("both", "history", "universe"), default="both")
     args = parser.parse_args()
     print(machine_header("bench_scale: history and universe (issue 8, item 5)"))
     years = [5, 10, 20] if args.quick else [5, 10, 20, 50]
     counts = [2, 10, 50] if args.quick else [2, 10, 50, 100, 500]
     with tempfile.TemporaryDirectory(prefix="spyflow-bench-") as tmp:
-        hist = bench_history(years, tmp)
-        uni = bench_universe(counts, 5, args.max_rf_symbols)
-    print("\n## History (one symbol + benchmark)\n")
-    print(format_table(hist, floatfmt="{:.3g}"))
-    print("\nGrowth with the number of rows:")
-    print(growth_line(hist, "rows", [c for c in hist[0] if c.endswith(" s")]))
-    print("\n## Universe (5 years per symbol; symbol 0 is the benchmark)\n")
-    print(format_table(uni, floatfmt="{:.3g}"))
-    print("\nGrowth with the number of symbols:")
-    print(growth_line(uni, "symbols", [c for c in uni[0] if c.endswith(" s")]))
+        hist = bench_history(years, tmp) if args.part != "universe" else []
+        uni = bench_universe(counts, 5, args.max_rf_symbols) if args.part != "history" else []
+    if hist:
+        print("\n## History (one symbol + benchmark)\n")
+        print(format_table(hist, floatfmt="{:.3g}"))
+        print("\nGrowth with the number of rows:")
+        print(growth_line(hist, "rows", [c for c in hist[0] if c.endswith(" s")]))
+    if uni:
+        print("\n## Universe (5 years per symbol; symbol 0 is the benchmark)\n")
+        print(format_table(uni, floatfmt="{:.3g}"))
+        print("\nGrowth with the number of symbols:")
+        print(growth_line(uni, "symbols", [c for c in uni[0] if c.endswith(" s")]))
 
 
 if __name__ == "__main__":
