@@ -137,3 +137,12 @@ def test_extra_features_are_appended_to_the_table(prices: pd.DataFrame) -> None:
     features = build_features(prices, "SPY", "QQQ", extra={"one": lambda p: pd.Series(1.0, index=p.index)})
     assert features.columns[-1] == "one"
     assert (features["one"] == 1.0).all()
+
+
+def test_build_features_many_equals_one_call_per_symbol() -> None:
+    from spylib.features import build_features_many
+
+    prices = synthetic_prices(260, seed=9, symbols=("SPY", "QQQ", "IWM"))
+    many = build_features_many(prices, ["SPY", "IWM"], "QQQ")
+    for symbol in ("SPY", "IWM"):
+        pd.testing.assert_frame_equal(many[symbol], build_features(prices, symbol, "QQQ"))
