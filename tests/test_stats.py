@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -332,16 +331,13 @@ def test_pbo_indistinguishable_trials_count_as_overfit() -> None:
     assert probability_of_backtest_overfitting(np.zeros((40, 3)), n_blocks=4).pbo == 1.0
 
 
-def test_pbo_is_fast_at_full_size() -> None:
+def test_pbo_runs_every_split_at_full_size() -> None:
+    # Its speed is measured by the benchmarks, not asserted here (tests check behaviour, not timings).
     m = np.random.default_rng(0).normal(0, 0.01, size=(2500, 200))
-    # Best of three, so a busy shared machine does not fail it; one run takes ~0.15 s on 2 cores.
-    elapsed = math.inf
-    for _ in range(3):
-        start = time.perf_counter()
-        res = probability_of_backtest_overfitting(m, n_blocks=16)
-        elapsed = min(elapsed, time.perf_counter() - start)
+    res = probability_of_backtest_overfitting(m, n_blocks=16)
     assert res.n_splits == 12870
-    assert elapsed < 1.0
+    assert res.logits.shape == (12870,)
+    assert 0.0 <= res.pbo <= 1.0
 
 
 @pytest.mark.parametrize(
