@@ -377,15 +377,10 @@ def code_version() -> str:
 
 
 def json_safe(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
+    """Plain JSON values (numpy scalars unwrapped, NaN/inf as null): the registry's own conversion."""
+    from spylib.registry import to_json_safe
+
+    return to_json_safe(value)
 
 
 def run_register(
