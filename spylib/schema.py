@@ -69,13 +69,8 @@ _INT_FEATURES = {*SEED_FLAG_COLUMNS, "regime_bull", "regime_bear", "low_vol"}
 
 FEATURES_SCHEMA = pa.schema(
     [
-        pa.field("date", pa.date32(), nullable=False),
-        pa.field("symbol", pa.string(), nullable=False),
-        pa.field("open", pa.float64(), nullable=False),
-        pa.field("high", pa.float64(), nullable=False),
-        pa.field("low", pa.float64(), nullable=False),
-        pa.field("close", pa.float64(), nullable=False),
-        pa.field("volume", pa.float64(), nullable=False),
+        # The price columns keep their PRICES_SCHEMA types (OHLC adjusted where the source allows).
+        *[PRICES_SCHEMA.field(c) for c in ("date", "symbol", "open", "high", "low", "close", "volume")],
         *[pa.field(c, pa.float64(), nullable=False) for c in SEED_LEVEL_COLUMNS],
         pa.field("regime", pa.string(), nullable=False),
         # Filter-only flag (1 - regime_bear); the model sees regime_bear itself.
