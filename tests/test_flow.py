@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FLOW_FILE, REPO, RUNNER_CWD, SEED_DATA, SMALL_SWEEP, card_text, flow_env, output_params
-from metaflow import Runner
+from conftest import REPO, SEED_DATA, card_text, flow_env
+from faults.flowrun import resume_flow, run_flow
 
 pytestmark = pytest.mark.flow
 
@@ -20,18 +20,6 @@ PUBLIC_ARTIFACTS = (
     "best", "model", "metrics", "baselines", "gate", "test_curve", "importance", "bundle", "predictions",
     "prediction_files", "production_metrics", "registration", "lake_files", "settings",
 )  # fmt: skip
-
-
-def run_flow(tmp: Path, env: dict[str, str] | None = None, **params: object):
-    with Runner(
-        str(FLOW_FILE),
-        show_output=False,
-        env=env or flow_env(),
-        cwd=RUNNER_CWD,
-        pylint=False,
-        config=[("sweep", str(SMALL_SWEEP))],
-    ) as runner:
-        return runner.run(max_workers=2, **{**output_params(tmp), **params})
 
 
 @pytest.fixture(scope="module")
@@ -102,10 +90,9 @@ def test_card_is_rendered(embedded_run) -> None:
     run, _ = embedded_run
     text = card_text(run.id, "evaluate", run["evaluate"].task.id, "evaluation")
     assert "SpyFlow evaluation" in text
-    assert "stand-ins" in text
-    assert (
-        text.count('"type": "image"') >= 6
-    )  # equity, OOF vs test, threshold, calibration, histogram, importance  # the embedded data is named as what it is
+    assert "stand-ins" in text  # the embedded data is named as what it is
+    # equity, OOF vs test, threshold, calibration, histogram, importance
+    assert text.count('"type": "image"') >= 6
 
 
 def test_readme_client_example_runs(embedded_run) -> None:
@@ -126,8 +113,7 @@ def test_register_failure_resumes_and_clones_train(tmp_path: Path) -> None:
     origin = result.run
     assert not origin["register"].task.successful
     blocker.unlink()  # fix the cause; resume re-uses the run's parameters
-    with Runner(str(FLOW_FILE), show_output=False, env=flow_env(), cwd=RUNNER_CWD, pylint=False) as runner:
-        resumed = runner.resume(origin_run_id=origin.id)
+    resumed = resume_flow(origin.id)
     assert resumed.status == "successful", resumed.stderr
     for task in resumed.run["train"]:
         assert task.metadata_dict.get("origin-task-id"), "train was re-run instead of cloned"
