@@ -23,8 +23,10 @@ from spylib.config import (
     GateConfig,
     ModelSpec,
     SplitBoundaries,
+    StepResources,
     SweepConfig,
     parse_gate,
+    parse_resources,
     parse_split_dates,
     parse_sweep,
     validate_convention,
@@ -79,6 +81,7 @@ class Settings:
     configs_per_task: int
     sweep: SweepConfig
     gate: GateConfig
+    resources: dict[str, StepResources]
 
     @property
     def label_horizon(self) -> int:
@@ -138,7 +141,27 @@ def validate_settings(flow: Any) -> Settings:
         configs_per_task=int(flow.configs_per_task),
         sweep=parse_sweep(plain(flow.sweep), source="config 'sweep'"),
         gate=parse_gate(plain(flow.gate_config), source="config 'gate'"),
+        resources=check_resources(plain(flow.resources_config)),
     )
+
+
+# The steps whose @resources read the `resources` config: each needs an entry, and no other key is allowed
+# (a misspelt step would otherwise be ignored silently).
+RESOURCE_STEPS: tuple[str, ...] = ("ingest", "features", "train", "evaluate", "predict")
+
+
+def check_resources(raw: Mapping[str, Any]) -> dict[str, StepResources]:
+    source = "config 'resources'"
+    resources = parse_resources(raw, source=source)
+    for step in resources:
+        if step not in RESOURCE_STEPS:
+            raise ConfigError(
+                f"unknown step (steps with resources: {', '.join(RESOURCE_STEPS)})", source=source, key=step
+            )
+    missing = [step for step in RESOURCE_STEPS if step not in resources]
+    if missing:
+        raise ConfigError("missing the cpu/memory of this step", source=source, key=missing[0])
+    return resources
 
 
 def check_registry_target(target: str, location: str, group: str) -> None:

@@ -8,7 +8,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -79,25 +78,3 @@ def write_predictions(predictions: pd.DataFrame, directory: str | Path, run_id: 
     except OSError as exc:
         raise SpyFlowError(f"cannot write predictions to {target}: {exc.strerror or exc}") from exc
     return {k: str(v) for k, v in paths.items()}
-
-
-def segment_summary(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Per segment: rows, share of days traded, mean probability, hit rate where outcomes are known."""
-    rows = []
-    for name, g in predictions.groupby("segment", sort=False):
-        known = g["target_up"].notna()
-        traded = g["signal"] == 1
-        rows.append(
-            {
-                "segment": name,
-                "rows": len(g),
-                "share_traded": float(traded.mean()),
-                "mean_probability": float(g["probability"].mean()),
-                "accuracy_at_signal": float(
-                    np.mean(g.loc[known & traded, "target_up"].astype(int) == 1)
-                    if (known & traded).any()
-                    else np.nan
-                ),
-            }
-        )
-    return pd.DataFrame(rows)

@@ -17,7 +17,6 @@ Conventions (the same for every strategy and baseline, so figures compare):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -105,8 +104,3 @@ def trial_returns_matrix(
             keys.append((float(threshold), tuple(combo)))
             columns.append(net)
     return keys, np.column_stack(columns) if columns else np.empty((len(frame), 0))
-
-
-def json_ready(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Floats as plain Python floats; NaN/inf kept (callers serialize them as null/strings)."""
-    return {k: (float(v) if isinstance(v, np.floating | float | int) else v) for k, v in metrics.items()}

@@ -45,6 +45,7 @@ def flow_like(**over: object) -> SimpleNamespace:
         glue_database="", registry="local", registry_location="data/registry", model_group="spy-direction",
         sagemaker_image_uri="", configs_per_task=1, sweep=load_json_config(REPO / "flows" / "config" / "sweep.json"),
         gate_config=load_json_config(REPO / "flows" / "config" / "gate.json"),
+        resources_config=load_json_config(REPO / "flows" / "config" / "resources.json"),
     )  # fmt: skip
     base.update(over)
     return SimpleNamespace(**base)
@@ -73,6 +74,10 @@ def test_settings_are_validated_and_normalized() -> None:
         ({"gap_rows": 0}, "--gap-rows: must be at least the label span (1)"),
         ({"output_dir": "s3://b/out"}, "--output-dir: predictions are written to a local directory"),
         ({"configs_per_task": 0}, "--configs-per-task: must be at least 1, got 0"),
+        (
+            {"resources_config": {"trian": {"cpu": 1, "memory": 1024}}},
+            "config 'resources', key 'trian': unknown step (steps with resources: ingest, features, train",
+        ),
     ],
 )
 def test_inconsistent_settings_fail_in_start(over: dict[str, object], message: str) -> None:

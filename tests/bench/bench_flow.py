@@ -85,7 +85,7 @@ def child_inprocess(out_path: str, sweep_path: str, root: str) -> None:
         configs_per_task=1, output_dir=f"{root}/out",
         lake_root=f"{root}/lake", glue_database="", registry="local", registry_location=f"{root}/registry",
         model_group="spy-direction", sagemaker_image_uri="",
-        sweep=json.loads(Path(sweep_path).read_text()), gate_config=json.loads(GATE.read_text()),
+        sweep=json.loads(Path(sweep_path).read_text()), gate_config=json.loads(GATE.read_text()), resources_config=json.loads((GATE.parent / "resources.json").read_text()),
     )  # fmt: skip
     run_id = "bench-inprocess"
 

@@ -81,6 +81,7 @@ def settings_for(symbol: str, benchmark: str, tmp: str) -> pipeline.Settings:
         registry_location=f"{tmp}/reg",
         model_group="bench", sagemaker_image_uri="", sweep=sweep,
         gate_config=json.loads((REPO / "flows" / "config" / "gate.json").read_text()),
+        resources_config=json.loads((REPO / "flows" / "config" / "resources.json").read_text()),
     )  # fmt: skip
     return pipeline.validate_settings(flow_like)
 

@@ -42,6 +42,7 @@ def default_settings(tmp: str) -> pipeline.Settings:
         sagemaker_image_uri="",
         sweep=json.loads((REPO / "flows" / "config" / "sweep.json").read_text()),
         gate_config=json.loads((REPO / "flows" / "config" / "gate.json").read_text()),
+        resources_config=json.loads((REPO / "flows" / "config" / "resources.json").read_text()),
     )  # fmt: skip
     return pipeline.validate_settings(flow_like)
 
