@@ -188,7 +188,9 @@ def combine_trials(results: Sequence[ConfigResult]) -> tuple[pd.DataFrame, np.nd
 
 def select_trial(trials: pd.DataFrame, metric: str, min_trades: int) -> pd.Series:
     """The trial with the best OOF ``metric`` among those with at least ``min_trades`` OOF trades
-    (all trials when none qualifies: the gate then rejects on trades). Ties go to the lowest id."""
+    (all trials when none qualifies: the gate then rejects on trades). Ties go to the lowest id.
+    ``metric="psr"`` ranks by PSR(0) of the out-of-fold per-period Sharpe under normal returns
+    (skew 0, kurtosis 3): the trials table keeps no per-trial moments."""
     column = {"sharpe_net": "oof_sharpe_net", "auc": "oof_auc", "psr": "oof_psr"}[metric]
     if column == "oof_psr" and column not in trials:
         trials = trials.assign(
