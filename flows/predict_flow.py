@@ -1,6 +1,6 @@
 """PredictFlow: daily batch inference from the model registry, with monitoring.
 
-Steps (each a few lines of wiring; the logic lives in ``spylib.daily`` and ``spylib.monitor``):
+Steps (each a few lines of wiring; the logic lives in ``spylib.stages.daily`` and ``spylib.monitoring``):
 
 * ``start``    validate the parameters; load the latest Approved model (sha256 checked) and its
                reference profile;
@@ -21,14 +21,14 @@ Monday to Friday, after the US close) with
 
 from __future__ import annotations
 
-from spylib.runtime import ensure_metaflow_user
+from spylib.core.runtime import ensure_metaflow_user
 
 ensure_metaflow_user()  # before metaflow is imported: it refuses the user name "root"
 
 from metaflow import FlowSpec, Parameter, card, current, schedule, step  # noqa: E402
 
-from spylib import daily  # noqa: E402
-from spylib.monitor import measure_resources  # noqa: E402
+from spylib.monitoring import measure_resources  # noqa: E402
+from spylib.stages import daily  # noqa: E402
 
 # AWS (EventBridge) cron: minute hour day-of-month month day-of-week year, in UTC. 22:30 UTC is
 # 17:30/18:30 in New York: after the 16:00 close and the closing auction prints, all year round.

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from spylib.runtime import ensure_metaflow_user
+from spylib.core.runtime import ensure_metaflow_user
 
 ensure_metaflow_user()  # before metaflow is imported: it refuses the user name "root"
 
@@ -34,7 +34,7 @@ from metaflow import (  # noqa: E402
     step,
 )
 
-from spylib import pipeline  # noqa: E402
+from spylib.stages import training as pipeline  # noqa: E402
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 

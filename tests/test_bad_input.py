@@ -28,7 +28,7 @@ from faults.synthetic import (
     yahoo_lines,
 )
 
-from spylib.config import (
+from spylib.core.config import (
     load_json_config,
     parse_gate,
     parse_resources,
@@ -36,9 +36,9 @@ from spylib.config import (
     parse_sweep,
     validate_cost_bps,
 )
-from spylib.data import ingest, load_price_file, require_history
-from spylib.errors import ConfigError, DataValidationError
-from spylib.split import time_splits
+from spylib.core.errors import ConfigError, DataValidationError
+from spylib.research.data import ingest, load_price_file, require_history
+from spylib.research.split import time_splits
 
 # 30 business days from 2010-01-04 (a Monday): line k of a file holds the (k-1)-th day (header = line 1).
 BASE = synthetic_prices(30)
@@ -405,7 +405,7 @@ def test_flow_on_a_bad_file_stops_in_ingest_and_writes_nothing(tmp_path: Path) -
     assert sorted(step.id for step in run) == ["ingest", "start"]  # no later step ran
     task = run["ingest"].task
     assert not task.successful
-    assert f"spylib.errors.DataValidationError: {expected}\n" in task.stderr
+    assert f"spylib.core.errors.DataValidationError: {expected}\n" in task.stderr
     assert expected in result.stdout  # the user's terminal shows it too (task logs go to stdout)
     # The failed task stored nothing of its own: only what start passed on, and Metaflow's bookkeeping.
     inherited = {a.id for a in run["start"].task}
@@ -430,7 +430,7 @@ def test_flow_with_an_unknown_config_key_stops_in_start_naming_the_key(tmp_path:
     assert result.status == "failed"
     run = result.run
     assert [step.id for step in run] == ["start"]
-    assert f"spylib.errors.ConfigError: {expected}\n" in run["start"].task.stderr
+    assert f"spylib.core.errors.ConfigError: {expected}\n" in run["start"].task.stderr
     assert expected in result.stdout
     assert "settings" not in run["start"].task
     assert not any((tmp_path / name).exists() for name in ("lake", "out", "registry"))

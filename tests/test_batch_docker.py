@@ -98,7 +98,7 @@ def test_proof_reads_the_dockerfile_base_and_the_project_requirements() -> None:
 
 
 def test_proof_sweep_fans_out_and_is_valid() -> None:
-    from spylib.config import parse_sweep
+    from spylib.core.config import parse_sweep
 
     proof = load_proof_module()
     sweep = parse_sweep(proof.PROOF_SWEEP, source="batch_proof.PROOF_SWEEP")

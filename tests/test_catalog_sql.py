@@ -15,22 +15,22 @@ import pytest
 from moto_server import aws_env, running_moto_server
 from test_lake import make_frame
 
-from spylib.catalog import (
+from spylib.core.errors import ConfigError, SpyFlowError
+from spylib.storage.catalog import (
     PARQUET_SERDE,
     athena_ddl,
     glue_table_input,
     hive_type,
     register_glue_tables,
 )
-from spylib.errors import ConfigError, SpyFlowError
-from spylib.lake import LAKE_TABLES, read_table, write_table
-from spylib.sql import all_ddl, main, query
+from spylib.storage.lake import LAKE_TABLES, read_table, write_table
+from spylib.storage.sql import all_ddl, main, query
 
 HIVE = {"double": "double", "int8": "tinyint", "string": "string", "date32[day]": "date", "int64": "bigint"}
 
 
 def expected_columns(table: str) -> list[tuple[str, str]]:
-    """(name, Hive type) of the file columns, from spylib.schema directly (not via the catalog)."""
+    """(name, Hive type) of the file columns, from spylib.core.schema directly (not via the catalog)."""
     fields = [f for f in LAKE_TABLES[table].data_schema if f.name != "symbol"]
     return [(f.name, HIVE[str(f.type)]) for f in fields] + [("run_id", "string")]
 
@@ -243,7 +243,7 @@ def test_duckdb_over_the_s3_lake_by_sync(aws: dict[str, Any], monkeypatch: pytes
 def test_httpfs_mode_says_why_it_cannot_run(aws: dict[str, Any]) -> None:
     import duckdb
 
-    from spylib.sql import load_httpfs
+    from spylib.storage.sql import load_httpfs
 
     con = duckdb.connect()
     available = load_httpfs(con)

@@ -7,10 +7,10 @@ from types import SimpleNamespace
 import pytest
 from conftest import REPO
 
-from spylib.config import load_json_config, parse_sweep
-from spylib.errors import ConfigError
-from spylib.pipeline import validate_settings
-from spylib.runtime import ensure_metaflow_user
+from spylib.core.config import load_json_config, parse_sweep
+from spylib.core.errors import ConfigError
+from spylib.core.runtime import ensure_metaflow_user
+from spylib.stages.training import validate_settings
 
 
 def test_default_sweep_has_four_families_and_at_least_24_configurations() -> None:
@@ -52,7 +52,7 @@ def flow_like(**over: object) -> SimpleNamespace:
 
 
 def test_configurations_are_batched_in_order() -> None:
-    from spylib.pipeline import batch_configs
+    from spylib.stages.training import batch_configs
 
     assert batch_configs([1, 2, 3, 4, 5], 2) == [[1, 2], [3, 4], [5]]
     assert batch_configs([1, 2], 1) == [[1], [2]]

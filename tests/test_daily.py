@@ -1,4 +1,4 @@
-"""Tests of spylib.daily and spylib.live on small synthetic data (no Metaflow run)."""
+"""Tests of spylib.stages.daily and spylib.research.live on small synthetic data (no Metaflow run)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from spylib import daily, live
-from spylib.errors import ConfigError, DataValidationError, IntegrityError, SpyFlowError
-from spylib.lake import read_table, write_table
-from spylib.monitor import reference_profile
+from spylib.core.errors import ConfigError, DataValidationError, IntegrityError, SpyFlowError
+from spylib.core.schema import PREDICTION_COLUMNS
+from spylib.monitoring import reference_profile
 from spylib.registry import LocalRegistry, RegistrationRequest
-from spylib.schema import PREDICTION_COLUMNS
-from spylib.sql import query
+from spylib.research import live
+from spylib.stages import daily
+from spylib.storage.lake import read_table, write_table
+from spylib.storage.sql import query
 
 FEATURES = ("ret", "vol", "rsi")
 
@@ -68,7 +69,7 @@ def make_predictions(n: int, seed: int, start: str, flip: bool = False) -> pd.Da
 def profile() -> dict:
     """The registered reference: a training window of features, test-segment predictions and metrics."""
     test = make_predictions(1500, seed=2, start="2018-01-01")
-    from spylib.monitor import auc_score, rolling_performance
+    from spylib.monitoring import auc_score, rolling_performance
 
     rolling = rolling_performance(test, (len(test),))
     traded = test["signal"] == 1

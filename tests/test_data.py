@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from synthetic import TODAY, as_seed_csv, as_yahoo_csv, as_yfinance_csv, synthetic_prices
 
-from spylib.data import EMBEDDED, ingest, load_embedded, load_price_file, prices_fingerprint
-from spylib.errors import DataValidationError
-from spylib.schema import PRICE_COLUMNS
+from spylib.core.errors import DataValidationError
+from spylib.core.schema import PRICE_COLUMNS
+from spylib.research.data import EMBEDDED, ingest, load_embedded, load_price_file, prices_fingerprint
 
 SEED_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "seed"
 

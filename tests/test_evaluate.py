@@ -9,17 +9,17 @@ import pandas as pd
 import pytest
 from synthetic import synthetic_prices
 
-from spylib.config import CVConfig, GateConfig, ModelSpec, SweepConfig
-from spylib.evaluate import (
+from spylib.core.config import CVConfig, GateConfig, ModelSpec, SweepConfig
+from spylib.research.evaluate import (
     apply_gate,
     baseline_table,
     combine_trials,
     score_configuration,
     select_trial,
 )
-from spylib.features import build_features, feature_columns
-from spylib.models import bundle_signal, make_bundle
-from spylib.split import time_splits, walk_forward_folds
+from spylib.research.features import build_features, feature_columns
+from spylib.research.models import bundle_signal, make_bundle
+from spylib.research.split import time_splits, walk_forward_folds
 
 SWEEP = SweepConfig(
     models=(

@@ -32,9 +32,9 @@ from metaflow import Run
 from moto.server import ThreadedMotoServer
 from moto_server import aws_env
 
-from spylib.errors import SpyFlowError
-from spylib.lake import list_lake_files, read_table
-from spylib.predict import write_predictions
+from spylib.core.errors import SpyFlowError
+from spylib.research.predict import write_predictions
+from spylib.storage.lake import list_lake_files, read_table
 
 
 def step_names(run: object) -> list[str]:
@@ -48,7 +48,7 @@ def step_names(run: object) -> list[str]:
 def test_train_crash_then_resume_reruns_only_the_failed_task(tmp_path: Path) -> None:
     marker = tmp_path / "crash-logistic"
     marker.touch()
-    env = fault_env(marker, "spylib.pipeline:run_train", match="logistic")
+    env = fault_env(marker, "spylib.stages.training:run_train", match="logistic")
     # One worker: the random forest's train task (split 0) finishes before the logistic one (split 1)
     # fails; with two, the runtime would kill the sibling still running when the failure arrives.
     result = run_flow(tmp_path, env=env, max_workers=1)
@@ -102,8 +102,8 @@ DISK_FULL_CHILD = textwrap.dedent(
     import resource, signal, sys
     sys.path.insert(0, sys.argv[3])
     from faults.synthetic import predictions_frame
-    from spylib.errors import SpyFlowError
-    from spylib.predict import write_predictions
+    from spylib.core.errors import SpyFlowError
+    from spylib.research.predict import write_predictions
 
     frame = predictions_frame(3000, "run-2")  # built before the limit: only the write may fail
     # A full disk, simulated: files may not grow past 4 KiB. SIGXFSZ would kill the process, so it
@@ -183,7 +183,9 @@ def test_s3_endpoint_stopping_fails_fast_and_resume_completes_without_duplicates
     lake = f"s3://{S3_BUCKET}/lake"
     env = {
         **os.environ,
-        **fault_env(marker, "spylib.pipeline:run_predict", action="hold", SPYFLOW_FAULT_HOLD_SECONDS="240"),
+        **fault_env(
+            marker, "spylib.stages.training:run_predict", action="hold", SPYFLOW_FAULT_HOLD_SECONDS="240"
+        ),
         **aws_env(endpoint),
         "METAFLOW_DEFAULT_DATASTORE": "s3",
         "METAFLOW_DATASTORE_SYSROOT_S3": f"s3://{S3_BUCKET}/metaflow",

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 from synthetic import synthetic_prices
 
-from spylib.errors import LookaheadError
-from spylib.features import (
+from spylib.core.errors import LookaheadError
+from spylib.core.schema import FEATURE_TABLE_COLUMNS, LABEL_COLUMNS, MODEL_FEATURE_COLUMNS
+from spylib.research.features import (
     WARMUP_ROWS,
     atr_wilder,
     audit_lookahead,
@@ -19,7 +20,6 @@ from spylib.features import (
     on_balance_volume,
     rsi_wilder,
 )
-from spylib.schema import FEATURE_TABLE_COLUMNS, LABEL_COLUMNS, MODEL_FEATURE_COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +140,7 @@ def test_extra_features_are_appended_to_the_table(prices: pd.DataFrame) -> None:
 
 
 def test_build_features_many_equals_one_call_per_symbol() -> None:
-    from spylib.features import build_features_many
+    from spylib.research.features import build_features_many
 
     prices = synthetic_prices(260, seed=9, symbols=("SPY", "QQQ", "IWM"))
     many = build_features_many(prices, ["SPY", "IWM"], "QQQ")

@@ -40,10 +40,10 @@ import pytest
 from conftest import FLOW_FILE, REPO, SEED_DATA, SMALL_SWEEP, flow_env
 from moto_server import aws_env, running_moto_server
 
-from spylib import catalog, sql
-from spylib.data import LAYOUTS, ingest, load_embedded
-from spylib.lake import list_partitions, read_table
 from spylib.registry import SageMakerRegistry, predict_frame, sklearn_image_uri
+from spylib.research.data import LAYOUTS, ingest, load_embedded
+from spylib.storage import catalog, sql
+from spylib.storage.lake import list_partitions, read_table
 
 BUCKET = "spyflow-e2e"
 LAKE = f"s3://{BUCKET}/lake"
@@ -61,7 +61,7 @@ CLIENT_SCRIPT = r"""
 import json, sys
 import pandas as pd
 from metaflow import Run, namespace
-from spylib import pipeline
+from spylib.stages import training as pipeline
 
 namespace(None)
 run = Run(sys.argv[2])

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from spylib.errors import ConfigError, DataValidationError
-from spylib.lake import LAKE_TABLES, list_partitions, read_table, validate_frame, write_table
+from spylib.core.errors import ConfigError, DataValidationError
+from spylib.storage.lake import LAKE_TABLES, list_partitions, read_table, validate_frame, write_table
 
 STRING_VALUES = {"regime": "bull", "segment": "test", "model_version": "v1"}
 

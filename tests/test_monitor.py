@@ -1,4 +1,4 @@
-"""Tests of spylib.monitor on small seeded synthetic data (no Metaflow)."""
+"""Tests of spylib.monitoring on small seeded synthetic data (no Metaflow)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spylib.errors import ConfigError, DataValidationError
-from spylib.monitor import (
+from spylib.core.errors import ConfigError, DataValidationError
+from spylib.monitoring import (
     Check,
     MonitorConfig,
     MonitoringReport,

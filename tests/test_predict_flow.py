@@ -25,11 +25,11 @@ def register_approved_model(root: Path) -> None:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from spylib.data import ingest
-    from spylib.features import build_features, feature_columns
-    from spylib.models import bundle_signal, make_bundle
-    from spylib.monitor import reference_profile
+    from spylib.monitoring import reference_profile
     from spylib.registry import LocalRegistry, RegistrationRequest
+    from spylib.research.data import ingest
+    from spylib.research.features import build_features, feature_columns
+    from spylib.research.models import bundle_signal, make_bundle
 
     market = ingest("embedded", "SPY", "QQQ")
     features = build_features(market.prices, "SPY", "QQQ")
@@ -69,7 +69,7 @@ def card_data(html: str) -> str:
 
 
 def daily_rows(lake: Path) -> pd.DataFrame:
-    from spylib.lake import read_table
+    from spylib.storage.lake import read_table
 
     return read_table("predictions", str(lake), [("segment", "=", "daily")])
 

@@ -18,7 +18,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from spylib import registry
-from spylib.errors import ConfigError, IntegrityError
+from spylib.core.errors import ConfigError, IntegrityError
 from spylib.registry import (
     LocalRegistry,
     RegistrationRequest,

@@ -15,7 +15,7 @@ from moto_server import aws_env, running_moto_server
 from test_registry import make_bundle, make_request
 
 from spylib import registry
-from spylib.errors import ConfigError, IntegrityError
+from spylib.core.errors import ConfigError, IntegrityError
 from spylib.registry import SageMakerRegistry, open_registry
 
 pytestmark = pytest.mark.emulator

@@ -25,7 +25,7 @@ import pytest
 from conftest import REPO
 from faults.flowrun import FAKE_SECRETS, twin_runs
 
-from spylib.errors import IntegrityError
+from spylib.core.errors import IntegrityError
 from spylib.registry import LocalRegistry, sha256_file
 
 SECRETS = tuple(FAKE_SECRETS.values())

@@ -8,9 +8,9 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from spylib.config import CVConfig, SplitBoundaries
-from spylib.errors import ConfigError
-from spylib.split import time_splits, walk_forward_folds
+from spylib.core.config import CVConfig, SplitBoundaries
+from spylib.core.errors import ConfigError
+from spylib.research.split import time_splits, walk_forward_folds
 
 DATES = [date(2000, 1, 3) + timedelta(days=i) for i in range(2000)]
 

@@ -1,4 +1,4 @@
-"""Tests of spylib.stats against known answers (shared/notes/evaluation.md) and brute-force references."""
+"""Tests of spylib.research.stats against known answers (shared/notes/evaluation.md) and brute-force references."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from scipy import stats as sps
 from sklearn.metrics import roc_auc_score
 
-from spylib.errors import ConfigError, DataValidationError
-from spylib.stats import (
+from spylib.core.errors import ConfigError, DataValidationError
+from spylib.research.stats import (
     PERIODS_PER_YEAR,
     Interval,
     auc_with_ci,

@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spylib.trading import filter_mask, positions, strategy_returns, trading_metrics, trial_returns_matrix
+from spylib.research.trading import (
+    filter_mask,
+    positions,
+    strategy_returns,
+    trading_metrics,
+    trial_returns_matrix,
+)
 
 
 def test_positions_threshold_and_filter() -> None:

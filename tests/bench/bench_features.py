@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from benchcommon import format_table, machine_header, symbol_names, synthetic_prices
 
-from spylib.features import (
+from spylib.research.features import (
     WARMUP_ROWS,
     adjusted_ohlcv,
     atr_wilder,
@@ -181,7 +181,7 @@ def main() -> None:
     import ta  # noqa: F401 - fail early with the install hint below
 
     print(machine_header("bench_features: spylib vs ta (issue 8, item 1)"))
-    from spylib.data import load_embedded
+    from spylib.research.data import load_embedded
 
     real = load_embedded("SPY").frame
     sizes: list[tuple[str, list[Frame], int]] = [

@@ -2,7 +2,7 @@
 
 Times ``python flows/spy_flow.py run --max-workers N`` (default sweep, default data) end to end, in a
 subprocess with an isolated Metaflow datastore and temporary output directories, against the same
-``spylib.pipeline`` calls made in one plain Python process (also a subprocess, timed end to end, so
+``spylib.stages.training`` calls made in one plain Python process (also a subprocess, timed end to end, so
 both include interpreter start-up and imports; the ``foreach`` is a plain loop there).
 
 Where the time goes, per step:
@@ -76,7 +76,7 @@ def child_inprocess(out_path: str, sweep_path: str, root: str) -> None:
     t0 = time.perf_counter()
     from types import SimpleNamespace
 
-    from spylib import pipeline
+    from spylib.stages import training as pipeline
 
     times["imports"] = time.perf_counter() - t0
     flow_like = SimpleNamespace(
@@ -260,14 +260,14 @@ def flow_args(workers: int, per_task: int) -> str:
 
 IMPORTS = {
     "python -c pass (bare interpreter)": "pass",
-    "metaflow + pandas + spylib.pipeline (start, ingest, features, split, end)": (
-        "import metaflow, pandas, spylib.pipeline"
+    "metaflow + pandas + spylib.stages.training (start, ingest, features, split, end)": (
+        "import metaflow, pandas, spylib.stages.training"
     ),
-    "... + scikit-learn + spylib.evaluate (train)": (
-        "import metaflow, pandas, spylib.pipeline, sklearn.ensemble, spylib.evaluate"
+    "... + scikit-learn + spylib.research.evaluate (train)": (
+        "import metaflow, pandas, spylib.stages.training, sklearn.ensemble, spylib.research.evaluate"
     ),
-    "... + pyarrow + spylib.report (evaluate, predict)": (
-        "import metaflow, pandas, spylib.pipeline, sklearn.ensemble, spylib.evaluate, pyarrow, spylib.report"
+    "... + pyarrow + spylib.research.report (evaluate, predict)": (
+        "import metaflow, pandas, spylib.stages.training, sklearn.ensemble, spylib.research.evaluate, pyarrow, spylib.research.report"
     ),
 }
 

@@ -1,13 +1,13 @@
 """Issue 8, item 4: batch prediction, rows per second, at 1 thousand, 100 thousand and 1 million rows.
 
 The model is fitted on the default data's development range (train + validation) exactly as the
-flow's refit does, and wrapped in the registered bundle (``spylib.models.make_bundle``). Input rows
+flow's refit does, and wrapped in the registered bundle (``spylib.research.models.make_bundle``). Input rows
 are the real feature table's rows, repeated to reach the size. Timed:
 
-* ``predict``: ``spylib.models.bundle_signal`` (column selection, ``predict_proba``, threshold and
-  filters), the batch path of ``spylib.predict`` and of the inference handler;
-* ``+ frame``: ``spylib.predict.batch_predictions`` (segments, the predictions table);
-* ``+ write``: ``spylib.predict.write_predictions`` (Parquet and CSV, atomically) on top.
+* ``predict``: ``spylib.research.models.bundle_signal`` (column selection, ``predict_proba``, threshold and
+  filters), the batch path of ``spylib.research.predict`` and of the inference handler;
+* ``+ frame``: ``spylib.research.predict.batch_predictions`` (segments, the predictions table);
+* ``+ write``: ``spylib.research.predict.write_predictions`` (Parquet and CSV, atomically) on top.
 
 The chosen model is the configuration the default run selects (``--config``, default below); the
 other families' representative configurations are timed too, for context (``predict`` only).
@@ -26,11 +26,11 @@ from datetime import date
 import numpy as np
 from benchcommon import best_time, format_table, machine_header
 
-from spylib import pipeline
-from spylib.config import ModelSpec
-from spylib.models import bundle_signal, fit_model, make_bundle
-from spylib.predict import batch_predictions, write_predictions
-from spylib.split import Segment, Splits
+from spylib.core.config import ModelSpec
+from spylib.research.models import bundle_signal, fit_model, make_bundle
+from spylib.research.predict import batch_predictions, write_predictions
+from spylib.research.split import Segment, Splits
+from spylib.stages import training as pipeline
 
 # The configuration, threshold and filter the default run (default data, default sweep, seed 42)
 # selects; override with --config/--threshold/--filters when the default run chooses another.

@@ -45,11 +45,11 @@ from benchcommon import (
     synthetic_prices,
 )
 
-from spylib import features as features_module
-from spylib import pipeline
-from spylib.config import ModelSpec
-from spylib.features import build_features
-from spylib.models import fit_model
+from spylib.core.config import ModelSpec
+from spylib.research import features as features_module
+from spylib.research.features import build_features
+from spylib.research.models import fit_model
+from spylib.stages import training as pipeline
 
 DAYS_PER_YEAR = 252
 FAMILIES = {

@@ -28,9 +28,9 @@ from types import SimpleNamespace
 
 from benchcommon import REPO, describe_growth, format_table, growth_exponent, machine_header
 
-from spylib import pipeline
-from spylib.config import ModelSpec
-from spylib.evaluate import ConfigResult, combine_trials, sharpe_inference
+from spylib.core.config import ModelSpec
+from spylib.research.evaluate import ConfigResult, combine_trials, sharpe_inference
+from spylib.stages import training as pipeline
 
 
 def default_settings(tmp: str) -> pipeline.Settings:

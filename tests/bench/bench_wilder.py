@@ -1,6 +1,6 @@
 """Issue 8, item 1 (follow-up): the Wilder average before and after commit 96b31d5.
 
-``spylib.features.wilder_average`` (used twice by RSI, once by ATR) moved from ``scipy.signal.lfilter``
+``spylib.research.features.wilder_average`` (used twice by RSI, once by ATR) moved from ``scipy.signal.lfilter``
 to pandas ``ewm(adjust=False)`` seeded with the simple mean, to spare every task the
 ``scipy.signal`` import. This times the previous ``lfilter`` version (reproduced below) against the
 current function on the same series (14-day average of |close change|, 5,000 rows per symbol) and
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from benchcommon import best_time, format_table, machine_header, symbol_names, synthetic_prices
 
-from spylib.features import adjusted_ohlcv, wilder_average
+from spylib.research.features import adjusted_ohlcv, wilder_average
 
 
 def wilder_lfilter(values: np.ndarray, n: int) -> np.ndarray:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spylib.schema import PREDICTIONS_SCHEMA
+from spylib.core.schema import PREDICTIONS_SCHEMA
 
 SEED_HEADER = "date,open,high,low,close,volume"
 YAHOO_HEADER = "Date,Open,High,Low,Close,Adj Close,Volume"

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from spylib import __version__
-from spylib.config import (
+from spylib.core.config import (
     GateConfig,
     ModelSpec,
     SplitBoundaries,
@@ -32,9 +32,9 @@ from spylib.config import (
     validate_convention,
     validate_cost_bps,
 )
-from spylib.data import EMBEDDED, EMBEDDED_STAND_INS, ingest, require_history
-from spylib.errors import ConfigError
-from spylib.features import (
+from spylib.core.errors import ConfigError
+from spylib.research.data import EMBEDDED, EMBEDDED_STAND_INS, ingest, require_history
+from spylib.research.features import (
     LABEL_HORIZON,
     LONGEST_WINDOW,
     WARMUP_ROWS,
@@ -43,11 +43,11 @@ from spylib.features import (
     feature_columns,
     load_extra_features,
 )
-from spylib.split import Fold, Splits, rows_needed, time_splits, walk_forward_folds
+from spylib.research.split import Fold, Splits, rows_needed, time_splits, walk_forward_folds
 
 if TYPE_CHECKING:
-    from spylib.evaluate import ConfigResult
-    from spylib.report import CardItem
+    from spylib.research.evaluate import ConfigResult
+    from spylib.research.report import CardItem
 
 # Each Metaflow task is a fresh process that imports this module. The modelling modules (scikit-learn,
 # scipy.stats: ~1.3 s) and the report (matplotlib: ~0.5 s) are imported inside the functions that need
@@ -250,7 +250,7 @@ def run_train(
     settings: Settings,
 ) -> list[ConfigResult]:
     """Score each configuration of one foreach task."""
-    from spylib.evaluate import score_configuration
+    from spylib.research.evaluate import score_configuration
 
     return [
         score_configuration(
@@ -290,7 +290,7 @@ def run_evaluate(
     settings: Settings,
     provenance: Mapping[str, Any],
 ) -> Evaluation:
-    from spylib.evaluate import (
+    from spylib.research.evaluate import (
         apply_gate,
         baseline_table,
         combine_trials,
@@ -299,7 +299,7 @@ def run_evaluate(
         select_trial,
         sharpe_inference,
     )
-    from spylib.report import evaluation_report
+    from spylib.research.report import evaluation_report
 
     results = [r for batch in task_results for r in batch]
     trials, oof_matrix = combine_trials(results)
@@ -348,10 +348,10 @@ def run_predict(
     settings: Settings,
     run_id: str,
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, str], dict[str, Any]]:
-    from spylib.evaluate import evaluate_on_test
-    from spylib.models import make_bundle
-    from spylib.predict import batch_predictions, write_predictions
-    from spylib.trading import trading_metrics
+    from spylib.research.evaluate import evaluate_on_test
+    from spylib.research.models import make_bundle
+    from spylib.research.predict import batch_predictions, write_predictions
+    from spylib.research.trading import trading_metrics
 
     bundle = make_bundle(
         model,
@@ -419,7 +419,7 @@ def run_register(
     *,
     pathspec: str,
 ) -> dict[str, Any]:
-    from spylib.monitor import reference_profile
+    from spylib.monitoring import reference_profile
     from spylib.registry import RegistrationRequest, open_registry
 
     development = features.iloc[splits.development_rows()]
@@ -453,7 +453,7 @@ def write_lake(frame: pd.DataFrame, table: str, settings: Settings, run_id: str)
     """Write one of the lake's tables for this run (idempotent per run); nothing when the lake is off."""
     if not settings.lake_root:
         return []
-    from spylib.lake import get_lake_table, write_table
+    from spylib.storage.lake import get_lake_table, write_table
 
     columns = [c for c in get_lake_table(table).data_schema.names if c in frame.columns]
     return write_table(frame[columns], table, settings.lake_root, run_id)
@@ -463,7 +463,7 @@ def register_catalog(settings: Settings) -> dict[str, Any]:
     """Register the lake in Glue when ``--glue-database`` is set."""
     if not settings.glue_database:
         return {}
-    from spylib.catalog import register_glue_tables
+    from spylib.storage.catalog import register_glue_tables
 
     return register_glue_tables(settings.lake_root, settings.glue_database)
 
@@ -482,6 +482,6 @@ def summary_line(gate: Mapping[str, Any], metrics: Mapping[str, Any], registrati
 
 
 def card_components(items: list[CardItem]) -> list[Any]:
-    from spylib.cards import to_card_components
+    from spylib.stages.cards import to_card_components
 
     return to_card_components(items)

@@ -29,8 +29,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from spylib.errors import ConfigError, LookaheadError
-from spylib.schema import FEATURE_TABLE_COLUMNS, LABEL_COLUMNS, MODEL_FEATURE_COLUMNS
+from spylib.core.errors import ConfigError, LookaheadError
+from spylib.core.schema import FEATURE_TABLE_COLUMNS, LABEL_COLUMNS, MODEL_FEATURE_COLUMNS
 
 log = logging.getLogger(__name__)
 

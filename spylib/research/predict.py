@@ -12,10 +12,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spylib.errors import SpyFlowError
-from spylib.models import bundle_signal
-from spylib.schema import PREDICTION_COLUMNS, PREDICTIONS_SCHEMA
-from spylib.split import Splits
+from spylib.core.errors import SpyFlowError
+from spylib.core.schema import PREDICTION_COLUMNS, PREDICTIONS_SCHEMA
+from spylib.research.models import bundle_signal
+from spylib.research.split import Splits
 
 
 def batch_predictions(

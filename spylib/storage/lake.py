@@ -6,9 +6,9 @@ Layout (Hive style, the same on a local directory and under an ``s3://`` prefix)
 
 Conventions:
 
-- The tables and their columns come from :mod:`spylib.schema`, extended here ONCE in
+- The tables and their columns come from :mod:`spylib.core.schema`, extended here ONCE in
   :data:`LAKE_TABLES`; that single description drives write validation, the Glue table input and
-  the Athena DDL (:mod:`spylib.catalog`) and the DuckDB views (:mod:`spylib.sql`).
+  the Athena DDL (:mod:`spylib.storage.catalog`) and the DuckDB views (:mod:`spylib.storage.sql`).
 - ``symbol`` moves from the data columns into the partition path; ``year`` (int, from ``date``) is
   a partition key only. Each file carries a ``run_id`` column: the Metaflow run id that wrote the row.
 - ``mode="run"`` (default): one file per (partition, run). Rewriting the same run replaces the same
@@ -42,8 +42,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from spylib.errors import ConfigError, DataValidationError
-from spylib.schema import FEATURES_SCHEMA, PREDICTIONS_SCHEMA, PRICES_SCHEMA
+from spylib.core.errors import ConfigError, DataValidationError
+from spylib.core.schema import FEATURES_SCHEMA, PREDICTIONS_SCHEMA, PRICES_SCHEMA
 
 RUN_ID_COLUMN = "run_id"
 YEAR_COLUMN = "year"
@@ -58,7 +58,7 @@ _RUN_FILE_RE = re.compile(r"^run_id=(?P<run_id>.+)\.parquet$")
 
 @dataclass(frozen=True)
 class LakeTable:
-    """A lake table: its data schema (from :mod:`spylib.schema`) and its partitioning.
+    """A lake table: its data schema (from :mod:`spylib.core.schema`) and its partitioning.
 
     ``data_schema`` is what producers hand to :func:`write_table` (``symbol`` included);
     ``file_schema`` is what a Parquet file holds (``symbol`` removed, ``run_id`` appended);
@@ -315,7 +315,7 @@ class _LocalStore:
 
 def s3_client(endpoint_url: str | None = None) -> Any:
     """A boto3 S3 client; endpoint from the argument, the AWS_* variables, or METAFLOW_S3_ENDPOINT_URL."""
-    import boto3  # local import: keeps `import spylib.lake` light for local-only users
+    import boto3  # local import: keeps `import spylib.storage.lake` light for local-only users
 
     if endpoint_url is None and not (
         os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")

@@ -25,7 +25,7 @@ The model bundle is a plain dict that unpickles with scikit-learn alone::
      "threshold": float, "filter_columns": [...], "label_convention": "close_to_close"|"open_to_open",
      "symbol": str}
 
-Signal rule (see :func:`spylib.sagemaker_inference.predict_frame`): signal = 1 when
+Signal rule (see :func:`spylib.registry.inference.predict_frame`): signal = 1 when
 ``predict_proba(X[feature_columns])[:, 1] >= threshold`` and every filter column == 1, else 0.
 
 Idempotency key: ``run_pathspec``. Registering a run that is already registered returns the existing
@@ -56,8 +56,8 @@ from typing import Any, Literal, Protocol, cast
 import joblib
 import numpy as np
 
-from spylib import sagemaker_inference
-from spylib.errors import ConfigError, IntegrityError
+from spylib.core.errors import ConfigError, IntegrityError
+from spylib.registry import inference as sagemaker_inference
 
 # Re-exported so callers score a loaded bundle with exactly the code that runs in the endpoint.
 predict_frame = sagemaker_inference.predict_frame

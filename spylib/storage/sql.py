@@ -4,7 +4,7 @@
 (``prices``, ``features``, ``predictions``) over
 ``read_parquet('{root}/{table}/*/*/*.parquet', hive_partitioning=true)``. Each view has the table's
 data columns in schema order (``symbol`` back in place), then ``run_id`` and ``year``: the same
-columns Athena shows for the Glue tables of :mod:`spylib.catalog`. A table without files is an
+columns Athena shows for the Glue tables of :mod:`spylib.storage.catalog`. A table without files is an
 empty view with the right column types, so queries never fail on a missing table.
 
 An ``s3://`` lake is read in one of two ways (``s3_mode``):
@@ -21,8 +21,8 @@ An ``s3://`` lake is read in one of two ways (``s3_mode``):
   afterwards) and queried there. Costs one download of the lake per query; fine for EDA-sized lakes.
 - ``"auto"`` (default): ``httpfs`` if the extension loads, else ``sync``.
 
-Command line: ``python -m spylib.sql "SELECT ..." --lake data/lake`` prints the result;
-``python -m spylib.sql --ddl --location s3://bucket/lake`` prints the Athena DDL of every table.
+Command line: ``python -m spylib.storage.sql "SELECT ..." --lake data/lake`` prints the result;
+``python -m spylib.storage.sql --ddl --location s3://bucket/lake`` prints the Athena DDL of every table.
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ from typing import Any, Literal
 import pandas as pd
 import pyarrow as pa
 
-from spylib.catalog import athena_ddl, hive_type
-from spylib.errors import ConfigError, SpyFlowError
-from spylib.lake import (
+from spylib.core.errors import ConfigError, SpyFlowError
+from spylib.storage.catalog import athena_ddl, hive_type
+from spylib.storage.lake import (
     LAKE_TABLES,
     RUN_ID_COLUMN,
     YEAR_COLUMN,
@@ -241,7 +241,7 @@ def all_ddl(database: str, location: str) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m spylib.sql",
+        prog="python -m spylib.storage.sql",
         description="SQL over the spy-flow Parquet lake (views: prices, features, predictions) with DuckDB.",
     )
     p.add_argument(
@@ -267,7 +267,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m spylib.sql`` / ``spy-sql``; returns the exit status."""
+    """Entry point of ``python -m spylib.storage.sql`` / ``spy-sql``; returns the exit status."""
     args = _parser().parse_args(argv)
     if args.ddl:
         location = args.location or (args.lake if args.lake.startswith("s3://") else "s3://YOUR-BUCKET/lake")

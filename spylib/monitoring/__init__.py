@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from spylib.errors import ConfigError, DataValidationError
+from spylib.core.errors import ConfigError, DataValidationError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -1,4 +1,4 @@
-"""Glue Data Catalog tables and Athena DDL for the lake, generated from :data:`spylib.lake.LAKE_TABLES`.
+"""Glue Data Catalog tables and Athena DDL for the lake, generated from :data:`spylib.storage.lake.LAKE_TABLES`.
 
 Conventions:
 
@@ -9,7 +9,7 @@ Conventions:
 - Registration is idempotent: the database and tables are created or updated, and only the
   partitions Glue does not have yet are added.
 - Athena itself is not called: the DDL is generated and its Glue equivalent registered. (moto's
-  Athena does not execute SQL, so nothing here pretends it does; :mod:`spylib.sql` runs the SQL
+  Athena does not execute SQL, so nothing here pretends it does; :mod:`spylib.storage.sql` runs the SQL
   locally in DuckDB.)
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from spylib.errors import ConfigError, SpyFlowError
-from spylib.lake import LAKE_TABLES, get_lake_table, list_partitions, split_s3_uri, table_uri
+from spylib.core.errors import ConfigError, SpyFlowError
+from spylib.storage.lake import LAKE_TABLES, get_lake_table, list_partitions, split_s3_uri, table_uri
 
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 PARQUET_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"

@@ -7,7 +7,7 @@ Three file layouts are recognised from the header alone:
 * ``yfinance`` -- ``Date,Close,High,Low,Open,Volume`` (newer yfinance, prices already adjusted);
 * ``seed``     -- ``date,open,high,low,close,volume`` with ``M/D/YYYY`` dates (the seed project's).
 
-Every problem raises :class:`~spylib.errors.DataValidationError` naming the source, the line (1-based,
+Every problem raises :class:`~spylib.core.errors.DataValidationError` naming the source, the line (1-based,
 the header is line 1) or date, and the column.
 """
 
@@ -28,8 +28,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spylib.errors import DataValidationError
-from spylib.schema import PRICE_COLUMNS, PRICES_SCHEMA
+from spylib.core.errors import DataValidationError
+from spylib.core.schema import PRICE_COLUMNS, PRICES_SCHEMA
 
 log = logging.getLogger(__name__)
 

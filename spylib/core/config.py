@@ -16,13 +16,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from spylib.errors import ConfigError
+from spylib.core.errors import ConfigError
 
 ExecutionConvention = Literal["close_to_close", "open_to_open"]
 EXECUTION_CONVENTIONS: tuple[str, ...] = ("close_to_close", "open_to_open")
 MODEL_FAMILIES: tuple[str, ...] = ("random_forest", "extra_trees", "hist_gradient_boosting", "logistic")
 CV_SCHEMES: tuple[str, ...] = ("expanding", "rolling")
-# Flag columns a trade filter may require to be 1 (see spylib.features).
+# Flag columns a trade filter may require to be 1 (see spylib.research.features).
 FILTER_COLUMNS: tuple[str, ...] = (
     "trend_up", "in_play_120", "in_play_150", "in_play_200", "low_vol", "regime_bull", "not_bear",
 )  # fmt: skip

@@ -1,4 +1,4 @@
-"""Turn :mod:`spylib.report` items into Metaflow card components (the only Metaflow import in spylib,
+"""Turn :mod:`spylib.research.report` items into Metaflow card components (the only Metaflow import in spylib,
 done lazily so the library stays usable without a flow)."""
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from spylib.stats import drawdown_series
+from spylib.research.stats import drawdown_series
 
 CardItem = tuple[str, Any]
 

@@ -19,7 +19,7 @@ Conventions:
   is never overwritten (a later vendor revision of adjusted prices is logged, not applied).
 * **Where the rows live.** A daily row is stored in the lake file of the run that FIRST predicted it
   (``predictions/symbol=S/year=Y/run_id=<that run>.parquet``, ``run_id`` column = that run), written
-  with :func:`spylib.lake.write_table` in ``mode="run"``: a re-run rewrites nothing new, and filling an
+  with :func:`spylib.storage.lake.write_table` in ``mode="run"``: a re-run rewrites nothing new, and filling an
   outcome rewrites that one file in place (atomically). So every row keeps the id of the run that
   made the prediction, and the training flow's files are never touched.
   Why not ``mode="merge"``: merge mode folds every file of a partition into one and then enforces the
@@ -54,11 +54,9 @@ from typing import Any
 
 import pandas as pd
 
-from spylib.data import EMBEDDED, ingest
-from spylib.errors import ConfigError, DataValidationError, IntegrityError, SpyFlowError
-from spylib.features import build_features, load_extra_features
-from spylib.models import bundle_signal
-from spylib.monitor import (
+from spylib.core.errors import ConfigError, DataValidationError, IntegrityError, SpyFlowError
+from spylib.core.schema import PREDICTION_COLUMNS
+from spylib.monitoring import (
     MonitorConfig,
     MonitoringReport,
     plot_monitoring,
@@ -67,7 +65,9 @@ from spylib.monitor import (
     save_figures,
 )
 from spylib.registry import ModelRegistry, RegisteredModel, sha256_bytes
-from spylib.schema import PREDICTION_COLUMNS
+from spylib.research.data import EMBEDDED, ingest
+from spylib.research.features import build_features, load_extra_features
+from spylib.research.models import bundle_signal
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +245,7 @@ def load_approved_model(settings: DailySettings, *, registry: ModelRegistry | No
 # ---------------------------------------------------------------------------------------------
 def price_loader(source: str) -> Callable[..., Any] | None:
     """The ingest loader for ``source``: the yfinance live source, or None (the default loader)."""
-    from spylib.live import LIVE_SOURCE, load_live
+    from spylib.research.live import LIVE_SOURCE, load_live
 
     return load_live if source == LIVE_SOURCE else None
 
@@ -340,7 +340,7 @@ def realized_outcomes(features: pd.DataFrame) -> pd.DataFrame:
 
 def read_daily_rows(lake_root: str, symbol: str) -> pd.DataFrame:
     """The daily track record of ``symbol`` in the lake (``PREDICTION_COLUMNS`` + ``run_id``), by date."""
-    from spylib.lake import read_table
+    from spylib.storage.lake import read_table
 
     frame = read_table("predictions", lake_root, [("symbol", "=", symbol), ("segment", "=", DAILY_SEGMENT)])
     frame["date"] = pd.to_datetime(frame["date"]).dt.date
@@ -393,7 +393,7 @@ def write_daily_rows(track: pd.DataFrame, changed: pd.DataFrame, lake_root: str)
     A run's file gets all the track-record rows that run first predicted, so rewriting it never drops
     a row; ``mode="run"`` replaces that run's file in place (no duplicate, training files untouched).
     """
-    from spylib.lake import write_table
+    from spylib.storage.lake import write_table
 
     files: list[str] = []
     for owner in sorted(set(changed[RUN_ID].astype(str))):
@@ -567,7 +567,7 @@ def save_outputs(
     """Figures and files beside the predictions: ``{output_dir}/predictions/run_id={run_id}/``
     (``predictions.parquet/.csv`` = the track record after this run, ``monitoring.json``, one PNG per
     figure). Returns (figures, {name: path})."""
-    from spylib.predict import write_predictions
+    from spylib.research.predict import write_predictions
 
     files = write_predictions(track[list(PREDICTION_COLUMNS)], output_dir, run_id)
     directory = Path(files["parquet"]).parent
@@ -624,6 +624,6 @@ def monitoring_to_artifacts(report: MonitoringReport) -> tuple[dict[str, Any], s
 
 def to_card_components(items: list[tuple[str, Any]]) -> list[Any]:
     """Card components of :func:`card_items` (imports Metaflow's card classes lazily)."""
-    from spylib.cards import to_card_components as convert
+    from spylib.stages.cards import to_card_components as convert
 
     return convert(items)

@@ -12,7 +12,7 @@ Conventions used throughout (each function's docstring repeats the ones it relie
   Feeding an annualized Sharpe into the PSR is a common bug that pushes it towards 1.
 - Degenerate inputs return ``nan`` rather than raise, so a gate such as ``dsr >= 0.95`` is simply
   false; malformed inputs (wrong shape, non-finite values, invalid parameters) raise
-  :class:`spylib.errors.DataValidationError` or :class:`spylib.errors.ConfigError` (both ValueErrors).
+  :class:`spylib.core.errors.DataValidationError` or :class:`spylib.core.errors.ConfigError` (both ValueErrors).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy.typing as npt
 from numpy.typing import ArrayLike
 from scipy import stats as sps
 
-from spylib.errors import ConfigError, DataValidationError
+from spylib.core.errors import ConfigError, DataValidationError
 
 PERIODS_PER_YEAR = 252
 EULER_GAMMA = 0.5772156649015329

@@ -2,7 +2,7 @@
 
 ``yfinance`` is imported only when the live source is used, so the rest of spy-flow never needs it.
 Prices come back split- and dividend-adjusted (``auto_adjust=True``), in the ``yfinance`` layout of
-:mod:`spylib.data`, and go through the same :func:`spylib.data.normalize_prices` validation as files.
+:mod:`spylib.research.data`, and go through the same :func:`spylib.research.data.normalize_prices` validation as files.
 
 Two failures have their own message: the package is missing (:class:`ConfigError`, telling what to
 install) and the download gives nothing (:class:`SpyFlowError` naming the symbol: no network, a
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spylib.data import DATE_FORMATS, LAYOUTS, PriceData, normalize_prices, prices_fingerprint
-from spylib.errors import ConfigError, SpyFlowError
+from spylib.core.errors import ConfigError, SpyFlowError
+from spylib.research.data import DATE_FORMATS, LAYOUTS, PriceData, normalize_prices, prices_fingerprint
 
 LIVE_SOURCE = "yfinance"
 INSTALL_HINT = "pip install 'spy-flow[live]'"
@@ -54,7 +54,7 @@ def download_history(symbol: str, *, period: str = "max") -> pd.DataFrame:
 
 
 def to_layout_frame(history: pd.DataFrame, symbol: str) -> pd.DataFrame:
-    """yfinance's frame -> the ``yfinance`` layout of :mod:`spylib.data`, normalized names, ``_line``."""
+    """yfinance's frame -> the ``yfinance`` layout of :mod:`spylib.research.data`, normalized names, ``_line``."""
     frame = history.reset_index()
     if "Date" not in frame.columns:
         frame = frame.rename(columns={frame.columns[0]: "Date"})
@@ -69,7 +69,7 @@ def to_layout_frame(history: pd.DataFrame, symbol: str) -> pd.DataFrame:
 
 
 def load_live(source: str, symbol: str, *, today: date | None = None) -> PriceData:
-    """A :func:`spylib.data.ingest` loader for ``--source yfinance`` (``source`` is ignored)."""
+    """A :func:`spylib.research.data.ingest` loader for ``--source yfinance`` (``source`` is ignored)."""
     raw = to_layout_frame(download_history(symbol), symbol)
     uri = f"{LIVE_SOURCE}:{symbol}"
     frame = normalize_prices(raw, LIVE_SOURCE, symbol, uri, today=today)

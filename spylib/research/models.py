@@ -18,8 +18,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from spylib.config import ModelSpec
-from spylib.errors import ConfigError
+from spylib.core.config import ModelSpec
+from spylib.core.errors import ConfigError
 
 BUNDLE_FORMAT_VERSION = 1
 

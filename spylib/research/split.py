@@ -2,7 +2,7 @@
 
 Segments ``train``, ``validation``, ``test``, ``production`` are contiguous date ranges in time order,
 separated by ``gap_rows`` unused rows so that no label window (nor any feature window, when the gap
-is at least :data:`spylib.features.LONGEST_WINDOW`) crosses a boundary.
+is at least :data:`spylib.research.features.LONGEST_WINDOW`) crosses a boundary.
 
 Model selection runs walk-forward cross-validation over the *development* range, from the first
 train row to the last validation row: the range is cut into ``n_folds + 1`` blocks; fold ``i`` scores
@@ -21,8 +21,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from spylib.config import CVConfig, SplitBoundaries
-from spylib.errors import ConfigError
+from spylib.core.config import CVConfig, SplitBoundaries
+from spylib.core.errors import ConfigError
 
 SEGMENTS: tuple[str, ...] = ("train", "validation", "test", "production")
 # The seed project's split by row count.

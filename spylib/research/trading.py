@@ -3,10 +3,10 @@
 Conventions (the same for every strategy and baseline, so figures compare):
 
 * A position held on row t earns that row's ``fwd_return`` (the label span of the execution
-  convention, see :mod:`spylib.features`). Flat days earn exactly 0 and *count* in every Sharpe.
+  convention, see :mod:`spylib.research.features`). Flat days earn exactly 0 and *count* in every Sharpe.
 * Costs: ``cost_bps`` basis points per side, charged on every position change
   ``|pos[t] - pos[t-1]|`` (the first row starts from flat), deducted from row t's return.
-* Annualization: 252 periods; standard deviations with ddof=1 (see :mod:`spylib.stats`).
+* Annualization: 252 periods; standard deviations with ddof=1 (see :mod:`spylib.research.stats`).
 * ``hit_rate``: share of days in the market whose forward return was positive.
 * ``exposure``: share of days in the market. ``turnover``: mean ``|pos[t] - pos[t-1]|`` per day.
 * ``n_trades``: number of entries (flat -> long).
@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from spylib import stats
+from spylib.research import stats
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -7,7 +7,7 @@ The order of events is what keeps the numbers honest:
 2. the selection looks at OOF figures only; every trial counts in the deflated Sharpe ratio and the
    probability of backtest overfitting;
 3. the chosen configuration, refit on the whole development range, is scored once on test;
-4. production is scored last (in :mod:`spylib.predict`) and never informs a choice.
+4. production is scored last (in :mod:`spylib.research.predict`) and never informs a choice.
 """
 
 from __future__ import annotations
@@ -28,12 +28,18 @@ from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, log_loss
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from spylib import stats
-from spylib.config import GateConfig, ModelSpec, SweepConfig
-from spylib.models import fit_model, predict_up_probability
-from spylib.schema import SEED_MODEL_COLUMNS
-from spylib.split import Fold
-from spylib.trading import filter_mask, positions, strategy_returns, trading_metrics, trial_returns_matrix
+from spylib.core.config import GateConfig, ModelSpec, SweepConfig
+from spylib.core.schema import SEED_MODEL_COLUMNS
+from spylib.research import stats
+from spylib.research.models import fit_model, predict_up_probability
+from spylib.research.split import Fold
+from spylib.research.trading import (
+    filter_mask,
+    positions,
+    strategy_returns,
+    trading_metrics,
+    trial_returns_matrix,
+)
 
 
 # ---------------------------------------------------------------------------------------------
