@@ -17,7 +17,6 @@ import csv
 import hashlib
 import io
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -30,6 +29,7 @@ import pyarrow.parquet as pq
 
 from spylib.core.errors import DataValidationError
 from spylib.core.schema import PRICE_COLUMNS, PRICES_SCHEMA
+from spylib.storage.s3 import read_s3_bytes
 
 log = logging.getLogger(__name__)
 
@@ -82,19 +82,14 @@ class PriceData:
 # reading raw bytes
 # ---------------------------------------------------------------------------------------------
 def read_source_bytes(uri: str) -> bytes:
-    """Read a local path or an ``s3://bucket/key`` URI (boto3 honours ``AWS_ENDPOINT_URL*``)."""
+    """Read a local path or an ``s3://bucket/key`` URI (endpoint: :func:`spylib.storage.s3.s3_endpoint`)."""
     if uri.startswith("s3://"):
-        import boto3
         from botocore.exceptions import BotoCoreError, ClientError
 
-        bucket, _, key = uri[len("s3://") :].partition("/")
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("METAFLOW_S3_ENDPOINT_URL")
-        client = boto3.client("s3", endpoint_url=endpoint) if endpoint else boto3.client("s3")
         try:
-            body: bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            return read_s3_bytes(uri)
         except (ClientError, BotoCoreError) as exc:
             raise DataValidationError(f"cannot read from S3: {exc}", source=uri) from exc
-        return body
     path = Path(uri)
     if not path.is_file():
         raise DataValidationError("file not found", source=uri)

@@ -3,8 +3,6 @@ with the realized outcome where it is known, written atomically as Parquet and C
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ from spylib.core.errors import SpyFlowError
 from spylib.core.schema import PREDICTION_COLUMNS, PREDICTIONS_SCHEMA
 from spylib.research.models import bundle_signal
 from spylib.research.split import Splits
+from spylib.storage.files import atomic_write
 
 
 def batch_predictions(
@@ -47,23 +46,6 @@ def batch_predictions(
     return out[list(PREDICTION_COLUMNS)]
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write to a temp file in the same directory, fsync, then rename over ``path``: readers see the
-    old file or the new one, never half of one; on any error the old file is left untouched."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_predictions(predictions: pd.DataFrame, directory: str | Path, run_id: str) -> dict[str, str]:
     """``{directory}/predictions/run_id={run_id}/predictions.{parquet,csv}``, atomically.
 
@@ -73,8 +55,8 @@ def write_predictions(predictions: pd.DataFrame, directory: str | Path, run_id: 
     table = pa.Table.from_pandas(predictions, schema=PREDICTIONS_SCHEMA, preserve_index=False)
     paths = {"parquet": target / "predictions.parquet", "csv": target / "predictions.csv"}
     try:
-        _atomic_write(paths["parquet"], lambda h: pq.write_table(table, h))
-        _atomic_write(paths["csv"], lambda h: h.write(predictions.to_csv(index=False).encode()))
+        atomic_write(paths["parquet"], lambda h: pq.write_table(table, h))
+        atomic_write(paths["csv"], lambda h: h.write(predictions.to_csv(index=False).encode()))
     except OSError as exc:
         raise SpyFlowError(f"cannot write predictions to {target}: {exc.strerror or exc}") from exc
     return {k: str(v) for k, v in paths.items()}

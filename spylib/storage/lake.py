@@ -28,9 +28,7 @@ Conventions:
 from __future__ import annotations
 
 import io
-import os
 import re
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +42,8 @@ import pyarrow.parquet as pq
 
 from spylib.core.errors import ConfigError, DataValidationError
 from spylib.core.schema import FEATURES_SCHEMA, PREDICTIONS_SCHEMA, PRICES_SCHEMA
+from spylib.storage.files import atomic_write_bytes
+from spylib.storage.s3 import read_s3_bytes, s3_client, split_s3_uri, write_s3_bytes
 
 RUN_ID_COLUMN = "run_id"
 YEAR_COLUMN = "year"
@@ -298,40 +298,10 @@ class _LocalStore:
         return Path(uri).read_bytes()
 
     def write_bytes(self, uri: str, data: bytes) -> None:
-        path = Path(uri)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Hidden temp name in the same directory: never matched by '*.parquet' globs, and
-        # os.replace within one file system is atomic.
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write_bytes(uri, data)
 
     def delete(self, uri: str) -> None:
         Path(uri).unlink(missing_ok=True)
-
-
-def s3_client(endpoint_url: str | None = None) -> Any:
-    """A boto3 S3 client; endpoint from the argument, the AWS_* variables, or METAFLOW_S3_ENDPOINT_URL."""
-    import boto3  # local import: keeps `import spylib.storage.lake` light for local-only users
-
-    if endpoint_url is None and not (
-        os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    ):
-        endpoint_url = os.environ.get("METAFLOW_S3_ENDPOINT_URL") or None
-    return boto3.client("s3", endpoint_url=endpoint_url)
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/a/b`` -> ``("bucket", "a/b")``."""
-    if not uri.startswith("s3://"):
-        raise ConfigError(f"not an s3:// URI: {uri}", source="lake", key="lake_root")
-    bucket, _, key = uri[len("s3://") :].partition("/")
-    if not bucket:
-        raise ConfigError(f"no bucket in {uri}", source="lake", key="lake_root")
-    return bucket, key
 
 
 class _S3Store:
@@ -356,14 +326,10 @@ class _S3Store:
         return sorted(out)
 
     def read_bytes(self, uri: str) -> bytes:
-        bucket, key = split_s3_uri(uri)
-        body: bytes = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        return body
+        return read_s3_bytes(uri, self.client)
 
     def write_bytes(self, uri: str, data: bytes) -> None:
-        bucket, key = split_s3_uri(uri)
-        # One PutObject: S3 makes it visible all at once (no multipart, no partial object).
-        self.client.put_object(Bucket=bucket, Key=key, Body=data)
+        write_s3_bytes(uri, data, self.client)
 
     def delete(self, uri: str) -> None:
         bucket, key = split_s3_uri(uri)

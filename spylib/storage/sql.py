@@ -49,8 +49,8 @@ from spylib.storage.lake import (
     get_store,
     join_uri,
     list_lake_files,
-    split_s3_uri,
 )
+from spylib.storage.s3 import s3_endpoint, split_s3_uri
 
 S3Mode = Literal["auto", "httpfs", "sync"]
 DEFAULT_LAKE = "data/lake"
@@ -101,15 +101,6 @@ def view_sql(spec: LakeTable, root: str | None) -> str:
     )
 
 
-def _s3_endpoint() -> str | None:
-    return (
-        os.environ.get("AWS_ENDPOINT_URL_S3")
-        or os.environ.get("AWS_ENDPOINT_URL")
-        or os.environ.get("METAFLOW_S3_ENDPOINT_URL")
-        or None
-    )
-
-
 def httpfs_wheel_file(con: Any) -> Path | None:
     """The httpfs extension file shipped by the ``duckdb-ext-httpfs`` wheel for this duckdb, if any."""
     import duckdb
@@ -148,7 +139,7 @@ def load_httpfs(con: Any) -> bool:
 def _configure_s3_secret(con: Any) -> None:
     """An S3 secret for httpfs from the boto3-style environment (path-style URLs for an emulator)."""
     parts = ["TYPE s3", f"REGION {_quote_literal(os.environ.get('AWS_DEFAULT_REGION', 'us-east-1'))}"]
-    endpoint = _s3_endpoint()
+    endpoint = s3_endpoint()
     if endpoint:
         scheme, _, host = endpoint.partition("://")
         parts += [

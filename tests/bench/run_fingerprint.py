@@ -45,7 +45,8 @@ def fingerprint(run: Any) -> dict[str, str]:
         f"filter={best.get('filter')}",
         "best_sha256": dict_sha256(best),
         "model_sha256": str(data.registration["model_sha256"]),
-        "predictions": frame_sha256(data.predictions),
+        # model_version names the run ("run-<id>"): everything else must match across runs.
+        "predictions": frame_sha256(data.predictions.drop(columns=["model_version"])),
     }
 
 
