@@ -34,9 +34,18 @@ from metaflow import (  # noqa: E402
     step,
 )
 
-from spylib.stages import training as pipeline  # noqa: E402
+from spylib.core.settings import build_training_settings  # noqa: E402
+from spylib.research.gate import GateDecision  # noqa: E402
+from spylib.stages import training  # noqa: E402
+from spylib.stages.cards import to_card_components  # noqa: E402
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
+# The Parameters passed by name to build_training_settings (the Configs are passed beside them).
+PARAMETERS: tuple[str, ...] = (
+    "source", "symbol", "benchmark", "split_dates", "gap_rows", "execution", "cost_bps", "configs_per_task",
+    "seed", "shuffle_labels", "extra_features", "output_dir", "lake_root", "glue_database", "registry",
+    "registry_location", "model_group", "sagemaker_image_uri",
+)  # fmt: skip
 
 
 class SpyFlow(FlowSpec):
@@ -129,7 +138,12 @@ class SpyFlow(FlowSpec):
     @step
     def start(self):
         """Validate every parameter and config before any work."""
-        self.settings = pipeline.validate_settings(self)
+        self.settings = build_training_settings(
+            **{name: getattr(self, name) for name in PARAMETERS},
+            sweep=self.sweep,
+            gate=self.gate_config,
+            resources=self.resources_config,
+        )
         # Outputs (lake partitions, prediction files) are keyed by this id. `start` is cloned on
         # resume, so a resumed run rewrites the origin run's files instead of adding a second copy.
         self.output_run_id = current.run_id
@@ -139,9 +153,10 @@ class SpyFlow(FlowSpec):
     @step
     def ingest(self):
         """Load, validate and align the symbol and its benchmark."""
-        self.prices, self.data_provenance = pipeline.run_ingest(self.settings)
+        ingested = training.run_ingest(self.settings)
+        self.prices, self.data_provenance = ingested.prices, ingested.provenance
         self.lake_files = {
-            "prices": pipeline.write_lake(self.prices, "prices", self.settings, self.output_run_id)
+            "prices": training.write_lake(self.prices, "prices", self.settings, self.output_run_id)
         }
         self.next(self.features)
 
@@ -149,22 +164,24 @@ class SpyFlow(FlowSpec):
     @step
     def features(self):
         """Features and labels, then the look-ahead audit (fails the run naming the feature)."""
-        table, self.feature_columns, self.leakage_audit = pipeline.run_features(self.prices, self.settings)
+        made = training.run_features(self.prices, self.settings)
         # `features` is the public artifact (read it with the Client); inside the flow `self.features`
         # is this step's method, so later steps read the same object as `feature_table` (stored once:
         # Metaflow's datastore is content-addressed).
-        self.features = self.feature_table = table
-        self.lake_files["features"] = pipeline.write_lake(
-            table, "features", self.settings, self.output_run_id
+        self.features = self.feature_table = made.table
+        self.feature_columns, self.leakage_audit = made.feature_columns, made.audit
+        self.lake_files["features"] = training.write_lake(
+            made.table, "features", self.settings, self.output_run_id
         )
         self.next(self.split)
 
     @step
     def split(self):
         """Date segments with gaps; purged walk-forward folds; the configurations to sweep."""
-        self.splits, self.folds = pipeline.run_split(self.feature_table, self.settings)
+        cut = training.run_split(self.feature_table, self.feature_columns, self.settings)
+        self.training_data, self.splits, self.folds = cut.data, cut.data.splits, cut.folds
         self.configs = list(self.settings.sweep.models)
-        self.config_batches = pipeline.batch_configs(self.configs, self.settings.configs_per_task)
+        self.config_batches = training.batch_configs(self.configs, self.settings.configs_per_task)
         self.next(self.train, foreach="config_batches")
 
     @resources(cpu=resources_config.train.cpu, memory=resources_config.train.memory)
@@ -172,8 +189,7 @@ class SpyFlow(FlowSpec):
     def train(self):
         """One batch of configurations (one by default): out-of-fold trials on every fold, then a refit on
         train + validation, for each."""
-        self.results = pipeline.run_train(self.input, self.feature_table, self.feature_columns, self.splits, self.folds,
-                                         self.settings)  # fmt: skip
+        self.results = training.run_train(self.input, self.training_data, self.folds, self.settings)
         self.next(self.evaluate)
 
     @card(type="blank", id="evaluation")
@@ -182,51 +198,53 @@ class SpyFlow(FlowSpec):
     def evaluate(self, inputs):
         """Select on out-of-fold results, evaluate once on test, compare with baselines, gate."""
         self.merge_artifacts(inputs, exclude=["results"])
-        evaluation = pipeline.run_evaluate([i.results for i in inputs], self.feature_table, self.feature_columns,
-                                           self.splits, self.settings, self.data_provenance)  # fmt: skip
-        self.trials = evaluation.trials
-        self.best = evaluation.best
-        self.model = evaluation.model
-        self.metrics = evaluation.metrics
-        self.baselines = evaluation.baselines
-        self.test_curve = evaluation.curve
-        self.importance = evaluation.importance
-        self.gate = evaluation.gate
-        current.card.extend(pipeline.card_components(evaluation.card_items))
+        evaluation = training.run_evaluate(
+            [i.results for i in inputs], self.training_data, self.settings, self.data_provenance
+        )
+        self.trials, self.best, self.model = evaluation.trials, evaluation.best, evaluation.model
+        self.metrics, self.baselines, self.gate = (
+            evaluation.metrics,
+            evaluation.baselines,
+            evaluation.gate.to_dict(),
+        )
+        self.test_curve, self.importance = evaluation.curve, evaluation.importance
+        current.card.extend(to_card_components(evaluation.card_items))
         self.next(self.predict)
 
     @resources(cpu=resources_config.predict.cpu, memory=resources_config.predict.memory)
     @step
     def predict(self):
         """Predictions for test, production and the latest day; production metrics reported beside test."""
-        self.bundle, self.predictions, self.prediction_files, self.production_metrics = pipeline.run_predict(
-            self.model,
-            self.best,
-            self.feature_table,
-            self.feature_columns,
-            self.splits,
-            self.settings,
-            self.output_run_id,
+        made = training.run_predict(
+            self.model, self.best, self.training_data, self.settings, self.output_run_id
         )
-        self.lake_files["predictions"] = pipeline.write_lake(
+        self.bundle, self.predictions, self.prediction_files = made.bundle, made.predictions, made.files
+        self.production_metrics = made.production_metrics
+        self.lake_files["predictions"] = training.write_lake(
             self.predictions, "predictions", self.settings, self.output_run_id
         )
-        self.glue_catalog = pipeline.register_catalog(self.settings)
+        self.glue_catalog = training.register_catalog(self.settings)
         self.next(self.register)
 
     @step
     def register(self):
         """Register the model with its metrics and the gate's decision (atomic; idempotent per run)."""
-        self.registration = pipeline.run_register(
-            self.bundle, self.metrics, self.gate, self.settings, self.data_provenance, self.feature_table, self.splits,
-            self.feature_columns, self.test_curve, pathspec=f"{current.flow_name}/{current.run_id}",
-        )  # fmt: skip
+        self.registration = training.run_register(
+            self.bundle,
+            self.metrics,
+            GateDecision.from_dict(self.gate),
+            self.test_curve,
+            self.training_data,
+            self.settings,
+            self.data_provenance,
+            pathspec=f"{current.flow_name}/{current.run_id}",
+        )
         self.next(self.end)
 
     @step
     def end(self):
         """Print the verdict."""
-        print(pipeline.summary_line(self.gate, self.metrics, self.registration))
+        print(training.summary_line(self.gate, self.metrics, self.registration))
 
 
 if __name__ == "__main__":

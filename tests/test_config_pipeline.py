@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 from conftest import REPO
 
 from spylib.core.config import load_json_config, parse_sweep
 from spylib.core.errors import ConfigError
 from spylib.core.runtime import ensure_metaflow_user
-from spylib.stages.training import validate_settings
+from spylib.core.settings import TrainingSettings, build_training_settings
 
 
 def test_default_sweep_has_four_families_and_at_least_24_configurations() -> None:
@@ -38,17 +36,17 @@ def test_metaflow_user_is_never_root(env: dict[str, str], expected: str) -> None
     assert env["METAFLOW_USER"] == expected
 
 
-def flow_like(**over: object) -> SimpleNamespace:
+def build(**over: object) -> TrainingSettings:
     base = dict(
         source="embedded", symbol="spy", benchmark="QQQ", split_dates="", gap_rows=60, execution="close_to_close",
         cost_bps=1.0, seed=1, shuffle_labels=False, extra_features="", output_dir="data", lake_root="data/lake",
         glue_database="", registry="local", registry_location="data/registry", model_group="spy-direction",
         sagemaker_image_uri="", configs_per_task=1, sweep=load_json_config(REPO / "flows" / "config" / "sweep.json"),
-        gate_config=load_json_config(REPO / "flows" / "config" / "gate.json"),
-        resources_config=load_json_config(REPO / "flows" / "config" / "resources.json"),
+        gate=load_json_config(REPO / "flows" / "config" / "gate.json"),
+        resources=load_json_config(REPO / "flows" / "config" / "resources.json"),
     )  # fmt: skip
     base.update(over)
-    return SimpleNamespace(**base)
+    return build_training_settings(**base)  # type: ignore[arg-type]
 
 
 def test_configurations_are_batched_in_order() -> None:
@@ -59,10 +57,10 @@ def test_configurations_are_batched_in_order() -> None:
 
 
 def test_settings_are_validated_and_normalized() -> None:
-    settings = validate_settings(flow_like())
+    settings = build()
     assert settings.symbol == "SPY"
     assert settings.label_horizon == 1
-    assert validate_settings(flow_like(execution="open_to_open")).label_horizon == 2
+    assert build(execution="open_to_open").label_horizon == 2
 
 
 @pytest.mark.parametrize(
@@ -75,12 +73,12 @@ def test_settings_are_validated_and_normalized() -> None:
         ({"output_dir": "s3://b/out"}, "--output-dir: predictions are written to a local directory"),
         ({"configs_per_task": 0}, "--configs-per-task: must be at least 1, got 0"),
         (
-            {"resources_config": {"trian": {"cpu": 1, "memory": 1024}}},
+            {"resources": {"trian": {"cpu": 1, "memory": 1024}}},
             "config 'resources', key 'trian': unknown step (steps with resources: ingest, features, train",
         ),
     ],
 )
 def test_inconsistent_settings_fail_in_start(over: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError) as info:
-        validate_settings(flow_like(**over))
+        build(**over)
     assert str(info.value).startswith(message)

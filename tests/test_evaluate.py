@@ -10,13 +10,9 @@ import pytest
 from synthetic import synthetic_prices
 
 from spylib.core.config import CVConfig, GateConfig, ModelSpec, SweepConfig
-from spylib.research.evaluate import (
-    apply_gate,
-    baseline_table,
-    combine_trials,
-    score_configuration,
-    select_trial,
-)
+from spylib.research.baselines import baseline_table
+from spylib.research.evaluate import combine_trials, score_configuration, select_trial
+from spylib.research.gate import apply_gate
 from spylib.research.features import build_features, feature_columns
 from spylib.research.models import bundle_signal, make_bundle
 from spylib.research.split import time_splits, walk_forward_folds

@@ -61,6 +61,8 @@ CLIENT_SCRIPT = r"""
 import json, sys
 import pandas as pd
 from metaflow import Run, namespace
+from spylib.core.jsonio import to_json_safe
+from spylib.research.gate import GateDecision
 from spylib.stages import training as pipeline
 
 namespace(None)
@@ -74,10 +76,10 @@ if sys.argv[1] == "read":
         "steps": sorted(step.id for step in run),
         "gate": data.gate,
         "registration": data.registration,
-        "metrics": pipeline.json_safe(data.metrics),
+        "metrics": to_json_safe(data.metrics),
         "glue_catalog": data.glue_catalog,
         "lake_files": data.lake_files,
-        "provenance": pipeline.json_safe(data.data_provenance),
+        "provenance": to_json_safe(data.data_provenance),
         "feature_columns": list(data.feature_columns),
         "n_prices": len(data.prices),
         "n_features": len(data.feature_table),
@@ -92,8 +94,8 @@ else:
         "lake_files": {t: pipeline.write_lake(f, t, settings, run.id) for t, f in frames.items()},
         "glue_catalog": pipeline.register_catalog(settings),
         "registration": pipeline.run_register(
-            data.bundle, data.metrics, data.gate, settings, data.data_provenance, data.feature_table,
-            data.splits, data.feature_columns, data.test_curve, pathspec=run.pathspec,
+            data.bundle, data.metrics, GateDecision.from_dict(data.gate), data.test_curve, data.training_data,
+            settings, data.data_provenance, pathspec=run.pathspec,
         ),
     }
 print("RESULT " + json.dumps(out, default=str))

@@ -20,6 +20,8 @@ from spylib.core.errors import ConfigError
 
 ExecutionConvention = Literal["close_to_close", "open_to_open"]
 EXECUTION_CONVENTIONS: tuple[str, ...] = ("close_to_close", "open_to_open")
+# Rows a label spans per convention: close t -> close t+1 (1); open t+1 -> open t+2 (2).
+LABEL_HORIZON: dict[str, int] = {"close_to_close": 1, "open_to_open": 2}
 MODEL_FAMILIES: tuple[str, ...] = ("random_forest", "extra_trees", "hist_gradient_boosting", "logistic")
 CV_SCHEMES: tuple[str, ...] = ("expanding", "rolling")
 # Flag columns a trade filter may require to be 1 (see spylib.research.features).

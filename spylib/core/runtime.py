@@ -1,9 +1,11 @@
-"""Process-level settings the project's commands need before Metaflow is imported."""
+"""Process-level facts: the user name Metaflow needs before it is imported, and the code version."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import MutableMapping
+from pathlib import Path
 
 DEFAULT_METAFLOW_USER = "spyflow"
 
@@ -20,3 +22,23 @@ def ensure_metaflow_user(environ: MutableMapping[str, str] | None = None) -> str
             return value
     env["METAFLOW_USER"] = DEFAULT_METAFLOW_USER
     return DEFAULT_METAFLOW_USER
+
+
+def code_version() -> str:
+    """The git commit of the working tree when available, else the package version."""
+    from spylib import __version__
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+            check=False,
+        )
+        if out.returncode == 0 and out.stdout.strip():
+            return f"{__version__}+g{out.stdout.strip()}"
+    except OSError:
+        pass
+    return __version__

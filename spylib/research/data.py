@@ -17,10 +17,11 @@ import csv
 import hashlib
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -478,3 +479,16 @@ def require_history(
             date=f"{span[0]}..{span[1]}" if span is not None else None,
             column="date",
         )
+
+
+def data_note(provenance: Mapping[str, Any]) -> str:
+    """One plain sentence on where the data came from (stand-ins are named as such), Markdown."""
+    sources = provenance["descriptions"]
+    note = "; ".join(f"{sym}: {desc}" for sym, desc in sources.items())
+    if any(src.startswith(EMBEDDED) for src in provenance["sources"].values()):
+        stand_ins = ", ".join(f"{sym} = {EMBEDDED_STAND_INS[sym][1].split(',')[0]}" for sym in sources)
+        return (
+            f"**Data: offline stand-ins, not the ETFs** ({stand_ins}). {note}. "
+            f"Fingerprint `{provenance['fingerprint'][:16]}`."
+        )
+    return f"Data: {note}. Fingerprint `{provenance['fingerprint'][:16]}`."

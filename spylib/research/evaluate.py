@@ -13,7 +13,6 @@ The order of events is what keeps the numbers honest:
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,21 +21,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, log_loss, roc_auc_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-from spylib.core.config import GateConfig, ModelSpec, SweepConfig
-from spylib.core.schema import SEED_MODEL_COLUMNS
+from spylib.core.config import ModelSpec, SweepConfig
 from spylib.research import stats
 from spylib.research.models import fit_model, predict_up_probability
 from spylib.research.split import Fold
 from spylib.research.trading import (
     filter_mask,
     positions,
-    strategy_returns,
     trading_metrics,
     trial_returns_matrix,
 )
@@ -65,7 +58,13 @@ def classification_metrics(
 
 
 def filter_name(columns: Sequence[str]) -> str:
+    """A trade filter's name in the trials table: ``trend_up+in_play_120``, or ``none``."""
     return "+".join(columns) if columns else "none"
+
+
+def filter_columns(name: str) -> list[str]:
+    """The inverse of :func:`filter_name`."""
+    return [] if name == "none" else name.split("+")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,259 +210,3 @@ def select_trial(trials: pd.DataFrame, metric: str, min_trades: int) -> pd.Serie
         ["_score", "trial_id"], ascending=[False, True]
     )
     return ranked.drop(columns="_score").iloc[0]
-
-
-# ---------------------------------------------------------------------------------------------
-# the test evaluation and its statistics
-# ---------------------------------------------------------------------------------------------
-def sharpe_inference(
-    test_net: np.ndarray,
-    trials: pd.DataFrame,
-    oof_matrix: np.ndarray,
-    *,
-    n_blocks: int = 16,
-    seed: int = 0,
-) -> dict[str, float]:
-    """PSR, DSR (N = all trials, V = variance of their OOF per-period Sharpe), MinTRL, the bootstrap
-    interval of the test Sharpe and the PBO of the whole sweep."""
-    s = stats.sharpe_stats(test_net)
-    n_trials = len(trials)
-    sr_var = (
-        float(np.nanvar(trials["oof_sr_per_period"].to_numpy("float64"), ddof=1)) if n_trials > 1 else 0.0
-    )
-    ci = stats.block_bootstrap_sharpe_ci(test_net, seed=seed)
-    out = {
-        "test_sr_per_period": s.sr,
-        "test_skew": s.skew,
-        "test_kurtosis": s.kurtosis,
-        "psr": stats.probabilistic_sharpe_ratio(s.sr, s.n, s.skew, s.kurtosis),
-        "n_trials": float(n_trials),
-        "trials_sr_variance": sr_var,
-        "expected_max_sr": stats.expected_max_sharpe(n_trials, sr_var) if n_trials > 1 else 0.0,
-        "dsr": stats.deflated_sharpe_ratio(s.sr, s.n, s.skew, s.kurtosis, n_trials, sr_var)
-        if n_trials > 1
-        else stats.probabilistic_sharpe_ratio(s.sr, s.n, s.skew, s.kurtosis),
-        "min_track_record_days": stats.min_track_record_length(s.sr, s.skew, s.kurtosis),
-        "sharpe_ci_low": ci.low,
-        "sharpe_ci_high": ci.high,
-    }
-    if oof_matrix.shape[1] >= 2 and oof_matrix.shape[0] >= n_blocks:
-        out["pbo"] = stats.probability_of_backtest_overfitting(oof_matrix, n_blocks=n_blocks).pbo
-    else:
-        out["pbo"] = float("nan")
-    return out
-
-
-def evaluate_on_test(
-    probability: np.ndarray,
-    test: pd.DataFrame,
-    threshold: float,
-    filter_columns: Sequence[str],
-    cost_bps: float,
-) -> tuple[dict[str, float], pd.DataFrame]:
-    """Classification and trading metrics of the chosen trial on test, and its daily curve."""
-    labelled = test["target_up"].notna().to_numpy()
-    t = test[labelled]
-    p = probability[labelled]
-    pos = positions(p, threshold, filter_mask(t, filter_columns))
-    fwd = t["fwd_return"].to_numpy("float64")
-    metrics: dict[str, float] = {**classification_metrics(t["target_up"].to_numpy("int8"), p, threshold)}
-    auc = stats.auc_with_ci(t["target_up"].to_numpy("int8"), p)
-    metrics.update({"auc_ci_low": auc.low, "auc_ci_high": auc.high})
-    metrics.update(trading_metrics(pos, fwd, cost_bps))
-    gross, net = strategy_returns(pos, fwd, cost_bps)
-    _, bh_net = strategy_returns(np.ones_like(pos), fwd, cost_bps)
-    curve = pd.DataFrame(
-        {
-            "date": t["date"].to_numpy(),
-            "probability": p,
-            "position": pos,
-            "fwd_return": fwd,
-            "strategy_gross": gross,
-            "strategy_net": net,
-            "buy_and_hold_net": bh_net,
-        }
-    )
-    return metrics, curve
-
-
-# ---------------------------------------------------------------------------------------------
-# baselines on the same days
-# ---------------------------------------------------------------------------------------------
-def baseline_table(
-    features: pd.DataFrame,
-    feature_cols: Sequence[str],
-    development_rows: np.ndarray,
-    test_rows: np.ndarray,
-    cost_bps: float,
-    seed: int,
-    chosen: dict[str, float] | None = None,
-) -> pd.DataFrame:
-    """Buy-and-hold, always-up, majority class, 20-day momentum, a logistic regression and the seed
-    project's recipe, scored on the labelled test days with the same metrics (and costs)."""
-    dev = features.iloc[development_rows]
-    dev = dev[dev["target_up"].notna()]
-    test = features.iloc[test_rows]
-    test = test[test["target_up"].notna()]
-    y_dev = dev["target_up"].to_numpy("int8")
-    y = test["target_up"].to_numpy("int8")
-    fwd = test["fwd_return"].to_numpy("float64")
-    n = len(test)
-
-    logistic = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    logistic.fit(dev[list(feature_cols)], y_dev)
-    seed_rows = (dev["trend_up"] == 1) & (dev["in_play_120"] == 1)
-    seed_model = RandomForestClassifier(n_estimators=100, max_depth=5, random_state=42, n_jobs=1)
-    cols = list(SEED_MODEL_COLUMNS)
-    seed_test_mask = ((test["trend_up"] == 1) & (test["in_play_120"] == 1)).to_numpy()
-    if seed_rows.sum() >= 10 and np.unique(y_dev[seed_rows.to_numpy()]).size == 2:
-        seed_model.fit(dev.loc[seed_rows, cols], y_dev[seed_rows.to_numpy()])
-        seed_prob = np.where(seed_test_mask, predict_up_probability(seed_model, test[cols]), 0.0)
-    else:
-        seed_prob = np.zeros(n)
-    majority = int(y_dev.mean() >= 0.5)
-    candidates: dict[str, tuple[np.ndarray, np.ndarray]] = {
-        # (score used for classification metrics, position)
-        "buy_and_hold": (np.ones(n), np.ones(n, dtype="int8")),
-        "always_up": (np.ones(n), np.ones(n, dtype="int8")),
-        "majority_class": (np.full(n, float(majority)), np.full(n, majority, dtype="int8")),
-        "momentum_20": (
-            (test["ret_20"].to_numpy() > 0).astype(float),
-            (test["ret_20"].to_numpy() > 0).astype("int8"),
-        ),
-        "logistic_regression": (
-            p := predict_up_probability(logistic, test[list(feature_cols)]),
-            positions(p, 0.5),
-        ),
-        "seed_recipe": (seed_prob, positions(seed_prob, 0.5, seed_test_mask)),
-    }
-    rows = []
-    for name, (score, pos) in candidates.items():
-        cls = classification_metrics(y, score)
-        if name == "buy_and_hold":  # a position, not a classifier
-            cls = {k: float("nan") for k in cls} | {"base_rate": cls["base_rate"]}
-        rows.append({"strategy": name, **cls, **trading_metrics(pos, fwd, cost_bps)})
-    table = pd.DataFrame(rows)
-    if chosen is not None:
-        table = pd.concat([pd.DataFrame([{"strategy": "chosen_model", **chosen}]), table], ignore_index=True)
-    return table[[c for c in table.columns if c in ("strategy", *BASELINE_COLUMNS)]]
-
-
-BASELINE_COLUMNS: tuple[str, ...] = (
-    "auc", "accuracy", "f1", "base_rate", "sharpe_gross", "sharpe_net", "sortino_net", "max_drawdown_net",
-    "cagr_net", "calmar_net", "hit_rate", "exposure", "turnover", "n_trades", "break_even_cost_bps",
-    "total_return_gross", "total_return_net",
-)  # fmt: skip
-
-
-# ---------------------------------------------------------------------------------------------
-# the gate
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class GateCheck:
-    name: str
-    value: float
-    requirement: str
-    passed: bool
-
-    @property
-    def reason(self) -> str:
-        verdict = "passed" if self.passed else "FAILED"
-        return f"{self.name} {verdict}: {self.value:.4g} (required {self.requirement})"
-
-
-@dataclass(frozen=True)
-class GateDecision:
-    status: str  # "Approved" | "Rejected"
-    checks: tuple[GateCheck, ...]
-
-    @property
-    def reasons(self) -> list[str]:
-        return [c.reason for c in self.checks]
-
-    @property
-    def failed(self) -> list[str]:
-        return [c.reason for c in self.checks if not c.passed]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "reasons": self.reasons,
-            "failed": self.failed,
-            "checks": [
-                {
-                    "name": c.name,
-                    "value": _json_float(c.value),
-                    "requirement": c.requirement,
-                    "passed": c.passed,
-                }
-                for c in self.checks
-            ],
-        }
-
-
-def _json_float(x: float) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
-
-
-def apply_gate(test: dict[str, float], buy_and_hold_sharpe_net: float, gate: GateConfig) -> GateDecision:
-    """Approved only if every check holds; NaN never passes."""
-
-    def ok(cond: bool, value: float) -> bool:
-        return bool(cond) and not math.isnan(value)
-
-    checks = [
-        GateCheck(
-            "dsr_test", test["dsr"], f">= {gate.min_dsr}", ok(test["dsr"] >= gate.min_dsr, test["dsr"])
-        ),
-        GateCheck(
-            "sharpe_net_vs_buy_and_hold",
-            test["sharpe_net"] - buy_and_hold_sharpe_net,
-            "> 0 (net Sharpe above buy-and-hold's on the same days)"
-            if gate.require_beat_buy_and_hold
-            else "not required",
-            ok(test["sharpe_net"] > buy_and_hold_sharpe_net, test["sharpe_net"])
-            or not gate.require_beat_buy_and_hold,
-        ),
-        GateCheck("pbo", test["pbo"], f"< {gate.max_pbo}", ok(test["pbo"] < gate.max_pbo, test["pbo"])),
-        GateCheck(
-            "n_trades_test",
-            test["n_trades"],
-            f">= {gate.min_trades}",
-            ok(test["n_trades"] >= gate.min_trades, test["n_trades"]),
-        ),
-        GateCheck(
-            "auc_test_ci_low",
-            test["auc_ci_low"],
-            f"> {gate.min_auc_lower} (AUC {test['auc']:.3f}, interval lower bound)",
-            ok(test["auc_ci_low"] > gate.min_auc_lower, test["auc_ci_low"]),
-        ),
-    ]
-    status = "Approved" if all(c.passed for c in checks) else "Rejected"
-    return GateDecision(status, tuple(checks))
-
-
-def permutation_importance_table(
-    model: Any, frame: pd.DataFrame, feature_cols: Sequence[str], seed: int, n_repeats: int = 5
-) -> pd.DataFrame:
-    """Drop in test AUC when one feature is shuffled (sklearn's permutation importance, seeded)."""
-    from sklearn.inspection import permutation_importance
-
-    labelled = frame[frame["target_up"].notna()]
-    result = permutation_importance(
-        model,
-        labelled[list(feature_cols)],
-        labelled["target_up"].to_numpy("int8"),
-        scoring="roc_auc",
-        n_repeats=n_repeats,
-        random_state=seed,
-        n_jobs=1,
-    )
-    table = pd.DataFrame(
-        {
-            "feature": list(feature_cols),
-            "auc_drop_mean": result.importances_mean,
-            "auc_drop_std": result.importances_std,
-        }
-    )
-    return table.sort_values("auc_drop_mean", ascending=False, ignore_index=True)

@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 # WARMUP_ROWS drops the rows where their seed still weighs more than ~0.1%.
 LONGEST_WINDOW = 60
 WARMUP_ROWS = 100
-LABEL_HORIZON = {"close_to_close": 1, "open_to_open": 2}
 
 ExtraFeature = Callable[[pd.DataFrame], pd.Series]
 

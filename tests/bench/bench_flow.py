@@ -74,18 +74,18 @@ def child_inprocess(out_path: str, sweep_path: str, root: str) -> None:
     """The flow's calls, step by step, in this process; per-stage times to ``out_path``."""
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    from types import SimpleNamespace
-
+    from spylib.core.settings import build_training_settings
     from spylib.stages import training as pipeline
+    from spylib.stages.cards import to_card_components
 
     times["imports"] = time.perf_counter() - t0
-    flow_like = SimpleNamespace(
+    parameters = dict(
         source="embedded", symbol="SPY", benchmark="QQQ", split_dates="", gap_rows=60,
         execution="close_to_close", cost_bps=1.0, seed=42, shuffle_labels=False, extra_features="",
         configs_per_task=1, output_dir=f"{root}/out",
         lake_root=f"{root}/lake", glue_database="", registry="local", registry_location=f"{root}/registry",
         model_group="spy-direction", sagemaker_image_uri="",
-        sweep=json.loads(Path(sweep_path).read_text()), gate_config=json.loads(GATE.read_text()), resources_config=json.loads((GATE.parent / "resources.json").read_text()),
+        sweep=json.loads(Path(sweep_path).read_text()), gate=json.loads(GATE.read_text()), resources=json.loads((GATE.parent / "resources.json").read_text()),
     )  # fmt: skip
     run_id = "bench-inprocess"
 
@@ -95,39 +95,37 @@ def child_inprocess(out_path: str, sweep_path: str, root: str) -> None:
         return now
 
     t = time.perf_counter()
-    settings = pipeline.validate_settings(flow_like)
+    settings = build_training_settings(**parameters)  # type: ignore[arg-type]
     t = stage("start", t)
-    prices, provenance = pipeline.run_ingest(settings)
-    pipeline.write_lake(prices, "prices", settings, run_id)
+    ingested = pipeline.run_ingest(settings)
+    pipeline.write_lake(ingested.prices, "prices", settings, run_id)
     t = stage("ingest", t)
-    features, feature_cols, _audit = pipeline.run_features(prices, settings)
-    pipeline.write_lake(features, "features", settings, run_id)
+    made = pipeline.run_features(ingested.prices, settings)
+    pipeline.write_lake(made.table, "features", settings, run_id)
     t = stage("features", t)
-    splits, folds = pipeline.run_split(features, settings)
+    cut = pipeline.run_split(made.table, made.feature_columns, settings)
     configs = list(settings.sweep.models)
     t = stage("split", t)
     results = []
     per_config = []
     for spec in configs:
         started = time.perf_counter()
-        results.append(pipeline.run_train([spec], features, feature_cols, splits, folds, settings))
+        results.append(pipeline.run_train([spec], cut.data, cut.folds, settings))
         per_config.append(time.perf_counter() - started)
     t = stage("train", t)
-    evaluation = pipeline.run_evaluate(results, features, feature_cols, splits, settings, provenance)
-    pipeline.card_components(evaluation.card_items)
+    evaluation = pipeline.run_evaluate(results, cut.data, settings, ingested.provenance)
+    to_card_components(evaluation.card_items)
     t = stage("evaluate", t)
-    bundle, predictions, _files, _prod = pipeline.run_predict(
-        evaluation.model, evaluation.best, features, feature_cols, splits, settings, run_id
-    )
-    pipeline.write_lake(predictions, "predictions", settings, run_id)
+    prediction = pipeline.run_predict(evaluation.model, evaluation.best, cut.data, settings, run_id)
+    pipeline.write_lake(prediction.predictions, "predictions", settings, run_id)
     pipeline.register_catalog(settings)
     t = stage("predict", t)
     registration = pipeline.run_register(
-        bundle, evaluation.metrics, evaluation.gate, settings, provenance, features, splits, feature_cols,
-        evaluation.curve, pathspec=f"SpyFlow/{run_id}",
+        prediction.bundle, evaluation.metrics, evaluation.gate, evaluation.curve, cut.data, settings,
+        ingested.provenance, pathspec=f"SpyFlow/{run_id}",
     )  # fmt: skip
     t = stage("register", t)
-    print(pipeline.summary_line(evaluation.gate, evaluation.metrics, registration))
+    print(pipeline.summary_line(evaluation.gate.to_dict(), evaluation.metrics, registration))
     stage("end", t)
     import gzip
     import pickle

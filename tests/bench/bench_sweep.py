@@ -29,7 +29,8 @@ from types import SimpleNamespace
 from benchcommon import REPO, describe_growth, format_table, growth_exponent, machine_header
 
 from spylib.core.config import ModelSpec
-from spylib.research.evaluate import ConfigResult, combine_trials, sharpe_inference
+from spylib.research.evaluate import ConfigResult, combine_trials
+from spylib.research.holdout import sharpe_inference
 from spylib.stages import training as pipeline
 
 
