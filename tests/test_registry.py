@@ -150,7 +150,7 @@ def test_load_bundle_never_unpickles_before_the_check(
     path = tmp_path / "model.joblib"
     joblib.dump(make_bundle(), path)
     calls: list[Any] = []
-    monkeypatch.setattr(registry.joblib, "load", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(joblib, "load", lambda *a, **k: calls.append(a))
     with pytest.raises(IntegrityError, match=r"expected 0{64}"):
         load_bundle(path, "0" * 64)
     assert calls == []

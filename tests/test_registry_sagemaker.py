@@ -17,6 +17,7 @@ from test_registry import make_bundle, make_request
 from spylib import registry
 from spylib.core.errors import ConfigError, IntegrityError
 from spylib.registry import SageMakerRegistry, open_registry
+from spylib.storage.s3 import split_s3_uri
 
 pytestmark = pytest.mark.emulator
 
@@ -85,7 +86,7 @@ def test_register_versions_metadata_and_artifacts(sagemaker: Any, s3: Any) -> No
     statistics = described["ModelMetrics"]["ModelQuality"]["Statistics"]
     assert statistics["ContentType"] == "application/json"
 
-    bucket, key = registry.parse_s3_uri(statistics["S3Uri"])
+    bucket, key = split_s3_uri(statistics["S3Uri"])
     document = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     assert document["metrics"] == {"sharpe": 0.8, "dsr": None, "hit_rate": 0.54}
     assert document["gate_reasons"] == ["dsr < 0.95 (0.41)"]  # the full text lives in metrics.json
@@ -93,7 +94,7 @@ def test_register_versions_metadata_and_artifacts(sagemaker: Any, s3: Any) -> No
     keys = object_keys(s3, f"registry/{group}/")
     assert len(keys) == 7  # 3 x (model.tar.gz, metrics.json) + 1 extra file
     assert any(k.endswith("/reference_profile.json") for k in keys)
-    bucket, key = registry.parse_s3_uri(first.model_uri)
+    bucket, key = split_s3_uri(first.model_uri)
     with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
         assert sorted(tar.getnames()) == ["code/inference.py", "model.joblib"]
 
@@ -151,7 +152,7 @@ def test_tampered_object_is_refused(s3: Any) -> None:
     reg = SageMakerRegistry(PREFIX)
     registration = reg.register(make_request("SpyFlow/1", group=group))
     forged_model = registry.serialize_bundle(make_bundle(seed=8, threshold=0.99))
-    bucket, key = registry.parse_s3_uri(registration.model_uri)
+    bucket, key = split_s3_uri(registration.model_uri)
     s3.put_object(Bucket=bucket, Key=key, Body=registry.build_model_tarball(forged_model))
     with pytest.raises(IntegrityError) as info:
         reg.latest_approved(group)

@@ -1,0 +1,116 @@
+"""What a model registry is to its callers: the request, the results, the :class:`ModelRegistry` protocol.
+
+Both targets (:mod:`spylib.registry.local`, :mod:`spylib.registry.sagemaker`) implement the whole
+protocol, so a caller opens one with :func:`open_registry` and never asks which one it has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from spylib.core.errors import ConfigError
+
+ApprovalStatus = Literal["Approved", "Rejected", "PendingManualApproval"]
+APPROVAL_STATUSES: tuple[str, ...] = ("Approved", "Rejected", "PendingManualApproval")
+
+
+@dataclass(frozen=True)
+class RegistrationRequest:
+    """What to register. ``run_pathspec`` (e.g. ``"SpyFlow/1700000000123456"``) is the idempotency key."""
+
+    group: str
+    bundle: dict[str, Any]
+    approval_status: ApprovalStatus
+    metrics: dict[str, Any]
+    gate_reasons: list[str]
+    run_pathspec: str
+    data_fingerprint: str
+    code_version: str
+    extra_files: dict[str, bytes] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One registered version. ``location``: version directory or model package ARN."""
+
+    target: str
+    group: str
+    version: int
+    status: str
+    model_sha256: str
+    location: str
+    model_uri: str
+    created: bool
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A registered version with its metadata and its bundle (loaded only after the sha256 check).
+
+    ``metadata`` is the version's provenance document (the manifest); its ``extra_files`` maps each
+    extra file name to the sha256 :meth:`ModelRegistry.read_extra_file` checks.
+    """
+
+    registration: Registration
+    metadata: dict[str, Any]
+    bundle: dict[str, Any]
+
+
+class ModelRegistry(Protocol):
+    """Everything the flows and the library ask of a registry; both targets implement all of it."""
+
+    target: str
+    """``"local"`` or ``"sagemaker"`` (also recorded in every :class:`Registration`)."""
+
+    def register(self, request: RegistrationRequest) -> Registration:
+        """Register ``request`` as the next version of its group (idempotent per ``run_pathspec``)."""
+        ...
+
+    def latest_approved(self, group: str) -> RegisteredModel | None:
+        """The newest Approved version with its bundle (sha256 checked before unpickling); None if none."""
+        ...
+
+    def list_versions(self, group: str) -> list[Registration]:
+        """All versions of ``group`` in version order (empty if the group does not exist)."""
+        ...
+
+    def set_status(self, group: str, version: int, status: ApprovalStatus) -> Registration:
+        """Approve or reject ``{group}/{version}`` (the human review step)."""
+        ...
+
+    def read_extra_file(self, model: RegisteredModel, name: str) -> bytes:
+        """The bytes of extra file ``name`` of ``model``'s version (e.g. ``reference_profile.json``),
+        refused with IntegrityError unless they match the sha256 recorded at registration."""
+        ...
+
+
+def check_status(status: str, *, source: str, key: str = "status") -> None:
+    """Raise ConfigError naming ``key`` unless ``status`` is one of :data:`APPROVAL_STATUSES`."""
+    if status not in APPROVAL_STATUSES:
+        raise ConfigError(f"must be one of {APPROVAL_STATUSES}, got {status!r}", source=source, key=key)
+
+
+def open_registry(target: str, location: str, *, image_uri: str | None = None) -> ModelRegistry:
+    """``open_registry("local", "data/registry")`` or ``open_registry("sagemaker", "s3://bucket/prefix")``."""
+    # Imported here: both backends import this module for the request and result types.
+    if target == "local":
+        from spylib.registry.local import LocalRegistry
+
+        if location.startswith("s3://"):
+            raise ConfigError(
+                f"the local registry needs a directory, got {location!r}",
+                source="open_registry",
+                key="location",
+            )
+        return LocalRegistry(location)
+    if target == "sagemaker":
+        from spylib.registry.sagemaker import SageMakerRegistry
+
+        return SageMakerRegistry(location, image_uri=image_uri)
+    raise ConfigError(
+        f"unknown registry target {target!r}: use 'local' or 'sagemaker'",
+        source="open_registry",
+        key="target",
+    )

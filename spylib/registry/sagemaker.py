@@ -1,0 +1,467 @@
+"""The ``sagemaker`` registry target: model packages in the SageMaker Model Registry, artifacts in S3.
+
+boto3 only. ``model.tar.gz``, ``metrics.json`` and the extra files go to ``{s3_prefix}/{group}/{run
+key}/``; the package ``{group}/{n}`` points at them and carries the provenance (and the model sha256
+the loader checks) in ``CustomerMetadataProperties``. Details in ``README.md`` in this folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import unicodedata
+from typing import Any
+
+from spylib.core.errors import ConfigError, IntegrityError
+from spylib.core.jsonio import dump_json
+from spylib.registry.bundle import (
+    METRICS_FILE,
+    MODEL_FILE,
+    TARBALL_FILE,
+    build_manifest,
+    build_model_tarball,
+    check_extra_file_name,
+    check_group_name,
+    check_request,
+    load_bundle_bytes,
+    read_tar_member,
+    serialize_bundle,
+    sha256_bytes,
+    verify_extra_file,
+)
+from spylib.registry.protocol import (
+    ApprovalStatus,
+    RegisteredModel,
+    Registration,
+    RegistrationRequest,
+    check_status,
+)
+from spylib.storage.s3 import read_s3_bytes, s3_endpoint, split_s3_uri
+
+# S3 bucket naming rule (3-63 lowercase letters, digits, dots, hyphens): a bad prefix fails at once.
+BUCKET_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
+# AWS limits for CustomerMetadataProperties: keys 1-128 chars, values 1-256 chars, both restricted to
+# letters, numbers, space separators and ``_.:/=+-@`` (checked against botocore's service model).
+METADATA_VALUE_MAX = 256
+METADATA_ALLOWED_PUNCTUATION = frozenset("_.:/=+-@")
+
+# Public ECR accounts of the SageMaker scikit-learn images (repository ``sagemaker-scikit-learn``),
+# copied from the sagemaker SDK's ``image_uri_config/sklearn.json`` ("inference" scope; identical for
+# 0.23-1, 1.0-1 and 1.2-1). Used only when the optional ``sagemaker`` package is not installed.
+SKLEARN_IMAGE_ACCOUNTS: dict[str, str] = {
+    "af-south-1": "510948584623",
+    "ap-east-1": "651117190479",
+    "ap-northeast-1": "354813040037",
+    "ap-northeast-2": "366743142698",
+    "ap-northeast-3": "867004704886",
+    "ap-south-1": "720646828776",
+    "ap-south-2": "628508329040",
+    "ap-southeast-1": "121021644041",
+    "ap-southeast-2": "783357654285",
+    "ap-southeast-3": "951798379941",
+    "ap-southeast-4": "106583098589",
+    "ca-central-1": "341280168497",
+    "cn-north-1": "450853457545",
+    "cn-northwest-1": "451049120500",
+    "eu-central-1": "492215442770",
+    "eu-central-2": "680994064768",
+    "eu-north-1": "662702820516",
+    "eu-south-1": "978288397137",
+    "eu-south-2": "104374241257",
+    "eu-west-1": "141502667606",
+    "eu-west-2": "764974769150",
+    "eu-west-3": "659782779980",
+    "me-central-1": "272398656194",
+    "me-south-1": "801668240914",
+    "sa-east-1": "737474898029",
+    "us-east-1": "683313688378",
+    "us-east-2": "257758044811",
+    "us-gov-east-1": "237065988967",
+    "us-gov-west-1": "414596584902",
+    "us-west-1": "746614075791",
+    "us-west-2": "246618743249",
+}
+
+
+class SageMakerRegistry:
+    """Model packages in the SageMaker Model Registry, artifacts in S3 (boto3 only).
+
+    The SageMaker endpoint comes from boto3's own configuration (``AWS_ENDPOINT_URL``,
+    ``AWS_ENDPOINT_URL_SAGEMAKER``), the S3 one from spy-flow's one rule
+    (:func:`spylib.storage.s3.s3_endpoint`), which is how tests point them at moto.
+    Concurrent registrations of the same run from two processes are not serialized (SageMaker has no
+    lock); the flow registers once per run.
+    """
+
+    target = "sagemaker"
+
+    def __init__(
+        self,
+        s3_prefix: str,
+        region: str | None = None,
+        image_uri: str | None = None,
+        sagemaker_client: Any = None,
+        s3_client: Any = None,
+    ) -> None:
+        self.bucket, self.prefix = registry_prefix(s3_prefix)
+        self.region = region or resolve_region(sagemaker_client)
+        self.image_uri = image_uri or sklearn_image_uri(self.region)
+        if sagemaker_client is None or s3_client is None:
+            import boto3  # imported lazily: the local registry never needs it
+
+            session = boto3.session.Session(region_name=self.region)
+            sagemaker_client = sagemaker_client or session.client("sagemaker")
+            s3_client = s3_client or session.client("s3", endpoint_url=s3_endpoint())
+        self.sagemaker = sagemaker_client
+        self.s3 = s3_client
+
+    # ---- public API (the ModelRegistry protocol) ----
+    def register(self, request: RegistrationRequest) -> Registration:
+        """Upload and verify the artifacts, then create the model package ``{group}/{n}``.
+
+        If package creation fails the uploaded objects are deleted, so no package ever points at
+        missing objects and no orphan objects stay behind.
+        """
+        check_request(request)
+        self.ensure_group(request.group)
+        existing = self.find_run(request.group, request.run_pathspec)
+        if existing is not None:
+            return existing
+        model_bytes = serialize_bundle(request.bundle)
+        tarball = build_model_tarball(model_bytes)
+        manifest = build_manifest(request, sha256_bytes(model_bytes), sha256_bytes(tarball))
+        customer_metadata = build_customer_metadata(request, manifest)
+        base_key = "/".join(p for p in (self.prefix, request.group, run_key(request.run_pathspec)) if p)
+        objects = {TARBALL_FILE: tarball, METRICS_FILE: dump_json(manifest)}
+        objects.update(request.extra_files)
+        uploaded: list[str] = []
+        try:
+            for name, data in objects.items():
+                key = f"{base_key}/{name}"
+                uploaded.append(key)
+                self.put_verified(key, data)
+            response = self.sagemaker.create_model_package(
+                ModelPackageGroupName=request.group,
+                ModelPackageDescription=to_description(
+                    request.description
+                    or f"spy-flow model for {request.bundle['symbol']} from {request.run_pathspec}"
+                ),
+                InferenceSpecification={
+                    "Containers": [
+                        {
+                            "Image": self.image_uri,
+                            "ModelDataUrl": self.s3_uri(f"{base_key}/{TARBALL_FILE}"),
+                            # The scikit-learn container imports code/inference.py from the model dir.
+                            "Environment": {
+                                "SAGEMAKER_PROGRAM": "inference.py",
+                                "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                            },
+                        }
+                    ],
+                    "SupportedContentTypes": ["text/csv"],
+                    "SupportedResponseMIMETypes": ["text/csv", "application/json"],
+                },
+                ModelMetrics={
+                    "ModelQuality": {
+                        "Statistics": {
+                            "ContentType": "application/json",
+                            "S3Uri": self.s3_uri(f"{base_key}/{METRICS_FILE}"),
+                        }
+                    }
+                },
+                CustomerMetadataProperties=customer_metadata,
+                # Always sent: moto stores None when omitted (AWS would default to PendingManualApproval).
+                ModelApprovalStatus=request.approval_status,
+            )
+        except BaseException:
+            self.delete_objects(uploaded)
+            raise
+        description = self.sagemaker.describe_model_package(ModelPackageName=response["ModelPackageArn"])
+        return self.registration_from_description(description, created=True)
+
+    def latest_approved(self, group: str) -> RegisteredModel | None:
+        """The newest Approved package of ``group`` with its bundle (sha256 checked against the package's
+        metadata before unpickling); None when there is none."""
+        check_group_name(group)
+        summaries = self.list_package_summaries(
+            group, ModelApprovalStatus="Approved", SortBy="CreationTime", SortOrder="Descending"
+        )
+        if not summaries:
+            return None
+        # CreationTime can tie within a second; the version number is the unambiguous order.
+        newest = max(summaries, key=lambda s: int(s.get("ModelPackageVersion", 0)))
+        description = self.sagemaker.describe_model_package(ModelPackageName=newest["ModelPackageArn"])
+        registration = self.registration_from_description(description, created=False)
+        tarball = self.get_object_bytes(registration.model_uri)
+        model_bytes = read_tar_member(tarball, MODEL_FILE, source=registration.model_uri)
+        bundle = load_bundle_bytes(
+            model_bytes, registration.model_sha256, source=f"{registration.model_uri}!{MODEL_FILE}"
+        )
+        metadata = self.read_metrics_document(description)
+        metadata.update(
+            {
+                "version": registration.version,
+                "status": registration.status,
+                "model_package_arn": registration.location,
+                "customer_metadata": dict(description.get("CustomerMetadataProperties") or {}),
+            }
+        )
+        return RegisteredModel(registration=registration, metadata=metadata, bundle=bundle)
+
+    def list_versions(self, group: str) -> list[Registration]:
+        """All packages of ``group`` in version order (empty if the group does not exist)."""
+        check_group_name(group)
+        registrations = [
+            self.registration_from_description(
+                self.sagemaker.describe_model_package(ModelPackageName=s["ModelPackageArn"]), created=False
+            )
+            for s in self.list_package_summaries(group)
+        ]
+        return sorted(registrations, key=lambda r: r.version)
+
+    def set_status(self, group: str, version: int, status: ApprovalStatus) -> Registration:
+        """Approve or reject ``{group}/{version}``. Sends the existing CustomerMetadataProperties back:
+        moto wipes them (and the status) on update_model_package when they are left out."""
+        check_status(status, source="set_status")
+        for registration in self.list_versions(group):
+            if registration.version == version:
+                current = self.sagemaker.describe_model_package(ModelPackageName=registration.location)
+                self.sagemaker.update_model_package(
+                    ModelPackageArn=registration.location,
+                    ModelApprovalStatus=status,
+                    CustomerMetadataProperties=dict(current.get("CustomerMetadataProperties") or {}),
+                )
+                updated = self.sagemaker.describe_model_package(ModelPackageName=registration.location)
+                return self.registration_from_description(updated, created=False)
+        raise ConfigError(
+            f"model package {group}/{version} does not exist", source="set_status", key="version"
+        )
+
+    def read_extra_file(self, model: RegisteredModel, name: str) -> bytes:
+        """Extra file ``name`` beside ``model.tar.gz`` in S3, checked against the manifest's sha256."""
+        check_extra_file_name(name, source="read_extra_file")
+        uri = model.registration.model_uri.rsplit("/", 1)[0] + "/" + name
+        return verify_extra_file(self.get_object_bytes(uri), name, model.metadata, uri=uri)
+
+    # ---- internals ----
+    def s3_uri(self, key: str) -> str:
+        """``s3://{bucket}/{key}``."""
+        return f"s3://{self.bucket}/{key}"
+
+    def ensure_group(self, group: str) -> None:
+        """Create the model package group unless it exists (a concurrent creator is tolerated)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.sagemaker.describe_model_package_group(ModelPackageGroupName=group)
+            return
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("ValidationException", "ResourceNotFound"):
+                raise
+        try:
+            self.sagemaker.create_model_package_group(
+                ModelPackageGroupName=group,
+                ModelPackageGroupDescription="spy-flow next-day direction models",
+            )
+        except ClientError:
+            # Someone else created it between our describe and create; anything else re-raises here.
+            self.sagemaker.describe_model_package_group(ModelPackageGroupName=group)
+
+    def list_package_summaries(self, group: str, **filters: str) -> list[dict[str, Any]]:
+        """All ModelPackageSummaryList entries of ``group`` (follows NextToken)."""
+        summaries: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"ModelPackageGroupName": group, "MaxResults": 100, **filters}
+        while True:
+            page = self.sagemaker.list_model_packages(**kwargs)
+            summaries.extend(page.get("ModelPackageSummaryList", []))
+            token = page.get("NextToken")
+            if not token:
+                return summaries
+            kwargs["NextToken"] = token
+
+    def find_run(self, group: str, run_pathspec: str) -> Registration | None:
+        """The package of ``group`` whose metadata names ``run_pathspec`` (created=False), if any."""
+        for summary in self.list_package_summaries(group):
+            description = self.sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+            if (description.get("CustomerMetadataProperties") or {}).get("run_pathspec") == run_pathspec:
+                return self.registration_from_description(description, created=False)
+        return None
+
+    def put_verified(self, key: str, data: bytes) -> None:
+        """Upload ``data`` with its sha256 as object metadata, then head_object and compare size and hash."""
+        digest = sha256_bytes(data)
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata={"sha256": digest})
+        head = self.s3.head_object(Bucket=self.bucket, Key=key)
+        if (
+            int(head.get("ContentLength", -1)) != len(data)
+            or head.get("Metadata", {}).get("sha256") != digest
+        ):
+            raise IntegrityError(
+                f"{self.s3_uri(key)}: upload not verified (size {head.get('ContentLength')} vs {len(data)}, "
+                f"sha256 {head.get('Metadata', {}).get('sha256')} vs {digest})"
+            )
+
+    def delete_objects(self, keys: list[str]) -> None:
+        """Best-effort delete of ``keys`` (missing ones are fine): cleanup after a failed registration."""
+        for key in keys:
+            with contextlib.suppress(Exception):
+                self.s3.delete_object(Bucket=self.bucket, Key=key)
+
+    def get_object_bytes(self, uri: str) -> bytes:
+        """The body of an S3 object; IntegrityError naming the URI when it cannot be read."""
+        try:
+            return read_s3_bytes(uri, self.s3)
+        except ConfigError:  # not an s3:// URI: say so, not "cannot read"
+            raise
+        except Exception as exc:
+            raise IntegrityError(f"{uri}: cannot read the object ({exc})") from exc
+
+    def read_metrics_document(self, description: dict[str, Any]) -> dict[str, Any]:
+        """The package's metrics.json (our provenance document) as a dict; {} when it has none."""
+        uri = description.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")
+        if not uri:
+            return {}
+        try:
+            document = json.loads(self.get_object_bytes(uri))
+        except ValueError as exc:
+            raise IntegrityError(f"{uri}: not valid JSON ({exc})") from exc
+        return document if isinstance(document, dict) else {}
+
+    def registration_from_description(self, description: dict[str, Any], *, created: bool) -> Registration:
+        """Build a Registration from a describe_model_package response."""
+        arn = str(description["ModelPackageArn"])
+        metadata = description.get("CustomerMetadataProperties") or {}
+        containers = description.get("InferenceSpecification", {}).get("Containers", [])
+        if "model_sha256" not in metadata or not containers:
+            raise IntegrityError(f"{arn}: not a spy-flow package (no model_sha256 metadata or no container)")
+        return Registration(
+            target=self.target,
+            group=str(description["ModelPackageGroupName"]),
+            version=int(description["ModelPackageVersion"]),
+            status=str(description.get("ModelApprovalStatus")),
+            model_sha256=str(metadata["model_sha256"]),
+            location=arn,
+            model_uri=str(containers[0]["ModelDataUrl"]),
+            created=created,
+        )
+
+
+def resolve_region(client: Any = None) -> str:
+    """The region of an injected client, else boto3's (AWS_REGION/AWS_DEFAULT_REGION/profile)."""
+    region = getattr(getattr(client, "meta", None), "region_name", None)
+    if not region:
+        import boto3
+
+        region = boto3.session.Session().region_name
+    if not region:
+        raise ConfigError(
+            "no AWS region: pass region= or set AWS_REGION / AWS_DEFAULT_REGION",
+            source="SageMaker registry",
+            key="region",
+        )
+    return str(region)
+
+
+def registry_prefix(uri: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix/`` -> ``("bucket", "some/prefix")``; ConfigError when malformed."""
+    try:
+        bucket, prefix = split_s3_uri(uri, source="SageMaker registry")
+    except ConfigError:
+        bucket, prefix = "", ""
+    if not BUCKET_NAME_PATTERN.fullmatch(bucket):
+        raise ConfigError(
+            f"expected s3://bucket[/prefix], got {uri!r}", source="SageMaker registry", key="s3_prefix"
+        )
+    return bucket, prefix.strip("/")
+
+
+def run_key(run_pathspec: str) -> str:
+    """An S3-safe, unique folder name for a run: ``SpyFlow/17000`` -> ``SpyFlow-17000-<8 hex>``."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", run_pathspec).strip("-")[:80]
+    return f"{readable}-{sha256_bytes(run_pathspec.encode('utf-8'))[:8]}"
+
+
+def to_metadata_value(text: str) -> str:
+    """Make ``text`` a legal CustomerMetadataProperties value: disallowed characters become spaces,
+    whitespace is collapsed, the result is cut to 256 chars (ending in ``...``) and never empty."""
+    cleaned = "".join(
+        ch if unicodedata.category(ch)[0] in "LN" or ch == " " or ch in METADATA_ALLOWED_PUNCTUATION else " "
+        for ch in text
+    )
+    cleaned = " ".join(cleaned.split())
+    if len(cleaned) > METADATA_VALUE_MAX:
+        cleaned = cleaned[: METADATA_VALUE_MAX - 3].rstrip() + "..."
+    return cleaned or "none"
+
+
+def to_description(text: str) -> str:
+    """A legal ModelPackageDescription: control characters (newlines, tabs) become spaces, <= 1024 chars."""
+    cleaned = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text)
+    return cleaned[:1024]
+
+
+def build_customer_metadata(request: RegistrationRequest, manifest: dict[str, Any]) -> dict[str, str]:
+    """CustomerMetadataProperties: provenance and the model sha256 the loader checks (values <= 256)."""
+    metadata = {
+        "run_pathspec": request.run_pathspec,
+        "data_fingerprint": request.data_fingerprint,
+        "code_version": request.code_version,
+        "model_sha256": manifest["model_sha256"],
+        "tarball_sha256": manifest["tarball_sha256"],
+        "gate_reasons": " / ".join(request.gate_reasons),
+        "threshold": repr(float(request.bundle["threshold"])),
+        "symbol": request.bundle["symbol"],
+        "label_convention": request.bundle["label_convention"],
+        "feature_count": str(len(request.bundle["feature_columns"])),
+        "sklearn_version": manifest["sklearn_version"],
+    }
+    features = " ".join(request.bundle["feature_columns"])
+    if len(features) <= METADATA_VALUE_MAX:  # omitted when too long: the bundle has the full list
+        metadata["feature_columns"] = features
+    safe = {key: to_metadata_value(value) for key, value in metadata.items()}
+    for key in ("run_pathspec", "model_sha256"):
+        if safe[key] != metadata[key]:
+            # These two are compared exactly later, so they must survive unchanged.
+            raise ConfigError(
+                f"{metadata[key]!r} cannot be stored as SageMaker metadata (only letters, digits, spaces, "
+                "_.:/=+-@ and at most 256 characters)",
+                source="registration request",
+                key=key,
+            )
+    return safe
+
+
+def sklearn_image_uri(region: str, framework_version: str = "1.2-1") -> str:
+    """SageMaker scikit-learn inference image URI for ``region``.
+
+    Uses the optional ``sagemaker`` package's bundled table when it is installed (v3:
+    ``sagemaker.core.image_uris``; v2: ``sagemaker.image_uris``), otherwise :data:`SKLEARN_IMAGE_ACCOUNTS`.
+    Note the image's scikit-learn version (1.2 for ``1.2-1``) must be able to unpickle the estimator.
+    """
+    retrieve = find_sdk_image_retriever()
+    if retrieve is not None:
+        with contextlib.suppress(Exception):  # an SDK without this region/version: use the table
+            return str(retrieve("sklearn", region=region, version=framework_version, image_scope="inference"))
+    account = SKLEARN_IMAGE_ACCOUNTS.get(region)
+    if account is None:
+        raise ConfigError(
+            f"no SageMaker scikit-learn image known for region {region!r}; pass image_uri explicitly",
+            source="sklearn_image_uri",
+            key="region",
+        )
+    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"{account}.dkr.ecr.{region}.{domain}/sagemaker-scikit-learn:{framework_version}-cpu-py3"
+
+
+def find_sdk_image_retriever() -> Any | None:
+    """``image_uris.retrieve`` from the sagemaker SDK (v3 layout first, then v2), or None."""
+    for module_name in ("sagemaker.core.image_uris", "sagemaker.image_uris"):
+        try:
+            module = __import__(module_name, fromlist=["retrieve"])
+        except Exception:  # not installed, or an SDK that fails to import without credentials
+            continue
+        retrieve = getattr(module, "retrieve", None)
+        if callable(retrieve):
+            return retrieve
+    return None
