@@ -606,3 +606,11 @@ def auc_with_ci(y_true: ArrayLike, y_score: ArrayLike, level: float = 0.95) -> I
         return Interval(estimate=auc, low=math.nan, high=math.nan, level=level)
     half = float(sps.norm.ppf(0.5 + level / 2.0)) * math.sqrt(max(var, 0.0))
     return Interval(estimate=auc, low=max(0.0, auc - half), high=min(1.0, auc + half), level=level)
+
+
+def auc_score(y_true: ArrayLike, y_score: ArrayLike) -> float:
+    """ROC AUC (the Mann-Whitney rank sum, ties counting one half); ``nan`` when a class is missing.
+
+    The estimate of :func:`delong_auc_variance`, without its interval.
+    """
+    return delong_auc_variance(y_true, y_score)[0]
