@@ -84,9 +84,9 @@ E      AUC     Sharpe long/flat   Sharpe long/short   years to detect
 =====  ======  =================  ==================  ================
 
 For E up to about 0.02 both ideal rules are nearly always long (the drift outweighs the signal), so
-their Sharpe is buy and hold's; the signal starts to pay for itself near E = 0.03-0.05. Real daily index edges
-are at most about E = 0.02-0.03 (AUC 0.51): a pipeline that reports E = 0.1-like results on real data
-calls for a leakage audit.
+their Sharpe is buy and hold's; the signal starts to pay for itself near E = 0.03-0.05. Honest daily
+index results sit near AUC 0.50-0.52 (see the evaluation notes), i.e. E of at most about 0.05: an
+out-of-sample result like E = 0.1 on real data calls for a leakage audit.
 """
 
 from __future__ import annotations
@@ -145,7 +145,8 @@ def _fmt(value: float) -> str:
     return repr(float(value))
 
 
-# key -> (inclusive low, high, is high inclusive, description of the range); edge has no default.
+# key -> (low, high, whether high is allowed, the range in words); the low end is allowed except for
+# the keys of _OPEN_LOW.
 _RANGES: dict[str, tuple[float, float, bool, str]] = {
     "edge": (0.0, 1.0, False, "in [0, 1)"),
     "years": (2.0, 200.0, True, "in [2, 200]"),
@@ -166,7 +167,9 @@ def is_synthetic_source(source: str) -> bool:
 def parse_spec(source: str) -> SyntheticSpec:
     """Parse ``synthetic:edge=E[,key=value...]`` strictly; every problem is a one-line ConfigError."""
     if not is_synthetic_source(source):
-        raise ConfigError(f"not a synthetic source: {source!r} (expected 'synthetic:edge=E,...')", source=SPEC_SOURCE)
+        raise ConfigError(
+            f"not a synthetic source: {source!r} (expected 'synthetic:edge=E,...')", source=SPEC_SOURCE
+        )
     body = source[len(SYNTHETIC) + 1 :]
     values: dict[str, float | int] = {}
     for item in body.split(",") if body else []:
@@ -180,7 +183,9 @@ def parse_spec(source: str) -> SyntheticSpec:
         values[key] = _parse_seed(text) if key == "seed" else _parse_number(key, text)
     if "edge" not in values:
         raise ConfigError(
-            "missing: the spec needs edge=E, e.g. 'synthetic:edge=0.1' (0 = no edge)", source=SPEC_SOURCE, key="edge"
+            "missing: the spec needs edge=E, e.g. 'synthetic:edge=0.1' (0 = no edge)",
+            source=SPEC_SOURCE,
+            key="edge",
         )
     return SyntheticSpec(**values)  # type: ignore[arg-type]
 
@@ -242,7 +247,7 @@ def _ohlcv(
 
 def generate_market(spec: SyntheticSpec, symbol: str = "SPY", benchmark: str = "QQQ") -> pd.DataFrame:
     """Daily OHLCV of ``symbol`` (with the planted edge) and ``benchmark`` (none), long format in
-    ``PRICE_COLUMNS`` order, sorted by (symbol, date). Deterministic in ``spec``."""
+    ``PRICE_COLUMNS`` order: the symbol's rows by date, then the benchmark's. Deterministic in ``spec``."""
     n = spec.rows
     rng = np.random.default_rng(spec.seed)
     # Fixed draw order: the same spec always consumes the same stream.
@@ -265,14 +270,23 @@ def generate_market(spec: SyntheticSpec, symbol: str = "SPY", benchmark: str = "
     b_abs = np.abs(math.sqrt(q) * bv + math.sqrt(1 - q) * bw)
 
     dates = pd.bdate_range(end=END_DATE, periods=n).date
-    frames = []
-    for name, (g, i_, scale, abs_sig, extras, unif, price, volume) in {
-        symbol: (gap, intra, vol * math.sqrt(1 - q), np.abs(u), z[4:7], uniforms[0], START_PRICES[0], START_VOLUMES[0]),
-        benchmark: (b_gap, b_intra, bench_vol * math.sqrt(1 - q), b_abs, z[7:10], uniforms[1], START_PRICES[1],
-                    START_VOLUMES[1]),
-    }.items():  # fmt: skip
-        columns = _ohlcv(g, i_, abs_sig, price, volume, scale, extras, unif)
-        frames.append(pd.DataFrame({"date": dates, "symbol": name, **columns}))
+    own = _ohlcv(
+        gap, intra, np.abs(u), START_PRICES[0], START_VOLUMES[0], vol * math.sqrt(1 - q), z[4:7], uniforms[0]
+    )
+    bench = _ohlcv(
+        b_gap,
+        b_intra,
+        b_abs,
+        START_PRICES[1],
+        START_VOLUMES[1],
+        bench_vol * math.sqrt(1 - q),
+        z[7:10],
+        uniforms[1],
+    )
+    frames = [
+        pd.DataFrame({"date": dates, "symbol": name, **cols})
+        for name, cols in ((symbol, own), (benchmark, bench))
+    ]
     return pd.concat(frames, ignore_index=True)[list(PRICE_COLUMNS)]
 
 
@@ -290,9 +304,7 @@ def load_synthetic(source: str, symbol: str, benchmark: str) -> tuple[PriceData,
     """The :func:`spylib.research.data.ingest` hook: both symbols of the market ``source`` describes."""
     spec = parse_spec(source)
     frame = generate_market(spec, symbol, benchmark)
-    common = (
-        f"SYNTHETIC market, not real data ({spec.canonical()}; business-day calendar ending {END_DATE})"
-    )
+    common = f"SYNTHETIC market, not real data ({spec.canonical()}; business-day calendar ending {END_DATE})"
     traded = (
         f"{common}: planted edge E={_fmt(spec.edge)} (corr of today's return with the next label return, "
         "both execution conventions)"
@@ -304,10 +316,6 @@ def load_synthetic(source: str, symbol: str, benchmark: str) -> tuple[PriceData,
 # ---------------------------------------------------------------------------------------------
 # what an edge is worth
 # ---------------------------------------------------------------------------------------------
-def _norm_pdf(x: float) -> float:
-    return math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi) if math.isfinite(x) else 0.0
-
-
 def _norm_cdf(x: float) -> float:
     return 0.5 * math.erfc(-x / math.sqrt(2))
 
@@ -334,10 +342,8 @@ def _rule_moments(edge: float, drift: float, vol: float) -> tuple[float, float, 
     ``drift + vol^2 (1 - edge^2) / 2 + vol edge s > 0``, i.e. above a threshold ``a`` in ``s``."""
     e = float(edge)
     lift = drift + 0.5 * vol * vol * (1.0 - e * e)
-    if e == 0.0:
-        a = -math.inf if lift >= 0 else math.inf
-    else:
-        a = -lift / (vol * e)
+    # Without an edge the rule is always long (or always flat, for a negative expected return).
+    a = (-math.inf if lift >= 0 else math.inf) if e == 0.0 else -lift / (vol * e)
 
     def above(j: int) -> float:  # E[exp(j X) 1{s > a}], X the log return
         return math.exp(j * drift + 0.5 * j * j * vol * vol) * (1.0 - _norm_cdf(a - j * vol * e))
