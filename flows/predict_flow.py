@@ -27,8 +27,12 @@ ensure_metaflow_user()  # before metaflow is imported: it refuses the user name 
 
 from metaflow import FlowSpec, Parameter, card, current, schedule, step  # noqa: E402
 
-from spylib.monitoring import measure_resources  # noqa: E402
+from spylib.monitoring import alert_message, health_trend, measure_resources  # noqa: E402
+from spylib.monitoring.card import card_items, prediction_line  # noqa: E402
+from spylib.monitoring.track_record import monitoring_predictions  # noqa: E402
 from spylib.stages import daily  # noqa: E402
+from spylib.stages.cards import to_card_components  # noqa: E402
+from spylib.stages.step_history import read_step_stats  # noqa: E402
 
 # AWS (EventBridge) cron: minute hour day-of-month month day-of-week year, in UTC. 22:30 UTC is
 # 17:30/18:30 in New York: after the 16:00 close and the closing auction prints, all year round.
@@ -108,7 +112,8 @@ class PredictFlow(FlowSpec):
         """Load, validate and align the symbol and its benchmark, cut at the as-of day; then the training
         feature code with the model's label convention."""
         with measure_resources() as self.step_resources:
-            self.prices, self.data_provenance, self.as_of_date = daily.run_ingest(self.settings)
+            data = daily.run_ingest(self.settings)
+            self.prices, self.data_provenance, self.as_of_date = data.prices, data.provenance, data.as_of
             self.feature_table = daily.run_features(self.prices, self.settings, self.model, self.as_of_date)
         self.next(self.predict)
 
@@ -116,10 +121,12 @@ class PredictFlow(FlowSpec):
     def predict(self):
         """Predict the next trading day; write it to the lake (no duplicates, outcomes filled)."""
         with measure_resources() as self.step_resources:
-            self.prediction, self.track_record, self.lake_files = daily.run_predict(
+            predicted = daily.run_predict(
                 self.model, self.feature_table, self.settings, self.as_of_date, current.run_id
             )
-            print(daily.prediction_line(self.prediction, self.model))
+            self.prediction, self.track_record = predicted.today, predicted.track
+            self.lake_files = predicted.files
+            print(prediction_line(self.prediction, self.model))
         self.next(self.monitor)
 
     @card(type="blank", id="monitoring")
@@ -127,26 +134,27 @@ class PredictFlow(FlowSpec):
     def monitor(self):
         """All checks; the card, the PNGs and monitoring.json beside the predictions."""
         with measure_resources() as self.step_resources:
-            self.step_stats, self.step_history = daily.read_step_stats(
-                current.flow_name, current.run_id, self.settings.history_runs
-            )
-            self.monitored_predictions = daily.monitoring_predictions(
+            stats = read_step_stats(current.flow_name, current.run_id, self.settings.history_runs)
+            self.step_stats, self.step_history = stats.current, stats.history
+            self.monitored_predictions = monitoring_predictions(
                 self.track_record, self.model, self.feature_table, self.settings.replay_days
             )
-            report, self.rolling = daily.run_daily_monitoring(
+            monitored = daily.run_daily_monitoring(
                 self.model.profile, self.feature_table, self.monitored_predictions, self.step_stats,
                 self.step_history, cost_bps=self.model.cost_bps,
             )  # fmt: skip
-            self.monitoring, self.monitoring_status = daily.monitoring_to_artifacts(report)
-            figures, self.output_files = daily.save_outputs(
+            report, self.rolling = monitored.report, monitored.rolling
+            self.monitoring, self.monitoring_status = report.to_dict(), report.status
+            saved = daily.save_outputs(
                 report, self.monitored_predictions, self.track_record, self.rolling, self.step_stats,
                 self.step_history, self.settings.output_dir, current.run_id,
             )  # fmt: skip
-            trend = daily.health_trend(self.step_stats, self.step_history)
-            items = daily.card_items(report, self.prediction, self.model, self.monitored_predictions, figures,
-                                     trend)  # fmt: skip
-            current.card.extend(daily.to_card_components(items))
-            self.message = daily.alert_message(report, self.model.model_version, self.as_of_date)
+            self.output_files = saved.files
+            trend = health_trend(self.step_stats, self.step_history)
+            items = card_items(report, self.prediction, self.model, self.monitored_predictions, saved.figures,
+                               trend)  # fmt: skip
+            current.card.extend(to_card_components(items))
+            self.message = alert_message(report, self.model.model_version, self.as_of_date)
         self.next(self.end)
 
     @step

@@ -124,10 +124,14 @@ class LocalRegistry:
             atomic_write_bytes(version_dir / MANIFEST_FILE, dump_json(manifest))
         return self.registration_from_manifest(version_dir, manifest, created=False)
 
+    def extra_file_uri(self, model: RegisteredModel, name: str) -> str:
+        """``{root}/{group}/versions/{n}/{name}``, beside ``model.joblib``."""
+        check_extra_file_name(name, source="extra_file_uri")
+        return str(Path(model.registration.location) / name)
+
     def read_extra_file(self, model: RegisteredModel, name: str) -> bytes:
         """Extra file ``name`` beside ``model.joblib``, checked against the manifest's sha256."""
-        check_extra_file_name(name, source="read_extra_file")
-        path = Path(model.registration.location) / name
+        path = Path(self.extra_file_uri(model, name))
         try:
             data = path.read_bytes()
         except OSError as exc:

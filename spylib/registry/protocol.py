@@ -80,6 +80,10 @@ class ModelRegistry(Protocol):
         """Approve or reject ``{group}/{version}`` (the human review step)."""
         ...
 
+    def extra_file_uri(self, model: RegisteredModel, name: str) -> str:
+        """Where extra file ``name`` of ``model``'s version is stored (a path or an ``s3://`` URI)."""
+        ...
+
     def read_extra_file(self, model: RegisteredModel, name: str) -> bytes:
         """The bytes of extra file ``name`` of ``model``'s version (e.g. ``reference_profile.json``),
         refused with IntegrityError unless they match the sha256 recorded at registration."""

@@ -238,10 +238,14 @@ class SageMakerRegistry:
             f"model package {group}/{version} does not exist", source="set_status", key="version"
         )
 
+    def extra_file_uri(self, model: RegisteredModel, name: str) -> str:
+        """``s3://{bucket}/{prefix}/{group}/{run key}/{name}``, beside ``model.tar.gz``."""
+        check_extra_file_name(name, source="extra_file_uri")
+        return model.registration.model_uri.rsplit("/", 1)[0] + "/" + name
+
     def read_extra_file(self, model: RegisteredModel, name: str) -> bytes:
         """Extra file ``name`` beside ``model.tar.gz`` in S3, checked against the manifest's sha256."""
-        check_extra_file_name(name, source="read_extra_file")
-        uri = model.registration.model_uri.rsplit("/", 1)[0] + "/" + name
+        uri = self.extra_file_uri(model, name)
         return verify_extra_file(self.get_object_bytes(uri), name, model.metadata, uri=uri)
 
     # ---- internals ----

@@ -1,52 +1,16 @@
-"""Daily batch inference from the registry, and the monitoring around it (what ``PredictFlow`` calls).
+"""What ``PredictFlow``'s steps call: settings, the Approved model, ingest and features cut at the as-of
+day, the prediction and the track-record update, the monitoring run and its files. Wiring only: the
+logic is in :mod:`spylib.registry`, :mod:`spylib.research` and :mod:`spylib.monitoring`.
 
-No Metaflow import at module level: the one function that reads runs back through the Metaflow
-Client (:func:`read_step_stats`) imports it lazily, so everything else runs in a plain process.
-
-Conventions:
-
-* **As-of day.** ``as_of`` (``YYYY-MM-DD``; empty = the latest common day of the data) is the day
-  whose close the prediction is made at. Prices are cut at ``as_of`` (inclusive) before the features
-  are built, with the same code as training, so a past day is predicted exactly as it would have been
-  that evening. ``as_of`` must be a trading day of the data.
-* **A daily row** of the lake's ``predictions`` table has ``date = as_of``, ``segment = "daily"``,
-  ``model_version = "<group>/v<version>"``, the probability and the long/flat signal for the next
-  label span (the next trading day's close under ``close_to_close``), and a null outcome.
-* **One row per (date, symbol) in the daily segment; the first prediction is kept.** A re-run for a
-  day that already has a daily row keeps its probability, signal and model version (an honest track
-  record is never rewritten after the fact, even by a newer model); only the outcome columns
-  (``target_up``, ``fwd_return``) are filled once the data holds the day's label. A recorded outcome
-  is never overwritten (a later vendor revision of adjusted prices is logged, not applied).
-* **Where the rows live.** A daily row is stored in the lake file of the run that FIRST predicted it
-  (``predictions/symbol=S/year=Y/run_id=<that run>.parquet``, ``run_id`` column = that run), written
-  with :func:`spylib.storage.lake.write_table` in ``mode="run"``: a re-run rewrites nothing new, and filling an
-  outcome rewrites that one file in place (atomically). So every row keeps the id of the run that
-  made the prediction, and the training flow's files are never touched.
-  Why not ``mode="merge"``: merge mode folds every file of a partition into one and then enforces the
-  table key ``(date, symbol)`` on the result, so a daily row and a training row of the same day
-  (SpyFlow's ``production``/``latest`` segments overlap the daily dates whenever the model is
-  retrained) cannot both survive a merge; it also deletes the training run's file it absorbed.
-* **Coexistence with the training flow's rows.** The table then holds, for one day, possibly a daily
-  row (``segment = "daily"``, ``model_version = "<group>/v<n>"``) and rows of training runs
-  (``test``/``production``/``latest``, ``run-<id>``), each in its own run's file. Select the track
-  record with ``segment = 'daily'`` (``read_table(..., [("segment", "=", "daily")])`` or
-  ``spy-sql "SELECT ... FROM predictions WHERE segment = 'daily'"``).
-* **Monitoring predictions.** The daily track record of the symbol (every model version), optionally
-  preceded by ``replay_days`` replayed predictions: the current model scored on the last days before
-  the first daily row, with their known outcomes (``segment = "replay"``, never written to the lake).
-  A young deployment thus gets prediction-drift and performance checks at once, and says so.
-* **Pipeline health.** Each step of the flow measures itself (``monitor.measure_resources``) into the
-  artifact ``step_resources``; :func:`read_step_stats` reads them back from the current run and the
-  last ``history_runs`` runs of the flow through the Metaflow Client.
+**As-of day.** ``as_of`` (``YYYY-MM-DD``; empty = the latest common day of the data) is the day whose
+close the prediction is made at. Prices are cut at ``as_of`` (inclusive) before the features are built,
+with the same code as training, so a past day is predicted exactly as it would have been that evening.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -54,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from spylib.core.errors import ConfigError, DataValidationError, IntegrityError, SpyFlowError
+from spylib.core.errors import ConfigError, DataValidationError, SpyFlowError
 from spylib.core.schema import PREDICTION_COLUMNS
 from spylib.monitoring import (
     MonitorConfig,
@@ -64,19 +28,15 @@ from spylib.monitoring import (
     run_monitoring,
     save_figures,
 )
-from spylib.registry import ModelRegistry, RegisteredModel, sha256_bytes
+from spylib.monitoring.profile import PROFILE_FILE, loads_profile
+from spylib.monitoring.track_record import predict_day, realized_outcomes, update_track_record
+from spylib.registry import ModelRegistry
 from spylib.research.data import EMBEDDED, ingest
 from spylib.research.features import build_features, load_extra_features
-from spylib.research.models import bundle_signal
+from spylib.storage.files import atomic_write_bytes
 
-log = logging.getLogger(__name__)
-
-DAILY_SEGMENT = "daily"
-REPLAY_SEGMENT = "replay"
-PROFILE_FILE = "reference_profile.json"
-OUTCOME_COLUMNS = ("target_up", "fwd_return")
-RUN_ID = "run_id"
 FAIL_ON_ALERT_ENV = "SPYFLOW_FAIL_ON_ALERT"
+MONITORING_FILE = "monitoring.json"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,34 +144,9 @@ class DeployedModel:
         return float(value) if value is not None else MonitorConfig().cost_bps
 
 
-def load_reference_profile(registry: ModelRegistry, registered: RegisteredModel) -> dict[str, Any]:
-    """``reference_profile.json`` of a registered version, checked against the sha256 in its manifest.
-
-    Local: beside ``model.joblib``; SageMaker: beside ``model.tar.gz`` in S3.
-    """
-    reg = registered.registration
-    expected = (registered.metadata.get("extra_files") or {}).get(PROFILE_FILE)
-    if reg.target == "local":
-        uri = str(Path(reg.location) / PROFILE_FILE)
-        try:
-            data = Path(uri).read_bytes()
-        except OSError as exc:
-            raise IntegrityError(f"{uri}: cannot read the reference profile ({exc})") from exc
-    else:
-        uri = reg.model_uri.rsplit("/", 1)[0] + "/" + PROFILE_FILE
-        data = registry.get_object_bytes(uri)  # type: ignore[attr-defined]
-    if expected is None:
-        raise IntegrityError(f"{uri}: the version's manifest records no sha256 for {PROFILE_FILE}")
-    if sha256_bytes(data) != expected:
-        raise IntegrityError(f"{uri}: sha256 {sha256_bytes(data)} does not match the manifest's {expected}")
-    profile = json.loads(data)
-    if not isinstance(profile, dict) or "features" not in profile:
-        raise IntegrityError(f"{uri}: not a reference profile (no 'features' key)")
-    return profile
-
-
 def load_approved_model(settings: DailySettings, *, registry: ModelRegistry | None = None) -> DeployedModel:
-    """The latest Approved version of ``settings.model_group`` (the registry checks the model's sha256)."""
+    """The latest Approved version of ``settings.model_group`` and its reference profile (the registry
+    checks the sha256 of both against the version's manifest)."""
     from spylib.registry import open_registry
 
     registry = registry or open_registry(settings.registry, settings.registry_location)
@@ -229,6 +164,10 @@ def load_approved_model(settings: DailySettings, *, registry: ModelRegistry | No
             f"not {settings.symbol}",
             source="--symbol",
         )
+    profile = loads_profile(
+        registry.read_extra_file(registered, PROFILE_FILE),
+        source=registry.extra_file_uri(registered, PROFILE_FILE),
+    )
     return DeployedModel(
         bundle=bundle,
         group=registered.registration.group,
@@ -236,13 +175,31 @@ def load_approved_model(settings: DailySettings, *, registry: ModelRegistry | No
         model_sha256=registered.registration.model_sha256,
         location=registered.registration.location,
         metrics=dict(registered.metadata.get("metrics") or {}),
-        profile=load_reference_profile(registry, registered),
+        profile=profile,
     )
 
 
 # ---------------------------------------------------------------------------------------------
 # data and features
 # ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AsOfPrices:
+    """Prices cut at the as-of day (inclusive), and that day."""
+
+    prices: pd.DataFrame
+    as_of: date
+
+
+@dataclass(frozen=True)
+class DailyData:
+    """What ``ingest`` stores: the cut prices (``prices``), their provenance (``data_provenance``, with
+    ``as_of``) and the as-of day (``as_of_date``)."""
+
+    prices: pd.DataFrame
+    provenance: dict[str, Any]
+    as_of: date
+
+
 def price_loader(source: str) -> Callable[..., Any] | None:
     """The ingest loader for ``source``: the yfinance live source, or None (the default loader)."""
     from spylib.research.live import LIVE_SOURCE, load_live
@@ -250,11 +207,11 @@ def price_loader(source: str) -> Callable[..., Any] | None:
     return load_live if source == LIVE_SOURCE else None
 
 
-def cut_at(prices: pd.DataFrame, as_of: date | None, source: str) -> tuple[pd.DataFrame, date]:
+def cut_at(prices: pd.DataFrame, as_of: date | None, source: str) -> AsOfPrices:
     """Prices up to and including ``as_of`` (None = the last day); ``as_of`` must be a trading day."""
     days = sorted(set(prices["date"]))
     if as_of is None:
-        return prices, days[-1]
+        return AsOfPrices(prices=prices, as_of=days[-1])
     if as_of not in set(days):
         earlier = [d for d in days if d < as_of]
         hint = f"the last trading day before it is {earlier[-1]}" if earlier else "the data starts later"
@@ -264,10 +221,10 @@ def cut_at(prices: pd.DataFrame, as_of: date | None, source: str) -> tuple[pd.Da
             date=str(as_of),
             column="date",
         )
-    return prices[prices["date"] <= as_of].reset_index(drop=True), as_of
+    return AsOfPrices(prices=prices[prices["date"] <= as_of].reset_index(drop=True), as_of=as_of)
 
 
-def run_ingest(settings: DailySettings) -> tuple[pd.DataFrame, dict[str, Any], date]:
+def run_ingest(settings: DailySettings) -> DailyData:
     """Load and validate the symbol and benchmark from the training sources (or yfinance), cut at as-of."""
     loader = price_loader(settings.source)
     market = (
@@ -275,13 +232,13 @@ def run_ingest(settings: DailySettings) -> tuple[pd.DataFrame, dict[str, Any], d
         if loader is not None
         else ingest(settings.source, settings.symbol, settings.benchmark)
     )
-    prices, as_of = cut_at(market.prices, settings.as_of, market.symbol.source)
+    cut = cut_at(market.prices, settings.as_of, market.symbol.source)
     provenance = market.provenance()
-    provenance["as_of"] = str(as_of)
+    provenance["as_of"] = str(cut.as_of)
     if settings.source == EMBEDDED:
-        descriptions: Mapping[str, str] = provenance["descriptions"]  # type: ignore[assignment]
-        print(f"Data: offline stand-ins ({'; '.join(descriptions.values())})")
-    return prices, provenance, as_of
+        descriptions = [p.description for p in (market.symbol, market.benchmark)]
+        print(f"Data: offline stand-ins ({'; '.join(descriptions)})")
+    return DailyData(prices=cut.prices, provenance=provenance, as_of=cut.as_of)
 
 
 def run_features(
@@ -310,156 +267,47 @@ def run_features(
 # ---------------------------------------------------------------------------------------------
 # prediction and the track record
 # ---------------------------------------------------------------------------------------------
-def predict_day(model: DeployedModel, features: pd.DataFrame, as_of: date) -> pd.DataFrame:
-    """One daily row (``PREDICTION_COLUMNS``) for ``as_of``: probability, signal, no outcome yet."""
-    row = features[features["date"] == as_of]
-    if len(row) != 1:
-        raise DataValidationError(
-            f"{len(row)} feature rows for the as-of day", source="features", date=str(as_of)
-        )
-    probability, signal = bundle_signal(model.bundle, row)
-    return pd.DataFrame(
-        {
-            "date": [as_of],
-            "symbol": [str(row["symbol"].iloc[0])],
-            "segment": [DAILY_SEGMENT],
-            "probability": probability.astype("float64"),
-            "signal": signal.astype("int8"),
-            "target_up": pd.array([pd.NA], dtype="Int8"),
-            "fwd_return": [math.nan],
-            "model_version": [model.model_version],
-        }
-    )[list(PREDICTION_COLUMNS)]
+@dataclass(frozen=True)
+class DailyPrediction:
+    """What ``predict`` stores: today's row (``prediction``), the track record after this run
+    (``track_record``) and the lake files written (``lake_files``, empty when nothing changed)."""
 
-
-def realized_outcomes(features: pd.DataFrame) -> pd.DataFrame:
-    """``date, target_up, fwd_return`` of the days whose label the data already holds."""
-    known = features[features["target_up"].notna()]
-    return known[["date", *OUTCOME_COLUMNS]].reset_index(drop=True)
-
-
-def read_daily_rows(lake_root: str, symbol: str) -> pd.DataFrame:
-    """The daily track record of ``symbol`` in the lake (``PREDICTION_COLUMNS`` + ``run_id``), by date."""
-    from spylib.storage.lake import read_table
-
-    frame = read_table("predictions", lake_root, [("symbol", "=", symbol), ("segment", "=", DAILY_SEGMENT)])
-    frame["date"] = pd.to_datetime(frame["date"]).dt.date
-    return frame.sort_values("date").reset_index(drop=True)
-
-
-def merge_daily_rows(
-    existing: pd.DataFrame, new: pd.DataFrame, outcomes: pd.DataFrame, run_id: str
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The track record after today's run, and the rows that changed (to write).
-
-    ``existing``: the daily rows in the lake (with ``run_id``); ``new``: today's row(s), made by run
-    ``run_id``; ``outcomes``: known labels by date. A date already present keeps its first prediction
-    and its ``run_id``; null outcomes are filled from ``outcomes``; recorded outcomes are kept (a
-    differing value is logged). Both frames have ``PREDICTION_COLUMNS`` + ``run_id``, one row per
-    (date, symbol), sorted by date.
-    """
-    columns = [*PREDICTION_COLUMNS, RUN_ID]
-    old = existing[columns].copy() if len(existing) else pd.DataFrame(columns=columns)
-    if old.duplicated(["date", "symbol"]).any():
-        dup = old[old.duplicated(["date", "symbol"])].iloc[0]
-        raise DataValidationError("two daily rows for one day in the lake", source="lake table 'predictions'",
-                                  date=str(dup["date"]), column="date")  # fmt: skip
-    old_keys = set(zip(old["date"], old["symbol"], strict=True))
-    is_new = [(d, s) not in old_keys for d, s in zip(new["date"], new["symbol"], strict=True)]
-    fresh = new.loc[is_new, list(PREDICTION_COLUMNS)].assign(**{RUN_ID: str(run_id)})
-    track = pd.concat([old, fresh], ignore_index=True) if len(old) else fresh.reset_index(drop=True)
-    track["target_up"] = track["target_up"].astype("Int8")
-    track["fwd_return"] = track["fwd_return"].astype("float64")
-    known = outcomes.set_index("date")
-    changed = set(fresh["date"])
-    for i, day in enumerate(track["date"]):
-        if day not in known.index:
-            continue
-        label, ret = known.at[day, "target_up"], float(known.at[day, "fwd_return"])
-        if pd.isna(track.at[i, "target_up"]):
-            track.at[i, "target_up"] = int(label)
-            track.at[i, "fwd_return"] = ret
-            changed.add(day)
-        elif not math.isclose(float(track.at[i, "fwd_return"]), ret, rel_tol=1e-9, abs_tol=1e-12):
-            log.warning("%s: recorded fwd_return %s differs from today's data (%s); kept the recorded one",
-                        day, track.at[i, "fwd_return"], ret)  # fmt: skip
-    track = track.sort_values("date").reset_index(drop=True)
-    return track, track[track["date"].isin(changed)].reset_index(drop=True)
-
-
-def write_daily_rows(track: pd.DataFrame, changed: pd.DataFrame, lake_root: str) -> list[str]:
-    """Rewrite the lake file of every run that owns a changed row (see module doc), atomically.
-
-    A run's file gets all the track-record rows that run first predicted, so rewriting it never drops
-    a row; ``mode="run"`` replaces that run's file in place (no duplicate, training files untouched).
-    """
-    from spylib.storage.lake import write_table
-
-    files: list[str] = []
-    for owner in sorted(set(changed[RUN_ID].astype(str))):
-        rows = track[track[RUN_ID].astype(str) == owner]
-        files += write_table(rows[list(PREDICTION_COLUMNS)], "predictions", lake_root, owner, mode="run")
-    return sorted(files)
+    today: pd.DataFrame
+    track: pd.DataFrame
+    files: list[str]
 
 
 def run_predict(
     model: DeployedModel, features: pd.DataFrame, settings: DailySettings, as_of: date, run_id: str
-) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Predict ``as_of``, merge with the track record, write the new/filled rows: (today, track, files)."""
+) -> DailyPrediction:
+    """Predict ``as_of``, merge it into the track record in the lake, write the new and filled rows."""
     today = predict_day(model, features, as_of)
-    existing = read_daily_rows(settings.lake_root, settings.symbol)
-    track, changed = merge_daily_rows(existing, today, realized_outcomes(features), run_id)
-    files = write_daily_rows(track, changed, settings.lake_root)
-    kept = track[track["date"] == as_of].iloc[0]
+    update = update_track_record(
+        settings.lake_root, settings.symbol, today, realized_outcomes(features), run_id
+    )
+    kept = update.track[update.track["date"] == as_of].iloc[0]
     if kept["model_version"] != model.model_version or kept["probability"] != today["probability"].iloc[0]:
         print(f"{as_of} was already predicted by {kept['model_version']} (p={kept['probability']:.4f}): kept")
-    return today, track, files
-
-
-def next_business_day(day: date) -> date:
-    """The next weekday after ``day`` (no holiday calendar: the data's next row is the truth)."""
-    return (pd.Timestamp(day) + pd.offsets.BDay(1)).date()
-
-
-def prediction_line(today: pd.DataFrame, model: DeployedModel) -> str:
-    row = today.iloc[0]
-    action = "LONG" if int(row["signal"]) == 1 else "FLAT"
-    return (
-        f"{row['symbol']} {row['date']} close -> next trading day (~{next_business_day(row['date'])}): "
-        f"P(up) = {row['probability']:.4f}, threshold {model.bundle['threshold']:.2f}, signal {action} "
-        f"({model.model_version})"
-    )
+    return DailyPrediction(today=today, track=update.track, files=update.files)
 
 
 # ---------------------------------------------------------------------------------------------
 # monitoring
 # ---------------------------------------------------------------------------------------------
-def monitoring_predictions(
-    track: pd.DataFrame, model: DeployedModel, features: pd.DataFrame, replay_days: int = 0
-) -> pd.DataFrame:
-    """The predictions monitoring looks at: ``replay_days`` replayed days before the track record, then
-    the track record (see module doc). Outcome columns as float (nan = unknown)."""
-    columns = list(PREDICTION_COLUMNS)
-    parts = []
-    if replay_days > 0:
-        first = min(track["date"]) if len(track) else features["date"].iloc[-1]
-        before = features[(features["date"] < first) & features["target_up"].notna()].tail(replay_days)
-        if len(before):
-            probability, signal = bundle_signal(model.bundle, before)
-            parts.append(pd.DataFrame({
-                "date": before["date"].to_numpy(), "symbol": before["symbol"].to_numpy(),
-                "segment": REPLAY_SEGMENT, "probability": probability, "signal": signal,
-                "target_up": before["target_up"].astype("float64").to_numpy(),
-                "fwd_return": before["fwd_return"].to_numpy("float64"), "model_version": model.model_version,
-            }))  # fmt: skip
-    if len(track):
-        parts.append(track[columns])
-    if not parts:
-        return pd.DataFrame(columns=columns)
-    frame = pd.concat(parts, ignore_index=True)
-    frame["target_up"] = frame["target_up"].astype("float64")
-    frame["fwd_return"] = frame["fwd_return"].astype("float64")
-    return frame.sort_values("date").reset_index(drop=True)
+@dataclass(frozen=True)
+class DailyMonitoring:
+    """Every check of the run (``report``) and the rolling realized performance (``rolling``)."""
+
+    report: MonitoringReport
+    rolling: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class SavedOutputs:
+    """The figures of the run and the files written beside the predictions, by name."""
+
+    figures: dict[str, Any]
+    files: dict[str, str]
 
 
 def run_daily_monitoring(
@@ -471,89 +319,16 @@ def run_daily_monitoring(
     *,
     cost_bps: float = 1.0,
     config: MonitorConfig | None = None,
-) -> tuple[MonitoringReport, pd.DataFrame]:
-    """All checks (``monitor.run_monitoring``) and the rolling realized performance, at the model's cost.
-
-    ``features`` is the recent feature table (drift uses its last ``drift_window`` rows).
+) -> DailyMonitoring:
+    """All checks (:func:`spylib.monitoring.run_monitoring`) and the rolling realized performance, at
+    the model's cost. ``features`` is the recent feature table (drift uses its last ``drift_window`` rows).
     """
     cfg = config or MonitorConfig(cost_bps=cost_bps)
     report = run_monitoring(profile, features, predictions, step_stats, history, cfg)
     rolling = rolling_performance(predictions, cfg.performance_windows, cfg.cost_bps)
-    return report, rolling
+    return DailyMonitoring(report=report, rolling=rolling)
 
 
-def alert_message(report: MonitoringReport, model_version: str, as_of: date | str) -> str:
-    """The message a run ends with: the overall status and every alert and warning with its reason."""
-    head = f"MONITORING {report.status.upper()} for {model_version} as of {as_of}"
-    lines = [head, *[f"  [{c.status}] {c.name}: {c.reason}" for c in report.checks if c.status != "ok"]]
-    if report.status == "ok":
-        lines.append(f"  all {len(report.checks)} checks ok (skipped ones say why in the report)")
-    return "\n".join(lines)
-
-
-def finish(report_dict: Mapping[str, Any], message: str, fail_on_alert: bool) -> None:
-    """Print the verdict; on alert with ``fail_on_alert`` raise (a non-zero exit for the scheduler)."""
-    print(message)
-    if report_dict["status"] == "alert" and fail_on_alert:
-        raise SpyFlowError(f"monitoring alert (--fail-on-alert is on):\n{message}")
-
-
-# --- pipeline health through the Metaflow Client ----------------------------------------------
-def step_stats_from_records(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """``step_stats`` rows (``run_id, step, task, seconds, peak_rss_mb``) from measured records."""
-    columns = ["run_id", "step", "task", "seconds", "peak_rss_mb"]
-    return pd.DataFrame([{k: r[k] for k in columns} for r in records], columns=columns)
-
-
-def run_step_records(run: Any) -> list[dict[str, Any]]:
-    """Every task of a Client ``Run`` that stored ``step_resources``: one record per task."""
-    records = []
-    for step in run:
-        for task in step:
-            if "step_resources" not in task:
-                continue
-            measured = task["step_resources"].data
-            records.append({"run_id": str(run.id), "step": step.id, "task": str(task.id),
-                            "seconds": float(measured["seconds"]),
-                            "peak_rss_mb": float(measured["peak_rss_mb"])})  # fmt: skip
-    return records
-
-
-def read_step_stats(flow_name: str, run_id: str, history_runs: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(this run's step stats, the previous ``history_runs`` runs' step stats), read back with the Client.
-
-    Only runs with at least one measured task count; the current run's unfinished step is absent.
-    """
-    from metaflow import Flow, namespace
-
-    namespace(None)  # runs of every user and of the scheduler
-    flow = Flow(flow_name)
-    current = run_step_records(flow[str(run_id)])
-    history: list[dict[str, Any]] = []
-    seen = 0
-    for run in flow.runs():  # newest first
-        if seen >= history_runs:
-            break
-        if str(run.id) == str(run_id):
-            continue
-        records = run_step_records(run)
-        if records:
-            history.extend(records)
-            seen += 1
-    return step_stats_from_records(current), step_stats_from_records(history)
-
-
-def health_trend(step_stats: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
-    """Seconds of the slowest task per step (columns) for each run (rows, newest first)."""
-    frame = pd.concat([step_stats, history], ignore_index=True)
-    if frame.empty:
-        return pd.DataFrame()
-    table = frame.pivot_table(index="run_id", columns="step", values="seconds", aggfunc="max", sort=False)
-    order = sorted(table.index, key=lambda r: (0, int(r)) if str(r).isdigit() else (1, 0), reverse=True)
-    return table.loc[order].round(2).reset_index()
-
-
-# --- outputs: PNGs, JSON, card ----------------------------------------------------------------
 def save_outputs(
     report: MonitoringReport,
     predictions: pd.DataFrame,
@@ -563,10 +338,10 @@ def save_outputs(
     history: pd.DataFrame,
     output_dir: str,
     run_id: str,
-) -> tuple[dict[str, Any], dict[str, str]]:
+) -> SavedOutputs:
     """Figures and files beside the predictions: ``{output_dir}/predictions/run_id={run_id}/``
     (``predictions.parquet/.csv`` = the track record after this run, ``monitoring.json``, one PNG per
-    figure). Returns (figures, {name: path})."""
+    figure)."""
     from spylib.research.predict import write_predictions
 
     files = write_predictions(track[list(PREDICTION_COLUMNS)], output_dir, run_id)
@@ -574,56 +349,14 @@ def save_outputs(
     figures = plot_monitoring(report, predictions, rolling, step_stats, history)
     for path in save_figures(figures, directory):
         files[path.stem] = str(path)
-    report_path = directory / "monitoring.json"
-    report_path.write_text(json.dumps(report.to_dict(), indent=2))
+    report_path = directory / MONITORING_FILE
+    atomic_write_bytes(report_path, report.to_json().encode("utf-8"))
     files["monitoring"] = str(report_path)
-    return figures, files
+    return SavedOutputs(figures=dict(figures), files=files)
 
 
-def card_items(
-    report: MonitoringReport,
-    today: pd.DataFrame,
-    model: DeployedModel,
-    predictions: pd.DataFrame,
-    figures: Mapping[str, Any],
-    trend: pd.DataFrame,
-) -> list[tuple[str, Any]]:
-    """The monitoring card: verdict, today's prediction, the checks, the figures, the run trend."""
-    replayed = int((predictions["segment"] == REPLAY_SEGMENT).sum()) if len(predictions) else 0
-    daily = int((predictions["segment"] == DAILY_SEGMENT).sum()) if len(predictions) else 0
-    window = model.profile.get("window") or {}
-    items: list[tuple[str, Any]] = [
-        ("markdown", f"# Daily inference and monitoring: **{report.status.upper()}**"),
-        ("markdown", prediction_line(today, model)),
-        ("markdown", f"Model `{model.model_version}` (sha256 `{model.model_sha256[:16]}`), reference window "
-                     f"{window.get('start')}..{window.get('end')}. "
-                     f"Monitored predictions: {daily} daily, {replayed} replayed."),
-        ("table", report.to_frame()),
-    ]  # fmt: skip
-    titles = {
-        "drift": "Drift per feature (PSI)",
-        "performance": "Rolling realized performance",
-        "probability": "Predicted probability over time",
-        "step_durations": "Step durations",
-    }
-    for key, title in titles.items():
-        if key in figures:
-            items += [("markdown", f"## {title}"), ("figure", figures[key])]
-        else:
-            items.append(("markdown", f"## {title}\n\nNo data yet."))
-    if len(trend):
-        items += [("markdown", "## Seconds per step, last runs"), ("table", trend)]
-    return items
-
-
-def monitoring_to_artifacts(report: MonitoringReport) -> tuple[dict[str, Any], str]:
-    """(``monitoring`` dict with status and checks, ``monitoring_status``)."""
-    document = report.to_dict()
-    return document, str(document["status"])
-
-
-def to_card_components(items: list[tuple[str, Any]]) -> list[Any]:
-    """Card components of :func:`card_items` (imports Metaflow's card classes lazily)."""
-    from spylib.stages.cards import to_card_components as convert
-
-    return convert(items)
+def finish(report_dict: Mapping[str, Any], message: str, fail_on_alert: bool) -> None:
+    """Print the verdict; on alert with ``fail_on_alert`` raise (a non-zero exit for the scheduler)."""
+    print(message)
+    if report_dict["status"] == "alert" and fail_on_alert:
+        raise SpyFlowError(f"monitoring alert (--fail-on-alert is on):\n{message}")
