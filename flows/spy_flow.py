@@ -42,10 +42,24 @@ from spylib.stages.cards import to_card_components  # noqa: E402
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 # The Parameters passed by name to build_training_settings (the Configs are passed beside them).
 PARAMETERS: tuple[str, ...] = (
-    "source", "symbol", "benchmark", "split_dates", "gap_rows", "execution", "cost_bps", "configs_per_task",
-    "seed", "shuffle_labels", "extra_features", "output_dir", "lake_root", "glue_database", "registry",
-    "registry_location", "model_group", "sagemaker_image_uri",
-)  # fmt: skip
+    "source",
+    "symbol",
+    "benchmark",
+    "holdout_start",
+    "execution",
+    "cost_bps",
+    "configs_per_task",
+    "seed",
+    "shuffle_labels",
+    "extra_features",
+    "output_dir",
+    "lake_root",
+    "glue_database",
+    "registry",
+    "registry_location",
+    "model_group",
+    "sagemaker_image_uri",
+)
 
 
 class SpyFlow(FlowSpec):
@@ -73,30 +87,25 @@ class SpyFlow(FlowSpec):
     )
     symbol = Parameter("symbol", default="SPY", help="The traded symbol.")
     benchmark = Parameter("benchmark", default="QQQ", help="The benchmark for relative strength.")
-    split_dates = Parameter(
-        "split-dates",
+    holdout_start = Parameter(
+        "holdout-start",
         default="",
-        help="Starts of validation, test and production as 'YYYY-MM-DD,YYYY-MM-DD,YYYY-MM-DD'; empty = the "
-        "seed's 40/10/10/40 split by rows.",
-    )
-    gap_rows = Parameter(
-        "gap-rows",
-        default=60,
-        type=int,
-        help="Unused trading days between neighbouring segments (>= label span).",
+        help="First day (YYYY-MM-DD) of an untouched final holdout, scored once by the registered model after "
+        "every choice; '' = no holdout (every labelled day is in the walk-forward).",
     )
     execution = Parameter(
         "execution",
-        default="close_to_close",
-        help="close_to_close (market-on-close at t, held to close t+1) or open_to_open (enter at the open of t+1).",
+        default="open_to_open",
+        help="open_to_open (the signal from the close of t is traded at the open of t+1, held to the open of "
+        "t+2: executable) or close_to_close (market-on-close at the same close that feeds the features).",
     )
     cost_bps = Parameter("cost-bps", default=1.0, type=float, help="Trading cost in basis points per side.")
     configs_per_task = Parameter(
         "configs-per-task",
-        default=1,
+        default=0,
         type=int,
-        help="Configurations scored by one train task (1 = one task per configuration). Larger values "
-        "spread each task's fixed start-up cost over more work.",
+        help="Configurations scored by one train task; 0 = as many tasks as this machine has cores (each task "
+        "start costs a few seconds of imports, so fewer, fuller tasks are faster on one machine).",
     )
     seed = Parameter("seed", default=42, type=int, help="Random seed for every model and resampling.")
     shuffle_labels = Parameter(
@@ -163,13 +172,17 @@ class SpyFlow(FlowSpec):
     @resources(cpu=resources_config.features.cpu, memory=resources_config.features.memory)
     @step
     def features(self):
-        """Features and labels, then the look-ahead audit (fails the run naming the feature)."""
+        """Features and labels; the look-ahead audit (fails the run naming the feature); stale opens."""
         made = training.run_features(self.prices, self.settings)
         # `features` is the public artifact (read it with the Client); inside the flow `self.features`
         # is this step's method, so later steps read the same object as `feature_table` (stored once:
         # Metaflow's datastore is content-addressed).
         self.features = self.feature_table = made.table
-        self.feature_columns, self.leakage_audit = made.feature_columns, made.audit
+        self.feature_columns, self.leakage_audit, self.data_quality = (
+            made.feature_columns,
+            made.audit,
+            made.data_quality,
+        )
         self.lake_files["features"] = training.write_lake(
             made.table, "features", self.settings, self.output_run_id
         )
@@ -177,9 +190,11 @@ class SpyFlow(FlowSpec):
 
     @step
     def split(self):
-        """Date segments with gaps; purged walk-forward folds; the configurations to sweep."""
-        cut = training.run_split(self.feature_table, self.feature_columns, self.settings)
-        self.training_data, self.splits, self.folds = cut.data, cut.data.splits, cut.folds
+        """Burn-in, walk-forward blocks and the optional holdout; the configurations to sweep."""
+        self.training_data = training.run_split(
+            self.feature_table, self.feature_columns, self.data_quality, self.settings
+        )
+        self.splits = self.training_data.splits
         self.configs = list(self.settings.sweep.models)
         self.config_batches = training.batch_configs(self.configs, self.settings.configs_per_task)
         self.next(self.train, foreach="config_batches")
@@ -187,19 +202,23 @@ class SpyFlow(FlowSpec):
     @resources(cpu=resources_config.train.cpu, memory=resources_config.train.memory)
     @step
     def train(self):
-        """One batch of configurations (one by default): out-of-fold trials on every fold, then a refit on
-        train + validation, for each."""
-        self.results = training.run_train(self.input, self.training_data, self.folds, self.settings)
+        """One batch of configurations: each fitted on the days before every walk-forward block and
+        predicting the block."""
+        self.results = training.run_train(self.input, self.training_data, self.settings)
         self.next(self.evaluate)
 
     @card(type="blank", id="evaluation")
     @resources(cpu=resources_config.evaluate.cpu, memory=resources_config.evaluate.memory)
     @step
     def evaluate(self, inputs):
-        """Select on out-of-fold results, evaluate once on test, compare with baselines, gate."""
+        """The walk-forward selection, the track, the baselines, the evidence and the gate."""
         self.merge_artifacts(inputs, exclude=["results"])
         evaluation = training.run_evaluate(
-            [i.results for i in inputs], self.training_data, self.settings, self.data_provenance
+            [i.results for i in inputs],
+            self.training_data,
+            self.settings,
+            self.data_provenance,
+            self.data_quality,
         )
         self.trials, self.best, self.model = evaluation.trials, evaluation.best, evaluation.model
         self.metrics, self.baselines, self.gate = (
@@ -207,19 +226,19 @@ class SpyFlow(FlowSpec):
             evaluation.baselines,
             evaluation.gate.to_dict(),
         )
-        self.test_curve, self.importance = evaluation.curve, evaluation.importance
+        self.track, self.refits, self.power = evaluation.track, evaluation.refits, evaluation.power
+        self.importance, self.holdout_metrics = evaluation.importance, evaluation.holdout_metrics
         current.card.extend(to_card_components(evaluation.card_items))
         self.next(self.predict)
 
     @resources(cpu=resources_config.predict.cpu, memory=resources_config.predict.memory)
     @step
     def predict(self):
-        """Predictions for test, production and the latest day; production metrics reported beside test."""
+        """The predictions: the track as traded, the holdout and the latest day by the registered model."""
         made = training.run_predict(
-            self.model, self.best, self.training_data, self.settings, self.output_run_id
+            self.model, self.best, self.track, self.training_data, self.settings, self.output_run_id
         )
         self.bundle, self.predictions, self.prediction_files = made.bundle, made.predictions, made.files
-        self.production_metrics = made.production_metrics
         self.lake_files["predictions"] = training.write_lake(
             self.predictions, "predictions", self.settings, self.output_run_id
         )
@@ -233,7 +252,7 @@ class SpyFlow(FlowSpec):
             self.bundle,
             self.metrics,
             GateDecision.from_dict(self.gate),
-            self.test_curve,
+            self.track,
             self.training_data,
             self.settings,
             self.data_provenance,

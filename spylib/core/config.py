@@ -23,11 +23,21 @@ EXECUTION_CONVENTIONS: tuple[str, ...] = ("close_to_close", "open_to_open")
 # Rows a label spans per convention: close t -> close t+1 (1); open t+1 -> open t+2 (2).
 LABEL_HORIZON: dict[str, int] = {"close_to_close": 1, "open_to_open": 2}
 MODEL_FAMILIES: tuple[str, ...] = ("random_forest", "extra_trees", "hist_gradient_boosting", "logistic")
-CV_SCHEMES: tuple[str, ...] = ("expanding", "rolling")
+WALK_FORWARD_SCHEMES: tuple[str, ...] = ("expanding", "rolling")
+# Position sizing rules: ``long_flat`` holds 1 when the signal is on; ``vol_target`` holds
+# min(1, target_volatility / realized 20-day volatility), never levered.
+SIZINGS: tuple[str, ...] = ("long_flat", "vol_target")
+SELECTION_METRICS: tuple[str, ...] = ("sharpe_net", "psr")
 # Flag columns a trade filter may require to be 1 (see spylib.research.features).
 FILTER_COLUMNS: tuple[str, ...] = (
-    "trend_up", "in_play_120", "in_play_150", "in_play_200", "low_vol", "regime_bull", "not_bear",
-)  # fmt: skip
+    "trend_up",
+    "in_play_120",
+    "in_play_150",
+    "in_play_200",
+    "low_vol",
+    "regime_bull",
+    "not_bear",
+)
 
 
 @dataclass(frozen=True)
@@ -45,45 +55,65 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
-class CVConfig:
-    """Walk-forward cross-validation over train + validation.
+class WalkForwardConfig:
+    """Walk-forward retraining over the whole history.
 
-    ``embargo_days`` trading days are dropped from the training block before each scored block, on
-    top of the purge of rows whose label span reaches into it; it defaults to at least the longest
-    feature window so no training row's features overlap the scored block's.
+    After at least ``min_train_days`` labelled rows, the history is cut into contiguous blocks of
+    ``block_months`` calendar months. Every block is predicted by each configuration fitted only on the
+    rows before it (all of them: ``expanding``; the last ``rolling_days``: ``rolling``), minus a purge of
+    the label span and an embargo of ``embargo_days`` rows (at least the longest feature window, so no
+    training row's features overlap the predicted block). The first ``min_selection_blocks`` predicted
+    blocks only feed the selection; every later block is traded by the trial selected on the blocks
+    before it. ``holdout_start`` (ISO date, optional) keeps the days from that date on untouched until
+    one final evaluation.
     """
 
+    block_months: int = 12
     scheme: str = "expanding"
-    n_folds: int = 5
+    min_train_days: int = 750
+    rolling_days: int = 1500
     embargo_days: int = 60
-    min_train_days: int = 500
+    min_selection_blocks: int = 2
 
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """The model grid, the trade-filter grid and the selection rule."""
+    """The model grid, the trade-rule grid (threshold x filter x sizing) and the selection rule."""
 
     models: tuple[ModelSpec, ...]
     thresholds: tuple[float, ...]
     filters: tuple[tuple[str, ...], ...] = ((),)
-    cv: CVConfig = field(default_factory=CVConfig)
+    sizings: tuple[str, ...] = ("long_flat",)
+    target_volatility: float = 0.15
+    walk_forward: WalkForwardConfig = field(default_factory=WalkForwardConfig)
     selection_metric: str = "sharpe_net"
-    min_trades: int = 20
+
+    @property
+    def rules_per_model(self) -> int:
+        return len(self.thresholds) * len(self.filters) * len(self.sizings)
 
     @property
     def n_trials(self) -> int:
-        """Every (configuration, threshold, filter) combination counts as a trial."""
-        return len(self.models) * len(self.thresholds) * len(self.filters)
+        """Every (configuration, threshold, filter, sizing) combination counts as a trial."""
+        return len(self.models) * self.rules_per_model
 
 
 @dataclass(frozen=True)
 class GateConfig:
-    """The quality gate: Approved only if every check holds."""
+    """The quality gate: Approved only if every check holds (see spylib.research.gate).
+
+    ``min_trades_per_year`` and ``min_exposure`` are also the selection's eligibility rule, so the
+    selection never picks a trial the gate would reject for inactivity.
+    """
 
     min_dsr: float = 0.95
+    dsr_trials: str = "effective"
+    min_psr: float = 0.95
     require_beat_buy_and_hold: bool = True
+    max_difference_p_value: float = 0.05
     max_pbo: float = 0.5
-    min_trades: int = 20
+    min_trades_per_year: float = 10.0
+    min_exposure: float = 0.1
     min_auc_lower: float = 0.5
 
 
@@ -140,7 +170,11 @@ def expand_grid(family: str, grid: Mapping[str, Any], source: str) -> list[Model
 def parse_sweep(raw: Mapping[str, Any], source: str = "sweep config") -> SweepConfig:
     """Validate a sweep config dict (the JSON of ``flows/config/sweep.json``)."""
     raw = _require_mapping(raw, source, "<root>")
-    _reject_unknown(raw, ["models", "thresholds", "filters", "cv", "selection"], source)
+    _reject_unknown(
+        raw,
+        ["models", "thresholds", "filters", "sizings", "target_volatility", "walk_forward", "selection"],
+        source,
+    )
     models_raw = _require_mapping(raw.get("models", {}), source, "models")
     models: list[ModelSpec] = []
     for family, grid in models_raw.items():
@@ -173,39 +207,61 @@ def parse_sweep(raw: Mapping[str, Any], source: str = "sweep config") -> SweepCo
                 )
         filters.append(tuple(combo))
 
-    cv_raw = _require_mapping(raw.get("cv", {}), source, "cv")
-    _reject_unknown(cv_raw, ["scheme", "n_folds", "embargo_days", "min_train_days"], source, "cv.")
-    cv = CVConfig(**cv_raw)
-    if cv.scheme not in CV_SCHEMES:
+    sizings = raw.get("sizings", ["long_flat"])
+    if not isinstance(sizings, list) or not sizings:
+        raise ConfigError("expected a non-empty list of sizing rules", source=source, key="sizings")
+    for i, name in enumerate(sizings):
+        if name not in SIZINGS:
+            raise ConfigError(
+                f"unknown sizing {name!r} (known: {', '.join(SIZINGS)})", source=source, key=f"sizings[{i}]"
+            )
+    target_vol = raw.get("target_volatility", 0.15)
+    if not _is_number(target_vol) or not 0 < target_vol <= 1:
         raise ConfigError(
-            f"unknown scheme {cv.scheme!r} (known: {', '.join(CV_SCHEMES)})", source=source, key="cv.scheme"
-        )
-    if not isinstance(cv.n_folds, int) or cv.n_folds < 2:
-        raise ConfigError("need at least 2 folds", source=source, key="cv.n_folds")
-    if not isinstance(cv.embargo_days, int) or cv.embargo_days < 0:
-        raise ConfigError("must be a non-negative integer", source=source, key="cv.embargo_days")
-    if not _is_int(cv.min_train_days) or cv.min_train_days < 1:
-        raise ConfigError(
-            f"must be a positive integer, got {cv.min_train_days!r}", source=source, key="cv.min_train_days"
+            f"must be an annualized volatility in (0, 1], got {target_vol!r}",
+            source=source,
+            key="target_volatility",
         )
 
+    wf_raw = _require_mapping(raw.get("walk_forward", {}), source, "walk_forward")
+    _reject_unknown(wf_raw, list(WalkForwardConfig.__dataclass_fields__), source, "walk_forward.")
+    for key, value in wf_raw.items():
+        if key == "scheme":
+            if value not in WALK_FORWARD_SCHEMES:
+                raise ConfigError(
+                    f"unknown scheme {value!r} (known: {', '.join(WALK_FORWARD_SCHEMES)})",
+                    source=source,
+                    key="walk_forward.scheme",
+                )
+        elif key == "block_months":
+            if value not in (1, 2, 3, 4, 6, 12):
+                raise ConfigError(
+                    f"must divide a year (1, 2, 3, 4, 6 or 12), got {value!r}",
+                    source=source,
+                    key="walk_forward.block_months",
+                )
+        elif not _is_int(value) or value < (0 if key == "embargo_days" else 1):
+            kind = "non-negative" if key == "embargo_days" else "positive"
+            raise ConfigError(
+                f"must be a {kind} integer, got {value!r}", source=source, key=f"walk_forward.{key}"
+            )
+    walk_forward = WalkForwardConfig(**wf_raw)
+
     sel_raw = _require_mapping(raw.get("selection", {}), source, "selection")
-    _reject_unknown(sel_raw, ["metric", "min_trades"], source, "selection.")
+    _reject_unknown(sel_raw, ["metric"], source, "selection.")
     metric = sel_raw.get("metric", "sharpe_net")
-    if metric not in ("sharpe_net", "auc", "psr"):
-        raise ConfigError("metric must be one of sharpe_net, auc, psr", source=source, key="selection.metric")
-    min_trades = sel_raw.get("min_trades", 20)
-    if not _is_int(min_trades) or min_trades < 0:
+    if metric not in SELECTION_METRICS:
         raise ConfigError(
-            f"must be a non-negative integer, got {min_trades!r}", source=source, key="selection.min_trades"
+            f"metric must be one of {', '.join(SELECTION_METRICS)}", source=source, key="selection.metric"
         )
     return SweepConfig(
         models=tuple(models),
         thresholds=tuple(float(t) for t in thresholds),
         filters=tuple(filters),
-        cv=cv,
+        sizings=tuple(sizings),
+        target_volatility=float(target_vol),
+        walk_forward=walk_forward,
         selection_metric=metric,
-        min_trades=int(min_trades),
     )
 
 
@@ -225,6 +281,16 @@ def parse_resources(raw: Mapping[str, Any], source: str = "resources config") ->
     return out
 
 
+_UNIT_INTERVAL_KEYS = (
+    "min_dsr",
+    "min_psr",
+    "max_difference_p_value",
+    "max_pbo",
+    "min_exposure",
+    "min_auc_lower",
+)
+
+
 def parse_gate(raw: Mapping[str, Any], source: str = "gate config") -> GateConfig:
     raw = _require_mapping(raw, source, "<root>")
     _reject_unknown(raw, list(GateConfig.__dataclass_fields__), source)
@@ -232,11 +298,13 @@ def parse_gate(raw: Mapping[str, Any], source: str = "gate config") -> GateConfi
         if key == "require_beat_buy_and_hold":
             if not isinstance(value, bool):
                 raise ConfigError(f"must be true or false, got {value!r}", source=source, key=key)
-        elif key == "min_trades":
-            if not _is_int(value) or value < 0:
-                raise ConfigError(f"must be a non-negative integer, got {value!r}", source=source, key=key)
-        elif not _is_number(value):
-            raise ConfigError(f"must be a number, got {value!r}", source=source, key=key)
+        elif key == "dsr_trials":
+            if value not in ("effective", "all"):
+                raise ConfigError(f"must be 'effective' or 'all', got {value!r}", source=source, key=key)
+        elif not _is_number(value) or value < 0:
+            raise ConfigError(f"must be a non-negative number, got {value!r}", source=source, key=key)
+        elif key in _UNIT_INTERVAL_KEYS and value > 1:
+            raise ConfigError(f"must be within [0, 1], got {value!r}", source=source, key=key)
     return GateConfig(**raw)
 
 
@@ -258,35 +326,15 @@ def load_json_config(path: str | Path) -> dict[str, Any]:
     return value
 
 
-@dataclass(frozen=True)
-class SplitBoundaries:
-    """First dates of validation, test and production (train starts at the first usable row).
-
-    ``None`` means: derive from the data span with the seed's 40/10/10/40 row fractions.
-    """
-
-    validation_start: date | None = None
-    test_start: date | None = None
-    production_start: date | None = None
-
-
-def parse_split_dates(value: str, source: str = "--split-dates") -> SplitBoundaries:
-    """Parse ``"YYYY-MM-DD,YYYY-MM-DD,YYYY-MM-DD"`` (validation, test, production starts) or ``""``."""
-    if not value.strip():
-        return SplitBoundaries()
-    parts = [p.strip() for p in value.split(",")]
-    names = ("validation_start", "test_start", "production_start")
-    if len(parts) != 3:
-        raise ConfigError("expected three dates: validation,test,production starts", source=source)
-    parsed: list[date] = []
-    for name, text in zip(names, parts, strict=True):
-        try:
-            parsed.append(date.fromisoformat(text))
-        except ValueError as exc:
-            raise ConfigError(f"{text!r} is not a YYYY-MM-DD date", source=source, key=name) from exc
-    if not (parsed[0] < parsed[1] < parsed[2]):
-        raise ConfigError("the three dates must be strictly increasing", source=source)
-    return SplitBoundaries(*parsed)
+def parse_holdout_start(value: str, source: str = "--holdout-start") -> date | None:
+    """``""`` (no holdout) or a ``YYYY-MM-DD`` date: the first day of the untouched final holdout."""
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"{text!r} is not a YYYY-MM-DD date", source=source) from exc
 
 
 def validate_cost_bps(cost_bps: float, source: str = "--cost-bps") -> float:

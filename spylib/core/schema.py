@@ -32,36 +32,86 @@ PRICE_COLUMNS: tuple[str, ...] = tuple(PRICES_SCHEMA.names)
 # The seed project's columns, with its names, computed as TA-Lib defines them. Kept for display and
 # for the rule-based filters; the raw price levels among them are NOT given to the model.
 SEED_LEVEL_COLUMNS: tuple[str, ...] = (
-    "sma_5", "sma_10", "sma_20", "sma_50",
-    "macd", "macd_signal",
-    "bb_mid", "bb_upper", "bb_lower",
-    "atr_14", "vwap", "rel_strength_qqq",
-)  # fmt: skip
+    "sma_5",
+    "sma_10",
+    "sma_20",
+    "sma_50",
+    "macd",
+    "macd_signal",
+    "bb_mid",
+    "bb_upper",
+    "bb_lower",
+    "atr_14",
+    "vwap",
+    "rel_strength_qqq",
+)
 SEED_FLAG_COLUMNS: tuple[str, ...] = (
-    "vol_spike", "extreme_return", "trend_up", "trend_down",
-    "in_play_120", "in_play_150", "in_play_200",
-)  # fmt: skip
+    "vol_spike",
+    "extreme_return",
+    "trend_up",
+    "trend_down",
+    "in_play_120",
+    "in_play_150",
+    "in_play_200",
+)
 
 # What the model sees: scale-free transforms (returns, ratios to the close, z-scores, percent
 # distances), volume features, relative strength against the benchmark, and the seed's flags.
 MODEL_FEATURE_COLUMNS: tuple[str, ...] = (
-    "return", "ret_5", "ret_20", "vol_20",
-    "dist_sma_5", "dist_sma_10", "dist_sma_20", "dist_sma_50",
-    "rsi_14", "macd_pct", "macd_signal_pct", "macd_hist_pct",
-    "bb_pctb", "bb_width", "atr_pct", "hl_range", "gap_open", "vwap_dist_20",
-    "volume_ratio_5_20", "volume_z_20",
-    "bench_return", "rs_ret_5", "rs_ret_20", "rs_ret_60",
-    "regime_bull", "regime_bear", "low_vol",
+    "return",
+    "ret_5",
+    "ret_20",
+    "vol_20",
+    "dist_sma_5",
+    "dist_sma_10",
+    "dist_sma_20",
+    "dist_sma_50",
+    "rsi_14",
+    "macd_pct",
+    "macd_signal_pct",
+    "macd_hist_pct",
+    "bb_pctb",
+    "bb_width",
+    "atr_pct",
+    "hl_range",
+    "gap_open",
+    "vwap_dist_20",
+    "volume_ratio_5_20",
+    "volume_z_20",
+    "bench_return",
+    "rs_ret_5",
+    "rs_ret_20",
+    "rs_ret_60",
+    "regime_bull",
+    "regime_bear",
+    "low_vol",
     *SEED_FLAG_COLUMNS,
-)  # fmt: skip
+)
 
 # The seed project's own 21 model columns (raw OHLCV included), for its recipe as a baseline.
 SEED_MODEL_COLUMNS: tuple[str, ...] = (
-    "open", "high", "low", "close", "volume", "return",
-    "sma_5", "sma_10", "sma_20", "sma_50", "rsi_14", "macd", "macd_signal",
-    "bb_mid", "bb_upper", "bb_lower", "atr_14", "vwap", "rel_strength_qqq",
-    "vol_spike", "extreme_return",
-)  # fmt: skip
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "return",
+    "sma_5",
+    "sma_10",
+    "sma_20",
+    "sma_50",
+    "rsi_14",
+    "macd",
+    "macd_signal",
+    "bb_mid",
+    "bb_upper",
+    "bb_lower",
+    "atr_14",
+    "vwap",
+    "rel_strength_qqq",
+    "vol_spike",
+    "extreme_return",
+)
 
 LABEL_COLUMNS: tuple[str, ...] = ("fwd_return", "target_up")
 

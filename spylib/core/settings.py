@@ -16,12 +16,11 @@ from typing import Any
 from spylib.core.config import (
     LABEL_HORIZON,
     GateConfig,
-    SplitBoundaries,
     StepResources,
     SweepConfig,
     parse_gate,
+    parse_holdout_start,
     parse_resources,
-    parse_split_dates,
     parse_sweep,
     validate_convention,
     validate_cost_bps,
@@ -41,8 +40,7 @@ class TrainingSettings:
     source: str
     symbol: str
     benchmark: str
-    boundaries: SplitBoundaries
-    gap_rows: int
+    holdout_start: date | None
     execution: str
     cost_bps: float
     seed: int
@@ -176,8 +174,7 @@ def build_training_settings(
     source: str,
     symbol: str,
     benchmark: str,
-    split_dates: str,
-    gap_rows: int,
+    holdout_start: str,
     execution: str,
     cost_bps: float,
     seed: int,
@@ -196,11 +193,10 @@ def build_training_settings(
     resources: Mapping[str, Any],
 ) -> TrainingSettings:
     """SpyFlow's Parameters and Configs (by their Python names), validated."""
-    span = LABEL_HORIZON.get(execution, 2)
-    if gap_rows < span:
-        raise ConfigError(f"must be at least the label span ({span})", source="--gap-rows")
-    if int(configs_per_task) < 1:
-        raise ConfigError(f"must be at least 1, got {configs_per_task}", source="--configs-per-task")
+    if int(configs_per_task) < 0:
+        raise ConfigError(
+            f"must be 0 (automatic) or more, got {configs_per_task}", source="--configs-per-task"
+        )
     check_registry_target(registry, registry_location, model_group)
     if glue_database and not lake_root.startswith("s3://"):
         raise ConfigError("Glue catalogs S3 data only: give an s3:// --lake-root", source="--glue-database")
@@ -209,8 +205,7 @@ def build_training_settings(
         source=source,
         symbol=sym,
         benchmark=bench,
-        boundaries=parse_split_dates(split_dates),
-        gap_rows=int(gap_rows),
+        holdout_start=parse_holdout_start(holdout_start),
         execution=validate_convention(execution),
         cost_bps=validate_cost_bps(float(cost_bps)),
         seed=int(seed),

@@ -1,5 +1,8 @@
 """The quality gate: every check with its measured value and requirement; Approved only if all hold.
-NaN never passes.
+
+Each check tests the hypothesis that belongs to its sample (see :mod:`spylib.research.verdict`): the
+deflated Sharpe ratio on the out-of-fold selection, PSR(0) and the test against buy-and-hold on the
+walk-forward track, the PBO of the sweep, the track's activity and its AUC interval. NaN never passes.
 """
 
 from __future__ import annotations
@@ -13,15 +16,13 @@ from spylib.core.config import GateConfig
 from spylib.core.jsonio import json_float
 
 
-# ---------------------------------------------------------------------------------------------
-# the gate
-# ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GateCheck:
     name: str
     value: float
     requirement: str
     passed: bool
+    label: str = ""  # what the check measures, in words
 
     @property
     def reason(self) -> str:
@@ -51,6 +52,7 @@ class GateDecision:
                 math.nan if c["value"] is None else float(c["value"]),
                 c["requirement"],
                 bool(c["passed"]),
+                c.get("label", ""),
             )
             for c in raw["checks"]
         )
@@ -64,6 +66,7 @@ class GateDecision:
             "checks": [
                 {
                     "name": c.name,
+                    "label": c.label,
                     "value": json_float(c.value),
                     "requirement": c.requirement,
                     "passed": c.passed,
@@ -73,37 +76,85 @@ class GateDecision:
         }
 
 
-def apply_gate(test: dict[str, float], buy_and_hold_sharpe_net: float, gate: GateConfig) -> GateDecision:
-    """Approved only if every check holds; NaN never passes."""
+def apply_gate(evidence: Mapping[str, Any], gate: GateConfig) -> GateDecision:
+    """Approved only if every check holds. ``evidence`` is the ``metrics`` of the run: the selection's
+    (``dsr``, ``dsr_effective``, ``pbo``) and the track's figures."""
 
-    def ok(cond: bool, value: float) -> bool:
-        return bool(cond) and not math.isnan(value)
+    def value(key: str) -> float:
+        raw = evidence.get(key)
+        return math.nan if raw is None else float(raw)
 
+    def check(name: str, label: str, key: str, op: str, bound: float, requirement: str) -> GateCheck:
+        v = value(key)
+        passed = (
+            not math.isnan(v) and {">=": v >= bound, ">": v > bound, "<": v < bound, "<=": v <= bound}[op]
+        )
+        return GateCheck(name, v, requirement, bool(passed), label)
+
+    dsr_key = "dsr_effective" if gate.dsr_trials == "effective" else "dsr"
+    n_key = "n_trials_effective" if gate.dsr_trials == "effective" else "n_trials"
     checks = [
-        GateCheck(
-            "dsr_test", test["dsr"], f">= {gate.min_dsr}", ok(test["dsr"] >= gate.min_dsr, test["dsr"])
+        check(
+            "dsr_selection",
+            f"deflated Sharpe ratio of the selection over {int(value(n_key))} "
+            f"{'effective ' if gate.dsr_trials == 'effective' else ''}trials (out-of-fold)",
+            dsr_key,
+            ">=",
+            gate.min_dsr,
+            f">= {gate.min_dsr}",
         ),
-        GateCheck(
-            "sharpe_net_vs_buy_and_hold",
-            test["sharpe_net"] - buy_and_hold_sharpe_net,
-            "> 0 (net Sharpe above buy-and-hold's on the same days)"
-            if gate.require_beat_buy_and_hold
-            else "not required",
-            ok(test["sharpe_net"] > buy_and_hold_sharpe_net, test["sharpe_net"])
-            or not gate.require_beat_buy_and_hold,
+        check(
+            "psr_track",
+            "probability that the walk-forward track's Sharpe ratio is above 0",
+            "psr",
+            ">=",
+            gate.min_psr,
+            f">= {gate.min_psr}",
         ),
-        GateCheck("pbo", test["pbo"], f"< {gate.max_pbo}", ok(test["pbo"] < gate.max_pbo, test["pbo"])),
-        GateCheck(
-            "n_trades_test",
-            test["n_trades"],
-            f">= {gate.min_trades}",
-            ok(test["n_trades"] >= gate.min_trades, test["n_trades"]),
+    ]
+    if gate.require_beat_buy_and_hold:
+        checks.append(
+            check(
+                "track_beats_buy_and_hold",
+                "p-value of the track's net Sharpe above buy-and-hold's (Ledoit-Wolf HAC test, one-sided)",
+                "vs_buy_and_hold_p_value",
+                "<=",
+                gate.max_difference_p_value,
+                f"<= {gate.max_difference_p_value}",
+            )
+        )
+    checks += [
+        check(
+            "pbo",
+            "probability of backtest overfitting of the sweep (CSCV)",
+            "pbo",
+            "<",
+            gate.max_pbo,
+            f"< {gate.max_pbo}",
         ),
-        GateCheck(
-            "auc_test_ci_low",
-            test["auc_ci_low"],
-            f"> {gate.min_auc_lower} (AUC {test['auc']:.3f}, interval lower bound)",
-            ok(test["auc_ci_low"] > gate.min_auc_lower, test["auc_ci_low"]),
+        check(
+            "trades_per_year",
+            "trades per year on the track",
+            "trades_per_year",
+            ">=",
+            gate.min_trades_per_year,
+            f">= {gate.min_trades_per_year:g}",
+        ),
+        check(
+            "exposure",
+            "share of track days in the market",
+            "exposure",
+            ">=",
+            gate.min_exposure,
+            f">= {gate.min_exposure:g}",
+        ),
+        check(
+            "auc_track_ci_low",
+            "lower bound of the track AUC's 95% DeLong interval",
+            "auc_ci_low",
+            ">",
+            gate.min_auc_lower,
+            f"> {gate.min_auc_lower}",
         ),
     ]
     return GateDecision("Approved" if all(c.passed for c in checks) else "Rejected", tuple(checks))

@@ -90,9 +90,13 @@ def make_bundle(
     filter_columns: Sequence[str],
     convention: str,
     symbol: str,
+    *,
+    sizing: str = "long_flat",
+    target_volatility: float = 0.15,
 ) -> dict[str, Any]:
     """The registered artifact: a plain dict that unpickles with scikit-learn alone (no spylib),
-    so the SageMaker scikit-learn container can serve it."""
+    so the SageMaker scikit-learn container can serve it. ``sizing``/``target_volatility`` say how
+    large a long position is when the signal is on (see :mod:`spylib.research.trading`)."""
     return {
         "format_version": BUNDLE_FORMAT_VERSION,
         "estimator": model,
@@ -101,6 +105,8 @@ def make_bundle(
         "filter_columns": list(filter_columns),
         "label_convention": convention,
         "symbol": symbol,
+        "sizing": sizing,
+        "target_volatility": float(target_volatility),
     }
 
 

@@ -1,5 +1,5 @@
-"""Batch prediction: probabilities and signals for the test and production segments and the latest day,
-with the realized outcome where it is known, written atomically as Parquet and CSV."""
+"""Batch prediction: the walk-forward track as traded, the registered model on the holdout and the latest
+day, with the realized outcome where it is known, written atomically as Parquet and CSV."""
 
 from __future__ import annotations
 
@@ -18,20 +18,37 @@ from spylib.storage.files import atomic_write
 
 
 def batch_predictions(
-    bundle: dict[str, Any], features: pd.DataFrame, splits: Splits, model_version: str
+    bundle: dict[str, Any],
+    features: pd.DataFrame,
+    splits: Splits,
+    track: pd.DataFrame,
+    model_version: str,
 ) -> pd.DataFrame:
-    """Rows of the test and production segments plus every day after production's labelled range
-    (the latest day, whose outcome is unknown: segment ``latest``)."""
-    parts = []
-    for name in ("test", "production"):
-        seg = features.iloc[splits[name].rows()]
-        labelled = seg["target_up"].notna().to_numpy()
-        parts.append(seg[labelled].assign(segment=name))
-        if name == "production":
-            parts.append(seg[~labelled].assign(segment="latest"))
-    frame = pd.concat(parts, ignore_index=True)
+    """The predictions table, ``PREDICTIONS_SCHEMA`` rows in date order:
+
+    * ``walk_forward``: every track day, as it was traded: the probability of the model fitted before
+      its block and the signal of the trial chosen for that block (``model_version`` names the block);
+    * ``holdout``: the registered model on the untouched holdout, when there is one;
+    * ``latest``: the registered model on the day(s) after the last label (what to do next).
+    """
+    symbol = str(features["symbol"].iloc[0])
+    walk = pd.DataFrame(
+        {
+            "date": track["date"].to_numpy(),
+            "symbol": symbol,
+            "segment": "walk_forward",
+            "probability": track["probability"].to_numpy("float64"),
+            "signal": (track["position"].to_numpy() > 0).astype("int8"),
+            "target_up": track["target_up"].astype("Int8").to_numpy(),
+            "fwd_return": track["fwd_return"].to_numpy("float64"),
+            "model_version": [f"{model_version}/block-{b}" for b in track["block"]],
+        }
+    )
+    unlabelled = features[features["target_up"].isna()].assign(segment="latest")
+    parts = [features.iloc[splits["holdout"].rows()].assign(segment="holdout")] if "holdout" in splits else []
+    frame = pd.concat([*parts, unlabelled], ignore_index=True)
     probability, signal = bundle_signal(bundle, frame)
-    out = pd.DataFrame(
+    final = pd.DataFrame(
         {
             "date": frame["date"].to_numpy(),
             "symbol": frame["symbol"].to_numpy(),
@@ -43,7 +60,7 @@ def batch_predictions(
             "model_version": model_version,
         }
     )
-    return out[list(PREDICTION_COLUMNS)]
+    return pd.concat([walk, final], ignore_index=True)[list(PREDICTION_COLUMNS)]
 
 
 def write_predictions(predictions: pd.DataFrame, directory: str | Path, run_id: str) -> dict[str, str]:

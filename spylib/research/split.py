@@ -1,33 +1,33 @@
-"""Time-based segments and purged walk-forward folds.
+"""Time-based segments and the walk-forward plan: which rows train each fit, which rows it predicts.
 
-Segments ``train``, ``validation``, ``test``, ``production`` are contiguous date ranges in time order,
-separated by ``gap_rows`` unused rows so that no label window (nor any feature window, when the gap
-is at least :data:`spylib.research.features.LONGEST_WINDOW`) crosses a boundary.
+The feature table's rows (in date order) are cut into named segments:
 
-Model selection runs walk-forward cross-validation over the *development* range, from the first
-train row to the last validation row: the range is cut into ``n_folds + 1`` blocks; fold ``i`` scores
-block ``i`` and trains on the rows before it (all of them: ``expanding``; the last
-``min_train_days``: ``rolling``), minus a purge of ``label_horizon`` rows (their label would reach
-into the scored block) and an embargo of ``embargo_days`` rows. Training never follows the scored
-block, so no post-block embargo is needed.
+* ``burn_in``: the first ``min_train_days`` labelled rows (plus the purge and embargo): training only;
+* ``walk_forward``: contiguous blocks of ``block_months`` calendar months. Each block is predicted by
+  a fit on the rows before it only. The first ``min_selection_blocks`` predicted blocks feed the
+  selection only; every later block is *traded* by the trial selected on the blocks before it;
+* ``holdout`` (optional, from ``holdout_start``): untouched until one final evaluation;
+* the last day(s), whose label is unknown, are predicted by the final model (``latest``).
+
+Purge and embargo: the fit for a block starting at row ``s`` uses rows ``<= s - label_horizon -
+embargo_days - 1`` (their labels end before ``s``, and with ``embargo_days`` at least the longest
+feature window no training row's features see the block's prices). Training never follows the
+predicted block, so no post-block embargo is needed. With an expanding window on fixed block
+boundaries, the fit that predicts block b for the selection is the fit that trades it: one fit per
+configuration and block.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
-from spylib.core.config import CVConfig, SplitBoundaries
+from spylib.core.config import WalkForwardConfig
 from spylib.core.errors import ConfigError
-
-SEGMENTS: tuple[str, ...] = ("train", "validation", "test", "production")
-# The seed project's split by row count.
-DEFAULT_FRACTIONS: tuple[float, float, float, float] = (0.4, 0.1, 0.1, 0.4)
-MIN_SEGMENT_ROWS = 60
 
 
 @dataclass(frozen=True)
@@ -49,123 +49,183 @@ class Segment:
 
 
 @dataclass(frozen=True)
-class Splits:
-    segments: dict[str, Segment]
-    gap_rows: int
+class Block(Segment):
+    """One walk-forward block: predicted by a fit on ``train_first..train_last``; ``traded`` when the
+    selection had ``min_selection_blocks`` predicted blocks before it."""
 
-    def __getitem__(self, name: str) -> Segment:
-        return self.segments[name]
-
-    def development_rows(self) -> np.ndarray:
-        """train through validation, contiguous: the range that model selection may look at."""
-        return np.arange(self["train"].first_row, self["validation"].last_row + 1)
-
-    def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            [{**asdict(s), "n_rows": s.n_rows} for s in self.segments.values()],
-            columns=["name", "start", "end", "n_rows", "first_row", "last_row"],
-        )
-
-
-def _boundary_index(dates: np.ndarray, boundary: date, key: str) -> int:
-    if not (dates[0] < boundary <= dates[-1]):
-        raise ConfigError(
-            f"{boundary} is outside the usable data ({dates[0]} .. {dates[-1]})",
-            source="--split-dates",
-            key=key,
-        )
-    return int(np.searchsorted(dates, boundary, side="left"))  # type: ignore[call-overload]
-
-
-def time_splits(
-    dates: Sequence[date],
-    boundaries: SplitBoundaries | None = None,
-    gap_rows: int = 60,
-    fractions: tuple[float, float, float, float] = DEFAULT_FRACTIONS,
-    min_rows: int = MIN_SEGMENT_ROWS,
-) -> Splits:
-    """Cut sorted feature-table dates into the four named segments with ``gap_rows`` between them.
-
-    Starts of validation/test/production come from ``boundaries`` when given, otherwise from the
-    row ``fractions`` (the seed's 40/10/10/40).
-    """
-    d = np.asarray(list(dates), dtype=object)
-    n = len(d)
-    b = boundaries or SplitBoundaries()
-    if b.validation_start is None:
-        cum = np.cumsum(fractions)[:3]
-        starts = [round(c * n) for c in cum]
-    else:
-        assert b.test_start is not None and b.production_start is not None
-        starts = [
-            _boundary_index(d, b.validation_start, "validation_start"),
-            _boundary_index(d, b.test_start, "test_start"),
-            _boundary_index(d, b.production_start, "production_start"),
-        ]
-    firsts = [0, *starts]
-    lasts = [s - gap_rows - 1 for s in starts] + [n - 1]
-    segments: dict[str, Segment] = {}
-    for name, first, last in zip(SEGMENTS, firsts, lasts, strict=True):
-        if last - first + 1 < min_rows:
-            raise ConfigError(
-                f"segment '{name}' would have {max(last - first + 1, 0)} rows (at least {min_rows} needed, "
-                f"with {gap_rows} gap rows between segments); {n} rows from {d[0] if n else '-'} to "
-                f"{d[-1] if n else '-'}",
-                source="split",
-                key=name,
-            )
-        segments[name] = Segment(name, d[first], d[last], first, last)
-    return Splits(segments, gap_rows)
-
-
-@dataclass(frozen=True)
-class Fold:
-    """One walk-forward fold: fit on ``train_rows``, score ``score_rows`` (positions in the table)."""
-
-    index: int
-    train_first: int
-    train_last: int
-    score_first: int
-    score_last: int
+    index: int = 0
+    train_first: int = 0
+    train_last: int = 0
+    traded: bool = False
 
     def train_rows(self) -> np.ndarray:
         return np.arange(self.train_first, self.train_last + 1)
 
-    def score_rows(self) -> np.ndarray:
-        return np.arange(self.score_first, self.score_last + 1)
+
+@dataclass(frozen=True)
+class Splits:
+    """The named segments and the walk-forward blocks (the artifact ``splits``)."""
+
+    segments: dict[str, Segment]
+    blocks: tuple[Block, ...]
+    final_train_last: int  # the final (registered) model trains on rows 0..final_train_last
+    label_horizon: int
+    embargo_days: int
+
+    def __getitem__(self, name: str) -> Segment:
+        return self.segments[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.segments
+
+    @property
+    def traded_blocks(self) -> tuple[Block, ...]:
+        return tuple(b for b in self.blocks if b.traded)
+
+    def predicted_rows(self) -> np.ndarray:
+        """Rows of every block, in time order (the out-of-fold sample of the selection)."""
+        return np.concatenate([b.rows() for b in self.blocks])
+
+    def traded_rows(self) -> np.ndarray:
+        """Rows of the traded blocks: the walk-forward track."""
+        return np.concatenate([b.rows() for b in self.traded_blocks])
+
+    def final_train_rows(self) -> np.ndarray:
+        return np.arange(0, self.final_train_last + 1)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per segment and per block, in time order."""
+        rows = [
+            {
+                "name": s.name,
+                "kind": "segment",
+                "start": s.start,
+                "end": s.end,
+                "n_rows": s.n_rows,
+                "first_row": s.first_row,
+                "last_row": s.last_row,
+                "train_rows": None,
+                "traded": None,
+            }
+            for s in self.segments.values()
+        ]
+        rows += [
+            {
+                "name": b.name,
+                "kind": "block",
+                "start": b.start,
+                "end": b.end,
+                "n_rows": b.n_rows,
+                "first_row": b.first_row,
+                "last_row": b.last_row,
+                "train_rows": b.train_last - b.train_first + 1,
+                "traded": b.traded,
+            }
+            for b in self.blocks
+        ]
+        return pd.DataFrame(rows).sort_values(["first_row", "kind"], ignore_index=True)
 
 
-def walk_forward_folds(rows: np.ndarray, cv: CVConfig, label_horizon: int) -> list[Fold]:
-    """Purged, embargoed walk-forward folds over the contiguous positions ``rows``."""
-    rows = np.asarray(rows)
-    n = rows.size
-    edges = np.linspace(0, n, cv.n_folds + 2).round().astype(int)
-    gap = label_horizon + cv.embargo_days
-    folds: list[Fold] = []
-    for i in range(1, cv.n_folds + 1):
-        score_first, score_last = edges[i], edges[i + 1] - 1
-        train_last = score_first - gap - 1
-        train_first = 0 if cv.scheme == "expanding" else max(0, train_last - cv.min_train_days + 1)
-        if train_last - train_first + 1 < cv.min_train_days:
+def _period_keys(dates: Sequence[date], block_months: int) -> np.ndarray:
+    d = pd.to_datetime(pd.Series(list(dates)))
+    return (d.dt.year * 12 + (d.dt.month - 1) // block_months).to_numpy()
+
+
+def _block_name(day: date, block_months: int) -> str:
+    if block_months == 12:
+        return f"{day.year}"
+    return f"{day.year}-{(day.month - 1) // block_months + 1:02d}/{12 // block_months}"
+
+
+def walk_forward_splits(
+    dates: Sequence[date],
+    labelled: Sequence[bool],
+    cfg: WalkForwardConfig,
+    label_horizon: int,
+    *,
+    holdout_start: date | None = None,
+    unscored: Sequence[bool] | None = None,
+) -> Splits:
+    """The segments and blocks of a feature table with sorted ``dates``.
+
+    ``labelled[i]`` says whether row i has a known label (the last rows do not). ``unscored[i]``
+    marks rows that may train but must not be predicted for the selection or the track (e.g. days
+    whose open is stale under ``open_to_open``): a block with more than half its rows unscored is
+    left out, with the reason logged by the caller.
+    """
+    d = list(dates)
+    n = len(d)
+    lab = np.asarray(labelled, dtype=bool)
+    if n == 0 or not lab.any():
+        raise ConfigError("the feature table has no labelled rows", source="split")
+    last_labelled = int(np.flatnonzero(lab)[-1])
+    end = last_labelled  # last row any block may contain
+    final_train_last = last_labelled
+    segments: dict[str, Segment] = {}
+    if holdout_start is not None:
+        first = int(np.searchsorted(np.asarray(d, dtype=object), holdout_start, side="left"))  # type: ignore[call-overload]
+        if not 0 < first <= last_labelled:
             raise ConfigError(
-                f"fold {i} would train on {max(train_last - train_first + 1, 0)} rows, fewer than "
-                f"min_train_days={cv.min_train_days}: use fewer folds or a longer history",
-                source="sweep config",
-                key="cv.n_folds",
+                f"{holdout_start} is outside the labelled data ({d[0]} .. {d[last_labelled]})",
+                source="--holdout-start",
             )
-        folds.append(
-            Fold(
-                i,
-                int(rows[train_first]),
-                int(rows[train_last]),
-                int(rows[score_first]),
-                int(rows[score_last]),
-            )
+        segments["holdout"] = Segment("holdout", d[first], d[last_labelled], first, last_labelled)
+        end = first - 1
+    gap = label_horizon + cfg.embargo_days
+    if holdout_start is not None:
+        # The final model's labels must end before the holdout, like every block's training rows.
+        final_train_last = end - gap
+    keys = _period_keys(d, cfg.block_months)
+    skip = np.zeros(n, dtype=bool) if unscored is None else np.asarray(unscored, dtype=bool)
+
+    blocks: list[Block] = []
+    first_row = 0
+    while first_row <= end:
+        key = keys[first_row]
+        last_row = first_row
+        while last_row + 1 <= end and keys[last_row + 1] == key:
+            last_row += 1
+        train_last = first_row - gap - 1
+        train_first = 0 if cfg.scheme == "expanding" else max(0, train_last - cfg.rolling_days + 1)
+        enough = (
+            int(lab[train_first : train_last + 1].sum()) >= cfg.min_train_days if train_last >= 0 else False
         )
-    return folds
+        # A block that starts after the history is long enough, whose rows are mostly scoreable.
+        if enough and skip[first_row : last_row + 1].mean() <= 0.5:
+            traded = len(blocks) >= cfg.min_selection_blocks
+            blocks.append(
+                Block(
+                    _block_name(d[first_row], cfg.block_months),
+                    d[first_row],
+                    d[last_row],
+                    first_row,
+                    last_row,
+                    index=len(blocks),
+                    train_first=train_first,
+                    train_last=train_last,
+                    traded=traded,
+                )
+            )
+        first_row = last_row + 1
 
-
-def rows_needed(gap_rows: int, warmup_rows: int) -> int:
-    """Feature warm-up plus four minimal segments and three gaps: checked at ingest, before any work.
-    (Whether the walk-forward folds fit is checked when the folds are made.)"""
-    return warmup_rows + len(SEGMENTS) * MIN_SEGMENT_ROWS + (len(SEGMENTS) - 1) * gap_rows
+    needed = cfg.min_selection_blocks + 1
+    if len(blocks) < needed:
+        raise ConfigError(
+            f"the history gives {len(blocks)} walk-forward block(s) after {cfg.min_train_days} training days; "
+            f"at least {needed} are needed (min_selection_blocks={cfg.min_selection_blocks}, plus one traded): "
+            f"{n} rows from {d[0]} to {d[-1]}; use a longer history, shorter blocks or a smaller min_train_days",
+            source="sweep config",
+            key="walk_forward",
+        )
+    first_block = blocks[0]
+    segments["burn_in"] = Segment("burn_in", d[0], d[first_block.first_row - 1], 0, first_block.first_row - 1)
+    last_block = blocks[-1]
+    segments["walk_forward"] = Segment(
+        "walk_forward", first_block.start, last_block.end, first_block.first_row, last_block.last_row
+    )
+    on_track = [b for b in blocks if b.traded]
+    segments["track"] = Segment(
+        "track", on_track[0].start, on_track[-1].end, on_track[0].first_row, on_track[-1].last_row
+    )
+    ordered = dict(sorted(segments.items(), key=lambda kv: (kv[1].first_row, kv[0] != "walk_forward")))
+    return Splits(ordered, tuple(blocks), final_train_last, label_horizon, cfg.embargo_days)

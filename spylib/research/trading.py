@@ -9,7 +9,10 @@ Conventions (the same for every strategy and baseline, so figures compare):
 * Annualization: 252 periods; standard deviations with ddof=1 (see :mod:`spylib.research.stats`).
 * ``hit_rate``: share of days in the market whose forward return was positive.
 * ``exposure``: share of days in the market. ``turnover``: mean ``|pos[t] - pos[t-1]|`` per day.
-* ``n_trades``: number of entries (flat -> long).
+* ``n_trades``: number of entries (flat -> long); ``exposure`` counts a day with any position.
+* Sizing: ``long_flat`` holds 1 when the signal is on; ``vol_target`` holds
+  ``min(1, target_volatility / (sqrt(252) * vol_20))`` (the 20-day std of daily returns known at the
+  signal's close), never levered, so a calm market is held in full and a stormy one partly.
 * ``break_even_cost_bps``: the cost per side at which the mean net return is zero
   (``mean gross return / mean turnover``); infinite when the strategy never trades.
 """
@@ -37,6 +40,19 @@ def positions(
     if filter_mask is not None:
         pos &= np.asarray(filter_mask, dtype=bool)
     return pos.astype("int8")
+
+
+def position_size(frame: pd.DataFrame, sizing: str, target_volatility: float) -> FloatArray:
+    """The size of a long position on each row of ``frame`` under ``sizing`` (see the module doc)."""
+    if sizing == "long_flat":
+        return np.ones(len(frame))
+    if sizing == "vol_target":
+        daily_target = target_volatility / np.sqrt(stats.PERIODS_PER_YEAR)
+        vol = frame["vol_20"].to_numpy("float64")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            size = np.where(vol > 0, daily_target / vol, 1.0)
+        return np.clip(np.nan_to_num(size, nan=1.0), 0.0, 1.0)
+    raise ValueError(f"unknown sizing {sizing!r}")
 
 
 def filter_mask(frame: pd.DataFrame, columns: Sequence[str]) -> npt.NDArray[np.bool_]:
@@ -69,8 +85,9 @@ def trading_metrics(position: npt.ArrayLike, fwd_return: npt.ArrayLike, cost_bps
     turnover = float(changes.mean()) if pos.size else 0.0
     out: dict[str, float] = {
         "n_days": float(pos.size),
-        "n_trades": float(np.sum(np.diff(pos, prepend=0.0) > 0)),
+        "n_trades": float(np.sum(in_market & ~np.concatenate([[False], in_market[:-1]]))),
         "exposure": float(in_market.mean()) if pos.size else 0.0,
+        "mean_position": float(pos.mean()) if pos.size else 0.0,
         "turnover": turnover,
         "hit_rate": float(np.mean(fwd[in_market] > 0)) if in_market.any() else float("nan"),
         "break_even_cost_bps": float(gross.mean() / turnover * 1e4) if turnover > 0 else float("inf"),
@@ -86,21 +103,32 @@ def trading_metrics(position: npt.ArrayLike, fwd_return: npt.ArrayLike, cost_bps
     return out
 
 
-def trial_returns_matrix(
+TrialRule = tuple[float, tuple[str, ...], str]  # (threshold, filter columns, sizing)
+
+
+def trial_positions(
     probability: npt.ArrayLike,
     frame: pd.DataFrame,
-    thresholds: Sequence[float],
-    filters: Sequence[Sequence[str]],
-    cost_bps: float,
-) -> tuple[list[tuple[float, tuple[str, ...]]], FloatArray]:
-    """Net returns of every (threshold, filter) trial on the same rows: (trial keys, T x N matrix)."""
-    fwd = frame["fwd_return"].to_numpy(dtype="float64")
-    keys: list[tuple[float, tuple[str, ...]]] = []
-    columns: list[FloatArray] = []
-    for combo in filters:
-        mask = filter_mask(frame, combo)
-        for threshold in thresholds:
-            _, net = strategy_returns(positions(probability, threshold, mask), fwd, cost_bps)
-            keys.append((float(threshold), tuple(combo)))
-            columns.append(net)
-    return keys, np.column_stack(columns) if columns else np.empty((len(frame), 0))
+    rules: Sequence[TrialRule],
+    target_volatility: float,
+) -> FloatArray:
+    """The T x len(rules) matrix of positions: each rule's signal times its sizing."""
+    prob = np.asarray(probability, dtype="float64")
+    masks: dict[tuple[str, ...], npt.NDArray[np.bool_]] = {}
+    sizes: dict[str, FloatArray] = {}
+    out = np.empty((len(frame), len(rules)))
+    for j, (threshold, combo, sizing) in enumerate(rules):
+        if combo not in masks:
+            masks[combo] = filter_mask(frame, combo)
+        if sizing not in sizes:
+            sizes[sizing] = position_size(frame, sizing, target_volatility)
+        out[:, j] = positions(prob, threshold, masks[combo]) * sizes[sizing]
+    return out
+
+
+def net_returns_matrix(position_matrix: FloatArray, fwd_return: npt.ArrayLike, cost_bps: float) -> FloatArray:
+    """Net returns of every column of positions (the same costs as :func:`strategy_returns`)."""
+    pos = np.asarray(position_matrix, dtype="float64")
+    fwd = np.asarray(fwd_return, dtype="float64")[:, None]
+    changes = np.abs(np.diff(pos, axis=0, prepend=0.0))
+    return pos * fwd - changes * cost_bps / 1e4

@@ -15,12 +15,13 @@ def to_card_components(items: Iterable[tuple[str, Any]]) -> list[Any]:
         if kind == "markdown":
             components.append(Markdown(payload))
         elif kind == "table":
+            # Table(data=...) rather than Table.from_dataframe: that one truncates long tables to their
+            # head and clips long strings by default; and it would show the index as a column.
             frame = payload.astype(object).where(payload.notna(), "")
             components.append(
-                Table.from_dataframe(frame)
-                if hasattr(Table, "from_dataframe")
-                else Table(data=frame.to_numpy().tolist(), headers=[str(c) for c in frame.columns])
-            )
+                Table(data=[[str(v) for v in row] for row in frame.to_numpy().tolist()],
+                      headers=[str(c) for c in frame.columns])
+            )  # fmt: skip
         elif kind == "figure":
             components.append(Image.from_matplotlib(payload))
         else:

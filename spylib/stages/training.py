@@ -9,10 +9,12 @@ are imported inside the stages that need them, so the other steps start about 2 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from spylib.core.config import ModelSpec
@@ -27,8 +29,9 @@ from spylib.research.features import (
     build_features,
     feature_columns,
     load_extra_features,
+    stale_open_years,
 )
-from spylib.research.split import Fold, Splits, rows_needed, time_splits, walk_forward_folds
+from spylib.research.split import Splits, walk_forward_splits
 
 if TYPE_CHECKING:
     from spylib.research.evaluate import ConfigResult
@@ -51,9 +54,6 @@ class TrainingData:
     def segment(self, name: str) -> pd.DataFrame:
         return self.features.iloc[self.splits[name].rows()]
 
-    def development(self) -> pd.DataFrame:
-        return self.features.iloc[self.splits.development_rows()]
-
 
 @dataclass(frozen=True)
 class Ingested:
@@ -66,25 +66,24 @@ class Featurized:
     table: pd.DataFrame
     feature_columns: list[str]
     audit: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class SplitResult:
-    data: TrainingData
-    folds: list[Fold]
+    data_quality: dict[str, Any]
 
 
 @dataclass
 class Evaluation:
-    """The join's artifacts: every trial, the chosen one, its test figures, the baselines and the gate."""
+    """The join's artifacts: every trial, the walk-forward track and its refits, the final choice and
+    model, the evidence and the gate's decision."""
 
     trials: pd.DataFrame
     best: dict[str, Any]
     model: Any
     metrics: dict[str, Any]
     baselines: pd.DataFrame
-    curve: pd.DataFrame
+    track: pd.DataFrame
+    refits: pd.DataFrame
     importance: pd.DataFrame
+    holdout_metrics: dict[str, Any]
+    power: dict[str, Any]
     gate: GateDecision
     card_items: list[CardItem]
 
@@ -96,79 +95,150 @@ class Prediction:
     bundle: dict[str, Any]
     predictions: pd.DataFrame
     files: dict[str, str]
-    production_metrics: dict[str, Any]
 
 
 # ---------------------------------------------------------------------------------------------
 # steps
 # ---------------------------------------------------------------------------------------------
+def plain_text(markdown: str) -> str:
+    """A Markdown line for the console: no emphasis markers or code quotes."""
+    return markdown.replace("**", "").replace("`", "")
+
+
 def run_ingest(settings: TrainingSettings) -> Ingested:
     market = ingest(settings.source, settings.symbol, settings.benchmark)
+    wf = settings.sweep.walk_forward
+    blocks = wf.min_selection_blocks + 1
     require_history(
         len(market.prices) // 2,
-        rows_needed(settings.gap_rows, WARMUP_ROWS),
+        WARMUP_ROWS
+        + wf.min_train_days
+        + wf.embargo_days
+        + settings.label_horizon
+        + blocks * 21 * wf.block_months,
         market.symbol.source,
-        f"{WARMUP_ROWS} warm-up rows, four segments and three gaps of {settings.gap_rows} rows",
+        f"{WARMUP_ROWS} warm-up rows, {wf.min_train_days} training days, an embargo of {wf.embargo_days} and "
+        f"{blocks} blocks of {wf.block_months} months",
         span=(market.prices["date"].min(), market.prices["date"].max()),
     )
     provenance = market.provenance()
-    log.warning(data_note(provenance))
-    print(data_note(provenance))
+    print(plain_text(data_note(provenance)))
     return Ingested(market.prices, provenance)
+
+
+def block_boundaries(dates: Sequence[Any], block_months: int) -> list[Any]:
+    """The first trading day of every walk-forward period (where a leak would cross blocks)."""
+    d = pd.to_datetime(pd.Series(list(dates)))
+    key = d.dt.year * 12 + (d.dt.month - 1) // block_months
+    return [dates[int(i)] for i in np.flatnonzero(key.diff().fillna(0).to_numpy() != 0)]
 
 
 def run_features(prices: pd.DataFrame, settings: TrainingSettings) -> Featurized:
     extra = load_extra_features(settings.extra_features)
     table = build_features(prices, settings.symbol, settings.benchmark, settings.execution, extra)
-    audited = audit_lookahead(prices, settings.symbol, settings.benchmark, extra=extra, seed=settings.seed)
+    audited = audit_lookahead(
+        prices,
+        settings.symbol,
+        settings.benchmark,
+        extra=extra,
+        seed=settings.seed,
+        boundary_dates=block_boundaries(list(table["date"]), settings.sweep.walk_forward.block_months),
+    )
     audit = {
-        "method": "truncation invariance",
+        "method": "truncation invariance (largest moves, block boundaries, random days)",
         "dates": audited,
+        "n_dates": len(audited),
         "features": len(table.columns),
         "passed": True,
     }
-    return Featurized(table, feature_columns(extra), audit)
+    stale = stale_open_years(prices, settings.symbol)
+    quality: dict[str, Any] = {"stale_open_years": stale, "note": ""}
+    if stale:
+        years = f"{min(stale)}-{max(stale)}" if len(stale) > 1 else str(min(stale))
+        consequence = (
+            "those years are training data only: an open-to-open return there would be a close-to-close "
+            "one, traded at the close that feeds the features, so no block there is scored or traded"
+            if settings.execution == "open_to_open"
+            else "gap_open is about 0 there (the model learns nothing from it in those years)"
+        )
+        quality["note"] = (
+            f"{settings.symbol}'s opens equal the previous close on most days of {years} "
+            f"({', '.join(f'{y}: {v:.0%}' for y, v in sorted(stale.items()))}): {consequence}."
+        )
+        print(quality["note"])
+    return Featurized(table, feature_columns(extra), audit, quality)
 
 
-def run_split(features: pd.DataFrame, columns: Sequence[str], settings: TrainingSettings) -> SplitResult:
-    gap = max(settings.gap_rows, settings.label_horizon)
-    splits = time_splits(features["date"].tolist(), settings.boundaries, gap_rows=gap)
-    folds = walk_forward_folds(splits.development_rows(), settings.sweep.cv, settings.label_horizon)
-    if settings.sweep.cv.embargo_days < LONGEST_WINDOW:
+def run_split(
+    features: pd.DataFrame,
+    columns: Sequence[str],
+    data_quality: Mapping[str, Any],
+    settings: TrainingSettings,
+) -> TrainingData:
+    """The burn-in, the walk-forward blocks and the optional holdout."""
+    wf = settings.sweep.walk_forward
+    if wf.embargo_days < LONGEST_WINDOW:
         log.warning(
-            "cv.embargo_days=%d is shorter than the longest feature window (%d)",
-            settings.sweep.cv.embargo_days,
+            "walk_forward.embargo_days=%d is shorter than the longest feature window (%d)",
+            wf.embargo_days,
             LONGEST_WINDOW,
         )
-    return SplitResult(TrainingData(features, tuple(columns), splits), folds)
+    stale_years = set(data_quality.get("stale_open_years", {}))
+    unscored = None
+    if settings.execution == "open_to_open" and stale_years:
+        unscored = pd.to_datetime(features["date"]).dt.year.isin(stale_years).to_numpy()
+    splits = walk_forward_splits(
+        list(features["date"]),
+        features["target_up"].notna().to_numpy(),
+        wf,
+        settings.label_horizon,
+        holdout_start=settings.holdout_start,
+        unscored=unscored,
+    )
+    traded = splits.traded_blocks
+    print(
+        f"Walk-forward: {len(splits.blocks)} blocks of {wf.block_months} months from {splits.blocks[0].start}; "
+        f"{len(traded)} traded ({traded[0].start} .. {traded[-1].end}, "
+        f"{sum(b.n_rows for b in traded) / 252:.1f} years)"
+    )
+    return TrainingData(features, tuple(columns), splits)
 
 
 def batch_configs(configs: Sequence[ModelSpec], per_task: int) -> list[list[ModelSpec]]:
-    """The foreach's work items: consecutive configurations, ``per_task`` at a time."""
-    return [list(configs[i : i + per_task]) for i in range(0, len(configs), per_task)]
+    """The foreach's work items: consecutive configurations, ``per_task`` at a time; ``0`` = as many
+    tasks as this machine has cores (dealt round-robin, so the slow families spread over the tasks)."""
+    if per_task > 0:
+        return [list(configs[i : i + per_task]) for i in range(0, len(configs), per_task)]
+    n_tasks = max(1, min(len(configs), os.cpu_count() or 1))
+    return [list(configs[i::n_tasks]) for i in range(n_tasks)]
 
 
 def run_train(
-    specs: Sequence[ModelSpec], data: TrainingData, folds: Sequence[Fold], settings: TrainingSettings
+    specs: Sequence[ModelSpec], data: TrainingData, settings: TrainingSettings
 ) -> list[ConfigResult]:
-    """Score each configuration of one foreach task."""
+    """Score each configuration of one foreach task on every walk-forward block."""
     from spylib.research.evaluate import score_configuration
 
-    return [
-        score_configuration(
+    results = []
+    total = len(settings.sweep.models)
+    for spec in specs:
+        k = settings.sweep.models.index(spec) + 1
+        result = score_configuration(
             spec,
             data.features,
             data.feature_columns,
-            folds,
-            data.splits.development_rows(),
-            data.splits["test"].rows(),
+            data.splits,
             settings.sweep,
             settings.cost_bps,
             settings.seed,
             shuffle_labels=settings.shuffle_labels,
         )
-        for spec in specs
-    ]
+        print(
+            f"config {k}/{total} {spec.family}: {len(data.splits.blocks)} fits, out-of-fold AUC "
+            f"{result.trials['oof_auc'].iloc[0]:.3f}, {result.seconds:.1f} s  [{spec.config_id}]"
+        )
+        results.append(result)
+    return results
 
 
 def run_evaluate(
@@ -176,72 +246,111 @@ def run_evaluate(
     data: TrainingData,
     settings: TrainingSettings,
     provenance: Mapping[str, Any],
+    data_quality: Mapping[str, Any],
 ) -> Evaluation:
-    from spylib.research.baselines import baseline_table
-    from spylib.research.evaluate import combine_trials, filter_columns, select_trial
-    from spylib.research.gate import apply_gate
-    from spylib.research.holdout import evaluate_chosen_on_test, permutation_importance_table
+    from spylib.research.baselines import BASELINE_COLUMNS, baseline_table
+    from spylib.research.holdout import evaluate_holdout, permutation_importance_table
+    from spylib.research.models import fit_model, predict_up_probability
     from spylib.research.report import evaluation_report
+    from spylib.research.selection import chosen_trial
+    from spylib.research.simulation import load_simulated_power
+    from spylib.research.verdict import assess, power_summary
 
+    sweep, features, splits, cols = settings.sweep, data.features, data.splits, list(data.feature_columns)
     results = [r for batch in task_results for r in batch]
-    trials, oof_matrix = combine_trials(results)
-    best_row = select_trial(trials, settings.sweep.selection_metric, settings.sweep.min_trades)
-    chosen = next(r for r in results if r.spec.config_id == best_row["config_id"])
-    best = {**best_row.to_dict(), "filter_columns": filter_columns(str(best_row["filter"]))}
-    test = data.segment("test")
-    holdout = evaluate_chosen_on_test(
-        chosen.test_probability, test, best, trials, oof_matrix,
-        cost_bps=settings.cost_bps, execution=settings.execution, shuffle_labels=settings.shuffle_labels,
-        seed=settings.seed,
-    )  # fmt: skip
-    baselines = baseline_table(
-        data.features, data.feature_columns, data.splits.development_rows(), data.splits["test"].rows(),
-        settings.cost_bps, settings.seed, chosen=holdout.test_metrics,
-    )  # fmt: skip
-    gate = apply_gate(holdout.metrics, holdout.metrics["buy_and_hold_sharpe_net"], settings.gate)
-    importance = permutation_importance_table(chosen.model, test, data.feature_columns, settings.seed)
+    verdict = assess(
+        results, features, splits, sweep, settings.gate, cost_bps=settings.cost_bps, seed=settings.seed
+    )
+    trialset, walk, gate = verdict.trialset, verdict.walk, verdict.decision
+    print(
+        f"evaluate: {trialset.n_trials} trials; the selection was made again at {len(walk.refits)} refit dates"
+    )
+    best = chosen_trial(trialset, walk.final)
+    spec = next(r.spec for r in results if r.spec.config_id == best["config_id"])
+    final_rows = features.iloc[splits.final_train_rows()]
+    final_rows = final_rows[final_rows["target_up"].notna()]
+    model = fit_model(spec, final_rows[cols], final_rows["target_up"].to_numpy("int8"), settings.seed)
+    metrics = {**verdict.metrics, "execution": settings.execution, "shuffle_labels": settings.shuffle_labels}
+    holdout: dict[str, Any] = {}
+    if "holdout" in splits:
+        frame = data.segment("holdout")
+        holdout = evaluate_holdout(
+            predict_up_probability(model, frame[cols]),
+            frame,
+            best,
+            cost_bps=settings.cost_bps,
+            target_volatility=sweep.target_volatility,
+        )
+    power = power_summary(metrics, settings.gate, load_simulated_power())
+    chosen_columns = {k: v for k, v in metrics.items() if k in BASELINE_COLUMNS}
+    baselines = baseline_table(features, cols, splits, settings.cost_bps, chosen=chosen_columns)
+    last = splits.traded_blocks[-1]
+    train_last = features.iloc[last.train_rows()]
+    train_last = train_last[train_last["target_up"].notna()]
+    oos_model = fit_model(spec, train_last[cols], train_last["target_up"].to_numpy("int8"), settings.seed)
+    importance = permutation_importance_table(oos_model, features.iloc[last.rows()], cols, settings.seed)
     items = evaluation_report(
-        data_note=data_note(provenance), trials=trials, best=best, metrics=holdout.metrics,
-        baselines=baselines, curve=holdout.curve, importance=importance, gate=gate.to_dict(),
-    )  # fmt: skip
+        data_note=data_note(provenance),
+        quality_note=str(data_quality.get("note", "")),
+        trials=trialset.trials,
+        best=best,
+        metrics=metrics,
+        baselines=baselines,
+        track=walk.track,
+        refits=walk.refits,
+        splits=splits,
+        importance=importance,
+        gate=gate,
+        power=power,
+        holdout=holdout,
+    )
     return Evaluation(
-        trials, best, chosen.model, holdout.metrics, baselines, holdout.curve, importance, gate, items
+        trialset.trials,
+        best,
+        model,
+        metrics,
+        baselines,
+        walk.track,
+        walk.refits,
+        importance,
+        holdout,
+        power,
+        gate,
+        items,
     )
 
 
 def run_predict(
     model: Any,
     best: Mapping[str, Any],
+    track: pd.DataFrame,
     data: TrainingData,
     settings: TrainingSettings,
     run_id: str,
 ) -> Prediction:
-    from spylib.research.holdout import score_production
     from spylib.research.models import make_bundle
     from spylib.research.predict import batch_predictions, write_predictions
 
     bundle = make_bundle(
-        model, data.feature_columns, float(best["threshold"]), best["filter_columns"], settings.execution,
+        model,
+        data.feature_columns,
+        float(best["threshold"]),
+        best["filter_columns"],
+        settings.execution,
         settings.symbol,
-    )  # fmt: skip
-    predictions = batch_predictions(bundle, data.features, data.splits, model_version=f"run-{run_id}")
-    files = write_predictions(predictions, settings.output_dir, run_id)
-    production = data.segment("production")
-    production_metrics = score_production(
-        predictions.loc[predictions["segment"] == "production", "probability"].to_numpy(),
-        production[production["target_up"].notna()],
-        bundle["threshold"],
-        bundle["filter_columns"],
-        settings.cost_bps,
+        sizing=str(best["sizing"]),
+        target_volatility=settings.sweep.target_volatility,
     )
-    return Prediction(bundle, predictions, files, production_metrics)
+    predictions = batch_predictions(bundle, data.features, data.splits, track, model_version=f"run-{run_id}")
+    files = write_predictions(predictions, settings.output_dir, run_id)
+    return Prediction(bundle, predictions, files)
 
 
 def run_register(
     bundle: dict[str, Any],
     evaluation_metrics: Mapping[str, Any],
     gate: GateDecision,
-    test_curve: pd.DataFrame,
+    track: pd.DataFrame,
     data: TrainingData,
     settings: TrainingSettings,
     provenance: Mapping[str, Any],
@@ -252,10 +361,10 @@ def run_register(
     from spylib.registry import RegistrationRequest, open_registry
 
     profile = reference_profile(
-        data.development(),
+        data.features.iloc[data.splits.final_train_rows()],
         list(data.feature_columns),
-        test_probability=test_curve["probability"].to_numpy(),
-        test_signal=test_curve["position"].to_numpy(),
+        test_probability=track["probability"].to_numpy(),
+        test_signal=(track["position"].to_numpy() > 0).astype("int8"),
         test_metrics={
             "hit_rate": evaluation_metrics.get("hit_rate"),
             "auc": evaluation_metrics.get("auc"),
@@ -300,13 +409,15 @@ def register_catalog(settings: TrainingSettings) -> dict[str, Any]:
 
 
 def summary_line(gate: Mapping[str, Any], metrics: Mapping[str, Any], registration: Mapping[str, Any]) -> str:
-    """One honest sentence: the verdict, the test figures against buy-and-hold, where it was registered."""
+    """One honest sentence: the verdict, the track against buy-and-hold, where it was registered."""
     beats = metrics["sharpe_net"] > metrics["buy_and_hold_sharpe_net"]
     verdict = "beats" if beats else "does NOT beat"
+    failed = [c["name"] for c in gate["checks"] if not c["passed"]]
     return (
-        f"Gate: {gate['status']}. On test ({metrics['test_start']}..{metrics['test_end']}) the model {verdict} "
-        f"buy-and-hold after costs: net Sharpe {metrics['sharpe_net']:.2f} vs {metrics['buy_and_hold_sharpe_net']:.2f} "
-        f"({metrics['cost_bps']} bp per side), AUC {metrics['auc']:.3f}, DSR {metrics['dsr']:.3f} over "
-        f"{int(metrics['n_trials'])} trials, PBO {metrics['pbo']:.2f}. Registered {registration['group']} "
+        f"Gate: {gate['status']}{' (failed: ' + ', '.join(failed) + ')' if failed else ''}. "
+        f"On the walk-forward track ({metrics['track_start']}..{metrics['track_end']}, {metrics['years']:.1f} years, "
+        f"selection included) the model {verdict} buy-and-hold after costs: net Sharpe {metrics['sharpe_net']:.2f} "
+        f"against {metrics['buy_and_hold_sharpe_net']:.2f} ({metrics['cost_bps']:g} bp per side; difference "
+        f"p = {metrics['vs_buy_and_hold_p_value']:.2f}), AUC {metrics['auc']:.3f}. Registered {registration['group']} "
         f"v{registration['version']} ({registration['status']}) at {registration['location']}."
     )
