@@ -10,18 +10,20 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
+from spylib.core.config import ModelSpec
 from spylib.core.schema import SEED_MODEL_COLUMNS
 from spylib.research.evaluate import classification_metrics
-from spylib.research.models import predict_up_probability
+from spylib.research.models import fit_model, predict_up_probability
 from spylib.research.split import Splits
 from spylib.research.trading import (
     positions,
     trading_metrics,
 )
+
+# The logistic-regression baseline: scikit-learn's defaults (C=1) on standardized model features.
+LOGISTIC_BASELINE = ModelSpec("logistic", {"C": 1.0})
 
 
 def _seed_recipe_probability(train: pd.DataFrame, block: pd.DataFrame) -> np.ndarray:
@@ -34,7 +36,8 @@ def _seed_recipe_probability(train: pd.DataFrame, block: pd.DataFrame) -> np.nda
     if rows.sum() < 10 or np.unique(y[rows]).size < 2:
         return np.zeros(len(block))
     model = RandomForestClassifier(n_estimators=100, max_depth=5, random_state=42, n_jobs=1)
-    model.fit(train.loc[rows, cols], y[rows])
+    with threadpool_limits(limits=1):
+        model.fit(train.loc[rows, cols], y[rows])
     return np.where(mask, predict_up_probability(model, block[cols]), 0.0)
 
 
@@ -57,8 +60,7 @@ def baseline_table(
         here = features.iloc[block.rows()]
         y_train = train["target_up"].to_numpy("int8")
         parts["majority"].append(np.full(len(here), float(y_train.mean() >= 0.5)))
-        logistic = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-        logistic.fit(train[cols], y_train)
+        logistic = fit_model(LOGISTIC_BASELINE, train[cols], y_train, seed=0)
         parts["logistic"].append(predict_up_probability(logistic, here[cols]))
         parts["seed"].append(_seed_recipe_probability(train, here))
         parts["seed_mask"].append(((here["trend_up"] == 1) & (here["in_play_120"] == 1)).to_numpy())
