@@ -269,14 +269,16 @@ def audit_days(
     n_random: int = 40,
     seed: int = 0,
 ) -> np.ndarray:
-    """Row positions to audit: the days with the largest moves (a feature that leaks only on big days
-    is caught there), the days on either side of every block boundary (where a leak would cross from
+    """Row positions to audit: the days with the largest moves and the day before each (a feature that
+    leaks only around big days is caught there), the days on either side of every block boundary (where a leak would cross from
     one fit's data into the next block), and a seeded random sample of the rest."""
     candidates = np.arange(WARMUP_ROWS, len(full) - 2)
     if candidates.size == 0:
         return candidates
     moves = full["return"].abs().to_numpy()[candidates]
-    largest = candidates[np.argsort(-np.nan_to_num(moves), kind="stable")[:n_largest_moves]]
+    biggest = candidates[np.argsort(-np.nan_to_num(moves), kind="stable")[:n_largest_moves]]
+    # The big day itself, and the day before it: a feature that peeks at tomorrow shows there.
+    largest = np.intersect1d(np.concatenate([biggest, biggest - 1]), candidates)
     dates = full["date"].to_numpy()
     at: list[int] = (
         [int(i) for i in np.searchsorted(dates, np.asarray(list(boundary_dates), dtype=object))]

@@ -206,3 +206,22 @@ def test_stale_opens_are_found_per_year() -> None:
     assert (
         list(years) == [int(pd.to_datetime(prices["date"]).dt.year.min())] and years[next(iter(years))] > 0.95
     )
+
+
+def leaks_before_big_moves(own: pd.DataFrame) -> pd.Series:
+    """A user feature that peeks at tomorrow's return, but only before days that move more than 3%."""
+    tomorrow = own["close"].shift(-1) / own["close"] - 1
+    return tomorrow.where(tomorrow.abs() > 0.03, 0.0).fillna(0.0)
+
+
+def test_the_audit_catches_a_leak_that_only_shows_before_big_moves() -> None:
+    from spylib.core.errors import LookaheadError
+    from spylib.research.features import audit_lookahead
+
+    prices = generate_market(parse_spec("synthetic:edge=0,years=4,seed=2,vol=0.012"))
+    extra = {"peek": leaks_before_big_moves}
+    own = prices[prices["symbol"] == "SPY"].sort_values("date")
+    big = (own["close"].pct_change().abs() > 0.03).sum()
+    assert 0 < big < 40  # few leaky days: a random sample of 8 would usually miss them all
+    with pytest.raises(LookaheadError, match="feature 'peek' uses the future"):
+        audit_lookahead(prices, "SPY", "QQQ", extra=extra, n_random=0)
