@@ -1,85 +1,56 @@
-"""Shared test setup.
+"""Shared test setup: Metaflow's isolation, the tier markers, the session fixtures every tier uses.
 
-Metaflow reads its configuration when it is first imported, so the settings every flow test needs
-are made here, before any test module imports metaflow: an isolated local datastore and metadata
-root for the whole session (never the user's ``.metaflow``), and a user name (CI runs as root,
-which Metaflow refuses).
+Metaflow reads its configuration when it is first imported, so the session's isolated datastore is
+set up here, at import, before any test module imports metaflow (``tests/helpers/metaflow_env.py``).
+
+Tiers are folders, and the folder gives the marker: ``tests/unit`` -> ``unit``, ``tests/flow`` ->
+``flow``, ``tests/aws`` -> ``aws``, ``tests/docker`` -> ``docker`` (``-m unit``, ``-m 'not aws'``...).
+A test outside those folders, or one marked with another tier than its folder's, fails collection.
 """
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
-_SESSION_ROOT = Path(tempfile.mkdtemp(prefix="spyflow-tests-"))
-os.environ["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = str(_SESSION_ROOT)
-os.environ["METAFLOW_DEFAULT_DATASTORE"] = "local"
-os.environ["METAFLOW_DEFAULT_METADATA"] = "local"
-# Without this, a flow writes its cards under the first .metaflow found from its cwd upwards (the
-# repo); with it set, Metaflow 2.19 writes them inside the datastore root instead.
-os.environ["METAFLOW_CARD_LOCALROOT"] = str(_SESSION_ROOT / ".metaflow" / "mf.cards")
-os.environ.setdefault("METAFLOW_USER", "spyflow-tests")
-# Card rendering and matplotlib must not look for a display or write outside the sandbox.
-os.environ.setdefault("MPLBACKEND", "Agg")
+from tests.helpers import metaflow_env
+
+metaflow_env.isolate(Path(tempfile.mkdtemp(prefix="spyflow-tests-")))
 
 import pytest  # noqa: E402
 
-RUNNER_CWD = str(_SESSION_ROOT)
-REPO = Path(__file__).resolve().parents[1]
-FLOW_FILE = REPO / "flows" / "spy_flow.py"
-SMALL_SWEEP = REPO / "tests" / "data" / "sweep_small.json"
-SEED_DATA = REPO.parent / "shared" / "data" / "seed"
+TIERS = ("unit", "flow", "aws", "docker")
+TESTS = Path(__file__).resolve().parent
 
 
-def flow_env(**extra: str) -> dict[str, str]:
-    """Environment for a flow subprocess started by metaflow.Runner (the session's datastore)."""
-    env = {
-        "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(_SESSION_ROOT),
-        "METAFLOW_DEFAULT_DATASTORE": "local",
-        "METAFLOW_DEFAULT_METADATA": "local",
-        "METAFLOW_USER": os.environ["METAFLOW_USER"],
-        "MPLBACKEND": "Agg",
-    }
-    env.update(extra)
-    return env
+def tier_of(path: Path) -> str | None:
+    """The tier folder ``path`` sits in (``tests/<tier>/...``), or None."""
+    try:
+        first = path.resolve().relative_to(TESTS).parts[0]
+    except (ValueError, IndexError):
+        return None
+    return first if first in TIERS else None
 
 
-def card_text(run_id: str, step: str, task_id: str, card_id: str) -> str:
-    """The content (decoded JSON text) of a rendered card of a test run, read from the session datastore.
-
-    (The card client resolves a different root than the writer when the datastore root is moved by
-    METAFLOW_DATASTORE_SYSROOT_LOCAL, as it is here; users running from the repo are not affected.)
-    """
-    pattern = f"**/{run_id}/steps/{step}/tasks/{task_id}/cards/*-{card_id}-*.html"
-    files = sorted(_SESSION_ROOT.glob(pattern))
-    if not files:
-        raise FileNotFoundError(f"no card matching {pattern} under {_SESSION_ROOT}")
-    html = files[-1].read_text()
-    # The card's content is a base64 JSON payload rendered by the page's script: decode it.
-    import base64
-    import re
-
-    payloads = re.findall(r'window\.__MF_DATA__\["[^"]+"\] = "([A-Za-z0-9+/=]+)"', html)
-    if not payloads:
-        raise ValueError(f"{files[-1]}: no card payload found")
-    return "\n".join(base64.b64decode(p).decode("utf-8") for p in payloads)
-
-
-def output_params(tmp: Path) -> dict[str, str]:
-    """Flow parameters that keep every output of a test run inside ``tmp``."""
-    return {
-        "output_dir": str(tmp / "out"),
-        "lake_root": str(tmp / "lake"),
-        "registry_location": str(tmp / "registry"),
-    }
+@pytest.hookimpl(tryfirst=True)  # before -m deselects: the markers must be on the items by then
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    misplaced = []
+    for item in items:
+        tier = tier_of(item.path)
+        if tier is None:
+            misplaced.append(
+                f"{item.nodeid}: not in a tier folder ({', '.join(f'tests/{t}' for t in TIERS)})"
+            )
+            continue
+        others = sorted({m.name for m in item.iter_markers() if m.name in TIERS and m.name != tier})
+        if others:
+            misplaced.append(f"{item.nodeid}: marked {', '.join(others)} but sits in tests/{tier}")
+        item.add_marker(getattr(pytest.mark, tier))
+    if misplaced:
+        raise pytest.UsageError("tests in the wrong place:\n  " + "\n  ".join(misplaced))
 
 
 @pytest.fixture(scope="session")
 def session_root() -> Path:
-    return _SESSION_ROOT
-
-
-@pytest.fixture
-def small_run_params(tmp_path: Path) -> dict[str, str]:
-    return output_params(tmp_path)
+    """The session's Metaflow datastore root (every flow test run stores its artifacts and cards here)."""
+    return metaflow_env.session_root()

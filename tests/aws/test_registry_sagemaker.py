@@ -1,0 +1,190 @@
+"""SageMaker registry against a real moto server over HTTP (boto3 clients, no in-process mocks)."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from spylib import registry
+from spylib.core.errors import ConfigError, IntegrityError
+from spylib.registry import SageMakerRegistry, open_registry
+from spylib.storage.s3 import split_s3_uri
+from tests.helpers.moto_server import MotoServer
+from tests.helpers.registry_requests import make_bundle, make_request
+
+BUCKET = "spyflow-models"
+PREFIX = f"s3://{BUCKET}/registry"
+
+
+@pytest.fixture(scope="module")
+def endpoint(moto_server: MotoServer, moto_env: dict[str, str]) -> str:
+    """The module's moto server, boto3 pointed at it, with the registry's bucket."""
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    return moto_server.endpoint
+
+
+@pytest.fixture
+def sagemaker(endpoint: str) -> Any:
+    return boto3.client("sagemaker")
+
+
+@pytest.fixture
+def s3(endpoint: str) -> Any:
+    return boto3.client("s3")
+
+
+def object_keys(s3: Any, prefix: str) -> list[str]:
+    response = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+    return sorted(item["Key"] for item in response.get("Contents", []))
+
+
+def test_register_versions_metadata_and_artifacts(sagemaker: Any, s3: Any) -> None:
+    group = "spy-versions"
+    reg = open_registry("sagemaker", PREFIX)
+    assert isinstance(reg, SageMakerRegistry)
+    first = reg.register(
+        make_request("SpyFlow/1", group=group, extra_files={"reference_profile.json": b'{"mean": 0.1}'})
+    )
+    second = reg.register(
+        make_request("SpyFlow/2", status="Rejected", group=group, description="rejected:\n dsr too low")
+    )
+    third = reg.register(make_request("SpyFlow/3", status="PendingManualApproval", group=group))
+    assert (
+        sagemaker.describe_model_package_group(ModelPackageGroupName=group)["ModelPackageGroupName"] == group
+    )
+    assert [r.version for r in (first, second, third)] == [1, 2, 3]
+    assert first.location.endswith(f"model-package/{group}/1") and first.created
+    assert [r.status for r in reg.list_versions(group)] == ["Approved", "Rejected", "PendingManualApproval"]
+
+    described = sagemaker.describe_model_package(ModelPackageName=second.location)
+    assert described["ModelApprovalStatus"] == "Rejected"
+    assert described["ModelPackageDescription"] == "rejected:  dsr too low"  # no control characters
+    meta = described["CustomerMetadataProperties"]
+    assert meta["run_pathspec"] == "SpyFlow/2" and meta["model_sha256"] == second.model_sha256
+    assert meta["gate_reasons"] == "dsr 0.95 0.41"  # '<' and '()' are illegal in AWS metadata values
+    assert meta["threshold"] == "0.5" and meta["feature_columns"] == "ret_1d rsi_14"
+    container = described["InferenceSpecification"]["Containers"][0]
+    assert container["Image"] == registry.sklearn_image_uri("us-east-1")
+    assert container["ModelDataUrl"] == second.model_uri
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert described["InferenceSpecification"]["SupportedContentTypes"] == ["text/csv"]
+    assert described["InferenceSpecification"]["SupportedResponseMIMETypes"] == [
+        "text/csv",
+        "application/json",
+    ]
+    statistics = described["ModelMetrics"]["ModelQuality"]["Statistics"]
+    assert statistics["ContentType"] == "application/json"
+
+    bucket, key = split_s3_uri(statistics["S3Uri"])
+    document = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert document["metrics"] == {"sharpe": 0.8, "dsr": None, "hit_rate": 0.54}
+    assert document["gate_reasons"] == ["dsr < 0.95 (0.41)"]  # the full text lives in metrics.json
+
+    keys = object_keys(s3, f"registry/{group}/")
+    assert len(keys) == 7  # 3 x (model.tar.gz, metrics.json) + 1 extra file
+    assert any(k.endswith("/reference_profile.json") for k in keys)
+    bucket, key = split_s3_uri(first.model_uri)
+    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
+        assert sorted(tar.getnames()) == ["code/inference.py", "model.joblib"]
+
+
+def test_latest_approved_and_later_approval(s3: Any, sagemaker: Any) -> None:
+    group = "spy-latest"
+    reg = SageMakerRegistry(PREFIX, image_uri="123456789012.dkr.ecr.us-east-1.amazonaws.com/custom:1")
+    assert reg.latest_approved(group) is None
+    reg.register(make_request("SpyFlow/1", group=group, bundle=make_bundle(threshold=0.51)))
+    reg.register(
+        make_request("SpyFlow/2", status="Rejected", group=group, bundle=make_bundle(threshold=0.52))
+    )
+    reg.register(
+        make_request("SpyFlow/3", status="Approved", group=group, bundle=make_bundle(threshold=0.53))
+    )
+    reg.register(
+        make_request(
+            "SpyFlow/4", status="PendingManualApproval", group=group, bundle=make_bundle(threshold=0.54)
+        )
+    )
+    latest = reg.latest_approved(group)
+    assert latest is not None
+    assert latest.registration.version == 3 and latest.bundle["threshold"] == 0.53
+    assert latest.metadata["run_pathspec"] == "SpyFlow/3" and latest.metadata["status"] == "Approved"
+    assert latest.metadata["customer_metadata"]["data_fingerprint"] == "abc123"
+
+    approved = reg.set_status(group, 4, "Approved")
+    assert approved.status == "Approved"
+    # moto wipes metadata on update unless it is sent again; the registry sends it
+    described = sagemaker.describe_model_package(ModelPackageName=approved.location)
+    assert described["CustomerMetadataProperties"]["run_pathspec"] == "SpyFlow/4"
+    latest = reg.latest_approved(group)
+    assert latest is not None and latest.registration.version == 4 and latest.bundle["threshold"] == 0.54
+    assert described["InferenceSpecification"]["Containers"][0]["Image"].endswith("/custom:1")
+
+
+def test_same_run_is_not_registered_twice(s3: Any) -> None:
+    group = "spy-idempotent"
+    reg = SageMakerRegistry(PREFIX)
+    first = reg.register(make_request("SpyFlow/42", group=group))
+    keys_before = object_keys(s3, f"registry/{group}/")
+    again = reg.register(make_request("SpyFlow/42", group=group, bundle=make_bundle(seed=3)))
+    assert again.created is False
+    assert (again.version, again.location, again.model_sha256) == (
+        first.version,
+        first.location,
+        first.model_sha256,
+    )
+    assert len(reg.list_versions(group)) == 1
+    assert object_keys(s3, f"registry/{group}/") == keys_before
+
+
+def test_tampered_object_is_refused(s3: Any) -> None:
+    group = "spy-tampered"
+    reg = SageMakerRegistry(PREFIX)
+    registration = reg.register(make_request("SpyFlow/1", group=group))
+    forged_model = registry.serialize_bundle(make_bundle(seed=8, threshold=0.99))
+    bucket, key = split_s3_uri(registration.model_uri)
+    s3.put_object(Bucket=bucket, Key=key, Body=registry.build_model_tarball(forged_model))
+    with pytest.raises(IntegrityError) as info:
+        reg.latest_approved(group)
+    message = str(info.value)
+    assert registration.model_uri in message
+    assert registration.model_sha256 in message and registry.sha256_bytes(forged_model) in message
+
+
+class FailingCreate:
+    """A real boto3 SageMaker client whose create_model_package fails (fault injection)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def create_model_package(self, **kwargs: Any) -> Any:
+        self.calls += 1
+        raise ClientError({"Error": {"Code": "InternalFailure", "Message": "injected"}}, "CreateModelPackage")
+
+
+def test_failed_package_creation_leaves_no_objects(sagemaker: Any, s3: Any) -> None:
+    group = "spy-failing"
+    failing = FailingCreate(sagemaker)
+    reg = SageMakerRegistry(PREFIX, sagemaker_client=failing)
+    with pytest.raises(ClientError, match="injected"):
+        reg.register(make_request("SpyFlow/1", group=group, extra_files={"reference_profile.json": b"{}"}))
+    assert failing.calls == 1
+    assert object_keys(s3, f"registry/{group}/") == []
+    assert sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"] == []
+    # the same run succeeds once the service works again
+    assert SageMakerRegistry(PREFIX).register(make_request("SpyFlow/1", group=group)).version == 1
+
+
+def test_invalid_group_is_refused_before_any_upload(s3: Any) -> None:
+    with pytest.raises(ConfigError, match="'group'"):
+        SageMakerRegistry(PREFIX).register(make_request("SpyFlow/1", group="bad_group!"))
+    assert object_keys(s3, "registry/bad") == []

@@ -1,1 +1,0 @@
-"""Test-only helpers for the bad-input, fault, determinism and security tests (never imported by spylib)."""

@@ -1,0 +1,35 @@
+"""Determinism: two runs with the same data, config and seed give identical trial tables, the same chosen
+model, the same model sha256 and identical predictions (the runs are shared with test_security.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from spylib.registry import sha256_file
+from tests.helpers.flowrun import TwinRuns
+
+
+def test_same_data_config_and_seed_give_identical_results(twin_runs: TwinRuns) -> None:
+    twins = twin_runs
+    a, b = twins.first.data, twins.second.data
+    assert twins.first.id != twins.second.id
+    assert a.data_provenance["fingerprint"] == b.data_provenance["fingerprint"]
+    pd.testing.assert_frame_equal(a.trials, b.trials)
+    assert repr(a.best) == repr(b.best)  # repr: NaN-safe, and exact for floats
+    assert repr(a.metrics) == repr(b.metrics)
+    assert a.gate == b.gate
+    # The same fitted model, byte for byte: the registered joblib file and its tarball.
+    ra, rb = a.registration, b.registration
+    assert ra["model_sha256"] == rb["model_sha256"]
+    assert sha256_file(Path(ra["model_uri"])) == sha256_file(Path(rb["model_uri"])) == ra["model_sha256"]
+    tar_a, tar_b = (Path(r["location"]) / "model.tar.gz" for r in (ra, rb))
+    assert sha256_file(tar_a) == sha256_file(tar_b)
+    # Identical predictions; only the model_version column names the run that made them.
+    assert set(a.predictions["model_version"]) == {f"run-{twins.first.id}"}
+    pd.testing.assert_frame_equal(
+        a.predictions.drop(columns="model_version"), b.predictions.drop(columns="model_version")
+    )
+    on_disk = [pd.read_parquet(d.prediction_files["parquet"]).drop(columns="model_version") for d in (a, b)]
+    pd.testing.assert_frame_equal(on_disk[0], on_disk[1])

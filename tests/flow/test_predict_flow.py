@@ -1,0 +1,116 @@
+"""PredictFlow end to end: twice on one day, once on the next (its Step Functions deployment on moto is
+``tests/aws/test_predict_flow.py``)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+from metaflow import Run
+
+from tests.helpers.cards import card_payloads
+from tests.helpers.flowrun import run_flow
+from tests.helpers.paths import PREDICT_FLOW
+
+DAY, NEXT_DAY = "2018-12-27", "2018-12-28"
+
+
+def register_approved_model(root: Path) -> None:
+    """A real model on the embedded data, registered for review and then approved, as a human would."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from spylib.monitoring import reference_profile
+    from spylib.registry import LocalRegistry, RegistrationRequest
+    from spylib.research.data import ingest
+    from spylib.research.features import build_features, feature_columns
+    from spylib.research.models import bundle_signal, make_bundle
+
+    market = ingest("embedded", "SPY", "QQQ")
+    features = build_features(market.prices, "SPY", "QQQ")
+    columns = feature_columns()
+    dev = features[(features["date"] >= date(2004, 1, 1)) & (features["date"] < date(2013, 1, 1))]
+    test = features[(features["date"] >= date(2013, 6, 1)) & (features["date"] < date(2015, 1, 1))]
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+    model.fit(dev[columns], dev["target_up"].astype(int))
+    bundle = make_bundle(model, columns, 0.5, [], "close_to_close", "SPY")
+    probability, signal = bundle_signal(bundle, test)
+    profile = reference_profile(dev, columns, test_probability=probability, test_signal=signal,
+                                test_metrics={"hit_rate": 0.55, "auc": 0.52, "net_sharpe": 0.5})  # fmt: skip
+    registry = LocalRegistry(root)
+    registry.register(RegistrationRequest(
+        group="spy-direction", bundle=bundle, approval_status="PendingManualApproval",
+        metrics={"cost_bps": 1.0}, gate_reasons=[], run_pathspec="SpyFlow/test", data_fingerprint="test",
+        code_version="test", extra_files={"reference_profile.json": json.dumps(profile).encode()},
+    ))  # fmt: skip
+    registry.set_status("spy-direction", 1, "Approved")
+
+
+def run_predict_flow(tmp: Path, as_of: str, **params: object) -> Run:
+    result = run_flow(tmp, flow_file=PREDICT_FLOW, sweep=None, max_workers=1, as_of=as_of, **params)
+    assert result.status == "successful", result.stderr
+    return result.run
+
+
+def daily_rows(lake: Path) -> pd.DataFrame:
+    from spylib.storage.lake import read_table
+
+    return read_table("predictions", str(lake), [("segment", "=", "daily")])
+
+
+def test_predict_flow_twice_on_one_day_then_the_next_day(tmp_path: Path, session_root: Path) -> None:
+    register_approved_model(tmp_path / "registry")
+
+    first = run_predict_flow(tmp_path, DAY)
+    after_first = daily_rows(tmp_path / "lake")
+    assert after_first["date"].dt.date.astype(str).tolist() == [DAY]
+    assert pd.isna(after_first["target_up"].iloc[0])
+    p_first = float(first["predict"].task["prediction"].data["probability"].iloc[0])
+    assert after_first["probability"].iloc[0] == p_first
+    assert after_first["model_version"].iloc[0] == "spy-direction/v1"
+    assert after_first["run_id"].iloc[0] == first.id
+
+    second = run_predict_flow(tmp_path, DAY)
+    assert second["predict"].task["lake_files"].data == []  # nothing new to write
+    pd.testing.assert_frame_equal(daily_rows(tmp_path / "lake"), after_first)  # no duplicate row
+
+    third = run_predict_flow(tmp_path, NEXT_DAY, replay_days=30)
+    table = daily_rows(tmp_path / "lake")
+    assert table["date"].dt.date.astype(str).tolist() == [DAY, NEXT_DAY]
+    # the day's outcome is filled from the next close; its first probability is kept
+    assert table["target_up"].iloc[0] in (0, 1) and pd.notna(table["fwd_return"].iloc[0])
+    assert (table["target_up"].iloc[0] == 1) == (table["fwd_return"].iloc[0] > 0)
+    assert table["probability"].iloc[0] == p_first and table["run_id"].iloc[0] == first.id
+    assert pd.isna(table["target_up"].iloc[1]) and table["run_id"].iloc[1] == third.id
+
+    monitor = third["monitor"].task
+    monitoring = monitor["monitoring"].data
+    assert monitoring["status"] in ("ok", "warn", "alert")
+    assert monitor["monitoring_status"].data == monitoring["status"]
+    names = {c["name"] for c in monitoring["checks"]}
+    assert (
+        "drift:rsi_14" in names and "performance:hit_rate_60" in names and "health:predict:seconds" in names
+    )
+    # pipeline health read back from this run and the two earlier ones
+    stats, history = monitor["step_stats"].data, monitor["step_history"].data
+    assert set(stats["step"]) == {"start", "ingest", "predict"} and (stats["seconds"] > 0).all()
+    assert {first.id, second.id} <= set(history["run_id"]) and (history["peak_rss_mb"] > 0).all()
+    assert monitor["monitored_predictions"].data["segment"].tolist() == ["replay"] * 30 + ["daily"] * 2
+    # the PNGs and monitoring.json beside the predictions
+    out = tmp_path / "out" / "predictions" / f"run_id={third.id}"
+    for name in ("drift", "performance", "probability", "step_durations"):
+        assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((out / "monitoring.json").read_text())["status"] == monitoring["status"]
+    assert pd.read_csv(out / "predictions.csv")["date"].tolist() == [DAY, NEXT_DAY]
+    # The card is written into the session datastore (the card client looks elsewhere when the
+    # datastore root is moved, as the tests do): read the HTML file and decode its embedded data.
+    pattern = f"**/{third.id}/steps/monitor/tasks/{monitor.id}/cards/*-monitoring-*.html"
+    cards = list(session_root.glob(pattern))
+    assert len(cards) == 1
+    text = "\n".join(card_payloads(cards[0].read_text()))
+    assert "Daily inference and monitoring" in text and "Drift per feature (PSI)" in text
+    assert text.count("data:image/png;base64") >= 4  # the four figures
+    assert "MONITORING" in third["end"].task["message"].data

@@ -1,0 +1,54 @@
+"""The defaults of a flow's Parameters and Configs, read from the flow class itself (never restated)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from metaflow import Config, FlowSpec, Parameter
+
+
+def load_flow_module(path: Path) -> ModuleType:
+    """Import a flow file (``flows/`` is not a package) without running it."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def flow_class(path: Path) -> type[FlowSpec]:
+    """The one FlowSpec subclass defined in the flow file ``path``."""
+    module = load_flow_module(path)
+    found = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, FlowSpec) and value.__module__ == module.__name__
+    ]
+    assert len(found) == 1, f"{path}: expected one flow class, found {found}"
+    return found[0]
+
+
+def parameter_defaults(flow: type[FlowSpec]) -> dict[str, Any]:
+    """``{attribute name: default}`` of every Parameter (not Config) of ``flow``.
+
+    Metaflow resolves a Parameter's keyword arguments in ``init()`` (as its CLI does); the flow's own
+    declaration is the only source of the values.
+    """
+    defaults: dict[str, Any] = {}
+    for name, value in vars(flow).items():
+        if isinstance(value, Parameter) and not isinstance(value, Config):
+            value.init()
+            defaults[name] = value.kwargs["default"]
+    return defaults
+
+
+def config_defaults(flow: type[FlowSpec]) -> dict[str, Path]:
+    """``{config name: default file}`` of every Config of ``flow`` (``--config NAME FILE``)."""
+    return {
+        value.name: Path(value.kwargs["default"])
+        for value in vars(flow).values()
+        if isinstance(value, Config)
+    }

@@ -1,0 +1,1 @@
+"""Unit tier: pure functions on small synthetic frames; no Metaflow run, no moto server (``pytest tests/unit``)."""

@@ -1,0 +1,338 @@
+"""Local model registry and the SageMaker inference handlers (no AWS needed)."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import multiprocessing
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from spylib import registry
+from spylib.core.errors import ConfigError, IntegrityError
+from spylib.registry import (
+    LocalRegistry,
+    RegistrationRequest,
+    build_model_tarball,
+    load_bundle,
+    open_registry,
+    sklearn_image_uri,
+)
+from tests.helpers.registry_requests import make_bundle, make_request
+
+
+def test_versions_layout_and_manifest(tmp_path: Path) -> None:
+    reg = LocalRegistry(tmp_path)
+    first = reg.register(make_request("SpyFlow/1", extra_files={"reference_profile.json": b'{"a": 1}'}))
+    second = reg.register(make_request("SpyFlow/2", status="Rejected"))
+    assert (first.version, second.version) == (1, 2)
+    assert first.created and second.created
+    assert (tmp_path / "spy-direction" / "group.json").is_file()
+    version_dir = tmp_path / "spy-direction" / "versions" / "1"
+    assert first.location == str(version_dir)
+    assert sorted(p.name for p in version_dir.iterdir()) == [
+        "manifest.json",
+        "model.joblib",
+        "model.tar.gz",
+        "reference_profile.json",
+    ]
+    manifest = json.loads((version_dir / "manifest.json").read_text())
+    assert manifest["version"] == 1 and manifest["status"] == "Approved"
+    assert (
+        manifest["model_sha256"] == first.model_sha256 == registry.sha256_file(version_dir / "model.joblib")
+    )
+    assert manifest["metrics"] == {"sharpe": 0.8, "dsr": None, "hit_rate": 0.54}  # nan -> null
+    assert manifest["run_pathspec"] == "SpyFlow/1"
+    assert manifest["extra_files"] == {"reference_profile.json": registry.sha256_bytes(b'{"a": 1}')}
+    assert [r.version for r in reg.list_versions("spy-direction")] == [1, 2]
+    assert [r.status for r in reg.list_versions("spy-direction")] == ["Approved", "Rejected"]
+    # no temp dirs or probes left behind
+    assert sorted(p.name for p in (tmp_path / "spy-direction").iterdir()) == [
+        ".lock",
+        "group.json",
+        "versions",
+    ]
+
+
+def test_same_run_is_not_registered_twice(tmp_path: Path) -> None:
+    reg = LocalRegistry(tmp_path)
+    first = reg.register(make_request("SpyFlow/7"))
+    again = reg.register(make_request("SpyFlow/7", bundle=make_bundle(seed=5)))
+    assert again.created is False
+    assert again.version == first.version == 1
+    assert again.model_sha256 == first.model_sha256
+    assert len(reg.list_versions("spy-direction")) == 1
+
+
+def test_latest_approved_skips_rejected_and_pending(tmp_path: Path) -> None:
+    reg = LocalRegistry(tmp_path)
+    assert reg.latest_approved("spy-direction") is None
+    reg.register(make_request("SpyFlow/1", bundle=make_bundle(seed=1, threshold=0.51)))
+    reg.register(make_request("SpyFlow/2", status="Approved", bundle=make_bundle(seed=2, threshold=0.52)))
+    reg.register(make_request("SpyFlow/3", status="Rejected", bundle=make_bundle(seed=3, threshold=0.53)))
+    reg.register(make_request("SpyFlow/4", status="PendingManualApproval"))
+    latest = reg.latest_approved("spy-direction")
+    assert latest is not None
+    assert latest.registration.version == 2
+    assert latest.bundle["threshold"] == 0.52
+    assert latest.metadata["run_pathspec"] == "SpyFlow/2"
+    frame = pd.DataFrame({"ret_1d": [3.0, -3.0, 3.0], "rsi_14": [0.0, 0.0, 0.0], "trend_ok": [1, 1, 0]})
+    assert registry.predict_frame(latest.bundle, frame)["signal"].tolist() == [1, 0, 0]
+    # approving version 4 later makes it the latest
+    updated = reg.set_status("spy-direction", 4, "Approved")
+    assert updated.status == "Approved"
+    latest = reg.latest_approved("spy-direction")
+    assert latest is not None and latest.registration.version == 4
+
+
+def test_tampered_model_is_refused_naming_both_hashes(tmp_path: Path) -> None:
+    reg = LocalRegistry(tmp_path)
+    registration = reg.register(make_request("SpyFlow/1"))
+    model_path = Path(registration.model_uri)
+    joblib.dump(make_bundle(seed=9, threshold=0.9), model_path)
+    actual = registry.sha256_file(model_path)
+    with pytest.raises(IntegrityError) as info:
+        reg.latest_approved("spy-direction")
+    message = str(info.value)
+    assert str(model_path) in message
+    assert registration.model_sha256 in message and actual in message
+
+
+def test_load_bundle_never_unpickles_before_the_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "model.joblib"
+    joblib.dump(make_bundle(), path)
+    calls: list[Any] = []
+    monkeypatch.setattr(joblib, "load", lambda *a, **k: calls.append(a))
+    with pytest.raises(IntegrityError, match=r"expected 0{64}"):
+        load_bundle(path, "0" * 64)
+    assert calls == []
+
+
+def test_failed_write_leaves_no_half_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reg = LocalRegistry(tmp_path)
+    reg.register(make_request("SpyFlow/1"))
+    # 1. A bundle that cannot be pickled: joblib fails part-way through model.joblib.
+    bad = make_bundle()
+    bad["estimator"].unpicklable_ = lambda: None
+    with pytest.raises(Exception, match=r"pickle|lambda"):
+        reg.register(make_request("SpyFlow/2", bundle=bad))
+    # 2. A failure after model.joblib and the tarball are written (while writing an extra file).
+    real_write_bytes = Path.write_bytes
+
+    def failing_write_bytes(self: Path, data: Any) -> int:
+        if self.name == "reference_profile.json":
+            raise OSError("disk full (injected)")
+        return real_write_bytes(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", failing_write_bytes)
+    with pytest.raises(OSError, match="injected"):
+        reg.register(make_request("SpyFlow/3", extra_files={"reference_profile.json": b"{}"}))
+    monkeypatch.undo()
+    group_dir = tmp_path / "spy-direction"
+    assert [p.name for p in (group_dir / "versions").iterdir()] == ["1"]
+    assert not list(group_dir.glob(".tmp-*"))
+    # the next registration gets version 2, not 3
+    assert reg.register(make_request("SpyFlow/4")).version == 2
+
+
+def test_stale_temp_dir_from_a_killed_writer_is_cleaned(tmp_path: Path) -> None:
+    reg = LocalRegistry(tmp_path)
+    reg.register(make_request("SpyFlow/1"))
+    stale = tmp_path / "spy-direction" / ".tmp-version-dead"
+    stale.mkdir()
+    (stale / "model.joblib").write_bytes(b"half")
+    assert reg.register(make_request("SpyFlow/2")).version == 2
+    assert not stale.exists()
+
+
+def test_unwritable_root_names_the_path(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")  # root cannot bypass this one: a file where a directory must go
+    reg = LocalRegistry(blocker / "registry")
+    with pytest.raises(ConfigError, match=r"not-a-dir/registry/spy-direction is not writable"):
+        reg.register(make_request())
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"group": "bad/name"}, "group"),
+        ({"group": "../escape"}, "group"),
+        ({"approval_status": "Maybe"}, "approval_status"),
+        ({"extra_files": {"manifest.json": b""}}, "extra_files"),
+        ({"extra_files": {"../x": b""}}, "extra_files"),
+        ({"metrics": {"when": object()}}, "metrics"),
+    ],
+)
+def test_invalid_requests_are_refused_before_writing(
+    tmp_path: Path, change: dict[str, Any], key: str
+) -> None:
+    fields = {**make_request().__dict__, **change}
+    with pytest.raises(ConfigError, match=f"'{key}'"):
+        LocalRegistry(tmp_path).register(RegistrationRequest(**fields))
+    assert not any(tmp_path.rglob("model.joblib"))
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("threshold", 1.5),
+        ("label_convention", "close_to_open"),
+        ("feature_columns", []),
+        ("format_version", 2),
+    ],
+)
+def test_invalid_bundles_are_refused(tmp_path: Path, key: str, value: Any) -> None:
+    bundle = {**make_bundle(), key: value}
+    with pytest.raises(ConfigError, match=f"bundle.{key}"):
+        LocalRegistry(tmp_path).register(make_request(bundle=bundle))
+
+
+def test_open_registry_targets(tmp_path: Path) -> None:
+    assert isinstance(open_registry("local", str(tmp_path)), LocalRegistry)
+    with pytest.raises(ConfigError, match="'target'"):
+        open_registry("mlflow", str(tmp_path))
+    with pytest.raises(ConfigError, match="s3://bucket"):
+        open_registry("sagemaker", "bucket-without-scheme")
+
+
+def test_sklearn_image_uri_table() -> None:
+    assert sklearn_image_uri("us-east-1") == (
+        "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+    )
+    assert sklearn_image_uri("cn-north-1").endswith(".amazonaws.com.cn/sagemaker-scikit-learn:1.2-1-cpu-py3")
+    with pytest.raises(ConfigError, match="mars-1"):
+        sklearn_image_uri("mars-1")
+
+
+def test_metadata_values_are_legal_for_aws() -> None:
+    value = registry.to_metadata_value("dsr < 0.95 (0.41); turnover > 2, [x]" * 20)
+    assert len(value) <= 256 and value.endswith("...")
+    assert not set(value) & set("<>();,[]")
+    assert registry.to_metadata_value("") == "none"
+
+
+# ---- concurrency: two real processes ------------------------------------------------------------
+
+
+def register_in_child(root: str, run: str, barrier: Any, hold_seconds: float) -> tuple[int, bool, float]:
+    """Runs in a spawned process: wait at the barrier, then register (slowed down inside the lock)."""
+    real_write = LocalRegistry.write_version_files
+
+    def slow_write(directory: Path, request: RegistrationRequest, version: int) -> dict[str, Any]:
+        time.sleep(hold_seconds)  # widen the critical section so the two writers surely overlap
+        return real_write(directory, request, version)
+
+    LocalRegistry.write_version_files = staticmethod(slow_write)  # type: ignore[method-assign]
+    barrier.wait()
+    start = time.monotonic()
+    registration = LocalRegistry(root).register(make_request(run))
+    return registration.version, registration.created, time.monotonic() - start
+
+
+def run_two_registrations(
+    root: Path, runs: tuple[str, str], hold: float = 0.6
+) -> list[tuple[int, bool, float]]:
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager:
+        barrier = manager.Barrier(2)
+        with ctx.Pool(2) as pool:
+            results = [pool.apply_async(register_in_child, (str(root), run, barrier, hold)) for run in runs]
+            return [r.get(timeout=120) for r in results]
+
+
+def test_two_processes_get_distinct_versions(tmp_path: Path) -> None:
+    hold = 0.6
+    results = run_two_registrations(tmp_path, ("SpyFlow/100", "SpyFlow/200"), hold)
+    assert sorted(version for version, _, _ in results) == [1, 2]
+    assert all(created for _, created, _ in results)
+    # serialized by the lock: the second writer waited for the first one's critical section
+    assert max(elapsed for _, _, elapsed in results) >= 2 * hold * 0.9
+    reg = LocalRegistry(tmp_path)
+    manifests = [
+        json.loads(Path(r.location, "manifest.json").read_text()) for r in reg.list_versions("spy-direction")
+    ]
+    assert sorted(m["run_pathspec"] for m in manifests) == ["SpyFlow/100", "SpyFlow/200"]
+    for r in reg.list_versions("spy-direction"):
+        assert registry.sha256_file(Path(r.model_uri)) == r.model_sha256
+
+
+def test_two_processes_same_run_register_once(tmp_path: Path) -> None:
+    results = run_two_registrations(tmp_path, ("SpyFlow/300", "SpyFlow/300"), hold=0.2)
+    assert sorted(created for _, created, _ in results) == [False, True]
+    assert {version for version, _, _ in results} == {1}
+    assert len(LocalRegistry(tmp_path).list_versions("spy-direction")) == 1
+
+
+# ---- the inference handlers, run from the tarball -----------------------------------------------
+
+
+def import_inference_from_tarball(tmp_path: Path, tarball: bytes) -> tuple[Any, Path]:
+    model_dir = tmp_path / "model"
+    with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
+        assert sorted(tar.getnames()) == ["code/inference.py", "model.joblib"]
+        tar.extractall(model_dir, filter="data")
+    spec = importlib.util.spec_from_file_location("shipped_inference", model_dir / "code" / "inference.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, model_dir
+
+
+def test_inference_handlers_from_the_tarball(tmp_path: Path) -> None:
+    bundle = make_bundle(threshold=0.6)
+    tarball = build_model_tarball(registry.serialize_bundle(bundle))
+    assert tarball == build_model_tarball(registry.serialize_bundle(bundle))  # reproducible bytes
+    inference, model_dir = import_inference_from_tarball(tmp_path, tarball)
+    model = inference.model_fn(str(model_dir))
+    body = "rsi_14,ret_1d,trend_ok,extra\n0.0,3.0,1,x\n0.0,-3.0,1,y\n0.0,3.0,0,z\n"
+    frame = inference.input_fn(body.encode(), "text/csv; charset=utf-8")
+    prediction = inference.predict_fn(frame, model)
+    expected = bundle["estimator"].predict_proba(
+        pd.DataFrame({"ret_1d": [3.0, -3.0, 3.0], "rsi_14": [0.0] * 3})
+    )
+    np.testing.assert_allclose(prediction["probability"], expected[:, 1])
+    assert prediction["signal"].tolist() == [1, 0, 0]  # high prob; low prob; filter off
+    text, content_type = inference.output_fn(prediction, "text/csv")
+    assert content_type == "text/csv"
+    assert text.splitlines()[0] == "probability,signal" and len(text.splitlines()) == 4
+    body_json, content_type = inference.output_fn(prediction, "application/json")
+    assert content_type == "application/json"
+    assert [row["signal"] for row in json.loads(body_json)] == [1, 0, 0]
+    records = json.dumps([{"ret_1d": 3.0, "rsi_14": 0.0, "trend_ok": 1}])
+    assert inference.predict_fn(inference.input_fn(records, "application/json"), model)[
+        "signal"
+    ].tolist() == [1]
+
+
+def test_inference_handlers_refuse_bad_input(tmp_path: Path) -> None:
+    inference, model_dir = import_inference_from_tarball(
+        tmp_path, build_model_tarball(registry.serialize_bundle(make_bundle()))
+    )
+    model = inference.model_fn(str(model_dir))
+    with pytest.raises(ValueError, match="unsupported content type"):
+        inference.input_fn(b"x", "application/x-npy")
+    with pytest.raises(ValueError, match="trend_ok"):
+        inference.predict_fn(inference.input_fn("ret_1d,rsi_14\n1,2\n", "text/csv"), model)
+    with pytest.raises(ValueError, match="row 1, column 'rsi_14'"):
+        inference.predict_fn(inference.input_fn("ret_1d,rsi_14,trend_ok\n1,2,1\n1,,1\n", "text/csv"), model)
+    with pytest.raises(ValueError, match="unsupported accept"):
+        inference.output_fn(pd.DataFrame({"signal": [1]}), "application/x-parquet")
+
+
+def test_shipped_inference_imports_nothing_from_spylib() -> None:
+    source = registry.inference_source().decode()
+    imports = {
+        line.split()[1].split(".")[0] for line in source.splitlines() if line.startswith(("import ", "from "))
+    }
+    assert imports <= {"__future__", "io", "json", "os", "typing", "joblib", "numpy", "pandas"}
