@@ -53,7 +53,7 @@ def psi_from_shares(expected: np.ndarray, actual: np.ndarray, epsilon: float = P
 def population_stability_index(
     reference: np.ndarray, current: np.ndarray, n_bins: int = 10, epsilon: float = PSI_EPSILON
 ) -> float:
-    """PSI of ``current`` against ``reference`` over the reference's quantile bins (see module doc).
+    """PSI of ``current`` against ``reference`` over the reference's quantile bins (see ``README.md``).
 
     Nan values are dropped from both; nan when ``current`` has no finite value.
     """

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from spylib.core.errors import ConfigError
+from spylib.storage.s3 import is_s3_uri
 
 ApprovalStatus = Literal["Approved", "Rejected", "PendingManualApproval"]
 APPROVAL_STATUSES: tuple[str, ...] = ("Approved", "Rejected", "PendingManualApproval")
@@ -102,7 +103,7 @@ def open_registry(target: str, location: str, *, image_uri: str | None = None) -
     if target == "local":
         from spylib.registry.local import LocalRegistry
 
-        if location.startswith("s3://"):
+        if is_s3_uri(location):
             raise ConfigError(
                 f"the local registry needs a directory, got {location!r}",
                 source="open_registry",
