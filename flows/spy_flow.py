@@ -82,8 +82,9 @@ class SpyFlow(FlowSpec):
     source = Parameter(
         "source",
         default="embedded",
-        help="'embedded' (offline stand-ins from the arch package) or a CSV/Parquet path or s3:// URI template "
-        "with {symbol} or {symbol_lower}, e.g. 'data/{symbol_lower}_daily.csv'.",
+        help="'embedded' (offline stand-ins from the arch package), a CSV/Parquet path or s3:// URI template "
+        "with {symbol} or {symbol_lower} (e.g. 'data/{symbol_lower}_daily.csv'), or a synthetic control market "
+        "'synthetic:edge=E[,years=Y,seed=S]' whose next-day return has a planted edge E (0 = none).",
     )
     symbol = Parameter("symbol", default="SPY", help="The traded symbol.")
     benchmark = Parameter("benchmark", default="QQQ", help="The benchmark for relative strength.")

@@ -124,6 +124,14 @@ def check_registry_target(target: str, location: str, group: str) -> None:
         )
 
 
+def check_source(source: str) -> None:
+    """What can be checked of a source before any data is read (a synthetic spec is parsed whole)."""
+    from spylib.research.synthetic import is_synthetic_source, parse_spec
+
+    if is_synthetic_source(source):
+        parse_spec(source)
+
+
 def check_output_dir(output_dir: str) -> str:
     if output_dir.startswith("s3://"):
         raise ConfigError(
@@ -201,6 +209,7 @@ def build_training_settings(
     if glue_database and not lake_root.startswith("s3://"):
         raise ConfigError("Glue catalogs S3 data only: give an s3:// --lake-root", source="--glue-database")
     sym, bench = check_symbols(symbol, benchmark)
+    check_source(source)
     return TrainingSettings(
         source=source,
         symbol=sym,
@@ -255,6 +264,7 @@ def build_daily_settings(
         raise ConfigError("symbol and benchmark must be non-empty and differ", source="--symbol/--benchmark")
     if int(history_runs) < 0 or int(replay_days) < 0:
         raise ConfigError("must be >= 0", source="--history-runs/--replay-days")
+    check_source(source)
     return DailySettings(
         source=source,
         symbol=sym,
