@@ -30,7 +30,7 @@ from spylib.monitoring import (
 )
 from spylib.monitoring.profile import PROFILE_FILE, loads_profile
 from spylib.monitoring.track_record import predict_day, realized_outcomes, update_track_record
-from spylib.registry import ModelRegistry
+from spylib.registry import ModelRegistry, open_registry
 from spylib.research.data import EMBEDDED, ingest
 from spylib.research.features import build_features, load_extra_features
 from spylib.storage.files import atomic_write_bytes
@@ -147,8 +147,6 @@ class DeployedModel:
 def load_approved_model(settings: DailySettings, *, registry: ModelRegistry | None = None) -> DeployedModel:
     """The latest Approved version of ``settings.model_group`` and its reference profile (the registry
     checks the sha256 of both against the version's manifest)."""
-    from spylib.registry import open_registry
-
     registry = registry or open_registry(settings.registry, settings.registry_location)
     registered = registry.latest_approved(settings.model_group)
     where = f"{settings.registry} registry {settings.registry_location}"
