@@ -32,6 +32,7 @@ from spylib.research.hypothesis import (
     minimum_detectable_sharpe,
     sharpe_difference_test,
 )
+from spylib.research.overfitting import probability_of_backtest_overfitting
 from spylib.research.selection import Choice, TrialSet, WalkForward, combine_trials, walk_forward_selection
 from spylib.research.split import Splits
 from spylib.research.trading import trading_metrics
@@ -122,7 +123,7 @@ def selection_inference(trialset: TrialSet, final: Choice) -> dict[str, Any]:
         "dsr_effective": dsr(n_eff, v_eff),
     }
     out["pbo"] = (
-        stats.probability_of_backtest_overfitting(net, n_blocks=PBO_BLOCKS).pbo
+        probability_of_backtest_overfitting(net, n_blocks=PBO_BLOCKS).pbo
         if net.shape[1] >= 2 and net.shape[0] >= PBO_BLOCKS
         else math.nan
     )

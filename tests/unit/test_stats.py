@@ -10,6 +10,7 @@ from scipy import stats as sps
 from sklearn.metrics import roc_auc_score
 
 from spylib.core.errors import ConfigError, DataValidationError
+from spylib.research.overfitting import probability_of_backtest_overfitting
 from spylib.research.stats import (
     PERIODS_PER_YEAR,
     Interval,
@@ -23,7 +24,6 @@ from spylib.research.stats import (
     max_drawdown,
     min_track_record_length,
     probabilistic_sharpe_ratio,
-    probability_of_backtest_overfitting,
     sharpe_ratio,
     sharpe_stats,
     sortino_ratio,
@@ -97,8 +97,10 @@ def test_all_zero_returns_no_trades() -> None:
     assert max_drawdown(r) == 0.0
     assert cagr(r) == 0.0
     st = sharpe_stats(r)
-    assert st.sr == 0.0 and st.n == 100
-    assert math.isnan(st.skew) and math.isnan(st.kurtosis)
+    assert st.sr == 0.0
+    assert st.n == 100
+    assert math.isnan(st.skew)
+    assert math.isnan(st.kurtosis)
     assert math.isnan(probabilistic_sharpe_ratio(st.sr, st.n, st.skew, st.kurtosis))
     ci = block_bootstrap_sharpe_ci(r, n_boot=50)
     assert (ci.estimate, ci.low, ci.high) == (0.0, 0.0, 0.0)
@@ -132,7 +134,8 @@ def test_fewer_than_two_observations(r: list[float]) -> None:
     assert math.isnan(sortino_ratio(r))
     assert math.isnan(sharpe_stats(r).sr)
     ci = block_bootstrap_sharpe_ci(r, n_boot=10)
-    assert math.isnan(ci.low) and math.isnan(ci.high)
+    assert math.isnan(ci.low)
+    assert math.isnan(ci.high)
     assert math.isnan(probabilistic_sharpe_ratio(0.1, 1, 0.0, 3.0))
 
 
@@ -218,7 +221,8 @@ def test_psr_calibrated_on_normal_returns() -> None:
     # With a true per-period SR of 0.1 over 1000 days, PSR(0) is close to 1 in nearly every sample.
     r = rng.normal(0.001, 0.01, size=1000)
     st = sharpe_stats(r)
-    assert abs(st.skew) < 0.3 and abs(st.kurtosis - 3.0) < 0.5
+    assert abs(st.skew) < 0.3
+    assert abs(st.kurtosis - 3.0) < 0.5
     assert probabilistic_sharpe_ratio(st.sr, st.n, st.skew, st.kurtosis) > 0.95
 
 
@@ -373,7 +377,8 @@ def test_bootstrap_ci_contains_estimate_and_is_deterministic() -> None:
     a = block_bootstrap_sharpe_ci(r, seed=1)
     b = block_bootstrap_sharpe_ci(r, seed=1)
     c = block_bootstrap_sharpe_ci(r, seed=2)
-    assert isinstance(a, Interval) and a.level == 0.95
+    assert isinstance(a, Interval)
+    assert a.level == 0.95
     assert a == b
     assert a != c
     assert a.estimate == pytest.approx(sharpe_ratio(r))
@@ -393,7 +398,9 @@ def test_bootstrap_ci_narrower_for_longer_series() -> None:
 
 def test_stationary_bootstrap_indices_have_blocks_of_mean_length() -> None:
     idx = stationary_bootstrap_indices(1000, 50, 10.0, np.random.default_rng(0))
-    assert idx.shape == (50, 1000) and idx.min() >= 0 and idx.max() < 1000
+    assert idx.shape == (50, 1000)
+    assert idx.min() >= 0
+    assert idx.max() < 1000
     continues = (idx[:, 1:] == (idx[:, :-1] + 1) % 1000).mean()
     # A new block starts with probability 1/10 (and may by chance continue the old one).
     assert 0.88 < continues < 0.92
