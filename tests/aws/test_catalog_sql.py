@@ -34,9 +34,11 @@ def test_s3_lake_write_read_and_glue_registration(aws: dict[str, Any]) -> None:
         write_table(f, t, root, "1")  # clients from the environment (AWS_ENDPOINT_URL)
     write_table(frames["prices"], "prices", root, "1")  # idempotent on S3 too
     keys = sorted(o["Key"] for o in aws["s3"].list_objects_v2(Bucket=aws["bucket"])["Contents"])
-    assert len(keys) == 12 and "lake/prices/symbol=SPY/year=2020/run_id=1.parquet" in keys
+    assert len(keys) == 12
+    assert "lake/prices/symbol=SPY/year=2020/run_id=1.parquet" in keys
     back = read_table("prices", root)
-    assert len(back) == 12 and (back["run_id"] == "1").all()
+    assert len(back) == 12
+    assert (back["run_id"] == "1").all()
 
     report = register_glue_tables(root, "spy_flow", glue_client=aws["glue"])
     assert report["database_created"] is True

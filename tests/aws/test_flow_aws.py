@@ -142,9 +142,9 @@ def run_client_script(mode: str, pathspec: str, env: dict[str, str]) -> dict[str
         check=False,
     )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, (
-        f"client script {mode} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    )
+    failure = f"client script {mode} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, failure
+    assert lines, failure
     result: dict[str, Any] = json.loads(lines[-1][len("RESULT ") :])
     return result
 
@@ -216,7 +216,8 @@ def flow_run(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Fl
 
 def test_run_succeeds_with_artifacts_in_the_s3_datastore(flow_run: FlowRun) -> None:
     art = flow_run.artifacts
-    assert art["successful"] and art["finished"]
+    assert art["successful"]
+    assert art["finished"]
     assert art["steps"] == sorted(
         ["start", "ingest", "features", "split", "train", "evaluate", "predict", "register", "end"]
     )
@@ -230,11 +231,15 @@ def test_run_succeeds_with_artifacts_in_the_s3_datastore(flow_run: FlowRun) -> N
     # The gate, the metrics and the registration came back through the Client.
     gate, metrics, registration = art["gate"], art["metrics"], art["registration"]
     assert gate["status"] in ("Approved", "Rejected")
-    assert len(gate["checks"]) >= 3 and {"name", "value", "passed"} <= set(gate["checks"][0])
+    assert len(gate["checks"]) >= 3
+    assert {"name", "value", "passed"} <= set(gate["checks"][0])
     for key in ("sharpe_net", "auc", "dsr", "pbo", "buy_and_hold_sharpe_net"):
-        assert metrics[key] is not None and np.isfinite(metrics[key]), key
-    assert registration["target"] == "sagemaker" and registration["created"] is True
-    assert registration["group"] == GROUP and registration["version"] == 1
+        assert metrics[key] is not None, key
+        assert np.isfinite(metrics[key]), key
+    assert registration["target"] == "sagemaker"
+    assert registration["created"] is True
+    assert registration["group"] == GROUP
+    assert registration["version"] == 1
     assert registration["status"] == gate["status"]
     assert registration["model_uri"].startswith(f"{MODELS}/{GROUP}/")
 
@@ -350,13 +355,15 @@ def test_sagemaker_model_package_carries_gate_and_provenance(flow_run: FlowRun) 
     assert meta["run_pathspec"] == flow_run.pathspec
     assert meta["data_fingerprint"] == art["provenance"]["fingerprint"]
     assert meta["model_sha256"] == art["registration"]["model_sha256"]
-    assert meta["symbol"] == "SPY" and meta["feature_count"] == str(len(art["feature_columns"]))
+    assert meta["symbol"] == "SPY"
+    assert meta["feature_count"] == str(len(art["feature_columns"]))
     container = package["InferenceSpecification"]["Containers"][0]
     assert container["Image"] == IMAGE_URI != sklearn_image_uri("us-east-1")
     assert container["ModelDataUrl"] == art["registration"]["model_uri"]
     assert head(container["ModelDataUrl"])["ContentLength"] > 0
     metrics_uri = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
-    assert metrics_uri.startswith(f"{MODELS}/{GROUP}/") and metrics_uri.endswith("/metrics.json")
+    assert metrics_uri.startswith(f"{MODELS}/{GROUP}/")
+    assert metrics_uri.endswith("/metrics.json")
     bucket, _, key = metrics_uri[len("s3://") :].partition("/")
     document = json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
     assert document["metrics"]["sharpe_net"] == pytest.approx(art["metrics"]["sharpe_net"])
@@ -370,7 +377,8 @@ def test_latest_approved_follows_approval_and_its_bundle_reproduces_the_predicti
     registry = SageMakerRegistry(MODELS)
     before = registry.latest_approved(GROUP)
     if gate_status == "Approved":
-        assert before is not None and before.registration.version == 1
+        assert before is not None
+        assert before.registration.version == 1
     else:
         assert before is None, "a model the gate rejected must never be served"
     try:

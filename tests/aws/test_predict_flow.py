@@ -7,7 +7,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import boto3
 
@@ -15,7 +17,7 @@ from tests.helpers.moto_server import aws_env, running_moto_server
 from tests.helpers.paths import PREDICT_FLOW
 
 
-def create_job_queue(client) -> str:
+def create_job_queue(client: Callable[[str], Any]) -> str:
     """A MANAGED EC2 compute environment and a job queue (Metaflow reads computeResources.type)."""
     iam = client("iam")
     role = iam.create_role(RoleName="batch", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
@@ -43,7 +45,7 @@ def test_step_functions_deployment_compiles_against_moto(tmp_path: Path) -> None
         session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
                                         region_name="us-east-1")  # fmt: skip
 
-        def client(service: str):
+        def client(service: str) -> Any:  # boto3 clients are built at run time: untyped
             return session.client(service, endpoint_url=server.endpoint)
 
         client("s3").create_bucket(Bucket="spyflow-test")

@@ -59,16 +59,19 @@ def test_register_versions_metadata_and_artifacts(sagemaker: Any, s3: Any) -> No
         sagemaker.describe_model_package_group(ModelPackageGroupName=group)["ModelPackageGroupName"] == group
     )
     assert [r.version for r in (first, second, third)] == [1, 2, 3]
-    assert first.location.endswith(f"model-package/{group}/1") and first.created
+    assert first.location.endswith(f"model-package/{group}/1")
+    assert first.created
     assert [r.status for r in reg.list_versions(group)] == ["Approved", "Rejected", "PendingManualApproval"]
 
     described = sagemaker.describe_model_package(ModelPackageName=second.location)
     assert described["ModelApprovalStatus"] == "Rejected"
     assert described["ModelPackageDescription"] == "rejected:  dsr too low"  # no control characters
     meta = described["CustomerMetadataProperties"]
-    assert meta["run_pathspec"] == "SpyFlow/2" and meta["model_sha256"] == second.model_sha256
+    assert meta["run_pathspec"] == "SpyFlow/2"
+    assert meta["model_sha256"] == second.model_sha256
     assert meta["gate_reasons"] == "dsr 0.95 0.41"  # '<' and '()' are illegal in AWS metadata values
-    assert meta["threshold"] == "0.5" and meta["feature_columns"] == "ret_1d rsi_14"
+    assert meta["threshold"] == "0.5"
+    assert meta["feature_columns"] == "ret_1d rsi_14"
     container = described["InferenceSpecification"]["Containers"][0]
     assert container["Image"] == registry.sklearn_image_uri("us-east-1")
     assert container["ModelDataUrl"] == second.model_uri
@@ -112,8 +115,10 @@ def test_latest_approved_and_later_approval(s3: Any, sagemaker: Any) -> None:
     )
     latest = reg.latest_approved(group)
     assert latest is not None
-    assert latest.registration.version == 3 and latest.bundle["threshold"] == 0.53
-    assert latest.metadata["run_pathspec"] == "SpyFlow/3" and latest.metadata["status"] == "Approved"
+    assert latest.registration.version == 3
+    assert latest.bundle["threshold"] == 0.53
+    assert latest.metadata["run_pathspec"] == "SpyFlow/3"
+    assert latest.metadata["status"] == "Approved"
     assert latest.metadata["customer_metadata"]["data_fingerprint"] == "abc123"
 
     approved = reg.set_status(group, 4, "Approved")
@@ -122,7 +127,9 @@ def test_latest_approved_and_later_approval(s3: Any, sagemaker: Any) -> None:
     described = sagemaker.describe_model_package(ModelPackageName=approved.location)
     assert described["CustomerMetadataProperties"]["run_pathspec"] == "SpyFlow/4"
     latest = reg.latest_approved(group)
-    assert latest is not None and latest.registration.version == 4 and latest.bundle["threshold"] == 0.54
+    assert latest is not None
+    assert latest.registration.version == 4
+    assert latest.bundle["threshold"] == 0.54
     assert described["InferenceSpecification"]["Containers"][0]["Image"].endswith("/custom:1")
 
 
@@ -153,7 +160,8 @@ def test_tampered_object_is_refused(s3: Any) -> None:
         reg.latest_approved(group)
     message = str(info.value)
     assert registration.model_uri in message
-    assert registration.model_sha256 in message and registry.sha256_bytes(forged_model) in message
+    assert registration.model_sha256 in message
+    assert registry.sha256_bytes(forged_model) in message
 
 
 class FailingCreate:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tests.helpers.flowrun import run_flow
+from tests.helpers.flowrun import run_flow, task_of
 from tests.helpers.paths import SMALL_SWEEP
 from tests.helpers.price_files import write_pair
 
@@ -32,14 +32,12 @@ def test_flow_on_a_bad_file_stops_in_ingest_and_writes_nothing(tmp_path: Path) -
     assert result.status == "failed"
     run = result.run
     assert sorted(step.id for step in run) == ["ingest", "start"]  # no later step ran
-    task = run["ingest"].task
-    assert task is not None
+    task = task_of(run, "ingest")
     assert not task.successful
     assert f"spylib.core.errors.DataValidationError: {expected}\n" in task.stderr
     assert expected in result.stdout  # the user's terminal shows it too (task logs go to stdout)
     # The failed task stored nothing of its own: only what start passed on, and Metaflow's bookkeeping.
-    start = run["start"].task
-    assert start is not None
+    start = task_of(run, "start")
     inherited = {a.id for a in start}
     own = {a.id for a in task} - inherited - METAFLOW_INTERNAL
     assert not {name for name in own if not name.startswith("_")}, own
@@ -61,8 +59,7 @@ def test_flow_with_an_unknown_config_key_stops_in_start_naming_the_key(tmp_path:
     assert result.status == "failed"
     run = result.run
     assert [step.id for step in run] == ["start"]
-    start = run["start"].task
-    assert start is not None
+    start = task_of(run, "start")
     assert f"spylib.core.errors.ConfigError: {expected}\n" in start.stderr
     assert expected in result.stdout
     assert "settings" not in start

@@ -8,12 +8,12 @@ from pathlib import Path
 import pandas as pd
 
 from spylib.registry import sha256_file
-from tests.helpers.flowrun import TwinRuns
+from tests.helpers.flowrun import TwinRuns, data_of
 
 
 def test_same_data_config_and_seed_give_identical_results(twin_runs: TwinRuns) -> None:
     twins = twin_runs
-    a, b = twins.first.data, twins.second.data
+    a, b = data_of(twins.first), data_of(twins.second)
     assert twins.first.id != twins.second.id
     assert a.data_provenance["fingerprint"] == b.data_provenance["fingerprint"]
     pd.testing.assert_frame_equal(a.trials, b.trials)

@@ -18,7 +18,7 @@ from pathlib import Path
 from metaflow import Run
 
 from spylib.storage.lake import list_lake_files, read_table
-from tests.helpers.flowrun import fault_env, resume_flow, run_flow
+from tests.helpers.flowrun import data_of, fault_env, resume_flow, run_flow, task_of
 
 
 def step_names(run: Run) -> list[str]:
@@ -35,7 +35,8 @@ def test_train_crash_then_resume_reruns_only_the_failed_task(tmp_path: Path) -> 
     assert result.status == "failed"
     origin = result.run
     by_outcome = {task.successful: task for task in origin["train"]}
-    assert len(list(origin["train"])) == 2 and len(by_outcome) == 2  # one succeeded, one failed
+    assert len(list(origin["train"])) == 2
+    assert len(by_outcome) == 2
     assert "RuntimeError: injected fault in run_train for logistic\n" in by_outcome[False].stderr
     assert by_outcome[True].data.results[0].spec.family == "random_forest"
     assert "evaluate" not in step_names(origin)  # nothing after the failed step ran
@@ -55,16 +56,16 @@ def test_train_crash_then_resume_reruns_only_the_failed_task(tmp_path: Path) -> 
         else:
             assert not cloned_from, "the failed train task was cloned instead of re-run"
     for step in ("start", "ingest", "features", "split"):
-        assert run[step].task.metadata_dict.get("origin-task-id"), f"{step} re-ran"
-    assert run["end"].task.successful
-    assert len(run.data.trials) == 8  # both configurations' trials, as in a clean run
+        assert task_of(run, step).metadata_dict.get("origin-task-id"), f"{step} re-ran"
+    assert task_of(run, "end").successful
+    assert len(data_of(run).trials) == 8  # both configurations' trials, as in a clean run
 
     # The lake: every table is keyed by the origin run's id (`output_run_id`, set in the cloned
     # `start`), so the resumed predict rewrote nothing twice; no (date, symbol) appears twice.
     lake = str(tmp_path / "lake")
-    assert run.data.output_run_id == origin.id
+    assert data_of(run).output_run_id == origin.id
     for table in ("prices", "features", "predictions"):
         assert {f.run_id for f in list_lake_files(table, lake)} == {origin.id}, table
         frame = read_table(table, lake)
         assert not frame.duplicated(["date", "symbol"]).any(), table
-    assert len(read_table("predictions", lake)) == len(run.data.predictions)
+    assert len(read_table("predictions", lake)) == len(data_of(run).predictions)

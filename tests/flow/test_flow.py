@@ -5,13 +5,15 @@ from __future__ import annotations
 import itertools
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from metaflow import Run
 
 from tests.helpers.cards import card_text
-from tests.helpers.flowrun import resume_flow, run_flow
+from tests.helpers.flowrun import data_of, resume_flow, run_flow, task_of
 from tests.helpers.metaflow_env import flow_env, pythonpath
 from tests.helpers.paths import PLUGINS, REPO, SEED_DATA
 
@@ -23,39 +25,40 @@ PUBLIC_ARTIFACTS = (
 
 
 @pytest.fixture(scope="module")
-def embedded_run(tmp_path_factory: pytest.TempPathFactory):
+def embedded_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, Path]:
+    """One run with the defaults and the small sweep, shared by this module's read-only tests."""
     tmp = tmp_path_factory.mktemp("embedded")
     result = run_flow(tmp)
     assert result.status == "successful", result.stderr
     return result.run, tmp
 
 
-def test_run_produces_every_public_artifact(embedded_run) -> None:
+def test_run_produces_every_public_artifact(embedded_run: tuple[Run, Path]) -> None:
     run, _ = embedded_run
-    data = run["end"].task.data
+    data = task_of(run, "end").data
     missing = [name for name in PUBLIC_ARTIFACTS if name not in data]
     assert not missing
     # `features` is the features step's artifact (the name is also the step's: later steps carry it
     # as `feature_table`, the same stored object).
-    features = run["features"].task.data.features
+    features = task_of(run, "features").data.features
     assert features.shape[0] > 4000
     assert features.equals(data.feature_table)
 
 
-def test_splits_are_in_time_order_with_gaps(embedded_run) -> None:
+def test_splits_are_in_time_order_with_gaps(embedded_run: tuple[Run, Path]) -> None:
     run, _ = embedded_run
-    splits = run["end"].task.data.splits
+    splits = task_of(run, "end").data.splits
     segments = [splits[name] for name in ("train", "validation", "test", "production")]
     for earlier, later in itertools.pairwise(segments):
         assert earlier.end < later.start
         assert later.first_row - earlier.last_row - 1 == splits.gap_rows
-    for fold in run["end"].task.data.folds:
+    for fold in task_of(run, "end").data.folds:
         assert fold.train_last < fold.score_first  # train strictly before the scored block
 
 
-def test_trials_table_and_gate(embedded_run) -> None:
+def test_trials_table_and_gate(embedded_run: tuple[Run, Path]) -> None:
     run, _ = embedded_run
-    data = run["end"].task.data
+    data = task_of(run, "end").data
     assert len(data.trials) == 2 * 2 * 2  # configurations x thresholds x filters
     assert data.trials["trial_id"].is_unique
     assert data.best["trial_id"] in set(data.trials["trial_id"])
@@ -69,13 +72,14 @@ def test_trials_table_and_gate(embedded_run) -> None:
     assert data.metrics["buy_and_hold_sharpe_net"] == pytest.approx(bh["sharpe_net"])
 
 
-def test_predictions_written_and_registered(embedded_run) -> None:
+def test_predictions_written_and_registered(embedded_run: tuple[Run, Path]) -> None:
     run, tmp = embedded_run
-    data = run["end"].task.data
+    data = task_of(run, "end").data
     predictions = data.predictions
     assert set(predictions["segment"]) == {"test", "production", "latest"}
     latest = predictions[predictions["segment"] == "latest"]
-    assert len(latest) == 1 and latest["target_up"].isna().all()
+    assert len(latest) == 1
+    assert latest["target_up"].isna().all()
     on_disk = pd.read_parquet(data.prediction_files["parquet"])
     assert len(on_disk) == len(predictions)
     assert Path(data.prediction_files["csv"]).is_file()
@@ -86,21 +90,21 @@ def test_predictions_written_and_registered(embedded_run) -> None:
     assert Path(reg["location"]).parent.parent.parent == tmp / "registry"
 
 
-def test_card_is_rendered(embedded_run) -> None:
+def test_card_is_rendered(embedded_run: tuple[Run, Path]) -> None:
     run, _ = embedded_run
-    text = card_text(run.id, "evaluate", run["evaluate"].task.id, "evaluation")
+    text = card_text(run.id, "evaluate", task_of(run, "evaluate").id, "evaluation")
     assert "SpyFlow evaluation" in text
     assert "stand-ins" in text  # the embedded data is named as what it is
     # equity, OOF vs test, threshold, calibration, histogram, importance
     assert text.count('"type": "image"') >= 6
 
 
-def test_readme_client_example_runs(embedded_run) -> None:
+def test_readme_client_example_runs(embedded_run: tuple[Run, Path]) -> None:
     """The README's Client example, executed against a real run."""
     readme = (REPO / "README.md").read_text()
     block = re.search(r"<!-- client-example -->\s*```python\n(.*?)```", readme, re.S)
     assert block, "README.md has no client example block"
-    namespace: dict[str, object] = {}
+    namespace: dict[str, Any] = {}  # the globals of the exec'd example
     exec(compile(block.group(1), "README.md:client-example", "exec"), namespace)
     assert namespace["run"].successful
 
@@ -111,7 +115,7 @@ def test_register_failure_resumes_and_clones_train(tmp_path: Path) -> None:
     result = run_flow(tmp_path, registry_location=str(blocker / "registry"))
     assert result.status == "failed"
     origin = result.run
-    assert not origin["register"].task.successful
+    assert not task_of(origin, "register").successful
     blocker.unlink()  # fix the cause; resume re-uses the run's parameters
     resumed = resume_flow(origin.id)
     assert resumed.status == "successful", resumed.stderr
@@ -123,26 +127,26 @@ def test_register_failure_resumes_and_clones_train(tmp_path: Path) -> None:
 def test_shuffled_labels_control_finds_nothing_and_is_rejected(tmp_path: Path) -> None:
     result = run_flow(tmp_path, shuffle_labels=True)
     assert result.status == "successful", result.stderr
-    metrics = result.run.data.metrics
+    metrics = data_of(result.run).metrics
     assert abs(metrics["auc"] - 0.5) < 0.08
-    assert result.run.data.gate["status"] == "Rejected"
+    assert data_of(result.run).gate["status"] == "Rejected"
 
 
-def test_batched_configurations_give_the_same_trials(embedded_run, tmp_path: Path) -> None:
+def test_batched_configurations_give_the_same_trials(embedded_run: tuple[Run, Path], tmp_path: Path) -> None:
     """--configs-per-task packs configurations into fewer train tasks; the result must not change."""
     run, _ = embedded_run
     result = run_flow(tmp_path, configs_per_task=2)
     assert result.status == "successful", result.stderr
     assert len(list(result.run["train"])) == 1
-    pd.testing.assert_frame_equal(result.run.data.trials, run.data.trials)
-    assert result.run.data.best["trial_id"] == run.data.best["trial_id"]
+    pd.testing.assert_frame_equal(data_of(result.run).trials, data_of(run).trials)
+    assert data_of(result.run).best["trial_id"] == data_of(run).best["trial_id"]
 
 
 def test_planted_lookahead_feature_stops_the_run(tmp_path: Path) -> None:
     env = flow_env(PYTHONPATH=pythonpath(PLUGINS))
     result = run_flow(tmp_path, env=env, extra_features="leaky_features:tomorrow_return")
     assert result.status == "failed"
-    stderr = result.run["features"].task.stderr
+    stderr = task_of(result.run, "features").stderr
     assert "feature 'tomorrow_return' uses the future" in stderr
     assert "split" not in [s.id for s in result.run]
     assert not (tmp_path / "registry").exists()
@@ -153,7 +157,7 @@ def test_seed_project_files(tmp_path: Path) -> None:
     source = str(SEED_DATA / "{symbol_lower}_daily.csv")
     result = run_flow(tmp_path, source=source)
     assert result.status == "successful", result.stderr
-    provenance = result.run.data.data_provenance
+    provenance = data_of(result.run).data_provenance
     assert provenance["layouts"] == {"SPY": "seed", "QQQ": "seed"}
     assert provenance["first_date"] == "2005-04-15"
-    assert np.isfinite(result.run.data.metrics["sharpe_net"])
+    assert np.isfinite(data_of(result.run).metrics["sharpe_net"])

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from metaflow import Run
 
 from tests.helpers.cards import card_payloads
-from tests.helpers.flowrun import run_flow
+from tests.helpers.flowrun import run_flow, task_of
 from tests.helpers.paths import PREDICT_FLOW
 
 DAY, NEXT_DAY = "2018-12-27", "2018-12-28"
@@ -49,7 +50,7 @@ def register_approved_model(root: Path) -> None:
     registry.set_status("spy-direction", 1, "Approved")
 
 
-def run_predict_flow(tmp: Path, as_of: str, **params: object) -> Run:
+def run_predict_flow(tmp: Path, as_of: str, **params: Any) -> Run:
     result = run_flow(tmp, flow_file=PREDICT_FLOW, sweep=None, max_workers=1, as_of=as_of, **params)
     assert result.status == "successful", result.stderr
     return result.run
@@ -68,36 +69,41 @@ def test_predict_flow_twice_on_one_day_then_the_next_day(tmp_path: Path, session
     after_first = daily_rows(tmp_path / "lake")
     assert after_first["date"].dt.date.astype(str).tolist() == [DAY]
     assert pd.isna(after_first["target_up"].iloc[0])
-    p_first = float(first["predict"].task["prediction"].data["probability"].iloc[0])
+    p_first = float(task_of(first, "predict")["prediction"].data["probability"].iloc[0])
     assert after_first["probability"].iloc[0] == p_first
     assert after_first["model_version"].iloc[0] == "spy-direction/v1"
     assert after_first["run_id"].iloc[0] == first.id
 
     second = run_predict_flow(tmp_path, DAY)
-    assert second["predict"].task["lake_files"].data == []  # nothing new to write
+    assert task_of(second, "predict")["lake_files"].data == []  # nothing new to write
     pd.testing.assert_frame_equal(daily_rows(tmp_path / "lake"), after_first)  # no duplicate row
 
     third = run_predict_flow(tmp_path, NEXT_DAY, replay_days=30)
     table = daily_rows(tmp_path / "lake")
     assert table["date"].dt.date.astype(str).tolist() == [DAY, NEXT_DAY]
     # the day's outcome is filled from the next close; its first probability is kept
-    assert table["target_up"].iloc[0] in (0, 1) and pd.notna(table["fwd_return"].iloc[0])
+    assert table["target_up"].iloc[0] in (0, 1)
+    assert pd.notna(table["fwd_return"].iloc[0])
     assert (table["target_up"].iloc[0] == 1) == (table["fwd_return"].iloc[0] > 0)
-    assert table["probability"].iloc[0] == p_first and table["run_id"].iloc[0] == first.id
-    assert pd.isna(table["target_up"].iloc[1]) and table["run_id"].iloc[1] == third.id
+    assert table["probability"].iloc[0] == p_first
+    assert table["run_id"].iloc[0] == first.id
+    assert pd.isna(table["target_up"].iloc[1])
+    assert table["run_id"].iloc[1] == third.id
 
-    monitor = third["monitor"].task
+    monitor = task_of(third, "monitor")
     monitoring = monitor["monitoring"].data
     assert monitoring["status"] in ("ok", "warn", "alert")
     assert monitor["monitoring_status"].data == monitoring["status"]
     names = {c["name"] for c in monitoring["checks"]}
-    assert (
-        "drift:rsi_14" in names and "performance:hit_rate_60" in names and "health:predict:seconds" in names
-    )
+    assert "drift:rsi_14" in names
+    assert "performance:hit_rate_60" in names
+    assert "health:predict:seconds" in names
     # pipeline health read back from this run and the two earlier ones
     stats, history = monitor["step_stats"].data, monitor["step_history"].data
-    assert set(stats["step"]) == {"start", "ingest", "predict"} and (stats["seconds"] > 0).all()
-    assert {first.id, second.id} <= set(history["run_id"]) and (history["peak_rss_mb"] > 0).all()
+    assert set(stats["step"]) == {"start", "ingest", "predict"}
+    assert (stats["seconds"] > 0).all()
+    assert {first.id, second.id} <= set(history["run_id"])
+    assert (history["peak_rss_mb"] > 0).all()
     assert monitor["monitored_predictions"].data["segment"].tolist() == ["replay"] * 30 + ["daily"] * 2
     # the PNGs and monitoring.json beside the predictions
     out = tmp_path / "out" / "predictions" / f"run_id={third.id}"
@@ -111,6 +117,7 @@ def test_predict_flow_twice_on_one_day_then_the_next_day(tmp_path: Path, session
     cards = list(session_root.glob(pattern))
     assert len(cards) == 1
     text = "\n".join(card_payloads(cards[0].read_text()))
-    assert "Daily inference and monitoring" in text and "Drift per feature (PSI)" in text
+    assert "Daily inference and monitoring" in text
+    assert "Drift per feature (PSI)" in text
     assert text.count("data:image/png;base64") >= 4  # the four figures
-    assert "MONITORING" in third["end"].task["message"].data
+    assert "MONITORING" in task_of(third, "end")["message"].data

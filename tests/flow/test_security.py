@@ -24,7 +24,7 @@ import pytest
 from spylib.core.errors import IntegrityError
 from spylib.registry import LocalRegistry, sha256_file
 from tests.helpers.cards import card_payloads
-from tests.helpers.flowrun import FAKE_SECRETS, TwinRuns
+from tests.helpers.flowrun import FAKE_SECRETS, TwinRuns, data_of, task_of
 
 SECRETS = tuple(FAKE_SECRETS.values())
 
@@ -87,7 +87,7 @@ def test_no_secret_in_artifacts_logs_cards_metadata_registry_or_lake(
                 if hits := leaks(text):
                     found[f"{task.pathspec}:{name}"] = hits
     assert n_artifacts > 40  # the scan saw the run's artifacts, not an empty run
-    evaluate = run["evaluate"].task
+    evaluate = task_of(run, "evaluate")
     pattern = f"**/{run.id}/steps/evaluate/tasks/{evaluate.id}/cards/*.html"
     cards = sorted(session_root.glob(pattern))  # the card is stored inside the session's datastore root
     assert cards, f"no card matching {pattern}"
@@ -99,19 +99,21 @@ def test_no_secret_in_artifacts_logs_cards_metadata_registry_or_lake(
     # Every file the runs stored: datastore (artifacts, logs, cards, metadata), registry, lake, outputs.
     found.update(scan_tree(session_root))
     found.update(scan_tree(twins.first_dir))
-    assert (twins.first_dir / "registry").is_dir() and (twins.first_dir / "lake").is_dir()
+    assert (twins.first_dir / "registry").is_dir()
+    assert (twins.first_dir / "lake").is_dir()
     assert not found, f"secrets stored in: {found}"
 
 
 def test_tampered_registered_model_is_refused_before_unpickling(tmp_path: Path, twin_runs: TwinRuns) -> None:
     twins = twin_runs
-    registration = twins.first.data.registration
+    registration = data_of(twins.first).registration
     root = tmp_path / "registry"
     shutil.copytree(twins.first_dir / "registry", root)  # the shared run's registry stays untouched
     registry = LocalRegistry(root)
     registry.set_status(registration["group"], registration["version"], "Approved")
     loaded = registry.latest_approved(registration["group"])
-    assert loaded is not None and loaded.registration.model_sha256 == registration["model_sha256"]
+    assert loaded is not None
+    assert loaded.registration.model_sha256 == registration["model_sha256"]
 
     model = root / registration["group"] / "versions" / str(registration["version"]) / "model.joblib"
     bundle = joblib.load(model)

@@ -13,7 +13,8 @@ from metaflow import Config, FlowSpec, Parameter
 def load_flow_module(path: Path) -> ModuleType:
     """Import a flow file (``flows/`` is not a package) without running it."""
     spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None, path
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the flow file {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -48,7 +49,7 @@ def parameter_defaults(flow: type[FlowSpec]) -> dict[str, Any]:
 def config_defaults(flow: type[FlowSpec]) -> dict[str, Path]:
     """``{config name: default file}`` of every Config of ``flow`` (``--config NAME FILE``)."""
     return {
-        value.name: Path(value.kwargs["default"])
+        value.name: Path(str(value.kwargs["default"]))
         for value in vars(flow).values()
         if isinstance(value, Config)
     }

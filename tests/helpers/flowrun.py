@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from metaflow import Run, Runner
+from metaflow import Run, Runner, Task
+from metaflow.client.core import MetaflowData
 
 from tests.helpers.metaflow_env import flow_env, output_params, pythonpath, session_root
 from tests.helpers.paths import FAULT_SITE, FLOW_FILE, SMALL_SWEEP
@@ -70,6 +71,20 @@ def resume_flow(origin_run_id: str, env: dict[str, str] | None = None, max_worke
         str(FLOW_FILE), show_output=False, env=env or flow_env(), cwd=runner_cwd(), pylint=False
     ) as runner:
         return finished(runner.resume(origin_run_id=origin_run_id, max_workers=max_workers))
+
+
+def task_of(run: Run, step: str) -> Task:
+    """The task of a step that has one (the Client types ``Step.task`` as optional)."""
+    task = run[step].task
+    assert task is not None, f"{run.pathspec}: step {step!r} has no task"
+    return task
+
+
+def data_of(run: Run) -> MetaflowData:
+    """The artifacts of the run's ``end`` task (the Client types ``Run.data`` as optional)."""
+    data = run.data
+    assert data is not None, f"{run.pathspec} has no end task"
+    return data
 
 
 def fault_env(

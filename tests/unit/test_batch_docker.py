@@ -21,7 +21,8 @@ TEST_LAYER = REPO / "docker" / "test-layer.Dockerfile"
 def load_proof_module() -> ModuleType:
     """docker/ is not a package: load the script as a module (it has no import-time side effects)."""
     spec = importlib.util.spec_from_file_location("batch_proof", SCRIPT)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["batch_proof"] = module
     spec.loader.exec_module(module)

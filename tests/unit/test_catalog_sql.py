@@ -49,7 +49,8 @@ def test_athena_ddl_has_every_column_and_the_partitions(table: str) -> None:
 def test_glue_table_input_matches_the_schema(table: str) -> None:
     ti = glue_table_input(table, "s3://bucket/lake/" + table)
     sd = ti["StorageDescriptor"]
-    assert ti["Name"] == table and ti["TableType"] == "EXTERNAL_TABLE"
+    assert ti["Name"] == table
+    assert ti["TableType"] == "EXTERNAL_TABLE"
     assert [(c["Name"], c["Type"]) for c in sd["Columns"]] == expected_columns(table)
     assert ti["PartitionKeys"] == [{"Name": "symbol", "Type": "string"}, {"Name": "year", "Type": "int"}]
     assert sd["SerdeInfo"]["SerializationLibrary"] == PARQUET_SERDE
@@ -127,10 +128,12 @@ def test_cli_prints_the_result_and_the_ddl(
     root, _ = local_lake
     assert main(["SELECT symbol, count(*) AS n FROM prices GROUP BY 1 ORDER BY 1", "--lake", root]) == 0
     out = capsys.readouterr().out.split("\n")
-    assert out[0].split() == ["symbol", "n"] and out[1].split() == ["QQQ", "12"]
+    assert out[0].split() == ["symbol", "n"]
+    assert out[1].split() == ["QQQ", "12"]
     assert main(["--ddl", "--location", "s3://b/lake"]) == 0
     ddl = capsys.readouterr().out
     assert ddl == all_ddl("spy_flow", "s3://b/lake")
-    assert ddl.count("CREATE EXTERNAL TABLE") == 3 and "LOCATION 's3://b/lake/predictions/'" in ddl
+    assert ddl.count("CREATE EXTERNAL TABLE") == 3
+    assert "LOCATION 's3://b/lake/predictions/'" in ddl
     assert main(["SELECT * FROM nope", "--lake", root]) == 1
     assert "nope" in capsys.readouterr().err

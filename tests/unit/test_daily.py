@@ -114,9 +114,11 @@ def test_shifted_feature_gives_a_drift_alert_naming_the_feature(profile: dict) -
     assert report.status == "alert"
     alerts = report.alerts()
     assert [c.name for c in alerts] == ["drift:vol"]
-    assert "feature 'vol'" in alerts[0].reason and "significant shift" in alerts[0].reason
+    assert "feature 'vol'" in alerts[0].reason
+    assert "significant shift" in alerts[0].reason
     message = alert_message(report, "spy-direction/v1", "2023-11-16")
-    assert "MONITORING ALERT" in message and "drift:vol" in message
+    assert "MONITORING ALERT" in message
+    assert "drift:vol" in message
     with pytest.raises(SpyFlowError, match="drift:vol"):
         daily.finish(report.to_dict(), message, fail_on_alert=True)
     daily.finish(report.to_dict(), message, fail_on_alert=False)  # interactive: report, no raise
@@ -129,7 +131,8 @@ def test_flipped_labels_give_a_performance_alert(profile: dict) -> None:
     report, rolling = monitored.report, monitored.rolling
     assert report.status == "alert"
     alerted = {c.name for c in report.alerts()}
-    assert alerted and alerted <= {
+    assert alerted
+    assert alerted <= {
         "performance:hit_rate_60",
         "performance:auc_60",
         "performance:net_sharpe_60",
@@ -163,23 +166,25 @@ def merge(
 def test_merge_keeps_the_first_prediction_and_fills_the_outcome() -> None:
     d1, d2 = date(2024, 3, 4), date(2024, 3, 5)
     track, changed = merge(pd.DataFrame(), daily_row(d1, 0.61), outcomes(), "100")
-    assert len(track) == 1 and changed["run_id"].tolist() == ["100"]
+    assert len(track) == 1
+    assert changed["run_id"].tolist() == ["100"]
     # same day again, another model and probability: nothing changes, nothing to write
     track2, changed2 = merge(track, daily_row(d1, 0.40, "spy-direction/v2"), outcomes(), "101")
     assert changed2.empty
-    assert track2["probability"].tolist() == [0.61] and track2["model_version"].tolist() == [
-        "spy-direction/v1"
-    ]
+    assert track2["probability"].tolist() == [0.61]
+    assert track2["model_version"].tolist() == ["spy-direction/v1"]
     # next day: d2 is new, d1's outcome is now known and filled; d1 stays owned by run 100
     track3, changed3 = merge(track2, daily_row(d2, 0.45), outcomes((d1, 1, 0.012)), "102")
     assert track3["date"].tolist() == [d1, d2]
-    assert track3["target_up"].tolist()[0] == 1 and track3["fwd_return"].iloc[0] == 0.012
+    assert track3["target_up"].tolist()[0] == 1
+    assert track3["fwd_return"].iloc[0] == 0.012
     assert pd.isna(track3["target_up"].iloc[1])
     assert track3["run_id"].tolist() == ["100", "102"]
     assert changed3["date"].tolist() == [d1, d2]
     # a recorded outcome is never overwritten
     track4, changed4 = merge(track3, daily_row(d2, 0.45), outcomes((d1, 0, -0.5)), "103")
-    assert track4["fwd_return"].iloc[0] == 0.012 and changed4.empty
+    assert track4["fwd_return"].iloc[0] == 0.012
+    assert changed4.empty
 
 
 def test_daily_rows_coexist_with_training_rows_in_the_lake(tmp_path: Path) -> None:
@@ -204,10 +209,12 @@ def test_daily_rows_coexist_with_training_rows_in_the_lake(tmp_path: Path) -> No
     daily_rows = table[table["segment"] == "daily"]
     assert daily_rows["date"].dt.date.tolist() == [d1, d2]  # no duplicate date
     assert daily_rows["probability"].tolist() == [0.55, 0.52]  # the first prediction of d1 kept
-    assert daily_rows["target_up"].tolist()[0] == 1 and pd.isna(daily_rows["target_up"].tolist()[1])
+    assert daily_rows["target_up"].tolist()[0] == 1
+    assert pd.isna(daily_rows["target_up"].tolist()[1])
     assert daily_rows["run_id"].tolist() == ["100", "102"]  # each row owned by the run that predicted it
     # the training run's rows and file are untouched; same days, separate rows
-    assert Path(training_files[0]).exists() and first[0].endswith("run_id=100.parquet")
+    assert Path(training_files[0]).exists()
+    assert first[0].endswith("run_id=100.parquet")
     assert (table["segment"] != "daily").sum() == 3
     counts = query("SELECT segment, count(*) AS n FROM predictions GROUP BY segment ORDER BY segment", lake)
     assert dict(zip(counts["segment"], counts["n"], strict=True)) == {
@@ -225,11 +232,13 @@ def prices_frame(days: list[date]) -> pd.DataFrame:
 def test_cut_at_keeps_days_up_to_as_of_and_names_a_non_trading_day() -> None:
     days = [date(2024, 3, 1), date(2024, 3, 4), date(2024, 3, 5)]
     cut = daily.cut_at(prices_frame(days), date(2024, 3, 4), "src.csv")
-    assert cut.as_of == date(2024, 3, 4) and sorted(set(cut.prices["date"])) == days[:2]
+    assert cut.as_of == date(2024, 3, 4)
+    assert sorted(set(cut.prices["date"])) == days[:2]
     assert daily.cut_at(prices_frame(days), None, "src.csv").as_of == days[-1]
     with pytest.raises(DataValidationError, match=r"2024-03-02 is not a trading day.*2024-03-01"):
         daily.cut_at(prices_frame(days), date(2024, 3, 2), "src.csv")
-    assert daily.parse_as_of("") is None and daily.parse_as_of("2024-03-04") == date(2024, 3, 4)
+    assert daily.parse_as_of("") is None
+    assert daily.parse_as_of("2024-03-04") == date(2024, 3, 4)
     with pytest.raises(ConfigError, match="--as-of"):
         daily.parse_as_of("03/04/2024")
 
@@ -270,7 +279,8 @@ def test_load_approved_model_checks_the_profile_hash(tmp_path: Path, profile: di
         daily.load_approved_model(settings_for(tmp_path))
     LocalRegistry(tmp_path).set_status("spy-direction", 1, "Approved")  # the human reviewer
     model = daily.load_approved_model(settings_for(tmp_path))
-    assert model.model_version == "spy-direction/v1" and model.cost_bps == 2.0
+    assert model.model_version == "spy-direction/v1"
+    assert model.cost_bps == 2.0
     assert model.profile["features"].keys() == set(FEATURES)
     profile_path = tmp_path / "spy-direction" / "versions" / "1" / "reference_profile.json"
     profile_path.write_text(json.dumps({**profile, "n_rows": 1}))
@@ -290,7 +300,8 @@ def test_monitoring_predictions_replay_precedes_the_track_record(profile: dict, 
     frame = track_record.monitoring_predictions(track, model, features, replay_days=10)
     assert frame["segment"].tolist() == ["replay"] * 10 + ["daily"]
     assert frame["date"].iloc[9] == features["date"].iloc[47]  # replay ends before the first daily day
-    assert frame["target_up"].iloc[:10].notna().all() and frame["target_up"].dtype == "float64"
+    assert frame["target_up"].iloc[:10].notna().all()
+    assert frame["target_up"].dtype == "float64"
     assert len(track_record.monitoring_predictions(track, model, features, replay_days=0)) == 1
 
 
@@ -299,10 +310,11 @@ def test_live_source_without_yfinance_says_what_to_install(monkeypatch: pytest.M
     monkeypatch.setitem(sys.modules, "yfinance", None)  # makes `import yfinance` raise ImportError
     with pytest.raises(ConfigError, match=r"pip install 'spy-flow\[live\]'"):
         live.load_live("yfinance", "SPY")
-    assert daily.price_loader("yfinance") is live.load_live and daily.price_loader("embedded") is None
+    assert daily.price_loader("yfinance") is live.load_live
+    assert daily.price_loader("embedded") is None
 
 
-def fake_yfinance(history: object) -> types.ModuleType:
+def fake_yfinance(history: pd.DataFrame | Exception) -> types.ModuleType:
     module = types.ModuleType("yfinance")
 
     class Ticker:
@@ -312,7 +324,7 @@ def fake_yfinance(history: object) -> types.ModuleType:
         def history(self, **kwargs: object) -> pd.DataFrame:
             if isinstance(history, Exception):
                 raise history
-            return history  # type: ignore[return-value]
+            return history
 
     module.Ticker = Ticker  # type: ignore[attr-defined]
     return module
@@ -335,6 +347,7 @@ def test_live_source_normalizes_a_yfinance_frame(monkeypatch: pytest.MonkeyPatch
                            index=index)  # fmt: skip
     monkeypatch.setitem(sys.modules, "yfinance", fake_yfinance(history))
     prices = live.load_live("yfinance", "SPY", today=date(2024, 3, 10))
-    assert prices.source == "yfinance:SPY" and prices.layout == "yfinance"
+    assert prices.source == "yfinance:SPY"
+    assert prices.layout == "yfinance"
     assert prices.frame["date"].tolist() == [date(2024, 3, 1), date(2024, 3, 4), date(2024, 3, 5)]
     assert prices.frame["adj_close"].tolist() == [10.5, 11.5, 12.5]

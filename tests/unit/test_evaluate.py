@@ -118,7 +118,8 @@ def test_baselines_are_scored_on_the_same_days(setup) -> None:
         "buy_and_hold", "always_up", "majority_class", "momentum_20", "logistic_regression", "seed_recipe",
     ]  # fmt: skip
     bh = table.set_index("strategy").loc["buy_and_hold"]
-    assert bh["exposure"] == 1.0 and bh["n_trades"] == 1
+    assert bh["exposure"] == 1.0
+    assert bh["n_trades"] == 1
 
 
 def test_bundle_signal_applies_threshold_and_filters(setup) -> None:

@@ -59,7 +59,8 @@ def test_null_in_non_nullable_column_names_row_and_date(tmp_path: Path) -> None:
         write_table(frame, "prices", str(tmp_path), "1")
     err = e.value
     assert (err.source, err.column, err.row, err.date) == ("lake table 'prices'", "close", 3, "2020-01-01")
-    assert "null" in str(err) and "date 2020-01-01" in str(err)
+    assert "null" in str(err)
+    assert "date 2020-01-01" in str(err)
     assert files_under(tmp_path) == []
 
 
@@ -69,7 +70,8 @@ def test_nullable_outcomes_accept_nan_and_int_like_floats() -> None:
     frame.loc[frame.index[-1], ["target_up", "fwd_return"]] = np.nan
     result = validate_frame(frame, "predictions")
     assert result["target_up"].type == pa.int8()
-    assert result["target_up"].null_count == 1 and result["fwd_return"].null_count == 1
+    assert result["target_up"].null_count == 1
+    assert result["fwd_return"].null_count == 1
 
 
 def test_fractional_value_in_int_column_names_the_row() -> None:
@@ -117,8 +119,10 @@ def test_layout_and_file_schema(tmp_path: Path) -> None:
     assert files_under(tmp_path) == expected
     assert uris == [str(tmp_path / p) for p in expected]
     schema = pq.read_schema(tmp_path / expected[0])
-    assert "symbol" not in schema.names and "year" not in schema.names
-    assert schema.names[-1] == "run_id" and schema.field("date").type == pa.date32()
+    assert "symbol" not in schema.names
+    assert "year" not in schema.names
+    assert schema.names[-1] == "run_id"
+    assert schema.field("date").type == pa.date32()
     assert list_partitions("prices", str(tmp_path)) == [
         ("QQQ", 2019),
         ("QQQ", 2020),
@@ -158,14 +162,16 @@ def test_two_runs_are_both_present_and_filterable(tmp_path: Path) -> None:
     assert len(back) == 2 * len(frame)
     assert back.groupby("run_id").size().to_dict() == {"1": len(frame), "2": len(frame)}
     only = read_table("prices", str(tmp_path), filters=[("run_id", "=", "2"), ("symbol", "=", "SPY")])
-    assert len(only) == 6 and set(only["symbol"]) == {"SPY"}
+    assert len(only) == 6
+    assert set(only["symbol"]) == {"SPY"}
     later = read_table("prices", str(tmp_path), filters=[("year", ">=", 2020), ("date", "<", "2020-01-03")])
     assert sorted(later["date"].dt.strftime("%Y-%m-%d").unique()) == ["2020-01-01", "2020-01-02"]
 
 
 def test_empty_lake_reads_an_empty_frame_with_columns(tmp_path: Path) -> None:
     back = read_table("predictions", str(tmp_path / "missing"))
-    assert back.empty and list(back.columns) == [*LAKE_TABLES["predictions"].data_schema.names, "run_id"]
+    assert back.empty
+    assert list(back.columns) == [*LAKE_TABLES["predictions"].data_schema.names, "run_id"]
 
 
 # --- merge mode -------------------------------------------------------------------------------
@@ -187,7 +193,8 @@ def test_merge_fills_a_null_outcome_and_does_not_duplicate(tmp_path: Path) -> No
     uris = write_table(day2, "predictions", root, "101", mode="merge")
 
     back = read_table("predictions", root)
-    assert len(back) == 4 and not back.duplicated(["date", "symbol"]).any()
+    assert len(back) == 4
+    assert not back.duplicated(["date", "symbol"]).any()
     assert uris == [str(tmp_path / "predictions/symbol=SPY/year=2024/run_id=101.parquet")]
     assert files_under(tmp_path) == ["predictions/symbol=SPY/year=2024/run_id=101.parquet"]
     filled = back.set_index(back["date"].dt.strftime("%Y-%m-%d"))

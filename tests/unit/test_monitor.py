@@ -145,7 +145,8 @@ def test_ks_test_detects_shift_and_returns_nan_on_empty() -> None:
     rng = np.random.default_rng(4)
     ref = rng.normal(size=2000)
     stat, p = ks_test(ref, rng.normal(0.5, 1, 300))
-    assert stat > 0.1 and p < 1e-6
+    assert stat > 0.1
+    assert p < 1e-6
     assert math.isnan(ks_test(ref, np.array([np.nan]))[1])
 
 
@@ -156,9 +157,11 @@ def test_reference_profile_round_trips_through_json(profile: dict) -> None:
     assert again == profile
     assert dumps_profile(again) == dumps_profile(profile)
     feat = again["features"]["ret"]
-    assert len(feat["edges"]) == 9 and len(feat["shares"]) == 10
+    assert len(feat["edges"]) == 9
+    assert len(feat["shares"]) == 10
     assert sum(feat["shares"]) == pytest.approx(1.0)
-    assert len(feat["sample"]) == 2000 and feat["sample"] == sorted(feat["sample"])
+    assert len(feat["sample"]) == 2000
+    assert feat["sample"] == sorted(feat["sample"])
     # A 0/1 flag's deciles collapse to edges [0, 1]: bins (-inf, 0], (0, 1], (1, inf), the last empty.
     assert again["features"]["flag"]["edges"] == [0.0, 1.0]
     assert again["features"]["flag"]["shares"][2] == 0.0
@@ -213,9 +216,11 @@ def test_ks_only_drift_is_a_warning_not_an_alert(profile: dict) -> None:
 def test_missing_feature_and_short_window(profile: dict) -> None:
     recent = make_features(250, seed=11).drop(columns=["vol"])
     checks = {c.name: c for c in data_drift_checks(profile, recent)}
-    assert checks["drift:vol"].status == "alert" and "missing" in checks["drift:vol"].reason
+    assert checks["drift:vol"].status == "alert"
+    assert "missing" in checks["drift:vol"].reason
     short = {c.name: c for c in data_drift_checks(profile, make_features(30, seed=11))}
-    assert short["drift:ret"].status == "ok" and short["drift:ret"].reason.startswith("skipped")
+    assert short["drift:ret"].status == "ok"
+    assert short["drift:ret"].reason.startswith("skipped")
 
 
 # --- prediction drift -------------------------------------------------------------------------
@@ -242,7 +247,8 @@ def test_rolling_performance_matches_direct_computation() -> None:
     pred.loc[79, ["target_up", "fwd_return"]] = np.nan  # the latest day is not realized yet
     roll = rolling_performance(pred, windows=(20, 60), cost_bps=1.0)
     assert len(roll) == 79
-    assert roll["hit_rate_60"].iloc[:59].isna().all() and roll["hit_rate_60"].iloc[59:].notna().all()
+    assert roll["hit_rate_60"].iloc[:59].isna().all()
+    assert roll["hit_rate_60"].iloc[59:].notna().all()
     last = pred.iloc[19:79]
     traded = last[last["signal"] == 1]
     assert roll["hit_rate_60"].iloc[-1] == pytest.approx(traded["target_up"].mean())
@@ -316,7 +322,8 @@ def test_pipeline_health_warn_floor_and_no_history() -> None:
     current = make_step_stats("now", {"load": 3.0, "fit": 30.0})
     checks = {c.name: c for c in pipeline_health_checks(current, pd.concat([history, current]))}
     assert checks["health:fit:seconds"].status == "warn"
-    assert checks["health:load:seconds"].status == "ok" and "floor" in checks["health:load:seconds"].reason
+    assert checks["health:load:seconds"].status == "ok"
+    assert "floor" in checks["health:load:seconds"].reason
     # Two previous runs plus the current one in history: still only 2 previous runs -> skipped.
     two = pipeline_health_checks(current, pd.concat([history[history["run_id"].isin(["r0", "r1"])], current]))
     assert all(c.reason.startswith("skipped: step") and "2 previous runs" in c.reason for c in two)
@@ -333,7 +340,8 @@ def test_measure_resources_fills_on_exit() -> None:
     assert measured["seconds"] >= 0.05
     assert measured["peak_rss_mb"] >= measured["peak_rss_mb_before"] > 10
     row = step_stats_row("1", "train", "2", measured)
-    assert row["seconds"] == measured["seconds"] and row["step"] == "train"
+    assert row["seconds"] == measured["seconds"]
+    assert row["step"] == "train"
 
 
 # --- report, config, plots --------------------------------------------------------------------

@@ -34,7 +34,8 @@ def test_versions_layout_and_manifest(tmp_path: Path) -> None:
     first = reg.register(make_request("SpyFlow/1", extra_files={"reference_profile.json": b'{"a": 1}'}))
     second = reg.register(make_request("SpyFlow/2", status="Rejected"))
     assert (first.version, second.version) == (1, 2)
-    assert first.created and second.created
+    assert first.created
+    assert second.created
     assert (tmp_path / "spy-direction" / "group.json").is_file()
     version_dir = tmp_path / "spy-direction" / "versions" / "1"
     assert first.location == str(version_dir)
@@ -45,7 +46,8 @@ def test_versions_layout_and_manifest(tmp_path: Path) -> None:
         "reference_profile.json",
     ]
     manifest = json.loads((version_dir / "manifest.json").read_text())
-    assert manifest["version"] == 1 and manifest["status"] == "Approved"
+    assert manifest["version"] == 1
+    assert manifest["status"] == "Approved"
     assert (
         manifest["model_sha256"] == first.model_sha256 == registry.sha256_file(version_dir / "model.joblib")
     )
@@ -90,7 +92,8 @@ def test_latest_approved_skips_rejected_and_pending(tmp_path: Path) -> None:
     updated = reg.set_status("spy-direction", 4, "Approved")
     assert updated.status == "Approved"
     latest = reg.latest_approved("spy-direction")
-    assert latest is not None and latest.registration.version == 4
+    assert latest is not None
+    assert latest.registration.version == 4
 
 
 def test_tampered_model_is_refused_naming_both_hashes(tmp_path: Path) -> None:
@@ -103,7 +106,8 @@ def test_tampered_model_is_refused_naming_both_hashes(tmp_path: Path) -> None:
         reg.latest_approved("spy-direction")
     message = str(info.value)
     assert str(model_path) in message
-    assert registration.model_sha256 in message and actual in message
+    assert registration.model_sha256 in message
+    assert actual in message
 
 
 def test_load_bundle_never_unpickles_before_the_check(
@@ -217,7 +221,8 @@ def test_sklearn_image_uri_table() -> None:
 
 def test_metadata_values_are_legal_for_aws() -> None:
     value = registry.to_metadata_value("dsr < 0.95 (0.41); turnover > 2, [x]" * 20)
-    assert len(value) <= 256 and value.endswith("...")
+    assert len(value) <= 256
+    assert value.endswith("...")
     assert not set(value) & set("<>();,[]")
     assert registry.to_metadata_value("") == "none"
 
@@ -283,7 +288,8 @@ def import_inference_from_tarball(tmp_path: Path, tarball: bytes) -> tuple[Any, 
         assert sorted(tar.getnames()) == ["code/inference.py", "model.joblib"]
         tar.extractall(model_dir, filter="data")
     spec = importlib.util.spec_from_file_location("shipped_inference", model_dir / "code" / "inference.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module, model_dir
@@ -305,7 +311,8 @@ def test_inference_handlers_from_the_tarball(tmp_path: Path) -> None:
     assert prediction["signal"].tolist() == [1, 0, 0]  # high prob; low prob; filter off
     text, content_type = inference.output_fn(prediction, "text/csv")
     assert content_type == "text/csv"
-    assert text.splitlines()[0] == "probability,signal" and len(text.splitlines()) == 4
+    assert text.splitlines()[0] == "probability,signal"
+    assert len(text.splitlines()) == 4
     body_json, content_type = inference.output_fn(prediction, "application/json")
     assert content_type == "application/json"
     assert [row["signal"] for row in json.loads(body_json)] == [1, 0, 0]
