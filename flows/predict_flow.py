@@ -122,7 +122,7 @@ class PredictFlow(FlowSpec):
         """Predict the next trading day; write it to the lake (no duplicates, outcomes filled)."""
         with measure_resources() as self.step_resources:
             predicted = daily.run_predict(
-                self.model, self.feature_table, self.settings, self.as_of_date, current.run_id
+                self.model, self.feature_table, self.settings, self.as_of_date, str(current.run_id)
             )
             self.prediction, self.track_record = predicted.today, predicted.track
             self.lake_files = predicted.files
@@ -134,7 +134,7 @@ class PredictFlow(FlowSpec):
     def monitor(self):
         """All checks; the card, the PNGs and monitoring.json beside the predictions."""
         with measure_resources() as self.step_resources:
-            stats = read_step_stats(current.flow_name, current.run_id, self.settings.history_runs)
+            stats = read_step_stats(str(current.flow_name), str(current.run_id), self.settings.history_runs)
             self.step_stats, self.step_history = stats.current, stats.history
             self.monitored_predictions = monitoring_predictions(
                 self.track_record, self.model, self.feature_table, self.settings.replay_days
@@ -147,7 +147,7 @@ class PredictFlow(FlowSpec):
             self.monitoring, self.monitoring_status = report.to_dict(), report.status
             saved = daily.save_outputs(
                 report, self.monitored_predictions, self.track_record, self.rolling, self.step_stats,
-                self.step_history, self.settings.output_dir, current.run_id,
+                self.step_history, self.settings.output_dir, str(current.run_id),
             )  # fmt: skip
             self.output_files = saved.files
             trend = health_trend(self.step_stats, self.step_history)
