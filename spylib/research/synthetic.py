@@ -101,10 +101,10 @@ import pandas as pd
 from spylib.core.errors import ConfigError
 from spylib.core.schema import PRICE_COLUMNS
 from spylib.research.data import PriceData, normalize_prices, prices_fingerprint
+from spylib.research.stats import PERIODS_PER_YEAR
 
 SYNTHETIC = "synthetic"
 SPEC_SOURCE = "--source"
-TRADING_DAYS = 252
 END_DATE = date(2024, 12, 31)
 BENCHMARK_VOL_RATIO = 1.3
 START_PRICES = (100.0, 50.0)  # traded symbol, benchmark
@@ -131,7 +131,7 @@ class SyntheticSpec:
 
     @property
     def rows(self) -> int:
-        return round(TRADING_DAYS * self.years)
+        return round(PERIODS_PER_YEAR * self.years)
 
     def canonical(self) -> str:
         """The spec with every parameter spelled out, e.g. for provenance: ``synthetic:edge=0.1,years=20,...``."""
@@ -361,7 +361,7 @@ def _rule_moments(edge: float, drift: float, vol: float) -> tuple[float, float, 
 
 def _annual_sharpe(mean: float, second: float) -> float:
     var = second - mean * mean
-    return 0.0 if var <= 0 else mean / math.sqrt(var) * math.sqrt(TRADING_DAYS)
+    return 0.0 if var <= 0 else mean / math.sqrt(var) * math.sqrt(PERIODS_PER_YEAR)
 
 
 def signal_benchmarks(edge: float, drift: float = 0.0003, vol: float = 0.01) -> dict[str, float]:
@@ -383,5 +383,5 @@ def signal_benchmarks(edge: float, drift: float = 0.0003, vol: float = 0.01) -> 
         "sharpe_long_flat": _annual_sharpe(mean_lf, second_lf),
         "sharpe_long_short": _annual_sharpe(mean_ls, second_all),
         "sharpe_buy_and_hold": _annual_sharpe(mean_bh, second_all),
-        "years_for_power": math.inf if e == 0 else (2.49 / signal_daily) ** 2 / TRADING_DAYS,
+        "years_for_power": math.inf if e == 0 else (2.49 / signal_daily) ** 2 / PERIODS_PER_YEAR,
     }

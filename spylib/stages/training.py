@@ -357,7 +357,7 @@ def run_register(
     *,
     pathspec: str,
 ) -> dict[str, Any]:
-    from spylib.monitoring import reference_profile
+    from spylib.monitoring import PROFILE_FILE, reference_profile
     from spylib.registry import RegistrationRequest, open_registry
 
     profile = reference_profile(
@@ -380,7 +380,7 @@ def run_register(
         run_pathspec=pathspec,
         data_fingerprint=str(provenance["fingerprint"]),
         code_version=code_version(),
-        extra_files={"reference_profile.json": dumps_strict(profile).encode()},
+        extra_files={PROFILE_FILE: dumps_strict(profile).encode()},
         description=f"{settings.symbol} next-day direction ({settings.execution}), {pathspec}",
     )
     registry = open_registry(
