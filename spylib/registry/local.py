@@ -113,16 +113,27 @@ class LocalRegistry:
             )
         return registrations
 
-    def set_status(self, group: str, version: int, status: ApprovalStatus) -> Registration:
+    def set_status(self, group: str, version: int, status: ApprovalStatus, reason: str = "") -> Registration:
         """Approve or reject an existing version (rewrites its manifest atomically, under the lock)."""
         check_status(status, source="set_status")
         version_dir = self.version_dir(group, version)
+        if version not in self.version_numbers(group):
+            raise ConfigError(
+                f"model version {group}/{version} does not exist in {self.root}",
+                source="set_status",
+                key="version",
+            )
         with self.locked_group(self.group_dir(group)):
             manifest = self.read_manifest(version_dir)
             manifest["status"] = status
             manifest["status_updated"] = utc_now()
+            manifest["status_reason"] = reason
             atomic_write_bytes(version_dir / MANIFEST_FILE, dump_json(manifest))
         return self.registration_from_manifest(version_dir, manifest, created=False)
+
+    def read_metadata(self, registration: Registration) -> dict[str, Any]:
+        """The version's ``manifest.json`` (the bundle is not read)."""
+        return self.read_manifest(Path(registration.location))
 
     def extra_file_uri(self, model: RegisteredModel, name: str) -> str:
         """``{root}/{group}/versions/{n}/{name}``, beside ``model.joblib``."""

@@ -77,8 +77,14 @@ class ModelRegistry(Protocol):
         """All versions of ``group`` in version order (empty if the group does not exist)."""
         ...
 
-    def set_status(self, group: str, version: int, status: ApprovalStatus) -> Registration:
-        """Approve or reject ``{group}/{version}`` (the human review step)."""
+    def set_status(self, group: str, version: int, status: ApprovalStatus, reason: str = "") -> Registration:
+        """Approve or reject ``{group}/{version}`` (the human review step); ``reason`` is recorded with
+        the new status (metadata ``status_reason``). ConfigError if the version does not exist."""
+        ...
+
+    def read_metadata(self, registration: Registration) -> dict[str, Any]:
+        """The metadata of a listed version (what :attr:`RegisteredModel.metadata` holds), without
+        loading its bundle: for a table of versions or a review of one."""
         ...
 
     def extra_file_uri(self, model: RegisteredModel, name: str) -> str:

@@ -8,6 +8,7 @@ the loader checks) in ``CustomerMetadataProperties``. Details in ``README.md`` i
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import re
 import unicodedata
@@ -198,16 +199,9 @@ class SageMakerRegistry:
         bundle = load_bundle_bytes(
             model_bytes, registration.model_sha256, source=f"{registration.model_uri}!{MODEL_FILE}"
         )
-        metadata = self.read_metrics_document(description)
-        metadata.update(
-            {
-                "version": registration.version,
-                "status": registration.status,
-                "model_package_arn": registration.location,
-                "customer_metadata": dict(description.get("CustomerMetadataProperties") or {}),
-            }
+        return RegisteredModel(
+            registration=registration, metadata=self.package_metadata(description), bundle=bundle
         )
-        return RegisteredModel(registration=registration, metadata=metadata, bundle=bundle)
 
     def list_versions(self, group: str) -> list[Registration]:
         """All packages of ``group`` in version order (empty if the group does not exist)."""
@@ -220,9 +214,10 @@ class SageMakerRegistry:
         ]
         return sorted(registrations, key=lambda r: r.version)
 
-    def set_status(self, group: str, version: int, status: ApprovalStatus) -> Registration:
-        """Approve or reject ``{group}/{version}``. Sends the existing CustomerMetadataProperties back:
-        moto wipes them (and the status) on update_model_package when they are left out."""
+    def set_status(self, group: str, version: int, status: ApprovalStatus, reason: str = "") -> Registration:
+        """Approve or reject ``{group}/{version}``; ``reason`` becomes the package's ApprovalDescription.
+        Sends the existing CustomerMetadataProperties back: moto wipes them (and the status) on
+        update_model_package when they are left out."""
         check_status(status, source="set_status")
         for registration in self.list_versions(group):
             if registration.version == version:
@@ -230,6 +225,7 @@ class SageMakerRegistry:
                 self.sagemaker.update_model_package(
                     ModelPackageArn=registration.location,
                     ModelApprovalStatus=status,
+                    ApprovalDescription=to_description(reason),
                     CustomerMetadataProperties=dict(current.get("CustomerMetadataProperties") or {}),
                 )
                 updated = self.sagemaker.describe_model_package(ModelPackageName=registration.location)
@@ -237,6 +233,11 @@ class SageMakerRegistry:
         raise ConfigError(
             f"model package {group}/{version} does not exist", source="set_status", key="version"
         )
+
+    def read_metadata(self, registration: Registration) -> dict[str, Any]:
+        """The package's metrics.json plus its version, status and metadata (the bundle is not read)."""
+        description = self.sagemaker.describe_model_package(ModelPackageName=registration.location)
+        return self.package_metadata(description)
 
     def extra_file_uri(self, model: RegisteredModel, name: str) -> str:
         """``s3://{bucket}/{prefix}/{group}/{run key}/{name}``, beside ``model.tar.gz``."""
@@ -331,6 +332,23 @@ class SageMakerRegistry:
         except ValueError as exc:
             raise IntegrityError(f"{uri}: not valid JSON ({exc})") from exc
         return document if isinstance(document, dict) else {}
+
+    def package_metadata(self, description: dict[str, Any]) -> dict[str, Any]:
+        """A version's metadata: its metrics.json, then what the package itself records (version,
+        status, the reviewer's reason, the last change's time, ARN, CustomerMetadataProperties)."""
+        metadata = self.read_metrics_document(description)
+        modified = description.get("LastModifiedTime")
+        metadata.update(
+            {
+                "version": int(description["ModelPackageVersion"]),
+                "status": str(description.get("ModelApprovalStatus")),
+                "status_reason": str(description.get("ApprovalDescription") or ""),
+                "last_modified": modified.isoformat() if isinstance(modified, dt.datetime) else modified,
+                "model_package_arn": str(description["ModelPackageArn"]),
+                "customer_metadata": dict(description.get("CustomerMetadataProperties") or {}),
+            }
+        )
+        return metadata
 
     def registration_from_description(self, description: dict[str, Any], *, created: bool) -> Registration:
         """Build a Registration from a describe_model_package response."""
