@@ -54,13 +54,10 @@ def run_flow(
 ) -> FlowResult:
     """One ``run`` of ``flow_file`` (SpyFlow by default, with the small sweep; ``sweep=None`` for a flow
     without that Config) with every output under ``tmp``."""
+    # Metaflow refuses a `config` option for a flow that declares no Config.
+    configs: dict[str, Any] = {} if sweep is None else {"config": [("sweep", str(sweep))]}
     with Runner(
-        str(flow_file),
-        show_output=False,
-        env=env or flow_env(),
-        cwd=runner_cwd(),
-        pylint=False,
-        config=[("sweep", str(sweep))] if sweep is not None else [],
+        str(flow_file), show_output=False, env=env or flow_env(), cwd=runner_cwd(), pylint=False, **configs
     ) as runner:
         return finished(runner.run(max_workers=max_workers, **{**output_params(tmp), **params}))
 
