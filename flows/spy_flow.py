@@ -156,7 +156,7 @@ class SpyFlow(FlowSpec):
         )
         # Outputs (lake partitions, prediction files) are keyed by this id. `start` is cloned on
         # resume, so a resumed run rewrites the origin run's files instead of adding a second copy.
-        self.output_run_id = current.run_id
+        self.output_run_id = str(current.run_id)
         self.next(self.ingest)
 
     @resources(cpu=resources_config.ingest.cpu, memory=resources_config.ingest.memory)
@@ -205,6 +205,7 @@ class SpyFlow(FlowSpec):
     def train(self):
         """One batch of configurations: each fitted on the days before every walk-forward block and
         predicting the block."""
+        assert self.input is not None  # a foreach task always has its item
         self.results = training.run_train(self.input, self.training_data, self.settings)
         self.next(self.evaluate)
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from spylib.core.config import WalkForwardConfig
@@ -139,12 +140,12 @@ def _block_name(day: date, block_months: int) -> str:
 
 def walk_forward_splits(
     dates: Sequence[date],
-    labelled: Sequence[bool],
+    labelled: npt.ArrayLike,
     cfg: WalkForwardConfig,
     label_horizon: int,
     *,
     holdout_start: date | None = None,
-    unscored: Sequence[bool] | None = None,
+    unscored: npt.ArrayLike | None = None,
 ) -> Splits:
     """The segments and blocks of a feature table with sorted ``dates``.
 

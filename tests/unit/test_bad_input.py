@@ -20,16 +20,17 @@ import pandas as pd
 import pytest
 
 from spylib.core.config import (
+    WalkForwardConfig,
     load_json_config,
     parse_gate,
+    parse_holdout_start,
     parse_resources,
-    parse_split_dates,
     parse_sweep,
     validate_cost_bps,
 )
 from spylib.core.errors import ConfigError, DataValidationError
 from spylib.research.data import ingest, load_price_file, require_history
-from spylib.research.split import time_splits
+from spylib.research.split import walk_forward_splits
 from tests.helpers.paths import SMALL_SWEEP
 from tests.helpers.price_files import (
     SEED_HEADER,
@@ -255,16 +256,24 @@ SWEEP_ONE_MODEL = {"models": {"logistic": {"C": [1.0]}}}
 
 # fmt: off
 CONFIG_CASES: dict[str, tuple[Callable[[], object], str]] = {
-    "split_boundary_outside_the_data": (
-        lambda: time_splits(
-            list(pd.bdate_range("2010-01-04", periods=1000).date),
-            parse_split_dates("2011-01-03,2012-01-02,2030-01-01"),
+    "holdout_outside_the_data": (
+        lambda: walk_forward_splits(
+            list(pd.bdate_range("2010-01-04", periods=1000).date), [True] * 1000, WalkForwardConfig(), 1,
+            holdout_start=date(2030, 1, 1),
         ),
-        "--split-dates, key 'production_start': 2030-01-01 is outside the usable data (2010-01-04 .. 2013-11-01)",
+        "--holdout-start: 2030-01-01 is outside the labelled data (2010-01-04 .. 2013-11-01)",
     ),
-    "split_date_not_a_date": (
-        lambda: parse_split_dates("2012-01-01,2013-13-01,2014-01-01"),
-        "--split-dates, key 'test_start': '2013-13-01' is not a YYYY-MM-DD date",
+    "holdout_not_a_date": (
+        lambda: parse_holdout_start("2013-13-01"),
+        "--holdout-start: '2013-13-01' is not a YYYY-MM-DD date",
+    ),
+    "history_too_short_for_the_blocks": (
+        lambda: walk_forward_splits(
+            list(pd.bdate_range("2010-01-04", periods=1000).date), [True] * 1000, WalkForwardConfig(), 1
+        ),
+        "sweep config, key 'walk_forward': the history gives 0 walk-forward block(s) after 750 training days; "
+        "at least 3 are needed (min_selection_blocks=2, plus one traded): 1000 rows from 2010-01-04 to "
+        "2013-11-01; use a longer history, shorter blocks or a smaller min_train_days",
     ),
     "empty_grid": (
         lambda: parse_sweep({"models": {}}, source="sweep.json"),
@@ -279,17 +288,17 @@ CONFIG_CASES: dict[str, tuple[Callable[[], object], str]] = {
         "--cost-bps: cost must be >= 0 basis points per side, got -1.0",
     ),
     "config_value_of_the_wrong_type": (
-        lambda: parse_sweep({**SWEEP_ONE_MODEL, "selection": {"min_trades": "20"}}, source="sweep.json"),
-        "sweep.json, key 'selection.min_trades': must be a non-negative integer, got '20'",
+        lambda: parse_sweep({**SWEEP_ONE_MODEL, "walk_forward": {"min_train_days": "20"}}, source="sweep.json"),
+        "sweep.json, key 'walk_forward.min_train_days': must be a positive integer, got '20'",
     ),
     "gate_config_unknown_key": (
         lambda: parse_gate({"min_dsr": 0.9, "max_pbo2": 0.5}, source="gate.json"),
-        "gate.json, key 'max_pbo2': unknown key (allowed: max_pbo, min_auc_lower, min_dsr, min_trades, "
-        "require_beat_buy_and_hold)",
+        "gate.json, key 'max_pbo2': unknown key (allowed: dsr_trials, max_difference_p_value, max_pbo, "
+        "min_auc_lower, min_dsr, min_exposure, min_psr, min_trades_per_year, require_beat_buy_and_hold)",
     ),
     "gate_config_wrong_type": (
         lambda: parse_gate({"min_dsr": "high"}, source="gate.json"),
-        "gate.json, key 'min_dsr': must be a number, got 'high'",
+        "gate.json, key 'min_dsr': must be a non-negative number, got 'high'",
     ),
     "resources_config_wrong_value": (
         lambda: parse_resources({"train": {"cpu": 0}}, source="resources.json"),
@@ -323,11 +332,13 @@ def small_sweep_with(change: Callable[[dict[str, Any]], object]) -> str:
 CONFIG_FILE_CASES: dict[str, tuple[str, Callable[[str], str]]] = {
     "unknown_key": (
         small_sweep_with(lambda raw: raw.update(treshold=[0.5])),
-        lambda p: f"{p}, key 'treshold': unknown key (allowed: cv, filters, models, selection, thresholds)",
+        lambda p: f"{p}, key 'treshold': unknown key (allowed: filters, models, selection, sizings, "
+        "target_volatility, thresholds, walk_forward)",
     ),
     "unknown_nested_key": (
-        small_sweep_with(lambda raw: raw["cv"].update(n_fold=3)),
-        lambda p: f"{p}, key 'cv.n_fold': unknown key (allowed: embargo_days, min_train_days, n_folds, scheme)",
+        small_sweep_with(lambda raw: raw["walk_forward"].update(n_fold=3)),
+        lambda p: f"{p}, key 'walk_forward.n_fold': unknown key (allowed: block_months, embargo_days, "
+        "min_selection_blocks, min_train_days, rolling_days, scheme)",
     ),
     "invalid_json": (
         '{"models": {"logistic": {"C": [1]}},\n "cv": {"n_folds": 3,}}',

@@ -38,13 +38,15 @@ def build(spy_flow_defaults: dict[str, Any]) -> Callable[..., TrainingSettings]:
     return make
 
 
-def test_default_sweep_has_four_families_and_at_least_24_configurations() -> None:
+def test_default_sweep_has_four_families_two_sizings_and_counts_every_trial() -> None:
     sweep = parse_sweep(load_json_config(config_defaults(flow_class(FLOW_FILE))["sweep"]))
     families = {m.family for m in sweep.models}
     assert families == {"random_forest", "extra_trees", "hist_gradient_boosting", "logistic"}
-    assert len(sweep.models) >= 24
-    assert sum(m.family == "random_forest" for m in sweep.models) >= 8
-    assert sweep.n_trials == len(sweep.models) * len(sweep.thresholds) * len(sweep.filters)
+    assert all(sum(m.family == f for m in sweep.models) >= 2 for f in families)
+    assert set(sweep.sizings) == {"long_flat", "vol_target"}
+    assert sweep.n_trials == len(sweep.models) * len(sweep.thresholds) * len(sweep.filters) * len(
+        sweep.sizings
+    )
     assert len({m.config_id for m in sweep.models}) == len(sweep.models)
 
 
@@ -69,13 +71,17 @@ def test_configurations_are_batched_in_order() -> None:
     specs = [ModelSpec("logistic", {"C": float(c)}) for c in range(1, 6)]
     assert batch_configs(specs, 2) == [specs[0:2], specs[2:4], specs[4:5]]
     assert batch_configs(specs[:2], 1) == [[specs[0]], [specs[1]]]
+    # 0 = one task per core, configurations dealt round-robin (every configuration exactly once)
+    auto = batch_configs(specs, 0)
+    assert sorted(s.params["C"] for batch in auto for s in batch) == [1.0, 2.0, 3.0, 4.0, 5.0]
 
 
 def test_settings_are_validated_and_normalized(build: Callable[..., TrainingSettings]) -> None:
     settings = build(symbol="spy")
     assert settings.symbol == "SPY"
-    assert settings.label_horizon == 1
-    assert build(execution="open_to_open").label_horizon == 2
+    assert settings.execution == "open_to_open"
+    assert settings.label_horizon == 2
+    assert build(execution="close_to_close").label_horizon == 1
 
 
 @pytest.mark.parametrize(
@@ -84,9 +90,10 @@ def test_settings_are_validated_and_normalized(build: Callable[..., TrainingSett
         ({"registry": "sagemaker"}, "--registry-location: the SageMaker registry stores artifacts in S3"),
         ({"registry_location": "s3://b/p"}, "--registry-location: the local registry needs a directory"),
         ({"glue_database": "db"}, "--glue-database: Glue catalogs S3 data only"),
-        ({"gap_rows": 0}, "--gap-rows: must be at least the label span (1)"),
+        ({"holdout_start": "2018-02-30"}, "--holdout-start: '2018-02-30' is not a YYYY-MM-DD date"),
+        ({"source": "synthetic:edge=1.5"}, "--source, key 'edge': must be in [0, 1), got 1.5"),
         ({"output_dir": "s3://b/out"}, "--output-dir: predictions are written to a local directory"),
-        ({"configs_per_task": 0}, "--configs-per-task: must be at least 1, got 0"),
+        ({"configs_per_task": -1}, "--configs-per-task: must be 0 (automatic) or more, got -1"),
         (
             {"resources": {"trian": {"cpu": 1, "memory": 1024}}},
             "config 'resources', key 'trian': unknown step (steps with resources: ingest, features, train",

@@ -8,10 +8,11 @@ import pytest
 
 from spylib.research.trading import (
     filter_mask,
+    net_returns_matrix,
     positions,
     strategy_returns,
     trading_metrics,
-    trial_returns_matrix,
+    trial_positions,
 )
 
 
@@ -53,12 +54,16 @@ def test_never_trading_has_zero_sharpe_and_infinite_break_even() -> None:
     assert np.isnan(m["hit_rate"])
 
 
-def test_trial_matrix_has_one_column_per_threshold_and_filter() -> None:
-    frame = pd.DataFrame({"fwd_return": [0.01, -0.01, 0.02], "trend_up": [1, 0, 1]})
-    keys, matrix = trial_returns_matrix(
-        np.array([0.6, 0.6, 0.4]), frame, [0.5, 0.55], [(), ("trend_up",)], 0.0
+def test_trial_matrix_has_one_column_per_rule_and_the_same_costs() -> None:
+    frame = pd.DataFrame(
+        {"fwd_return": [0.01, -0.01, 0.02], "trend_up": [1, 0, 1], "vol_20": [0.02, 0.02, 0.0]}
     )
-    assert keys == [(0.5, ()), (0.55, ()), (0.5, ("trend_up",)), (0.55, ("trend_up",))]
-    assert matrix.shape == (3, 4)
-    np.testing.assert_allclose(matrix[:, 2], [0.01, 0, 0])
+    rules = [(0.5, (), "long_flat"), (0.55, ("trend_up",), "long_flat"), (0.5, (), "vol_target")]
+    pos = trial_positions(np.array([0.6, 0.6, 0.4]), frame, rules, target_volatility=0.16)
+    np.testing.assert_allclose(pos[:, 0], [1, 1, 0])
+    np.testing.assert_allclose(pos[:, 1], [1, 0, 0])
+    np.testing.assert_allclose(pos[:, 2], [0.16 / np.sqrt(252) / 0.02, 0.16 / np.sqrt(252) / 0.02, 0])
+    net = net_returns_matrix(pos, frame["fwd_return"], cost_bps=10)
+    for j in range(pos.shape[1]):
+        np.testing.assert_allclose(net[:, j], strategy_returns(pos[:, j], frame["fwd_return"], 10)[1])
     assert filter_mask(frame, ["trend_up"]).tolist() == [True, False, True]

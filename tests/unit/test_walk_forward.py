@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import replace
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -12,8 +13,9 @@ import pytest
 
 from spylib.core.config import GateConfig, ModelSpec, SweepConfig, WalkForwardConfig
 from spylib.core.errors import ConfigError
-from spylib.research.evaluate import score_configuration
+from spylib.research.evaluate import ConfigResult, score_configuration
 from spylib.research.features import (
+    ExtraFeature,
     audit_days,
     build_feature_rows,
     build_features,
@@ -22,7 +24,7 @@ from spylib.research.features import (
 )
 from spylib.research.gate import GateDecision, apply_gate
 from spylib.research.selection import choose_trial, combine_trials, walk_forward_selection
-from spylib.research.split import walk_forward_splits
+from spylib.research.split import Splits, walk_forward_splits
 from spylib.research.synthetic import generate_market, parse_spec
 from spylib.research.trading import position_size, trading_metrics
 
@@ -35,6 +37,7 @@ SWEEP = SweepConfig(
     walk_forward=WF,
 )
 LENIENT = GateConfig(min_trades_per_year=0, min_exposure=0)
+Scored = tuple[Splits, list[ConfigResult]]
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +47,18 @@ def market() -> pd.DataFrame:
     )
 
 
-def plan(features: pd.DataFrame, cfg: WalkForwardConfig = WF, **kwargs: object):  # type: ignore[no-untyped-def]
+def plan(
+    features: pd.DataFrame,
+    cfg: WalkForwardConfig = WF,
+    *,
+    holdout_start: date | None = None,
+    unscored: np.ndarray | None = None,
+) -> Splits:
+    """The walk-forward plan of ``features`` under ``open_to_open`` (labels span 2 rows)."""
+    labelled = features["target_up"].notna().to_numpy()
     return walk_forward_splits(
-        list(features["date"]), features["target_up"].notna().to_numpy(), cfg, 2, **kwargs
-    )  # type: ignore[arg-type]
+        list(features["date"]), labelled, cfg, 2, holdout_start=holdout_start, unscored=unscored
+    )
 
 
 def test_blocks_are_contiguous_years_and_train_only_on_purged_embargoed_past(market: pd.DataFrame) -> None:
@@ -70,9 +81,8 @@ def test_blocks_are_contiguous_years_and_train_only_on_purged_embargoed_past(mar
 def test_rolling_window_and_holdout(market: pd.DataFrame) -> None:
     rolling = plan(market, replace(WF, scheme="rolling", rolling_days=350))
     widths = [b.train_last - b.train_first + 1 for b in rolling.blocks]
-    assert max(widths) == 350 and all(
-        w == 350 or b.train_first == 0 for w, b in zip(widths, rolling.blocks, strict=True)
-    )
+    assert max(widths) == 350
+    assert all(w == 350 or b.train_first == 0 for w, b in zip(widths, rolling.blocks, strict=True))
     holdout_start = pd.Timestamp(market["date"].iloc[-300]).date()
     with_holdout = plan(market, holdout_start=holdout_start)
     h = with_holdout["holdout"]
@@ -92,13 +102,13 @@ def test_unscored_years_are_left_out_and_too_short_histories_fail(market: pd.Dat
 
 
 @pytest.fixture(scope="module")
-def scored(market: pd.DataFrame):  # type: ignore[no-untyped-def]
+def scored(market: pd.DataFrame) -> Scored:
     splits = plan(market)
     results = [score_configuration(m, market, feature_columns(), splits, SWEEP, 1.0, 0) for m in SWEEP.models]
     return splits, results
 
 
-def test_scoring_predicts_every_block_with_every_rule(market: pd.DataFrame, scored) -> None:  # type: ignore[no-untyped-def]
+def test_scoring_predicts_every_block_with_every_rule(market: pd.DataFrame, scored: Scored) -> None:
     splits, results = scored
     for r in results:
         assert np.array_equal(r.rows, splits.predicted_rows())
@@ -108,10 +118,11 @@ def test_scoring_predicts_every_block_with_every_rule(market: pd.DataFrame, scor
         assert len(r.block_metrics) == len(splits.blocks)
     # vol-targeted positions are fractions of the long/flat ones, never above 1
     pos = results[0].positions
-    assert pos.max() <= 1.0 and (pos[:, SWEEP.rules_per_model // 2 :] < 1).any()
+    assert pos.max() <= 1.0
+    assert (pos[:, SWEEP.rules_per_model // 2 :] < 1).any()
 
 
-def test_each_refit_chooses_from_the_blocks_before_it_only(market: pd.DataFrame, scored) -> None:  # type: ignore[no-untyped-def]
+def test_each_refit_chooses_from_the_blocks_before_it_only(market: pd.DataFrame, scored: Scored) -> None:
     splits, results = scored
     trialset = combine_trials(results, splits)
     walk = walk_forward_selection(trialset, market, splits, "sharpe_net", LENIENT, 1.0)
@@ -134,7 +145,7 @@ def test_each_refit_chooses_from_the_blocks_before_it_only(market: pd.DataFrame,
     )
 
 
-def test_activity_rule_excludes_near_flat_trials(market: pd.DataFrame, scored) -> None:  # type: ignore[no-untyped-def]
+def test_activity_rule_excludes_near_flat_trials(market: pd.DataFrame, scored: Scored) -> None:
     splits, results = scored
     trialset = combine_trials(results, splits)
     everything = np.ones(len(trialset.rows), dtype=bool)
@@ -144,7 +155,8 @@ def test_activity_rule_excludes_near_flat_trials(market: pd.DataFrame, scored) -
         trialset, everything, "sharpe_net", GateConfig(min_trades_per_year=0, min_exposure=0.5)
     )
     chosen_exposure = (trialset.positions[:, some.trial_id] > 0).mean()
-    assert some.n_eligible > 0 and chosen_exposure >= 0.5
+    assert some.n_eligible > 0
+    assert chosen_exposure >= 0.5
 
 
 def passing(**over: float) -> dict[str, float]:
@@ -181,7 +193,8 @@ def test_vol_target_sizing_and_entries_with_fractional_positions() -> None:
     daily = 0.15 / math.sqrt(252)
     assert size == pytest.approx([1.0, daily / 0.01, daily / 0.02, 1.0])
     m = trading_metrics([0.5, 0.7, 0.0, 0.3, 0.3], [0.01, -0.01, 0.02, 0.01, 0.0], 0.0)
-    assert m["n_trades"] == 2 and m["exposure"] == pytest.approx(0.8)
+    assert m["n_trades"] == 2
+    assert m["exposure"] == pytest.approx(0.8)
 
 
 def test_audit_days_cover_the_largest_moves_and_block_boundaries() -> None:
@@ -203,9 +216,8 @@ def test_stale_opens_are_found_per_year() -> None:
     stale.loc[rows[1:], "open"] = stale.loc[rows[:-1], "close"].to_numpy()
     assert stale_open_years(prices, "SPY") == {}
     years = stale_open_years(stale, "SPY")
-    assert (
-        list(years) == [int(pd.to_datetime(prices["date"]).dt.year.min())] and years[next(iter(years))] > 0.95
-    )
+    assert list(years) == [int(pd.to_datetime(prices["date"]).dt.year.min())]
+    assert years[next(iter(years))] > 0.95
 
 
 def leaks_before_big_moves(own: pd.DataFrame) -> pd.Series:
@@ -219,7 +231,7 @@ def test_the_audit_catches_a_leak_that_only_shows_before_big_moves() -> None:
     from spylib.research.features import audit_lookahead
 
     prices = generate_market(parse_spec("synthetic:edge=0,years=4,seed=2,vol=0.012"))
-    extra = {"peek": leaks_before_big_moves}
+    extra: dict[str, ExtraFeature] = {"peek": leaks_before_big_moves}
     own = prices[prices["symbol"] == "SPY"].sort_values("date")
     big = (own["close"].pct_change().abs() > 0.03).sum()
     assert 0 < big < 40  # few leaky days: a random sample of 8 would usually miss them all
