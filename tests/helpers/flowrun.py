@@ -10,6 +10,7 @@ from typing import Any
 
 from metaflow import Run, Runner, Task
 from metaflow.client.core import MetaflowData
+from metaflow.runner.metaflow_runner import ExecutingRun
 
 from tests.helpers.metaflow_env import flow_env, output_params, pythonpath, session_root
 from tests.helpers.paths import FAULT_SITE, FLOW_FILE, SMALL_SWEEP
@@ -34,7 +35,7 @@ class FlowResult:
     stderr: str
 
 
-def finished(result: Any) -> FlowResult:
+def finished(result: ExecutingRun) -> FlowResult:
     """The parts of an ``ExecutingRun`` the tests read, kept past the Runner's context."""
     return FlowResult(result.status, result.run, result.stdout, result.stderr)
 

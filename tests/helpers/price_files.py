@@ -22,7 +22,7 @@ YFINANCE_HEADER = "Date,Close,High,Low,Open,Volume"
 
 
 def number(value: Any) -> str:
-    """A volume or price as text: whole volumes without ``.0``, every other float at full precision."""
+    """A volume as text: a whole number without ``.0``, any other value at full precision."""
     value = float(value)
     return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
 
