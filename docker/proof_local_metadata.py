@@ -3,7 +3,7 @@
 Stands in, inside the proof's Batch containers, for Metaflow's metadata service.
 
 A real deployment runs Batch tasks with the metadata service (``METAFLOW_DEFAULT_METADATA=service``,
-see docker/README-batch.md), where every task can look up its own flow, run, step and task. The
+see the README's "AWS Batch" section), where every task can look up its own flow, run, step and task. The
 proof has no metadata service: it runs with local metadata, and a Batch container's local metadata
 holds no record of the run, step or task it executes (the host created those when it scheduled
 the task). Metaflow's card renderer looks its task up through the Client, so without these records
