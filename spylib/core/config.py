@@ -111,7 +111,11 @@ class GateConfig:
     min_psr: float = 0.95
     require_beat_buy_and_hold: bool = True
     max_difference_p_value: float = 0.05
-    max_pbo: float = 0.5
+    # The probability of backtest overfitting (a rank statistic) is ~0.5 whenever the trials are equally
+    # good, edge or not: reported always, gated only when set. The CSCV check that tells an edge from
+    # noise is the probability that the in-sample best trial loses out of sample.
+    max_pbo: float | None = None
+    max_prob_oos_loss: float = 0.25
     min_trades_per_year: float = 10.0
     min_exposure: float = 0.1
     min_auc_lower: float = 0.5
@@ -286,6 +290,7 @@ _UNIT_INTERVAL_KEYS = (
     "min_psr",
     "max_difference_p_value",
     "max_pbo",
+    "max_prob_oos_loss",
     "min_exposure",
     "min_auc_lower",
 )
@@ -298,6 +303,8 @@ def parse_gate(raw: Mapping[str, Any], source: str = "gate config") -> GateConfi
         if key == "require_beat_buy_and_hold":
             if not isinstance(value, bool):
                 raise ConfigError(f"must be true or false, got {value!r}", source=source, key=key)
+        elif key == "max_pbo" and value is None:
+            continue
         elif key == "dsr_trials":
             if value not in ("effective", "all"):
                 raise ConfigError(f"must be 'effective' or 'all', got {value!r}", source=source, key=key)

@@ -2,7 +2,8 @@
 
 Each check tests the hypothesis that belongs to its sample (see :mod:`spylib.research.verdict`): the
 deflated Sharpe ratio on the out-of-fold selection, PSR(0) and the test against buy-and-hold on the
-walk-forward track, the PBO of the sweep, the track's activity and its AUC interval. NaN never passes.
+walk-forward track, the CSCV probability of an out-of-sample loss of the selection (and, when
+configured, the PBO), the track's activity and its AUC interval. NaN never passes.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class GateDecision:
 
 def apply_gate(evidence: Mapping[str, Any], gate: GateConfig) -> GateDecision:
     """Approved only if every check holds. ``evidence`` is the ``metrics`` of the run: the selection's
-    (``dsr``, ``dsr_effective``, ``pbo``) and the track's figures."""
+    (``dsr``, ``dsr_effective``, ``prob_oos_loss``, ``pbo``) and the track's figures."""
 
     def value(key: str) -> float:
         raw = evidence.get(key)
@@ -125,12 +126,12 @@ def apply_gate(evidence: Mapping[str, Any], gate: GateConfig) -> GateDecision:
         )
     checks += [
         check(
-            "pbo",
-            "probability of backtest overfitting of the sweep (CSCV)",
-            "pbo",
+            "cscv_oos_loss",
+            "probability that the sweep's in-sample best trial loses out of sample (CSCV)",
+            "prob_oos_loss",
             "<",
-            gate.max_pbo,
-            f"< {gate.max_pbo}",
+            gate.max_prob_oos_loss,
+            f"< {gate.max_prob_oos_loss}",
         ),
         check(
             "trades_per_year",
@@ -157,4 +158,15 @@ def apply_gate(evidence: Mapping[str, Any], gate: GateConfig) -> GateDecision:
             f"> {gate.min_auc_lower}",
         ),
     ]
+    if gate.max_pbo is not None:
+        checks.append(
+            check(
+                "pbo",
+                "probability of backtest overfitting of the sweep (CSCV)",
+                "pbo",
+                "<",
+                gate.max_pbo,
+                f"< {gate.max_pbo}",
+            )
+        )
     return GateDecision("Approved" if all(c.passed for c in checks) else "Rejected", tuple(checks))

@@ -2,8 +2,10 @@
 
 * The **selection** (the best of N trials, made on the out-of-fold blocks): the deflated Sharpe ratio
   of the final choice, with N = every trial and with the effective number of independent trials
-  (clusters of the trials' return correlations, López de Prado 2019); the probability of backtest
-  overfitting (CSCV) of the sweep.
+  (clusters of the trials' return correlations, López de Prado 2019); by CSCV over the sweep, the
+  probability that the in-sample best trial loses out of sample and the probability of backtest
+  overfitting (PBO: the in-sample best ranks below the median out of sample; a rank statistic, ~0.5
+  when the trials are equally good whether or not they have an edge, so reported, not gated by default).
 * The **walk-forward track** (one pre-registered process, selection included, never seen by its own
   choices): PSR(0) (its null Sharpe is 0, so no second deflation), the Sharpe difference against
   buy-and-hold on the same days (Ledoit and Wolf 2008, HAC, prewhitened Parzen kernel), the AUC with
@@ -122,11 +124,11 @@ def selection_inference(trialset: TrialSet, final: Choice) -> dict[str, Any]:
         "trials_sr_variance_effective": v_eff,
         "dsr_effective": dsr(n_eff, v_eff),
     }
-    out["pbo"] = (
-        probability_of_backtest_overfitting(net, n_blocks=PBO_BLOCKS).pbo
-        if net.shape[1] >= 2 and net.shape[0] >= PBO_BLOCKS
-        else math.nan
-    )
+    if net.shape[1] >= 2 and net.shape[0] >= PBO_BLOCKS:
+        cscv = probability_of_backtest_overfitting(net, n_blocks=PBO_BLOCKS)
+        out["pbo"], out["prob_oos_loss"] = cscv.pbo, cscv.prob_oos_loss
+    else:
+        out["pbo"] = out["prob_oos_loss"] = math.nan
     return out
 
 

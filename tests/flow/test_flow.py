@@ -18,10 +18,32 @@ from tests.helpers.metaflow_env import flow_env, pythonpath
 from tests.helpers.paths import PLUGINS, REPO, SEED_DATA
 
 PUBLIC_ARTIFACTS = (
-    "prices", "data_provenance", "feature_table", "feature_columns", "leakage_audit", "splits", "folds", "trials",
-    "best", "model", "metrics", "baselines", "gate", "test_curve", "importance", "bundle", "predictions",
-    "prediction_files", "production_metrics", "registration", "lake_files", "settings",
-)  # fmt: skip
+    "prices",
+    "data_provenance",
+    "feature_table",
+    "feature_columns",
+    "leakage_audit",
+    "data_quality",
+    "splits",
+    "training_data",
+    "trials",
+    "best",
+    "model",
+    "metrics",
+    "baselines",
+    "gate",
+    "track",
+    "refits",
+    "power",
+    "importance",
+    "holdout_metrics",
+    "bundle",
+    "predictions",
+    "prediction_files",
+    "registration",
+    "lake_files",
+    "settings",
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,40 +67,62 @@ def test_run_produces_every_public_artifact(embedded_run: tuple[Run, Path]) -> N
     assert features.equals(data.feature_table)
 
 
-def test_splits_are_in_time_order_with_gaps(embedded_run: tuple[Run, Path]) -> None:
+def test_walk_forward_blocks_train_on_the_past_and_the_track_is_long(embedded_run: tuple[Run, Path]) -> None:
     run, _ = embedded_run
-    splits = task_of(run, "end").data.splits
-    segments = [splits[name] for name in ("train", "validation", "test", "production")]
-    for earlier, later in itertools.pairwise(segments):
-        assert earlier.end < later.start
-        assert later.first_row - earlier.last_row - 1 == splits.gap_rows
-    for fold in task_of(run, "end").data.folds:
-        assert fold.train_last < fold.score_first  # train strictly before the scored block
+    data = task_of(run, "end").data
+    splits = data.splits
+    for earlier, later in itertools.pairwise(splits.blocks):
+        assert later.first_row == earlier.last_row + 1
+    for block in splits.blocks:
+        # purge (label span) and embargo between the last training row and the block
+        assert block.first_row - block.train_last - 1 == splits.label_horizon + splits.embargo_days
+    # The embedded S&P 500 stand-in has stale opens in 1999-2005: those years only train.
+    assert set(data.data_quality["stale_open_years"]) == set(range(1999, 2006))
+    assert pd.Timestamp(splits.blocks[0].start).year == 2006
+    track = data.track
+    assert len(track) / 252 >= 8
+    assert list(track["block"].unique()) == [b.name for b in splits.traded_blocks]
+    assert len(data.refits) == len(splits.traded_blocks)
 
 
 def test_trials_table_and_gate(embedded_run: tuple[Run, Path]) -> None:
     run, _ = embedded_run
     data = task_of(run, "end").data
-    assert len(data.trials) == 2 * 2 * 2  # configurations x thresholds x filters
+    assert len(data.trials) == 2 * 2 * 2 * 2  # configurations x thresholds x filters x sizings
     assert data.trials["trial_id"].is_unique
     assert data.best["trial_id"] in set(data.trials["trial_id"])
     assert data.gate["status"] in ("Approved", "Rejected")
-    assert len(data.gate["checks"]) == 5
-    assert all(("passed" in r) or ("FAILED" in r) for r in data.gate["reasons"])
-    assert data.metrics["n_trials"] == 8
-    # The buy-and-hold row of the baseline table is on the same test days as the model.
+    names = [c["name"] for c in data.gate["checks"]]
+    assert names == [
+        "dsr_selection",
+        "psr_track",
+        "track_beats_buy_and_hold",
+        "cscv_oos_loss",
+        "trades_per_year",
+        "exposure",
+        "auc_track_ci_low",
+    ]
+    assert all(c["value"] is not None for c in data.gate["checks"])
+    assert data.metrics["n_trials"] == 16
+    assert 1 <= data.metrics["n_trials_effective"] <= 16
+    # The buy-and-hold row of the baseline table is on the track's days.
     bh = data.baselines.set_index("strategy").loc["buy_and_hold"]
     assert bh["exposure"] == 1.0
     assert data.metrics["buy_and_hold_sharpe_net"] == pytest.approx(bh["sharpe_net"])
+    assert data.power["track_days"] == len(data.track)
+    assert 0 < data.power["min_detectable_sharpe"] < 2
 
 
 def test_predictions_written_and_registered(embedded_run: tuple[Run, Path]) -> None:
     run, tmp = embedded_run
     data = task_of(run, "end").data
     predictions = data.predictions
-    assert set(predictions["segment"]) == {"test", "production", "latest"}
+    assert set(predictions["segment"]) == {"walk_forward", "latest"}
+    walk = predictions[predictions["segment"] == "walk_forward"]
+    assert len(walk) == len(data.track)
+    np.testing.assert_array_equal(walk["probability"], data.track["probability"])
     latest = predictions[predictions["segment"] == "latest"]
-    assert len(latest) == 1
+    assert len(latest) == 2  # open_to_open: the last two days' labels are unknown
     assert latest["target_up"].isna().all()
     on_disk = pd.read_parquet(data.prediction_files["parquet"])
     assert len(on_disk) == len(predictions)
@@ -93,10 +137,12 @@ def test_predictions_written_and_registered(embedded_run: tuple[Run, Path]) -> N
 def test_card_is_rendered(embedded_run: tuple[Run, Path]) -> None:
     run, _ = embedded_run
     text = card_text(run.id, "evaluate", task_of(run, "evaluate").id, "evaluation")
-    assert "SpyFlow evaluation" in text
+    status = task_of(run, "end").data.gate["status"]
+    assert f"{status}:" in text  # the verdict banner
     assert "stand-ins" in text  # the embedded data is named as what it is
-    # equity, OOF vs test, threshold, calibration, histogram, importance
-    assert text.count('"type": "image"') >= 6
+    assert "opens equal the previous close" in text  # and its quirk
+    # the scheme, the track and the importance
+    assert text.count('"type": "image"') >= 3
 
 
 def test_readme_client_example_runs(embedded_run: tuple[Run, Path]) -> None:
@@ -132,12 +178,25 @@ def test_shuffled_labels_control_finds_nothing_and_is_rejected(tmp_path: Path) -
     assert data_of(result.run).gate["status"] == "Rejected"
 
 
+@pytest.mark.parametrize(("edge", "status"), [(0.0, "Rejected"), (0.3, "Approved")])
+def test_synthetic_controls(tmp_path: Path, edge: float, status: str) -> None:
+    """The negative control (no edge) is rejected; a planted edge far above the gate's stated minimum
+    detectable Sharpe for this track length is approved."""
+    result = run_flow(tmp_path, source=f"synthetic:edge={edge},years=14,seed=7")
+    assert result.status == "successful", result.stderr
+    data = data_of(result.run)
+    assert data.gate["status"] == status, data.gate["reasons"]
+    assert "SYNTHETIC market" in data.data_provenance["descriptions"]["SPY"]
+    if edge:
+        assert data.metrics["sharpe_net"] > data.power["min_detectable_sharpe"]
+
+
 def test_batched_configurations_give_the_same_trials(embedded_run: tuple[Run, Path], tmp_path: Path) -> None:
     """--configs-per-task packs configurations into fewer train tasks; the result must not change."""
     run, _ = embedded_run
     result = run_flow(tmp_path, configs_per_task=2)
     assert result.status == "successful", result.stderr
-    assert len(list(result.run["train"])) == 1
+    assert len(list(result.run["train"])) == 1  # 2 configurations, 2 per task
     pd.testing.assert_frame_equal(data_of(result.run).trials, data_of(run).trials)
     assert data_of(result.run).best["trial_id"] == data_of(run).best["trial_id"]
 

@@ -160,17 +160,22 @@ def test_activity_rule_excludes_near_flat_trials(market: pd.DataFrame, scored: S
 
 
 def passing(**over: float) -> dict[str, float]:
-    base = {"dsr": 0.99, "dsr_effective": 0.99, "n_trials": 100, "n_trials_effective": 10, "psr": 0.99,
-            "vs_buy_and_hold_p_value": 0.01, "pbo": 0.1, "trades_per_year": 20.0, "exposure": 0.5,
-            "auc_ci_low": 0.52}  # fmt: skip
+    base = {
+        "dsr": 0.99, "dsr_effective": 0.99, "n_trials": 100, "n_trials_effective": 10, "psr": 0.99,
+        "vs_buy_and_hold_p_value": 0.01, "prob_oos_loss": 0.05, "pbo": 0.1, "trades_per_year": 20.0,
+        "exposure": 0.5, "auc_ci_low": 0.52,
+    }  # fmt: skip
     return {**base, **over}
 
 
 def test_gate_checks_each_hypothesis_and_nan_never_passes() -> None:
     gate = GateConfig()
     assert apply_gate(passing(), gate).status == "Approved"
-    for key, bad in (("dsr_effective", 0.9), ("psr", 0.9), ("vs_buy_and_hold_p_value", 0.2), ("pbo", 0.6),
-                     ("trades_per_year", 5.0), ("exposure", 0.05), ("auc_ci_low", 0.49), ("psr", math.nan)):  # fmt: skip
+    failing = [
+        ("dsr_effective", 0.9), ("psr", 0.9), ("vs_buy_and_hold_p_value", 0.2), ("prob_oos_loss", 0.4),
+        ("trades_per_year", 5.0), ("exposure", 0.05), ("auc_ci_low", 0.49), ("psr", math.nan),
+    ]  # fmt: skip
+    for key, bad in failing:
         decision = apply_gate(passing(**{key: bad}), gate)
         assert decision.status == "Rejected", key
         assert len(decision.failed) == 1
@@ -183,7 +188,10 @@ def test_gate_checks_each_hypothesis_and_nan_never_passes() -> None:
         ).status
         == "Approved"
     )
-    decision = apply_gate(passing(pbo=0.7), gate)
+    # the PBO is reported, and gated only when max_pbo is set
+    assert apply_gate(passing(pbo=0.7), gate).status == "Approved"
+    decision = apply_gate(passing(pbo=0.7), replace(gate, max_pbo=0.5))
+    assert decision.status == "Rejected"
     assert GateDecision.from_dict(decision.to_dict()) == decision
 
 
