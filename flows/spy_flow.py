@@ -250,7 +250,7 @@ class SpyFlow(FlowSpec):
     @step
     def register(self):
         """Register the model with its metrics and the gate's decision (atomic; idempotent per run)."""
-        self.registration = training.run_register(
+        registered = training.run_register(
             self.bundle,
             self.metrics,
             GateDecision.from_dict(self.gate),
@@ -260,6 +260,7 @@ class SpyFlow(FlowSpec):
             self.data_provenance,
             pathspec=f"{current.flow_name}/{current.run_id}",
         )
+        self.registration, self.champion_comparison = registered.registration, registered.champion_comparison
         self.next(self.end)
 
     @step

@@ -119,6 +119,11 @@ class GateConfig:
     min_trades_per_year: float = 10.0
     min_exposure: float = 0.1
     min_auc_lower: float = 0.5
+    # Champion/challenger on registration (spylib.research.champion): the common recent days compared,
+    # the annualized Sharpe the challenger may lose and still count as not worse, the test's level.
+    champion_days: int = 756
+    champion_margin: float = 0.2
+    champion_alpha: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -292,6 +297,7 @@ _UNIT_INTERVAL_KEYS = (
     "max_pbo",
     "max_prob_oos_loss",
     "min_exposure",
+    "champion_alpha",
     "min_auc_lower",
 )
 
@@ -305,6 +311,9 @@ def parse_gate(raw: Mapping[str, Any], source: str = "gate config") -> GateConfi
                 raise ConfigError(f"must be true or false, got {value!r}", source=source, key=key)
         elif key == "max_pbo" and value is None:
             continue
+        elif key == "champion_days":
+            if not _is_int(value) or value < 1:
+                raise ConfigError(f"must be a positive integer, got {value!r}", source=source, key=key)
         elif key == "dsr_trials":
             if value not in ("effective", "all"):
                 raise ConfigError(f"must be 'effective' or 'all', got {value!r}", source=source, key=key)

@@ -346,6 +346,14 @@ def run_predict(
     return Prediction(bundle, predictions, files)
 
 
+@dataclass(frozen=True)
+class Registered:
+    """The register step's artifacts: where the version went, and how it compared with the champion."""
+
+    registration: dict[str, Any]
+    champion_comparison: dict[str, Any]
+
+
 def run_register(
     bundle: dict[str, Any],
     evaluation_metrics: Mapping[str, Any],
@@ -356,10 +364,26 @@ def run_register(
     provenance: Mapping[str, Any],
     *,
     pathspec: str,
-) -> dict[str, Any]:
+) -> Registered:
+    """Compare with the champion (the latest Approved version), then register with the status that
+    follows (see :mod:`spylib.research.champion`), the metrics, the comparison and the track."""
     from spylib.monitoring import PROFILE_FILE, reference_profile
     from spylib.registry import RegistrationRequest, open_registry
+    from spylib.research.champion import TRACK_FILE, challenge, track_csv
 
+    registry = open_registry(
+        settings.registry, settings.registry_location, image_uri=settings.sagemaker_image_uri or None
+    )
+    rule = settings.gate
+    status, comparison = challenge(
+        registry,
+        settings.model_group,
+        track,
+        gate.status,
+        days=rule.champion_days,
+        margin=rule.champion_margin,
+        alpha=rule.champion_alpha,
+    )
     profile = reference_profile(
         data.features.iloc[data.splits.final_train_rows()],
         list(data.feature_columns),
@@ -374,19 +398,21 @@ def run_register(
     request = RegistrationRequest(
         group=settings.model_group,
         bundle=bundle,
-        approval_status=gate.status,
-        metrics=to_json_safe(dict(evaluation_metrics)),
+        approval_status=status,
+        metrics=to_json_safe({**evaluation_metrics, "champion_comparison": comparison.to_dict()}),
         gate_reasons=gate.reasons,
         run_pathspec=pathspec,
         data_fingerprint=str(provenance["fingerprint"]),
         code_version=code_version(),
-        extra_files={PROFILE_FILE: dumps_strict(profile).encode()},
+        extra_files={PROFILE_FILE: dumps_strict(profile).encode(), TRACK_FILE: track_csv(track)},
         description=f"{settings.symbol} next-day direction ({settings.execution}), {pathspec}",
     )
-    registry = open_registry(
-        settings.registry, settings.registry_location, image_uri=settings.sagemaker_image_uri or None
+    registration = asdict(registry.register(request))
+    print(
+        f"registered {registration['group']} v{registration['version']}: {registration['status']} "
+        f"(gate {gate.status}; against the champion: {comparison.verdict.replace('_', ' ')})"
     )
-    return asdict(registry.register(request))
+    return Registered(registration, comparison.to_dict())
 
 
 def write_lake(frame: pd.DataFrame, table: str, settings: TrainingSettings, run_id: str) -> list[str]:
