@@ -29,8 +29,10 @@ from metaflow import (  # noqa: E402
     FlowSpec,
     Parameter,
     card,
+    config_expr,
     current,
     resources,
+    schedule,
     step,
 )
 
@@ -62,6 +64,9 @@ PARAMETERS: tuple[str, ...] = (
 )
 
 
+# Retraining on a schedule once deployed (`step-functions create`): weekly by default, after the week's
+# last close; the cron comes from the `schedule` config. A plain `run` ignores it.
+@schedule(cron=config_expr("schedule.cron"))
 class SpyFlow(FlowSpec):
     """Next-day SPY direction: ingest -> features -> split -> train (foreach) -> evaluate -> predict -> register."""
 
@@ -72,6 +77,12 @@ class SpyFlow(FlowSpec):
     )
     gate_config = Config(
         "gate", default=str(CONFIG_DIR / "gate.json"), help="JSON file with the quality gate's thresholds."
+    )
+    schedule_config = Config(
+        "schedule",
+        default=str(CONFIG_DIR / "schedule.json"),
+        help='JSON file with the retraining schedule of a deployed flow: {"cron": "0 6 ? * SAT *"} '
+        "(an EventBridge cron in UTC; weekly, Saturday 06:00, by default).",
     )
     resources_config = Config(
         "resources",
@@ -153,6 +164,7 @@ class SpyFlow(FlowSpec):
             sweep=self.sweep,
             gate=self.gate_config,
             resources=self.resources_config,
+            schedule=self.schedule_config,
         )
         # Outputs (lake partitions, prediction files) are keyed by this id. `start` is cloned on
         # resume, so a resumed run rewrites the origin run's files instead of adding a second copy.

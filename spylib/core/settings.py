@@ -57,6 +57,7 @@ class TrainingSettings:
     sweep: SweepConfig
     gate: GateConfig
     resources: dict[str, StepResources]
+    schedule_cron: str = "0 6 ? * SAT *"
 
     @property
     def label_horizon(self) -> int:
@@ -199,6 +200,7 @@ def build_training_settings(
     sweep: Mapping[str, Any],
     gate: Mapping[str, Any],
     resources: Mapping[str, Any],
+    schedule: Mapping[str, Any] | None = None,
 ) -> TrainingSettings:
     """SpyFlow's Parameters and Configs (by their Python names), validated."""
     if int(configs_per_task) < 0:
@@ -231,7 +233,28 @@ def build_training_settings(
         sweep=parse_sweep(plain(sweep), source="config 'sweep'"),
         gate=parse_gate(plain(gate), source="config 'gate'"),
         resources=check_resources(plain(resources)),
+        schedule_cron=check_schedule(plain(schedule or {"cron": "0 6 ? * SAT *"})),
     )
+
+
+def check_schedule(raw: Mapping[str, Any]) -> str:
+    """The retraining schedule's EventBridge cron: six fields (minutes hours day-of-month month
+    day-of-week year), one of the two day fields ``?``."""
+    source = "config 'schedule'"
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"expected an object, got {type(raw).__name__}", source=source)
+    unknown = [k for k in raw if k != "cron"]
+    if unknown:
+        raise ConfigError("unknown key (allowed: cron)", source=source, key=unknown[0])
+    cron = raw.get("cron")
+    fields = cron.split() if isinstance(cron, str) else []
+    if len(fields) != 6 or "?" not in (fields[2], fields[4]):
+        raise ConfigError(
+            f"expected an EventBridge cron of six fields with '?' as day-of-month or day-of-week, got {cron!r}",
+            source=source,
+            key="cron",
+        )
+    return str(cron)
 
 
 def build_daily_settings(
