@@ -243,6 +243,7 @@ class SpyFlow(FlowSpec):
         self.track, self.refits, self.power = evaluation.track, evaluation.refits, evaluation.power
         self.importance, self.holdout_metrics = evaluation.importance, evaluation.holdout_metrics
         current.card.extend(to_card_components(evaluation.card_items))
+        self.evaluate_task_id = str(current.task_id)  # where the evaluation card is
         self.next(self.predict)
 
     @resources(cpu=resources_config.predict.cpu, memory=resources_config.predict.memory)
@@ -277,8 +278,20 @@ class SpyFlow(FlowSpec):
 
     @step
     def end(self):
-        """Print the verdict."""
-        print(training.summary_line(self.gate, self.metrics, self.registration))
+        """The verdict, a short results table, and where the card, predictions, lake and registry are."""
+        print(
+            training.run_summary(
+                flow_file="flows/spy_flow.py",
+                run_id=str(current.run_id),
+                evaluate_task=self.evaluate_task_id,
+                gate=self.gate,
+                metrics=self.metrics,
+                baselines=self.baselines,
+                registration=self.registration,
+                prediction_files=self.prediction_files,
+                lake_root=self.settings.lake_root,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -447,3 +447,44 @@ def summary_line(gate: Mapping[str, Any], metrics: Mapping[str, Any], registrati
         f"p = {metrics['vs_buy_and_hold_p_value']:.2f}), AUC {metrics['auc']:.3f}. Registered {registration['group']} "
         f"v{registration['version']} ({registration['status']}) at {registration['location']}."
     )
+
+
+def run_summary(
+    *,
+    flow_file: str,
+    run_id: str,
+    evaluate_task: str,
+    gate: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    baselines: pd.DataFrame,
+    registration: Mapping[str, Any],
+    prediction_files: Mapping[str, str],
+    lake_root: str,
+) -> str:
+    """What the end of a run prints: the verdict, a short table, and where everything is."""
+    from spylib.research.report import fmt
+
+    rows = baselines.set_index("strategy")
+    lines = [
+        f"SpyFlow run {run_id} finished.",
+        summary_line(gate, metrics, registration),
+        "",
+        f"  {'strategy':<22}{'net Sharpe':>11}{'AUC':>8}{'max drawdown':>14}{'exposure':>10}",
+    ]
+    for name in ("walk_forward_model", "buy_and_hold", "logistic_regression", "momentum_20"):
+        if name in rows.index:
+            r = rows.loc[name]
+            lines.append(
+                f"  {name:<22}{fmt(r['sharpe_net']):>11}{fmt(r['auc']):>8}{fmt(r['max_drawdown_net']):>14}"
+                f"{fmt(r['exposure']):>10}"
+            )
+    lines += [
+        "",
+        f"  card:        python {flow_file} card view {run_id}/evaluate/{evaluate_task} --id evaluation",
+        f"               python {flow_file} card get {run_id}/evaluate/{evaluate_task} card.html --id evaluation",
+        f"  predictions: {prediction_files.get('parquet', '')}",
+        f"  lake:        {lake_root or '(off)'}",
+        f"  registry:    {registration['location']}",
+        f"  artifacts:   from metaflow import Run; Run('SpyFlow/{run_id}').data.metrics",
+    ]
+    return "\n".join(lines)
