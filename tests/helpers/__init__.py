@@ -9,6 +9,8 @@
 * ``registry_requests``  tiny fitted bundles and registration requests;
 * ``moto_server``    a real moto server on 127.0.0.1 and the environment that points boto3 at it;
 * ``cards``          the content of a rendered Metaflow card;
+* ``step_functions`` the AWS resources and environment for a ``step-functions create`` on moto;
+* ``tracks``         seeded walk-forward tracks for the champion/challenger tests;
 * ``flow_defaults``  the Parameter and Config defaults of a flow class, read from the class itself;
 * ``faultsite/``     the ``sitecustomize.py`` that injects faults into flow subprocesses (a PYTHONPATH dir);
 * ``plugins/``       user-feature modules loaded by flows with ``--extra-features`` (a PYTHONPATH dir).
