@@ -27,6 +27,7 @@ ensure_metaflow_user()  # before metaflow is imported: it refuses the user name 
 
 from metaflow import FlowSpec, Parameter, card, current, schedule, step  # noqa: E402
 
+from spylib.core.settings import build_daily_settings  # noqa: E402
 from spylib.monitoring import alert_message, health_trend, measure_resources  # noqa: E402
 from spylib.monitoring.card import card_items, prediction_line  # noqa: E402
 from spylib.monitoring.track_record import monitoring_predictions  # noqa: E402
@@ -37,6 +38,22 @@ from spylib.stages.step_history import read_step_stats  # noqa: E402
 # AWS (EventBridge) cron: minute hour day-of-month month day-of-week year, in UTC. 22:30 UTC is
 # 17:30/18:30 in New York: after the 16:00 close and the closing auction prints, all year round.
 DAILY_CRON = "30 22 ? * MON-FRI *"
+# The Parameters passed by name to build_daily_settings.
+PARAMETERS: tuple[str, ...] = (
+    "source",
+    "symbol",
+    "benchmark",
+    "as_of",
+    "extra_features",
+    "output_dir",
+    "lake_root",
+    "registry",
+    "registry_location",
+    "model_group",
+    "history_runs",
+    "replay_days",
+    "fail_on_alert",
+)
 
 
 @schedule(cron=DAILY_CRON)
@@ -101,10 +118,12 @@ class PredictFlow(FlowSpec):
     def start(self):
         """Validate the parameters; load the latest Approved model and its reference profile."""
         with measure_resources() as self.step_resources:
-            self.settings = daily.validate_daily_settings(self)
+            self.settings = build_daily_settings(**{name: getattr(self, name) for name in PARAMETERS})
             self.model = daily.load_approved_model(self.settings)
-            print(f"Model {self.model.model_version} (sha256 {self.model.model_sha256[:16]}) from "
-                  f"{self.model.location}")  # fmt: skip
+            print(
+                f"Model {self.model.model_version} (sha256 {self.model.model_sha256[:16]}) from "
+                f"{self.model.location}"
+            )
         self.next(self.ingest)
 
     @step
@@ -140,19 +159,30 @@ class PredictFlow(FlowSpec):
                 self.track_record, self.model, self.feature_table, self.settings.replay_days
             )
             monitored = daily.run_daily_monitoring(
-                self.model.profile, self.feature_table, self.monitored_predictions, self.step_stats,
-                self.step_history, cost_bps=self.model.cost_bps,
-            )  # fmt: skip
+                self.model.profile,
+                self.feature_table,
+                self.monitored_predictions,
+                self.step_stats,
+                self.step_history,
+                cost_bps=self.model.cost_bps,
+            )
             report, self.rolling = monitored.report, monitored.rolling
             self.monitoring, self.monitoring_status = report.to_dict(), report.status
             saved = daily.save_outputs(
-                report, self.monitored_predictions, self.track_record, self.rolling, self.step_stats,
-                self.step_history, self.settings.output_dir, str(current.run_id),
-            )  # fmt: skip
+                report,
+                self.monitored_predictions,
+                self.track_record,
+                self.rolling,
+                self.step_stats,
+                self.step_history,
+                self.settings.output_dir,
+                str(current.run_id),
+            )
             self.output_files = saved.files
             trend = health_trend(self.step_stats, self.step_history)
-            items = card_items(report, self.prediction, self.model, self.monitored_predictions, saved.figures,
-                               trend)  # fmt: skip
+            items = card_items(
+                report, self.prediction, self.model, self.monitored_predictions, saved.figures, trend
+            )
             current.card.extend(to_card_components(items))
             self.message = alert_message(report, self.model.model_version, self.as_of_date)
         self.next(self.end)

@@ -20,6 +20,7 @@ import pandas as pd
 
 from spylib.core.errors import ConfigError, DataValidationError, SpyFlowError
 from spylib.core.schema import PREDICTION_COLUMNS
+from spylib.core.settings import DailySettings
 from spylib.monitoring import (
     MonitorConfig,
     MonitoringReport,
@@ -42,69 +43,6 @@ MONITORING_FILE = "monitoring.json"
 # ---------------------------------------------------------------------------------------------
 # settings
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DailySettings:
-    """Every parameter of a PredictFlow run, validated once in ``start`` (artifact ``settings``)."""
-
-    source: str
-    symbol: str
-    benchmark: str
-    as_of: date | None
-    extra_features: tuple[str, ...]
-    output_dir: str
-    lake_root: str
-    registry: str
-    registry_location: str
-    model_group: str
-    history_runs: int
-    replay_days: int
-    fail_on_alert: bool
-
-
-def parse_as_of(text: str) -> date | None:
-    """``''`` -> None (the latest day); ``YYYY-MM-DD`` -> that date; anything else is a ConfigError."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"expected YYYY-MM-DD or empty, got {text!r}", source="--as-of") from None
-
-
-def validate_daily_settings(flow: Any) -> DailySettings:
-    """Read PredictFlow's Parameters (by name) and validate them all."""
-    if flow.registry not in ("local", "sagemaker"):
-        raise ConfigError(
-            f"unknown registry target {flow.registry!r}: use 'local' or 'sagemaker'", source="--registry"
-        )
-    if not flow.lake_root:
-        raise ConfigError("the daily predictions live in the lake: give a directory or s3:// prefix",
-                          source="--lake-root")  # fmt: skip
-    symbol, benchmark = flow.symbol.strip().upper(), flow.benchmark.strip().upper()
-    if not symbol or not benchmark or symbol == benchmark:
-        raise ConfigError("symbol and benchmark must be non-empty and differ", source="--symbol/--benchmark")
-    if int(flow.history_runs) < 0 or int(flow.replay_days) < 0:
-        raise ConfigError("must be >= 0", source="--history-runs/--replay-days")
-    extra = tuple(p.strip() for p in flow.extra_features.split(",") if p.strip())
-    load_extra_features(extra)  # fail now, not in the features step
-    return DailySettings(
-        source=flow.source,
-        symbol=symbol,
-        benchmark=benchmark,
-        as_of=parse_as_of(flow.as_of),
-        extra_features=extra,
-        output_dir=flow.output_dir,
-        lake_root=flow.lake_root,
-        registry=flow.registry,
-        registry_location=flow.registry_location,
-        model_group=flow.model_group,
-        history_runs=int(flow.history_runs),
-        replay_days=int(flow.replay_days),
-        fail_on_alert=bool(flow.fail_on_alert),
-    )
-
-
 def env_flag(name: str = FAIL_ON_ALERT_ENV) -> bool:
     """A boolean from the environment ('1', 'true', 'yes' -> True). Used as a Parameter default that
     Metaflow evaluates at deploy time, so ``SPYFLOW_FAIL_ON_ALERT=true ... step-functions create``

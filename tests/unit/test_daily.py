@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 
 from spylib.core.errors import ConfigError, DataValidationError, IntegrityError, SpyFlowError
 from spylib.core.schema import PREDICTION_COLUMNS
+from spylib.core.settings import DailySettings, parse_as_of
 from spylib.monitoring import alert_message, reference_profile, track_record
 from spylib.registry import LocalRegistry, RegistrationRequest
 from spylib.research import live
@@ -237,10 +238,10 @@ def test_cut_at_keeps_days_up_to_as_of_and_names_a_non_trading_day() -> None:
     assert daily.cut_at(prices_frame(days), None, "src.csv").as_of == days[-1]
     with pytest.raises(DataValidationError, match=r"2024-03-02 is not a trading day.*2024-03-01"):
         daily.cut_at(prices_frame(days), date(2024, 3, 2), "src.csv")
-    assert daily.parse_as_of("") is None
-    assert daily.parse_as_of("2024-03-04") == date(2024, 3, 4)
+    assert parse_as_of("") is None
+    assert parse_as_of("2024-03-04") == date(2024, 3, 4)
     with pytest.raises(ConfigError, match="--as-of"):
-        daily.parse_as_of("03/04/2024")
+        parse_as_of("03/04/2024")
 
 
 def test_env_flag(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -250,8 +251,8 @@ def test_env_flag(monkeypatch: pytest.MonkeyPatch) -> None:
     assert daily.env_flag() is True
 
 
-def settings_for(registry_root: Path) -> daily.DailySettings:
-    return daily.DailySettings(
+def settings_for(registry_root: Path) -> DailySettings:
+    return DailySettings(
         source="embedded", symbol="SPY", benchmark="QQQ", as_of=None, extra_features=(), output_dir="out",
         lake_root="lake", registry="local", registry_location=str(registry_root), model_group="spy-direction",
         history_runs=3, replay_days=0, fail_on_alert=False,
