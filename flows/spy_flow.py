@@ -2,7 +2,8 @@
 
 Steps (each a few lines of wiring; the logic lives in ``spylib``):
 
-* ``start``    validate the parameters and the three config files (sweep, gate, resources);
+* ``start``    validate the parameters and the config files (sweep, gate, resources, schedule, data checks),
+               that the source files can be read and the output, lake and registry locations written;
 * ``ingest``   load SPY and its benchmark (embedded stand-ins, CSV/Parquet, local or s3://), validate, align;
 * ``features`` indicators and labels; the look-ahead audit runs on every run;
 * ``split``    named date segments with gaps, and purged walk-forward folds over train + validation;
@@ -11,7 +12,8 @@ Steps (each a few lines of wiring; the logic lives in ``spylib``):
                deflated Sharpe and PBO, the quality gate, and the evaluation card;
 * ``predict``  batch predictions for test, production and the latest day, written as Parquet and CSV;
 * ``register`` the model, its metrics and the gate's decision in the model registry;
-* ``end``.
+* ``end``      publish the run's lake files (staged until now: a failed run is invisible to readers),
+               then the verdict and where everything is.
 
 Run ``python flows/spy_flow.py run``; inspect with ``metaflow.Flow("SpyFlow").latest_run``.
 """
@@ -35,8 +37,10 @@ from metaflow import (  # noqa: E402
     schedule,
     step,
 )
+from metaflow.exception import MetaflowException  # noqa: E402
 
-from spylib.core.settings import build_training_settings  # noqa: E402
+from spylib.core.errors import ConfigError  # noqa: E402
+from spylib.core.settings import build_training_settings, check_run_io, config_from_text  # noqa: E402
 from spylib.research.gate import GateDecision  # noqa: E402
 from spylib.stages import training  # noqa: E402
 from spylib.stages.cards import to_card_components  # noqa: E402
@@ -64,6 +68,23 @@ PARAMETERS: tuple[str, ...] = (
 )
 
 
+class InvalidConfig(MetaflowException):
+    headline = "Invalid config"
+
+
+def config_parser(name: str):
+    """The parser of the Config ``name``: one line on invalid JSON or a non-object, before Metaflow
+    uses the value (the resources and schedule configs, read by decorators, are validated whole)."""
+
+    def parse(text: str) -> dict:
+        try:
+            return config_from_text(name, text)
+        except ConfigError as exc:
+            raise InvalidConfig(str(exc)) from None
+
+    return parse
+
+
 # Retraining on a schedule once deployed (`step-functions create`): weekly by default, after the week's
 # last close; the cron comes from the `schedule` config. A plain `run` ignores it.
 @schedule(cron=config_expr("schedule.cron"))
@@ -74,20 +95,33 @@ class SpyFlow(FlowSpec):
         "sweep",
         default=str(CONFIG_DIR / "sweep.json"),
         help="JSON file with the model grid, thresholds, trade filters, walk-forward CV and selection rule.",
+        parser=config_parser("sweep"),
     )
     gate_config = Config(
-        "gate", default=str(CONFIG_DIR / "gate.json"), help="JSON file with the quality gate's thresholds."
+        "gate",
+        default=str(CONFIG_DIR / "gate.json"),
+        help="JSON file with the quality gate's thresholds.",
+        parser=config_parser("gate"),
     )
     schedule_config = Config(
         "schedule",
         default=str(CONFIG_DIR / "schedule.json"),
         help='JSON file with the retraining schedule of a deployed flow: {"cron": "0 6 ? * SAT *"} '
         "(an EventBridge cron in UTC; weekly, Saturday 06:00, by default).",
+        parser=config_parser("schedule"),
     )
     resources_config = Config(
         "resources",
         default=str(CONFIG_DIR / "resources.json"),
         help="JSON file with cpu/memory per step (Batch).",
+        parser=config_parser("resources"),
+    )
+    data_checks_config = Config(
+        "data_checks",
+        default=str(CONFIG_DIR / "data_checks.json"),
+        help="JSON file with the ingest's plausibility and calendar rules (largest one-day move, accepted "
+        "extreme days, gaps, share of rows alignment may drop, weekend rows, zero-volume runs).",
+        parser=config_parser("data_checks"),
     )
 
     source = Parameter(
@@ -158,14 +192,16 @@ class SpyFlow(FlowSpec):
 
     @step
     def start(self):
-        """Validate every parameter and config before any work."""
+        """Validate every parameter and config, the sources and the output locations, before any work."""
         self.settings = build_training_settings(
             **{name: getattr(self, name) for name in PARAMETERS},
             sweep=self.sweep,
             gate=self.gate_config,
             resources=self.resources_config,
             schedule=self.schedule_config,
+            data_checks=self.data_checks_config,
         )
+        check_run_io(self.settings)  # the source files readable; output, lake, registry writable (probes)
         # Outputs (lake partitions, prediction files) are keyed by this id. `start` is cloned on
         # resume, so a resumed run rewrites the origin run's files instead of adding a second copy.
         self.output_run_id = str(current.run_id)
@@ -278,7 +314,10 @@ class SpyFlow(FlowSpec):
 
     @step
     def end(self):
-        """The verdict, a short results table, and where the card, predictions, lake and registry are."""
+        """Publish the run's lake files (staged so far); the verdict, a short results table, and where the
+        card, predictions, lake and registry are."""
+        published = training.publish_lake(self.settings, self.output_run_id, self.glue_catalog)
+        self.lake_publication, self.glue_catalog = published["publication"], published["glue_catalog"]
         print(
             training.run_summary(
                 flow_file="flows/spy_flow.py",

@@ -1,8 +1,9 @@
 """Typed run configuration, validated once when a run starts.
 
-Two sources feed it: the flow's Parameters (scalars on the command line) and two JSON config files
-(the model sweep and the step resources) that a user replaces without touching code. Unknown keys
-are errors, not silently ignored: a typo in a config must not quietly fall back to a default.
+Two sources feed it: the flow's Parameters (scalars on the command line) and JSON config files (the
+model sweep, the gate, the step resources, the schedule and the data checks) that a user replaces
+without touching code. Unknown keys are errors, not silently ignored: a typo in a config must not
+quietly fall back to a default.
 """
 
 from __future__ import annotations
@@ -324,6 +325,115 @@ def parse_gate(raw: Mapping[str, Any], source: str = "gate config") -> GateConfi
     return GateConfig(**raw)
 
 
+SEVERITIES: tuple[str, ...] = ("error", "warning")
+
+
+@dataclass(frozen=True)
+class AcceptedMove:
+    """A real extreme day the plausibility checks accept: ``day`` for ``symbol`` (None: every symbol)."""
+
+    day: date
+    symbol: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DataChecks:
+    """The plausibility and calendar rules of ingest (:mod:`spylib.research.validation`; the JSON of
+    ``flows/config/data_checks.json``, every key optional).
+
+    * ``max_price`` / ``max_volume``: a larger value is absurd, not data (an error naming the cell);
+    * ``max_daily_move``: a close-to-close move of the adjusted close beyond this fraction (0.25 = 25%)
+      is an error naming the date and what it looks like (a spike that reverts, an unadjusted split,
+      a jump of the adjustment factor ``adj_close / close``) unless the day is in ``accepted_moves``;
+    * ``max_day_range``: ``high / low - 1`` beyond this fraction is an error (a spike in high or low),
+      unless the day is in ``accepted_moves``;
+    * ``max_gap_days``: a hole of more calendar days between two rows is missing data (per file and on
+      the aligned calendar);
+    * ``max_dropped_share``: aligning the two symbols may drop at most this share of either one's rows;
+    * ``weekend_dates``: a Saturday or Sunday row is an ``"error"``, or a ``"warning"`` (the row is
+      dropped, with a log line);
+    * ``max_zero_volume_days`` / ``zero_volume_runs``: a run of at least that many consecutive rows with
+      zero volume is an ``"error"`` or a ``"warning"`` (logged, rows kept).
+
+    Bars must be daily (the median step between rows is one trading day): not configurable.
+    """
+
+    max_price: float = 1e7
+    max_volume: float = 1e12
+    max_daily_move: float = 0.25
+    max_day_range: float = 0.5
+    accepted_moves: tuple[AcceptedMove, ...] = ()
+    max_gap_days: int = 14
+    max_dropped_share: float = 0.05
+    weekend_dates: str = "error"
+    max_zero_volume_days: int = 5
+    zero_volume_runs: str = "error"
+
+    def accepts(self, symbol: str, day: date) -> bool:
+        """Whether ``day`` of ``symbol`` is listed in ``accepted_moves``."""
+        return any(m.day == day and m.symbol in (None, symbol) for m in self.accepted_moves)
+
+
+DEFAULT_DATA_CHECKS = DataChecks()
+
+
+def _parse_accepted_moves(raw: Any, source: str) -> tuple[AcceptedMove, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(
+            f'expected a list of {{"date": "YYYY-MM-DD", "symbol": ...}} objects, got {type(raw).__name__}',
+            source=source,
+            key="accepted_moves",
+        )
+    out = []
+    for i, item in enumerate(raw):
+        key = f"accepted_moves[{i}]"
+        item = _require_mapping(item, source, key)
+        _reject_unknown(item, ["date", "symbol", "note"], source, f"{key}.")
+        text = item.get("date")
+        try:
+            day = date.fromisoformat(text) if isinstance(text, str) else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise ConfigError(f"expected a YYYY-MM-DD date, got {text!r}", source=source, key=f"{key}.date")
+        symbol = item.get("symbol")
+        if symbol is not None and (not isinstance(symbol, str) or not symbol.strip()):
+            raise ConfigError(f"expected a symbol, got {symbol!r}", source=source, key=f"{key}.symbol")
+        note = item.get("note", "")
+        if not isinstance(note, str):
+            raise ConfigError(f"expected text, got {note!r}", source=source, key=f"{key}.note")
+        out.append(AcceptedMove(day, symbol.strip().upper() if symbol else None, note))
+    return tuple(out)
+
+
+def parse_data_checks(raw: Mapping[str, Any], source: str = "data checks config") -> DataChecks:
+    """Validate a data-checks dict (the JSON of ``flows/config/data_checks.json``)."""
+    raw = _require_mapping(raw, source, "<root>")
+    _reject_unknown(raw, list(DataChecks.__dataclass_fields__), source)
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "accepted_moves":
+            values[key] = _parse_accepted_moves(value, source)
+        elif key in ("weekend_dates", "zero_volume_runs"):
+            if value not in SEVERITIES:
+                raise ConfigError(f"must be 'error' or 'warning', got {value!r}", source=source, key=key)
+            values[key] = value
+        elif key in ("max_gap_days", "max_zero_volume_days"):
+            if not _is_int(value) or value < 1:
+                raise ConfigError(f"must be a positive integer, got {value!r}", source=source, key=key)
+            values[key] = value
+        elif key == "max_dropped_share":
+            if not _is_number(value) or not 0 <= value <= 1:
+                raise ConfigError(f"must be a share within [0, 1], got {value!r}", source=source, key=key)
+            values[key] = float(value)
+        elif not _is_number(value) or value <= 0:
+            raise ConfigError(f"must be a positive number, got {value!r}", source=source, key=key)
+        else:
+            values[key] = float(value)
+    return DataChecks(**values)
+
+
 def load_json_config(path: str | Path) -> dict[str, Any]:
     """Read a JSON config file; a syntax error names the file, line and column."""
     p = Path(path)
@@ -354,9 +464,24 @@ def parse_holdout_start(value: str, source: str = "--holdout-start") -> date | N
 
 
 def validate_cost_bps(cost_bps: float, source: str = "--cost-bps") -> float:
-    if math.isnan(cost_bps) or cost_bps < 0:
+    if not math.isfinite(cost_bps):
+        raise ConfigError(
+            f"cost must be a finite number of basis points per side, got {cost_bps}", source=source
+        )
+    if cost_bps < 0:
         raise ConfigError(f"cost must be >= 0 basis points per side, got {cost_bps}", source=source)
     return float(cost_bps)
+
+
+# scikit-learn (numpy's legacy RandomState) takes seeds in [0, 2**32 - 1].
+MAX_SEED = 2**32 - 1
+
+
+def validate_seed(seed: Any, source: str = "--seed") -> int:
+    """An integer seed in ``0 .. 2**32 - 1`` (what every scikit-learn ``random_state`` accepts)."""
+    if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"must be an integer in 0 .. {MAX_SEED} (2**32 - 1), got {seed!r}", source=source)
+    return int(seed)
 
 
 def validate_convention(convention: str, source: str = "--execution") -> str:

@@ -4,26 +4,43 @@ Both flows pass their Parameters and Configs here by name; every rule a value mu
 validator below, shared by SpyFlow (:func:`build_training_settings`) and PredictFlow
 (:func:`build_daily_settings`), so a symbol, a registry target or a lake root is checked the same way
 whichever flow receives it.
+
+What needs the outside world is checked right after, still in ``start``, by :func:`check_run_io`: the
+source files exist and can be read (a HEAD request for ``s3://``), and the output, lake and registry
+locations can be written (a probe write that is removed, :mod:`spylib.storage.probe`).
+
+The config files are parsed by :func:`config_from_text` before Metaflow uses them (the flows give it
+to each ``Config`` as its parser): invalid JSON, or a list or a string where an object is expected, is
+one line naming the config; the ``resources`` and ``schedule`` configs, which decorators read before
+``start`` runs, are validated whole there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+import json
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from spylib.core.config import (
+    DEFAULT_DATA_CHECKS,
     LABEL_HORIZON,
+    DataChecks,
     GateConfig,
+    ModelSpec,
     StepResources,
     SweepConfig,
+    parse_data_checks,
     parse_gate,
     parse_holdout_start,
     parse_resources,
     parse_sweep,
     validate_convention,
     validate_cost_bps,
+    validate_seed,
 )
 from spylib.core.errors import ConfigError
 
@@ -58,6 +75,7 @@ class TrainingSettings:
     gate: GateConfig
     resources: dict[str, StepResources]
     schedule_cron: str = "0 6 ? * SAT *"
+    data_checks: DataChecks = DEFAULT_DATA_CHECKS
 
     @property
     def label_horizon(self) -> int:
@@ -96,10 +114,16 @@ def plain(value: Any) -> Any:
 
 
 def check_symbols(symbol: str, benchmark: str) -> tuple[str, str]:
-    """Upper-cased, non-empty symbol and benchmark."""
-    sym, bench = symbol.strip().upper(), benchmark.strip().upper()
-    if not sym or not bench:
-        raise ConfigError("symbol and benchmark must be non-empty", source="--symbol/--benchmark")
+    """Upper-cased symbol and benchmark, each matching
+    :data:`spylib.research.price_files.SYMBOL_PATTERN` (letters, digits, ``.``, ``-``, ``^``, ``=``), and
+    different from each other."""
+    from spylib.research.price_files import check_symbol
+
+    sym, bench = check_symbol(symbol, "--symbol"), check_symbol(benchmark, "--benchmark")
+    if sym == bench:
+        raise ConfigError(
+            f"symbol and benchmark must differ, both are {sym!r}", source="--symbol/--benchmark"
+        )
     return sym, bench
 
 
@@ -125,12 +149,26 @@ def check_registry_target(target: str, location: str, group: str) -> None:
         )
 
 
-def check_source(source: str) -> None:
-    """What can be checked of a source before any data is read (a synthetic spec is parsed whole)."""
+def check_source(source: str, symbols: Sequence[str] = ()) -> None:
+    """What can be checked of a source before any data is read: a synthetic spec is parsed whole, the
+    embedded data set must have stand-ins for ``symbols``, and a path template must contain
+    ``{symbol}`` or ``{symbol_lower}`` and no other placeholder."""
+    from spylib.research.data import EMBEDDED_STAND_INS
+    from spylib.research.price_files import EMBEDDED, check_source_template, is_template_source
     from spylib.research.synthetic import is_synthetic_source, parse_spec
 
     if is_synthetic_source(source):
         parse_spec(source)
+    elif source == EMBEDDED:
+        missing = [s for s in symbols if s not in EMBEDDED_STAND_INS]
+        if missing:
+            raise ConfigError(
+                f"the embedded data set has stand-ins only for {', '.join(EMBEDDED_STAND_INS)}; give files "
+                f"for {missing[0]} with a path template",
+                source="--source",
+            )
+    elif is_template_source(source):
+        check_source_template(source)
 
 
 def check_output_dir(output_dir: str) -> str:
@@ -162,6 +200,70 @@ def check_resources(raw: Mapping[str, Any]) -> dict[str, StepResources]:
     if missing:
         raise ConfigError("missing the cpu/memory of this step", source=source, key=missing[0])
     return resources
+
+
+_RESERVED = re.compile(r"multiple values for keyword argument '(\w+)'")
+_PARAMETER = re.compile(r"The '(\w+)' parameter")
+
+
+def check_model_params(models: Sequence[ModelSpec], seed: int, source: str = "config 'sweep'") -> None:
+    """Build every configuration of the sweep and let scikit-learn validate its parameters
+    (``_validate_params``: names, types and ranges), so a misspelt or mistyped hyperparameter fails in
+    ``start``, not in the first fit."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from spylib.research.models import make_model
+
+    def final(model: Any) -> Any:
+        return model.steps[-1][1] if hasattr(model, "steps") else model
+
+    valid: dict[str, list[str]] = {}
+    for spec in models:
+        prefix = f"models.{spec.family}"
+        if spec.family not in valid:
+            valid[spec.family] = sorted(
+                final(make_model(ModelSpec(spec.family, {}), seed)).get_params(deep=False)
+            )
+        estimator_name = type(final(make_model(ModelSpec(spec.family, {}), seed))).__name__
+        for name in spec.params:
+            if name not in valid[spec.family]:
+                close = difflib.get_close_matches(name, valid[spec.family], n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ConfigError(
+                    f"{estimator_name} has no hyperparameter {name!r}{hint}",
+                    source=source,
+                    key=f"{prefix}.{name}",
+                )
+        try:
+            model = make_model(spec, seed)
+        except ConfigError as exc:
+            reserved = _RESERVED.search(str(exc))
+            if reserved is None:
+                raise
+            raise ConfigError(
+                f"{reserved[1]} is set by spy-flow (from --seed, or fixed for one thread per task), not by the sweep",
+                source=source,
+                key=f"{prefix}.{reserved[1]}",
+            ) from None
+        try:
+            final(model)._validate_params()
+        except InvalidParameterError as exc:
+            found = _PARAMETER.search(str(exc))
+            key = f"{prefix}.{found[1]}" if found else prefix
+            raise ConfigError(str(exc).splitlines()[0], source=source, key=key) from None
+
+
+def check_lake_symbols(lake_root: str, symbols: Sequence[str]) -> None:
+    """A symbol becomes a lake partition ``symbol=X``: an ``=`` in it cannot be written to the lake."""
+    if not lake_root:
+        return
+    for symbol in symbols:
+        if "=" in symbol:
+            raise ConfigError(
+                f"{symbol!r} contains '=', which a Hive partition path (symbol={symbol}) cannot hold: "
+                "turn the lake off with --lake-root ''",
+                source="--lake-root",
+            )
 
 
 def parse_as_of(text: str) -> date | None:
@@ -201,8 +303,11 @@ def build_training_settings(
     gate: Mapping[str, Any],
     resources: Mapping[str, Any],
     schedule: Mapping[str, Any] | None = None,
+    data_checks: Mapping[str, Any] | None = None,
 ) -> TrainingSettings:
-    """SpyFlow's Parameters and Configs (by their Python names), validated."""
+    """SpyFlow's Parameters and Configs (by their Python names), validated: every scalar, every config
+    file, and every model configuration of the sweep built and its parameters checked by scikit-learn.
+    (The sources and output locations are :func:`check_run_io`'s.)"""
     if int(configs_per_task) < 0:
         raise ConfigError(
             f"must be 0 (automatic) or more, got {configs_per_task}", source="--configs-per-task"
@@ -211,7 +316,11 @@ def build_training_settings(
     if glue_database and not lake_root.startswith("s3://"):
         raise ConfigError("Glue catalogs S3 data only: give an s3:// --lake-root", source="--glue-database")
     sym, bench = check_symbols(symbol, benchmark)
-    check_source(source)
+    check_lake_symbols(lake_root, (sym, bench))
+    check_source(source, (sym, bench))
+    valid_seed = validate_seed(seed)
+    parsed_sweep = parse_sweep(plain(sweep), source="config 'sweep'")
+    check_model_params(parsed_sweep.models, valid_seed)
     return TrainingSettings(
         source=source,
         symbol=sym,
@@ -219,7 +328,7 @@ def build_training_settings(
         holdout_start=parse_holdout_start(holdout_start),
         execution=validate_convention(execution),
         cost_bps=validate_cost_bps(float(cost_bps)),
-        seed=int(seed),
+        seed=valid_seed,
         shuffle_labels=bool(shuffle_labels),
         extra_features=parse_extra_features(extra_features),
         output_dir=check_output_dir(output_dir),
@@ -230,10 +339,11 @@ def build_training_settings(
         model_group=model_group,
         sagemaker_image_uri=sagemaker_image_uri,
         configs_per_task=int(configs_per_task),
-        sweep=parse_sweep(plain(sweep), source="config 'sweep'"),
+        sweep=parsed_sweep,
         gate=parse_gate(plain(gate), source="config 'gate'"),
         resources=check_resources(plain(resources)),
         schedule_cron=check_schedule(plain(schedule or {"cron": "0 6 ? * SAT *"})),
+        data_checks=parse_data_checks(plain(data_checks or {}), source="config 'data_checks'"),
     )
 
 
@@ -282,12 +392,11 @@ def build_daily_settings(
         raise ConfigError(
             "the daily predictions live in the lake: give a directory or s3:// prefix", source="--lake-root"
         )
-    sym, bench = symbol.strip().upper(), benchmark.strip().upper()
-    if not sym or not bench or sym == bench:
-        raise ConfigError("symbol and benchmark must be non-empty and differ", source="--symbol/--benchmark")
+    sym, bench = check_symbols(symbol, benchmark)
+    check_lake_symbols(lake_root, (sym, bench))
     if int(history_runs) < 0 or int(replay_days) < 0:
         raise ConfigError("must be >= 0", source="--history-runs/--replay-days")
-    check_source(source)
+    check_source(source, (sym, bench))
     return DailySettings(
         source=source,
         symbol=sym,
@@ -303,3 +412,47 @@ def build_daily_settings(
         replay_days=int(replay_days),
         fail_on_alert=bool(fail_on_alert),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# the outside world, and the config files before Metaflow reads them
+# ---------------------------------------------------------------------------------------------
+def check_run_io(settings: TrainingSettings | DailySettings) -> None:
+    """In ``start``, after the settings: both source files exist and can be read (local: a regular,
+    readable file; ``s3://``: a HEAD request), and the output directory, the lake and a local or S3
+    registry location can be written (a probe write, removed at once). Raises the first problem as a
+    :class:`~spylib.core.errors.DataValidationError` (a source) or :class:`ConfigError` (a location)."""
+    from spylib.research.price_files import check_source_file, is_template_source, resolve_source
+    from spylib.storage.probe import probe_writable
+
+    if is_template_source(settings.source):
+        for symbol in (settings.symbol, settings.benchmark):
+            check_source_file(resolve_source(settings.source, symbol))
+    probe_writable(settings.output_dir, "--output-dir")
+    probe_writable(settings.lake_root, "--lake-root")
+    probe_writable(settings.registry_location, "--registry-location")
+
+
+# Configs that decorators read when the flow is built, before `start` runs: validated whole in the parser.
+_VALIDATE_IN_PARSER = {"resources": check_resources, "schedule": check_schedule}
+
+
+def config_from_text(name: str, text: str) -> dict[str, Any]:
+    """A config file's text as a dict, or a :class:`ConfigError` of one line: invalid JSON (with the line
+    and column), or not a JSON object; ``resources`` and ``schedule`` are validated whole (see the module
+    docstring). The flows wrap this in each ``Config``'s parser."""
+    source = f"config '{name}'"
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", source=source
+        ) from None
+    if not isinstance(value, dict):
+        kinds: dict[type, str] = {list: "a list", str: "a string"}
+        kind = kinds.get(type(value), type(value).__name__)
+        raise ConfigError(f"expected a JSON object {{...}} at the top level, got {kind}", source=source)
+    check = _VALIDATE_IN_PARSER.get(name)
+    if check is not None:
+        check(value)
+    return value

@@ -7,34 +7,71 @@ Three file layouts are recognised from the header alone:
 * ``yfinance`` -- ``Date,Close,High,Low,Open,Volume`` (newer yfinance, prices already adjusted);
 * ``seed``     -- ``date,open,high,low,close,volume`` with ``M/D/YYYY`` dates (the seed project's).
 
-Every problem raises :class:`~spylib.core.errors.DataValidationError` naming the source, the line (1-based,
-the header is line 1) or date, and the column.
+Every problem raises :class:`~spylib.core.errors.DataValidationError` naming the source, the line (the
+file's physical line, 1-based; blank lines and newlines inside quoted fields count) or date, and the
+column. Reading (templates, symbols, bytes, CSV and Parquet frames) is :mod:`spylib.research.price_files`;
+the plausibility and calendar rules (one-day moves, weekends, bar frequency, zero volume, the aligned
+calendar), with their thresholds in a :class:`~spylib.core.config.DataChecks`, are
+:mod:`spylib.research.validation`.
 """
 
 from __future__ import annotations
 
-import csv
+import dataclasses
 import hashlib
-import io
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from spylib.core.config import DEFAULT_DATA_CHECKS, DataChecks
 from spylib.core.errors import DataValidationError
 from spylib.core.schema import PRICE_COLUMNS, PRICES_SCHEMA
-from spylib.storage.s3 import read_s3_bytes
+from spylib.research import validation
+from spylib.research.price_files import (  # re-exported: the names callers know from this module
+    DATE_FORMATS,
+    EMBEDDED,
+    LAYOUTS,
+    LIVE_SOURCE,
+    check_source_file,
+    check_source_template,
+    detect_layout,
+    read_csv_frame,
+    read_parquet_frame,
+    read_source_bytes,
+    resolve_source,
+)
+
+__all__ = [
+    "DATE_FORMATS",
+    "EMBEDDED",
+    "LAYOUTS",
+    "LIVE_SOURCE",
+    "MarketData",
+    "PriceData",
+    "align_symbols",
+    "check_source_file",
+    "check_source_template",
+    "data_note",
+    "detect_layout",
+    "ingest",
+    "load_embedded",
+    "load_price_file",
+    "load_prices",
+    "normalize_prices",
+    "prices_fingerprint",
+    "read_source_bytes",
+    "require_history",
+    "resolve_source",
+]
 
 log = logging.getLogger(__name__)
 
-EMBEDDED = "embedded"
 # The arch package ships real daily OHLCV of two indices, used as offline stand-ins for the ETFs.
 EMBEDDED_STAND_INS: dict[str, tuple[str, str]] = {
     "SPY": (
@@ -47,24 +84,10 @@ EMBEDDED_STAND_INS: dict[str, tuple[str, str]] = {
     ),
 }
 
-# Header (as written in the file) -> normalized column, per layout.
-LAYOUTS: dict[str, dict[str, str]] = {
-    "yahoo": {
-        "Date": "date", "Open": "open", "High": "high", "Low": "low",
-        "Close": "close", "Adj Close": "adj_close", "Volume": "volume",
-    },
-    "yfinance": {
-        "Date": "date", "Open": "open", "High": "high", "Low": "low", "Close": "close", "Volume": "volume",
-    },
-    "seed": {
-        "date": "date", "open": "open", "high": "high", "low": "low", "close": "close", "volume": "volume",
-    },
-}  # fmt: skip
-DATE_FORMATS: dict[str, str] = {"yahoo": "%Y-%m-%d", "yfinance": "%Y-%m-%d", "seed": "%m/%d/%Y"}
 PRICE_FIELDS = ("open", "high", "low", "close", "adj_close")
 # A hole in the calendar longer than this (calendar days) is a data problem, not a holiday:
 # the longest US market closure since 1999 was 4 sessions (after 2001-09-11).
-DEFAULT_MAX_GAP_DAYS = 14
+DEFAULT_MAX_GAP_DAYS = DEFAULT_DATA_CHECKS.max_gap_days
 
 
 @dataclass(frozen=True)
@@ -77,134 +100,8 @@ class PriceData:
     layout: str
     description: str
     fingerprint: str
-
-
-# ---------------------------------------------------------------------------------------------
-# reading raw bytes
-# ---------------------------------------------------------------------------------------------
-def read_source_bytes(uri: str) -> bytes:
-    """Read a local path or an ``s3://bucket/key`` URI (endpoint: :func:`spylib.storage.s3.s3_endpoint`)."""
-    if uri.startswith("s3://"):
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return read_s3_bytes(uri)
-        except (ClientError, BotoCoreError) as exc:
-            raise DataValidationError(f"cannot read from S3: {exc}", source=uri) from exc
-    path = Path(uri)
-    if not path.is_file():
-        raise DataValidationError("file not found", source=uri)
-    return path.read_bytes()
-
-
-def _decode_csv(raw: bytes, source: str) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataValidationError(
-            f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start} cannot be decoded",
-            source=source,
-            row=line,
-            column=_column_at(raw, exc.start) if line > 1 else None,
-        ) from exc
-
-
-def _column_at(raw: bytes, offset: int) -> str | None:
-    """The header name of the comma-separated field that holds byte ``offset`` (for error messages)."""
-    header = raw.split(b"\n", 1)[0].decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r")
-    names = [c.strip() for c in header.split(",")]
-    line_start = raw.rfind(b"\n", 0, offset) + 1
-    index = raw[line_start:offset].count(b",")
-    return names[index] if index < len(names) else None
-
-
-def _check_field_counts(text: str, header: list[str], source: str) -> None:
-    """Every data line has as many fields as the header: pandas would fail with its own message on
-    extra fields and silently pad short lines with empty values."""
-    reader = csv.reader(io.StringIO(text))
-    next(reader)
-    for fields in reader:
-        if not fields or fields == [""]:
-            continue  # blank line
-        if len(fields) != len(header):
-            column = header[len(fields)].strip() if len(fields) < len(header) else None
-            what = "missing" if len(fields) < len(header) else "extra"
-            raise DataValidationError(
-                f"{len(fields)} fields where the header has {len(header)} ({what} values)",
-                source=source,
-                row=reader.line_num,
-                column=column,
-            )
-
-
-def detect_layout(columns: list[str], source: str) -> str:
-    """Name the layout from the header; the error lists what is missing for the closest layout."""
-    seen = [c.strip() for c in columns]
-    duplicates = sorted({c for c in seen if seen.count(c) > 1})
-    if duplicates:
-        raise DataValidationError(
-            "duplicate column name in the header", source=source, row=1, column=duplicates[0]
-        )
-    present = set(seen)
-    if "Adj Close" in present:
-        candidates = ["yahoo"]
-    elif "Date" in present or "Close" in present:
-        candidates = ["yfinance"]
-    elif present & set(LAYOUTS["seed"]):
-        candidates = ["seed"]
-    else:
-        candidates = ["yahoo", "yfinance", "seed"]
-    for layout in candidates:
-        missing = [c for c in LAYOUTS[layout] if c not in present]
-        if not missing:
-            return layout
-    layout = candidates[0]
-    missing = [c for c in LAYOUTS[layout] if c not in present]
-    if len(seen) == 1 and any(d in seen[0] for d in (";", "\t", "|")):
-        raise DataValidationError(
-            f"the header is one column {seen[0]!r}: the file is not comma-separated", source=source, row=1
-        )
-    raise DataValidationError(
-        f"missing column for the {layout} layout (header has: {', '.join(seen)})",
-        source=source,
-        row=1,
-        column=missing[0],
-    )
-
-
-def _read_csv_frame(raw: bytes, source: str) -> tuple[pd.DataFrame, str]:
-    text = _decode_csv(raw, source)
-    if not text.strip():
-        raise DataValidationError("the file is empty", source=source)
-    header = next(csv.reader(io.StringIO(text)))
-    layout = detect_layout(header, source)
-    _check_field_counts(text, header, source)
-    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
-    if frame.empty:
-        raise DataValidationError("the file has a header but no data rows", source=source)
-    frame.columns = [c.strip() for c in frame.columns]
-    frame = frame[list(LAYOUTS[layout])].rename(columns=LAYOUTS[layout])
-    frame["_line"] = np.arange(2, len(frame) + 2)  # header is line 1
-    return frame, layout
-
-
-def _read_parquet_frame(raw: bytes, source: str) -> tuple[pd.DataFrame, str]:
-    try:
-        table = pq.read_table(pa.BufferReader(raw))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise DataValidationError(f"not a readable Parquet file: {exc}", source=source) from exc
-    frame = table.to_pandas()
-    if "Date" not in frame.columns and "date" not in frame.columns and frame.index.name in ("Date", "date"):
-        frame = frame.reset_index()
-    layout = detect_layout([str(c) for c in frame.columns], source)
-    frame = frame[list(LAYOUTS[layout])].rename(columns=LAYOUTS[layout])
-    if frame.empty:
-        raise DataValidationError("the file has no data rows", source=source)
-    if not pd.api.types.is_string_dtype(frame["date"]) and not pd.api.types.is_object_dtype(frame["date"]):
-        frame["date"] = pd.to_datetime(frame["date"]).dt.strftime(DATE_FORMATS[layout])
-    frame["_line"] = np.arange(1, len(frame) + 1)  # Parquet has no header line: row numbers from 1
-    return frame, layout
+    # The physical line (or Parquet row) of every row of ``frame``; None when there is no file.
+    lines: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,21 +157,39 @@ def _fail_at(frame: pd.DataFrame, i: int, problem: str, column: str, source: str
     )
 
 
-def normalize_prices(
+def _check_finite_and_sane(frame: pd.DataFrame, raw: pd.DataFrame, source: str, checks: DataChecks) -> None:
+    """Every number finite (``inf``, ``1e400``...) and within the absurdity bounds of ``checks``."""
+    for column in (*PRICE_FIELDS, "volume"):
+        values = frame[column].to_numpy()
+        bad = _first_violation(np.isinf(values))
+        if bad is not None:
+            shown = raw[column].iloc[bad] if column in raw.columns else values[bad]
+            raise _fail_at(frame, bad, f"not a finite number: {shown!r}", column, source)
+    for column, limit, key in (
+        *((c, checks.max_price, "max_price") for c in PRICE_FIELDS),
+        ("volume", checks.max_volume, "max_volume"),
+    ):
+        bad = _first_violation(frame[column].to_numpy() > limit)
+        if bad is not None:
+            raise _fail_at(
+                frame,
+                bad,
+                f"absurd value {frame[column].iloc[bad]:g} (above {limit:g}: data_checks.{key})",
+                column,
+                source,
+            )
+
+
+def _normalize(
     raw: pd.DataFrame,
     layout: str,
     symbol: str,
     source: str,
     *,
-    today: date | None = None,
-    max_gap_days: int = DEFAULT_MAX_GAP_DAYS,
-) -> pd.DataFrame:
-    """Turn a layout-named frame (with a ``_line`` column) into validated ``PRICES_SCHEMA`` rows.
-
-    Checks, in order: dates parse, no future dates, no duplicate dates, numbers parse, no NaN,
-    prices positive, high >= low, close and open within [low, high], volume >= 0, no calendar hole
-    longer than ``max_gap_days``. Dates out of order are sorted, with a log line.
-    """
+    today: date | None,
+    checks: DataChecks,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`normalize_prices`, and the ``_line`` of every returned row."""
     frame = raw.copy()
     frame["date"] = _parse_dates(frame["date"], DATE_FORMATS[layout], frame["_line"], source)
     today = today or date.today()
@@ -289,6 +204,7 @@ def normalize_prices(
         frame["adj_close"] = frame["close"]
     for column in (*PRICE_FIELDS, "volume"):
         frame[column] = _parse_numbers(frame, column, source)
+    _check_finite_and_sane(frame, raw, source, checks)
     for column in (*PRICE_FIELDS, "volume"):
         nan = _first_violation(frame[column].isna())
         if nan is not None:
@@ -330,19 +246,43 @@ def normalize_prices(
         log.warning("%s: dates were out of order; sorted them by date", source)
         frame = frame.sort_values("date", kind="stable").reset_index(drop=True)
     gaps = frame["date"].diff().dt.days
-    bad = _first_violation(gaps > max_gap_days)
+    bad = _first_violation(gaps > checks.max_gap_days)
     if bad is not None:
         raise _fail_at(
             frame,
             bad,
             f"a gap of {int(gaps.iloc[bad])} calendar days since {frame['date'].iloc[bad - 1].date()} "
-            f"(more than {max_gap_days}): missing data",
+            f"(more than {checks.max_gap_days}): missing data",
             "date",
             source,
         )
     frame["symbol"] = symbol
     frame["date"] = frame["date"].dt.date
-    return frame[list(PRICE_COLUMNS)].reset_index(drop=True)
+    lines = frame["_line"].to_numpy(dtype="int64")
+    return frame[list(PRICE_COLUMNS)].reset_index(drop=True), lines
+
+
+def normalize_prices(
+    raw: pd.DataFrame,
+    layout: str,
+    symbol: str,
+    source: str,
+    *,
+    today: date | None = None,
+    max_gap_days: int | None = None,
+    checks: DataChecks = DEFAULT_DATA_CHECKS,
+) -> pd.DataFrame:
+    """Turn a layout-named frame (with a ``_line`` column) into validated ``PRICES_SCHEMA`` rows.
+
+    Checks, in order: dates parse, no future dates, no duplicate dates, numbers parse, finite and
+    below ``checks.max_price`` / ``checks.max_volume``, no NaN, prices positive, high >= low, close and
+    open within [low, high], volume >= 0, no calendar hole longer than ``max_gap_days`` (default
+    ``checks.max_gap_days``). Dates out of order are sorted, with a log line. (The plausibility and
+    calendar rules are :func:`spylib.research.validation.check_prices`.)
+    """
+    if max_gap_days is not None:
+        checks = dataclasses.replace(checks, max_gap_days=max_gap_days)
+    return _normalize(raw, layout, symbol, source, today=today, checks=checks)[0]
 
 
 def prices_fingerprint(frame: pd.DataFrame) -> str:
@@ -357,7 +297,7 @@ def prices_fingerprint(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def load_embedded(symbol: str) -> PriceData:
+def load_embedded(symbol: str, *, checks: DataChecks = DEFAULT_DATA_CHECKS) -> PriceData:
     """The offline default: real index OHLCV shipped by the ``arch`` package (stand-ins, not the ETFs)."""
     if symbol not in EMBEDDED_STAND_INS:
         raise DataValidationError(
@@ -373,32 +313,41 @@ def load_embedded(symbol: str) -> PriceData:
     raw["date"] = pd.to_datetime(raw["date"]).dt.strftime(DATE_FORMATS["yahoo"])
     raw["_line"] = np.arange(1, len(raw) + 1)
     source = f"{EMBEDDED}:{module_name}"
-    frame = normalize_prices(raw, "yahoo", symbol, source)
+    frame, lines = _normalize(raw, "yahoo", symbol, source, today=None, checks=checks)
     log.warning("%s: using %s as a stand-in for %s (offline default)", source, description, symbol)
-    return PriceData(symbol, frame, source, "yahoo", f"stand-in: {description}", prices_fingerprint(frame))
+    data = PriceData(
+        symbol, frame, source, "yahoo", f"stand-in: {description}", prices_fingerprint(frame), lines
+    )
+    return validation.check_prices(data, checks)
 
 
-def load_price_file(uri: str, symbol: str, *, today: date | None = None) -> PriceData:
-    """Load one CSV or Parquet file (path or ``s3://`` URI), detect its layout, validate it."""
+def load_price_file(
+    uri: str, symbol: str, *, today: date | None = None, checks: DataChecks = DEFAULT_DATA_CHECKS
+) -> PriceData:
+    """Load one CSV or Parquet file (path or ``s3://`` URI), detect its layout, validate it (the
+    structural checks of :func:`normalize_prices`, then :func:`spylib.research.validation.check_prices`)."""
     raw_bytes = read_source_bytes(uri)
     is_parquet = uri.lower().endswith((".parquet", ".pq")) or raw_bytes[:4] == b"PAR1"
-    raw, layout = (_read_parquet_frame if is_parquet else _read_csv_frame)(raw_bytes, uri)
-    frame = normalize_prices(raw, layout, symbol, uri, today=today)
+    raw, layout = (read_parquet_frame if is_parquet else read_csv_frame)(raw_bytes, uri)
+    frame, lines = _normalize(raw, layout, symbol, uri, today=today, checks=checks)
     adjusted = "adjusted close from the file" if layout == "yahoo" else "prices as given (no adjusted column)"
     description = f"{layout} layout file, {adjusted}"
-    return PriceData(symbol, frame, uri, layout, description, prices_fingerprint(frame))
+    data = PriceData(symbol, frame, uri, layout, description, prices_fingerprint(frame), lines)
+    return validation.check_prices(data, checks)
 
 
-def resolve_source(source: str, symbol: str) -> str:
-    """Fill ``{symbol}`` / ``{symbol_lower}`` in a path template, e.g. ``data/{symbol_lower}_daily.csv``."""
-    return source.format(symbol=symbol, symbol_lower=symbol.lower())
-
-
-def load_prices(source: str, symbol: str, *, today: date | None = None) -> PriceData:
-    """Load ``symbol`` from ``"embedded"`` or from a path/URI template."""
+def load_prices(
+    source: str, symbol: str, *, today: date | None = None, checks: DataChecks = DEFAULT_DATA_CHECKS
+) -> PriceData:
+    """Load ``symbol`` from ``"embedded"``, ``"yfinance"`` (:mod:`spylib.research.live`) or a path/URI
+    template, with every per-file check."""
     if source == EMBEDDED:
-        return load_embedded(symbol)
-    return load_price_file(resolve_source(source, symbol), symbol, today=today)
+        return load_embedded(symbol, checks=checks)
+    if source == LIVE_SOURCE:
+        from spylib.research.live import load_live
+
+        return validation.check_prices(load_live(source, symbol, today=today), checks)
+    return load_price_file(resolve_source(source, symbol), symbol, today=today, checks=checks)
 
 
 @dataclass(frozen=True)
@@ -427,8 +376,11 @@ class MarketData:
         }
 
 
-def align_symbols(symbol: PriceData, benchmark: PriceData) -> MarketData:
-    """Keep the dates both symbols traded; fail if their calendars do not overlap."""
+def align_symbols(
+    symbol: PriceData, benchmark: PriceData, checks: DataChecks = DEFAULT_DATA_CHECKS
+) -> MarketData:
+    """Keep the dates both symbols traded; fail if their calendars do not overlap, or if the common
+    calendar breaks a rule of :func:`spylib.research.validation.check_alignment`."""
     common = set(symbol.frame["date"]) & set(benchmark.frame["date"])
     if not common:
         ours, theirs = symbol.frame["date"], benchmark.frame["date"]
@@ -438,6 +390,7 @@ def align_symbols(symbol: PriceData, benchmark: PriceData) -> MarketData:
             source=symbol.source,
             column="date",
         )
+    validation.check_alignment(symbol, benchmark, checks)
     frames = [p.frame[p.frame["date"].isin(common)] for p in (symbol, benchmark)]
     dropped = len(symbol.frame) + len(benchmark.frame) - 2 * len(common)
     if dropped:
@@ -458,16 +411,29 @@ def ingest(
     *,
     today: date | None = None,
     loader: Callable[..., PriceData] = load_prices,
+    checks: DataChecks = DEFAULT_DATA_CHECKS,
 ) -> MarketData:
     """Load, validate and align the traded symbol and its benchmark (``synthetic:edge=E,...`` sources are
-    generated by :mod:`spylib.research.synthetic`, both symbols at once, with the default loader)."""
+    generated by :mod:`spylib.research.synthetic`, both symbols at once, with the default loader).
+
+    Every file gets the per-file rules of ``checks`` (another ``loader``'s result too), and the two
+    symbols the rules of their common calendar, before anything is returned."""
     if symbol == benchmark:
         raise DataValidationError("symbol and benchmark must differ", source=source, column="symbol")
     from spylib.research.synthetic import is_synthetic_source, load_synthetic  # lazy: it imports this module
 
     if loader is load_prices and is_synthetic_source(source):  # a generated control market, both symbols
-        return align_symbols(*load_synthetic(source, symbol, benchmark))
-    return align_symbols(loader(source, symbol, today=today), loader(source, benchmark, today=today))
+        # Its volatility is the spec's: the calendar rules apply, not the plausibility of real moves.
+        pair = [
+            validation.check_prices(p, checks, plausibility=False)
+            for p in load_synthetic(source, symbol, benchmark)
+        ]
+        return align_symbols(pair[0], pair[1], checks)
+    if loader is load_prices:
+        pair = [load_prices(source, s, today=today, checks=checks) for s in (symbol, benchmark)]
+    else:
+        pair = [validation.check_prices(loader(source, s, today=today), checks) for s in (symbol, benchmark)]
+    return align_symbols(pair[0], pair[1], checks)
 
 
 def require_history(

@@ -106,7 +106,9 @@ def plain_text(markdown: str) -> str:
 
 
 def run_ingest(settings: TrainingSettings) -> Ingested:
-    market = ingest(settings.source, settings.symbol, settings.benchmark)
+    """Load, validate and align the data, then check, before anything is written, that the walk-forward
+    can be cut from it (the same rules as ``split``: ``min_train_days``, the blocks, the holdout)."""
+    market = ingest(settings.source, settings.symbol, settings.benchmark, checks=settings.data_checks)
     wf = settings.sweep.walk_forward
     blocks = wf.min_selection_blocks + 1
     require_history(
@@ -121,9 +123,34 @@ def run_ingest(settings: TrainingSettings) -> Ingested:
         f"{blocks} blocks of {wf.block_months} months",
         span=(market.prices["date"].min(), market.prices["date"].max()),
     )
+    check_walk_forward(market.prices, settings)
     provenance = market.provenance()
     print(plain_text(data_note(provenance)))
     return Ingested(market.prices, provenance)
+
+
+def check_walk_forward(prices: pd.DataFrame, settings: TrainingSettings) -> None:
+    """Cut the walk-forward on the dates the feature table will have (the warm-up dropped, the last
+    ``label_horizon`` rows unlabelled, stale-open years unscored under ``open_to_open``), so a
+    ``min_train_days`` longer than the data or a holdout outside it fails in ``ingest``, before any
+    lake write, with the message ``split`` would give."""
+    dates = sorted(set(prices.loc[prices["symbol"] == settings.symbol, "date"]))[WARMUP_ROWS:]
+    if not dates:
+        return  # require_history has refused it already
+    labelled = np.arange(len(dates)) < len(dates) - settings.label_horizon
+    unscored = None
+    if settings.execution == "open_to_open":
+        stale = set(stale_open_years(prices, settings.symbol))
+        if stale:
+            unscored = np.array([d.year in stale for d in dates])
+    walk_forward_splits(
+        dates,
+        labelled,
+        settings.sweep.walk_forward,
+        settings.label_horizon,
+        holdout_start=settings.holdout_start,
+        unscored=unscored,
+    )
 
 
 def block_boundaries(dates: Sequence[Any], block_months: int) -> list[Any]:
@@ -416,13 +443,38 @@ def run_register(
 
 
 def write_lake(frame: pd.DataFrame, table: str, settings: TrainingSettings, run_id: str) -> list[str]:
-    """Write one of the lake's tables for this run (idempotent per run); nothing when the lake is off."""
+    """Stage one of the lake's tables for this run (idempotent per run; invisible to readers until
+    :func:`publish_lake`); return the URIs the files have once published. Nothing when the lake is off."""
     if not settings.lake_root:
         return []
-    from spylib.storage.lake import get_lake_table, write_table
+    from spylib.storage.lake import get_lake_table
+    from spylib.storage.staging import stage_table
 
     columns = [c for c in get_lake_table(table).data_schema.names if c in frame.columns]
-    return write_table(frame[columns], table, settings.lake_root, run_id)
+    return stage_table(frame[columns], table, settings.lake_root, run_id)
+
+
+def publish_lake(
+    settings: TrainingSettings, run_id: str, catalog: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """When the run has succeeded: move its staged lake files into the tables (once: a resumed run
+    publishes the origin run's files, keyed by the same id), then register the new partitions in Glue
+    when ``--glue-database`` is set. Returns the publication and the Glue report (``catalog``, the
+    earlier report of the run, says whether the run created the database)."""
+    if not settings.lake_root:
+        return {"publication": {}, "glue_catalog": dict(catalog or {})}
+    from spylib.storage.staging import publish_run
+
+    publication = publish_run(settings.lake_root, run_id)
+    print(
+        f"lake: published run {run_id}: {publication.moved} file(s) moved into {settings.lake_root}"
+        + (" (the run had been published before)" if publication.already_published else "")
+    )
+    glue = dict(catalog or {})
+    if settings.glue_database:
+        glue = register_catalog(settings)
+        glue["database_created"] = bool(glue["database_created"] or (catalog or {}).get("database_created"))
+    return {"publication": publication.to_dict(), "glue_catalog": glue}
 
 
 def register_catalog(settings: TrainingSettings) -> dict[str, Any]:

@@ -21,6 +21,11 @@ Conventions:
   deleted: a crash in between leaves duplicates that the next merge removes.
 - Each file is written atomically: a temporary name and ``os.replace`` locally, one ``PutObject``
   on S3 (so readers see the old file or the new one, never half of one).
+- A flow run's files can be staged instead (:mod:`spylib.storage.staging`): written under
+  ``{lake_root}/_staging/run_id={RUN_ID}/`` in the same layout, outside every table's directory, and
+  moved into the tables only when the run succeeds; every reader here (:func:`list_lake_files`,
+  :func:`read_table`), the DuckDB views and the Glue partitions list the tables' directories only,
+  so they never see a staged (unpublished) run.
 - S3 goes through boto3, which honours ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``; when neither
   is set, ``METAFLOW_S3_ENDPOINT_URL`` is used, so the lake follows Metaflow onto an emulator.
 """
@@ -28,6 +33,7 @@ Conventions:
 from __future__ import annotations
 
 import io
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -43,7 +49,14 @@ import pyarrow.parquet as pq
 from spylib.core.errors import ConfigError, DataValidationError
 from spylib.core.schema import FEATURES_SCHEMA, PREDICTIONS_SCHEMA, PRICES_SCHEMA
 from spylib.storage.files import atomic_write_bytes
-from spylib.storage.s3 import read_s3_bytes, s3_client, split_s3_uri, write_s3_bytes
+from spylib.storage.s3 import (
+    copy_s3_object,
+    head_s3_object,
+    read_s3_bytes,
+    s3_client,
+    split_s3_uri,
+    write_s3_bytes,
+)
 
 RUN_ID_COLUMN = "run_id"
 YEAR_COLUMN = "year"
@@ -279,12 +292,14 @@ def _check_unique(table: pa.Table, spec: LakeTable, *, source: str) -> None:
 
 
 class _Store(Protocol):
-    """The four operations the lake needs, on a local directory or an S3 prefix."""
+    """The operations the lake needs, on a local directory or an S3 prefix."""
 
     def list_files(self, prefix: str) -> list[str]: ...
     def read_bytes(self, uri: str) -> bytes: ...
     def write_bytes(self, uri: str, data: bytes) -> None: ...
     def delete(self, uri: str) -> None: ...
+    def exists(self, uri: str) -> bool: ...
+    def move(self, source: str, target: str) -> None: ...
 
 
 class _LocalStore:
@@ -302,6 +317,14 @@ class _LocalStore:
 
     def delete(self, uri: str) -> None:
         Path(uri).unlink(missing_ok=True)
+
+    def exists(self, uri: str) -> bool:
+        return Path(uri).is_file()
+
+    def move(self, source: str, target: str) -> None:
+        """A rename (atomic: staging and the tables share the lake root's file system)."""
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
 
 
 class _S3Store:
@@ -334,6 +357,22 @@ class _S3Store:
     def delete(self, uri: str) -> None:
         bucket, key = split_s3_uri(uri)
         self.client.delete_object(Bucket=bucket, Key=key)
+
+    def exists(self, uri: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            head_s3_object(uri, self.client)
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def move(self, source: str, target: str) -> None:
+        """A server-side copy, then the source deleted (each object appears whole)."""
+        copy_s3_object(source, target, self.client)
+        self.delete(source)
 
 
 def get_store(lake_root: str, s3: Any | None = None) -> _Store:
