@@ -132,7 +132,7 @@ def simulate_gate(
 
 def power_table(replications: pd.DataFrame) -> pd.DataFrame:
     """Per edge: approvals, the approval rate and its exact (Clopper-Pearson) 95% interval."""
-    from spylib.research.hypothesis import binomial_interval
+    from spylib.research.power import binomial_interval
 
     rows = []
     for edge, group in replications.groupby("edge"):

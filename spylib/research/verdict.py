@@ -29,15 +29,13 @@ from spylib.core.config import GateConfig, SweepConfig
 from spylib.research import stats
 from spylib.research.evaluate import ConfigResult, classification_metrics
 from spylib.research.gate import GateDecision, apply_gate
-from spylib.research.hypothesis import (
-    effective_number_of_trials,
-    minimum_detectable_sharpe,
-    sharpe_difference_test,
-)
+from spylib.research.hypothesis import sharpe_difference_test
 from spylib.research.overfitting import probability_of_backtest_overfitting
+from spylib.research.power import minimum_detectable_sharpe
 from spylib.research.selection import Choice, TrialSet, WalkForward, combine_trials, walk_forward_selection
 from spylib.research.split import Splits
 from spylib.research.trading import trading_metrics
+from spylib.research.trials import effective_number_of_trials
 
 PBO_BLOCKS = 16
 

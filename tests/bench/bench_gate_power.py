@@ -19,7 +19,7 @@ import time
 
 import pandas as pd
 
-from spylib.research.hypothesis import minimum_detectable_sharpe
+from spylib.research.power import minimum_detectable_sharpe
 from spylib.research.simulation import RESULTS_FILE, SimulationSetup, power_table, simulate_gate
 from spylib.research.synthetic import signal_benchmarks
 

@@ -12,14 +12,10 @@ from scipy.cluster import hierarchy
 from scipy.signal import lfilter
 
 from spylib.core.errors import ConfigError, DataValidationError
-from spylib.research.hypothesis import (
-    binomial_interval,
-    effective_number_of_trials,
-    minimum_detectable_sharpe,
-    psr_power,
-    sharpe_difference_test,
-)
+from spylib.research.hypothesis import sharpe_difference_test
+from spylib.research.power import binomial_interval, minimum_detectable_sharpe, psr_power
 from spylib.research.stats import probabilistic_sharpe_ratio, sharpe_ratio, sharpe_stats
+from spylib.research.trials import effective_number_of_trials
 
 METHODS = ("memmel", "hac", "bootstrap")
 
@@ -221,7 +217,9 @@ def test_constant_nonzero_series_gives_nan_not_a_rejection() -> None:
     a = np.full(50, 0.001)
     b = 0.01 * np.random.default_rng(0).standard_normal(50)
     res = sharpe_difference_test(a, b)
-    assert math.isnan(res.sr_a) and math.isnan(res.p_value) and math.isnan(res.z)
+    assert math.isnan(res.sr_a)
+    assert math.isnan(res.p_value)
+    assert math.isnan(res.z)
     assert not res.p_value < 0.05
 
 
@@ -260,7 +258,8 @@ def test_bootstrap_is_seeded_and_agrees_with_hac_on_a_clear_edge() -> None:
     assert first.p_value != other.p_value or first.p_value == 1 / 500
     assert (first.block_length, first.n_boot) == (round(600 ** (1 / 3)), 499)
     assert (first.se, first.z) == (hac.se, hac.z)
-    assert hac.p_value < 0.01 and first.p_value < 0.02
+    assert hac.p_value < 0.01
+    assert first.p_value < 0.02
     null = sharpe_difference_test(b, a, method="bootstrap", n_boot=499)
     assert null.p_value > 0.9
 
@@ -306,8 +305,10 @@ def test_power_increases_with_the_sharpe_gap() -> None:
     a0, b = 0.01 * rng.standard_normal((2, n_pairs, n_obs))
     gaps = (0.0, 0.06, 0.12, 0.25)  # se of the difference ~ sqrt(2/500) = 0.063: z ~ 0, 1, 1.9, 4
     power = [_rejections(a0 + 0.01 * gap, b, method="hac") / n_pairs for gap in gaps]
-    assert power == sorted(power) and len(set(power)) == len(power), power
-    assert power[0] < 0.1 and power[-1] > 0.9, power
+    assert power == sorted(power), power
+    assert len(set(power)) == len(power), power
+    assert power[0] < 0.1, power
+    assert power[-1] > 0.9, power
 
 
 # ------------------------------------------------------------------------------------------------
@@ -345,7 +346,9 @@ def test_two_hand_made_clusters() -> None:
     m = _clustered(np.random.default_rng(0), [5, 5], rho=0.98, n_obs=1000)
     res = effective_number_of_trials(m)
     assert (res.n_trials, res.n_clusters, res.rule) == (10, 2, "silhouette")
-    assert len(set(res.labels[:5])) == 1 and len(set(res.labels[5:])) == 1 and res.labels[0] != res.labels[5]
+    assert len(set(res.labels[:5])) == 1
+    assert len(set(res.labels[5:])) == 1
+    assert res.labels[0] != res.labels[5]
     assert res.eigen_n_eff == pytest.approx(2.0, abs=0.1)
     # Each cluster's return is the inverse-variance-weighted mean of its members; V is their ddof=1 variance.
     sharpes = []
@@ -476,7 +479,8 @@ def test_psr_power_size_consistency_and_monotonicity() -> None:
         assert psr_power(mds.per_period, n) == pytest.approx(0.8, abs=0.01)
     by_sr = [psr_power(sr, 500) for sr in (0.0, 0.05, 0.1, 0.15)]
     by_n = [psr_power(0.05, n) for n in (250, 500, 1000, 2000)]
-    assert by_sr == sorted(by_sr) and by_n == sorted(by_n)
+    assert by_sr == sorted(by_sr)
+    assert by_n == sorted(by_n)
     assert psr_power(0.1, 2, kurtosis=100.0) == 0.0
     assert math.isnan(psr_power(math.nan, 100))
 
@@ -522,7 +526,8 @@ def test_binomial_interval_known_values() -> None:
     wilson = binomial_interval(5, 10, method="wilson")
     assert (wilson.low, wilson.high) == (pytest.approx(0.2366, abs=1e-4), pytest.approx(0.7634, abs=1e-4))
     exact = binomial_interval(15, 300, level=0.95)
-    assert exact.low < 0.05 < exact.high and exact.high - exact.low > wilson.high - wilson.low - 1
+    assert exact.low < 0.05 < exact.high
+    assert exact.high - exact.low > wilson.high - wilson.low - 1
     assert binomial_interval(15, 300, method="wilson").high < exact.high  # Clopper-Pearson is wider
 
 

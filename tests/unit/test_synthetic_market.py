@@ -94,8 +94,10 @@ def test_ohlcv_is_consistent_and_realistic() -> None:
         p = _one(prices, symbol)
         assert len(p) == 4 * 252
         dates = pd.to_datetime(pd.Series(p["date"]))
-        assert dates.is_monotonic_increasing and dates.is_unique
-        assert (dates.dt.day_of_week < 5).all() and p["date"].iloc[-1] == END_DATE
+        assert dates.is_monotonic_increasing
+        assert dates.is_unique
+        assert (dates.dt.day_of_week < 5).all()
+        assert p["date"].iloc[-1] == END_DATE
         assert (p[["open", "high", "low", "close", "adj_close", "volume"]] > 0).all().all()
         assert (p["high"] >= np.maximum(p["open"], p["close"])).all()
         assert (p["low"] <= np.minimum(p["open"], p["close"])).all()
@@ -120,9 +122,12 @@ def test_features_have_no_nan_after_warm_up() -> None:
         assert not model.isna().any().any(), model.columns[model.isna().any()].tolist()
         assert len(build_features(prices, "SPY", "QQQ", convention)) == 3 * 252 - WARMUP_ROWS
     f = build_features(prices, "SPY", "QQQ")
-    assert (f["gap_open"] != 0).all() and (f["hl_range"] > 0).all()
-    assert f["volume_z_20"].std() > 0.5 and f["vol_spike"].sum() > 0  # volume varies, spikes happen
-    assert 0 < f["low_vol"].mean() < 1 and 0 < f["trend_up"].mean() < 1
+    assert (f["gap_open"] != 0).all()
+    assert (f["hl_range"] > 0).all()
+    assert f["volume_z_20"].std() > 0.5
+    assert f["vol_spike"].sum() > 0
+    assert 0 < f["low_vol"].mean() < 1
+    assert 0 < f["trend_up"].mean() < 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,10 +185,13 @@ def test_provenance_says_synthetic_with_its_parameters() -> None:
     assert all(
         d.startswith("SYNTHETIC market, not real data") and canonical in d for d in descriptions.values()
     )
-    assert "planted edge E=0.1" in descriptions["SPY"] and "without an edge" in descriptions["QQQ"]
-    assert prov["rows_per_symbol"] == 756 and prov["last_date"] == str(END_DATE)
+    assert "planted edge E=0.1" in descriptions["SPY"]
+    assert "without an edge" in descriptions["QQQ"]
+    assert prov["rows_per_symbol"] == 756
+    assert prov["last_date"] == str(END_DATE)
     note = data_note(prov)
-    assert "SYNTHETIC" in note and "stand-in" not in note
+    assert "SYNTHETIC" in note
+    assert "stand-in" not in note
 
 
 # ---------------------------------------------------------------------------------------------
