@@ -256,6 +256,13 @@ def parse_sweep(raw: Mapping[str, Any], source: str = "sweep config") -> SweepCo
                 f"must be a {kind} integer, got {value!r}", source=source, key=f"walk_forward.{key}"
             )
     walk_forward = WalkForwardConfig(**wf_raw)
+    if walk_forward.scheme == "rolling" and walk_forward.rolling_days < walk_forward.min_train_days:
+        raise ConfigError(
+            f"a rolling window of {walk_forward.rolling_days} days never holds min_train_days="
+            f"{walk_forward.min_train_days}: no block could be trained",
+            source=source,
+            key="walk_forward.rolling_days",
+        )
 
     sel_raw = _require_mapping(raw.get("selection", {}), source, "selection")
     _reject_unknown(sel_raw, ["metric"], source, "selection.")

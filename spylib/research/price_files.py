@@ -305,7 +305,7 @@ def read_parquet_frame(raw: bytes, source: str) -> tuple[pd.DataFrame, str]:
     dates = frame["date"]
     if pd.api.types.is_bool_dtype(dates) or pd.api.types.is_numeric_dtype(dates):
         raise DataValidationError(
-            f"the dates are stored as {dates.dtype} numbers (first value {dates.iloc[0]!r}), not as a date, "
+            f"the dates are stored as {dates.dtype} numbers (first value {dates.iloc[0]}), not as a date, "
             "a timestamp or text: write the column as a date",
             source=source,
             row=1,
@@ -318,7 +318,7 @@ def read_parquet_frame(raw: bytes, source: str) -> tuple[pd.DataFrame, str]:
         number = next(((i, v) for i, v in others if isinstance(v, int | float | np.number)), None)
         if number is not None:
             raise DataValidationError(
-                f"the date is a number ({number[1]!r}), not a date, a timestamp or text",
+                f"the date is a number ({number[1]}), not a date, a timestamp or text",
                 source=source,
                 row=number[0] + 1,
                 column="date",

@@ -185,7 +185,8 @@ def _describe_move(data: PriceData, i: int, checks: DataChecks) -> tuple[str, st
             "adj_close",
         )
     column = "adj_close" if separate_adjusted else "close"
-    move = f"{column} moves {a - 1:+.1%} in one day ({adj[i - 1]:.6g} to {adj[i]:.6g})"
+    size = f"x{a:.4g}" if a >= 2 else f"{a - 1:+.1%}"
+    move = f"{column} moves {size} in one day ({adj[i - 1]:.6g} to {adj[i]:.6g})"
     if reverts:
         return f"{move} and returns to {adj[i + 1]:.6g} the next day: a spike (a bad value)", column
     split = _split_like(a)
