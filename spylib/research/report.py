@@ -1,201 +1,461 @@
 """The evaluation report: the figures and tables of the evaluation card, built without Metaflow.
 
-:func:`evaluation_report` lists the card's items in reading order as ``(kind, payload)`` pairs with
-kind ``markdown``, ``table`` (a DataFrame of display strings: formatted, complete, no index) or
-``figure``. One colour per series everywhere: the model net of costs, the model gross, buy-and-hold.
+:func:`evaluation_report` lists the card's items in reading order as ``(kind, payload)`` pairs:
+
+* ``banner``: a :class:`Banner`, the verdict in colour and in words;
+* ``markdown``: Markdown text;
+* ``table``: a DataFrame of display strings (formatted, complete, no index);
+* ``figure``: a matplotlib ``Figure``, always followed by
+* ``caption``: one sentence saying what to look at in the figure above.
+
+Numbers are shown by :func:`fmt` (3 significant figures, counts as integers, "–" for missing or
+infinite). One colour per series everywhere (:data:`COLOURS`): the model net of costs, the model
+gross, buy-and-hold. Figures are sized for the card's column (about 1000 px at a 1400 px window):
+10 inches wide at 100 px per inch, at most 4.8 inches high (the card shows images at most 500 px high).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
-from spylib.research.gate import GateDecision
+from spylib.research.gate import GateCheck, GateDecision
 from spylib.research.split import Splits
 from spylib.research.stats import drawdown_series
 
-CardItem = tuple[str, Any]
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
+CardItem = tuple[str, Any]
+Tone = Literal["good", "warn", "bad"]
+
+MISSING = "–"  # an en dash: missing, undefined or infinite
 COLOURS = {
-    "net": "#1f77b4",
-    "gross": "#9ecae1",
-    "buy_and_hold": "#ff7f0e",
+    "net": "#1f4e99",  # the model, net of costs (dark blue)
+    "gross": "#8fb8e8",  # the model, gross (light blue)
+    "buy_and_hold": "#e8710a",  # buy-and-hold, net (orange)
     "burn_in": "#bdbdbd",
     "selection": "#c6dbef",
-    "traded": "#1f77b4",
+    "traded": "#1f4e99",
     "holdout": "#fdae6b",
+    "ok": "#2e7d32",
+    "warn": "#ef8f00",
+    "alert": "#c62828",
+    "neutral": "#616161",
 }
-FONT = {"title": 13, "label": 11, "legend": 10}
+FONT = {"title": 14, "label": 12, "tick": 11, "legend": 11}
+FIGURE_WIDTH = 10.0  # inches; the card shows figures about 1000 px wide at a 1400 px window
+FIGURE_HEIGHT = 4.2  # inches; the card caps an image's height at 500 px
 
 
+@dataclass(frozen=True)
+class Banner:
+    """A coloured headline: ``value`` in large type on green (good), amber (warn) or red (bad)."""
+
+    title: str
+    value: str
+    tone: Tone
+    subtitle: str = ""
+
+
+# --- numbers --------------------------------------------------------------------------------------
 def fmt(value: Any, digits: int = 3) -> str:
-    """A number for a person: integers as integers, others to ``digits`` significant figures (at least
-    two decimals below 10), missing and infinite values as an en dash."""
+    """A number for a person.
+
+    Integers (counts) with thousands separators; other numbers to ``digits`` significant figures in
+    fixed notation (``0``, ``0.0589``, ``0.645``, ``3.26``, ``25.8``, ``283``), from 1,000 on as whole numbers
+    with separators (``7,455``), in scientific notation below 1e-4 or from 1e6 on (``5.27e-05``,
+    ``1.23e+06``; integers too, so no number shows more than 6 digits); missing, NaN and infinite
+    values as an en dash; booleans as yes/no; strings unchanged; dates as ISO dates.
+    """
     if value is None or isinstance(value, str):
-        return "–" if value is None else value
+        return MISSING if value is None else value
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
-    x = float(value)
+    if np.ndim(value) == 0 and bool(pd.isna(value)):
+        return MISSING
+    if isinstance(value, datetime):
+        midnight = value.hour == value.minute == value.second == 0
+        return value.date().isoformat() if midnight else value.isoformat(sep=" ", timespec="minutes")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, int | np.integer) and abs(int(value)) < 1_000_000:
+        return f"{int(value):,}"
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return str(value)
     if not math.isfinite(x):
-        return "–"
-    if x == int(x) and abs(x) < 1e7 and isinstance(value, int | np.integer):
-        return f"{int(x):,}"
-    if abs(x) >= 1000:
+        return MISSING
+    a = abs(x)
+    if a == 0:
+        return "0"
+    if a >= 1e6 or a < 1e-4:
+        return f"{x:.{max(digits - 1, 0)}e}"
+    if a >= 1000:
         return f"{x:,.0f}"
-    return (
-        f"{x:.{digits}g}"
-        if abs(x) < 0.01 and x != 0
-        else f"{x:.{max(digits - 1, 2)}f}"
-        if abs(x) < 10
-        else f"{x:.1f}"
-    )
+    decimals = max(digits - 1 - math.floor(math.log10(a)), 0)
+    return f"{x:.{decimals}f}"
+
+
+def pct(value: Any, digits: int = 3) -> str:
+    """A fraction as a percentage to ``digits`` significant figures (``-0.343`` -> ``-34.3%``)."""
+    text = fmt(None if value is None else 100 * float(value), digits)
+    return text if text == MISSING else f"{text}%"
+
+
+def count(value: Any) -> str:
+    """A count: a whole number with separators (``283.0`` -> ``283``), "–" when missing."""
+    if value is None or (np.ndim(value) == 0 and bool(pd.isna(value))):
+        return MISSING
+    x = float(value)
+    return fmt(round(x)) if math.isfinite(x) else MISSING
+
+
+def plain(value: Any) -> str:
+    """A parameter as it was set (``0.55`` stays ``0.55``, not ``0.550``)."""
+    if isinstance(value, float | np.floating) and math.isfinite(value):
+        return f"{float(value):g}"
+    return fmt(value)
 
 
 def display_table(
-    frame: pd.DataFrame, columns: dict[str, str], *, integers: tuple[str, ...] = ()
+    frame: pd.DataFrame,
+    columns: Mapping[str, str],
+    *,
+    integers: Iterable[str] = (),
+    percent: Iterable[str] = (),
+    parameters: Iterable[str] = (),
 ) -> pd.DataFrame:
-    """``frame``'s ``columns`` (name -> header) as display strings."""
-    out = pd.DataFrame()
+    """``frame``'s ``columns`` (name -> header), every row, as display strings (no index).
+
+    ``integers`` are counts (:func:`count`), ``percent`` fractions shown as percentages (:func:`pct`),
+    ``parameters`` settings shown as given (:func:`plain`); every other column through :func:`fmt`.
+    """
+    kinds = {**{c: count for c in integers}, **{c: pct for c in percent}, **{c: plain for c in parameters}}
+    out = pd.DataFrame(index=range(len(frame)))
     for column, header in columns.items():
-        values = frame[column]
-        if column in integers:
-            out[header] = [("–" if pd.isna(v) else f"{int(v):,}") for v in values]
-        else:
-            out[header] = [fmt(v) for v in values]
+        show = kinds.get(column, fmt)
+        out[header] = [show(v) for v in frame[column].tolist()]
     return out
 
 
-def _figure(width: float = 11.0, height: float = 3.6, rows: int = 1) -> tuple[Figure, Any]:
+# --- the gate -------------------------------------------------------------------------------------
+def verdict_line(gate: GateDecision) -> str:
+    """``Approved: all 7 checks pass`` or ``Rejected: 4 of 7 checks fail``."""
+    n = len(gate.checks)
+    failed = sum(not c.passed for c in gate.checks)
+    if gate.status == "Approved":
+        return f"Approved: all {n} checks pass" if n != 1 else "Approved: the only check passes"
+    return f"Rejected: {failed} of {n} {'check' if n == 1 else 'checks'} {'fails' if failed == 1 else 'fail'}"
+
+
+def failed_first(gate: GateDecision) -> list[GateCheck]:
+    """The failed checks, then the passed ones, each group in the gate's order."""
+    return [c for c in gate.checks if not c.passed] + [c for c in gate.checks if c.passed]
+
+
+def _check_words(check: GateCheck) -> str:
+    measured = fmt(check.value) if math.isfinite(check.value) else f"{MISSING} (not measured)"
+    return f"{check.label or check.name}: {measured}, needs {check.requirement}"
+
+
+def gate_line(check: GateCheck) -> str:
+    """One check in words: ``FAIL: deflated Sharpe ratio of the selection ...: 0.645, needs >= 0.95``."""
+    return f"{'pass' if check.passed else 'FAIL'}: {_check_words(check)}"
+
+
+def gate_lines(gate: GateDecision) -> list[str]:
+    """Every check in words, the failed ones first."""
+    return [gate_line(c) for c in failed_first(gate)]
+
+
+def gate_markdown(gate: GateDecision) -> str:
+    """The checks as a Markdown list, failed first, each with its name in the ``gate`` artifact."""
+    return "\n".join(
+        f"- **{'pass' if c.passed else 'FAIL'}** {_check_words(c)} (`{c.name}`)" for c in failed_first(gate)
+    )
+
+
+def verdict_banner(gate: GateDecision, metrics: Mapping[str, Any]) -> Banner:
+    """The verdict in colour: green when Approved, red when Rejected."""
+    m = metrics
+    subtitle = (
+        f"Walk-forward track {m.get('track_start')} to {m.get('track_end')}: net Sharpe ratio "
+        f"{fmt(m.get('sharpe_net'))} against buy-and-hold's {fmt(m.get('buy_and_hold_sharpe_net'))}."
+    )
+    tone: Tone = "good" if gate.status == "Approved" else "bad"
+    return Banner("SpyFlow quality gate", verdict_line(gate), tone, subtitle)
+
+
+# --- configurations -------------------------------------------------------------------------------
+CONFIG_ID = re.compile(r"^(?P<family>[^(]+)\((?P<params>.*)\)$")
+
+
+def config_labels(config_ids: Iterable[str]) -> dict[str, str]:
+    """Short names for configuration ids: the family alone when it has one configuration, else the
+    family and a number (``random_forest 2``), numbered in sorted id order."""
+    ids = sorted(set(config_ids))
+    families: dict[str, list[str]] = {}
+    for cid in ids:
+        families.setdefault(config_family(cid), []).append(cid)
+    labels = {}
+    for family, members in families.items():
+        for i, cid in enumerate(members, start=1):
+            labels[cid] = family if len(members) == 1 else f"{family} {i}"
+    return labels
+
+
+def config_family(config_id: str) -> str:
+    """The model family of a configuration id (``random_forest(...)`` -> ``random_forest``)."""
+    match = CONFIG_ID.match(config_id)
+    return match["family"] if match else config_id
+
+
+def config_parameters(config_id: str) -> str:
+    """The hyperparameters of a configuration id, comma-and-space separated (so a cell can wrap)."""
+    match = CONFIG_ID.match(config_id)
+    return match["params"].replace(",", ", ") if match else config_id
+
+
+def configuration_table(trials: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
+    """One row per configuration: its short name, model, hyperparameters, trials, best trial's score."""
+    best = trials.groupby("config_id")["oof_sharpe_net"].max()
+    n = trials.groupby("config_id").size()
+    rows = [
+        {
+            "configuration": labels[cid],
+            "model": config_family(cid),
+            "hyperparameters": config_parameters(cid) or MISSING,
+            "trials": count(n[cid]),
+            "best net Sharpe": fmt(best[cid]),
+        }
+        for cid in sorted(labels, key=lambda c: labels[c])
+    ]
+    return pd.DataFrame(
+        rows, columns=["configuration", "model", "hyperparameters", "trials", "best net Sharpe"]
+    )
+
+
+# --- figures --------------------------------------------------------------------------------------
+def _figure(height: float = FIGURE_HEIGHT, width: float = FIGURE_WIDTH) -> tuple[Figure, Axes]:
     # Figure() directly (no pyplot): no global backend state, safe in worker processes.
-    fig = Figure(figsize=(width, height * rows), constrained_layout=True, dpi=110)
-    axes = fig.subplots(rows, 1, squeeze=False)[:, 0]
-    return fig, axes
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained", dpi=100)
+    return fig, fig.add_subplot()
 
 
-def _style(ax: Any, title: str, xlabel: str, ylabel: str) -> None:
+def style_axes(ax: Axes, title: str, xlabel: str, ylabel: str) -> None:
+    """Title, axis labels, tick sizes and a light grid, the same on every figure of the cards."""
     ax.set_title(title, fontsize=FONT["title"])
     ax.set_xlabel(xlabel, fontsize=FONT["label"])
     ax.set_ylabel(ylabel, fontsize=FONT["label"])
+    ax.tick_params(labelsize=FONT["tick"])
     ax.grid(alpha=0.3)
+
+
+def date_axis(ax: Axes, max_ticks: int = 10) -> None:
+    """Dates on the x axis without crowding: at most ``max_ticks`` ticks, concise labels."""
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=max_ticks)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
 def scheme_figure(splits: Splits) -> Figure:
     """The walk-forward scheme: burn-in, selection-only blocks, traded blocks, holdout."""
-    fig, (ax,) = _figure(height=2.4)
+    fig, ax = _figure(height=2.4)
+
+    def bar(start: date, end: date, colour: str, label: str | None) -> None:
+        left = pd.Timestamp(start)
+        ax.barh(0, pd.Timestamp(end) - left, left=left, color=colour, edgecolor="white", label=label)
+
     burn = splits["burn_in"]
-    ax.barh(
-        0,
-        (pd.Timestamp(burn.end) - pd.Timestamp(burn.start)).days,
-        left=pd.Timestamp(burn.start),
-        color=COLOURS["burn_in"],
-        label="burn-in (training only)",
-    )
-    labelled = set()
-    for block in splits.blocks:
-        kind = "traded" if block.traded else "selection"
-        label = {
-            "traded": "traded by the trial chosen on the blocks before it",
-            "selection": "predicted, feeds the selection only",
-        }[kind]
-        ax.barh(
-            0,
-            (pd.Timestamp(block.end) - pd.Timestamp(block.start)).days,
-            left=pd.Timestamp(block.start),
-            color=COLOURS[kind],
-            edgecolor="white",
-            label=None if kind in labelled else label,
-        )
-        labelled.add(kind)
+    bar(burn.start, burn.end, COLOURS["burn_in"], "burn-in (training only)")
+    selection = [b for b in splits.blocks if not b.traded]
+    traded = [b for b in splits.blocks if b.traded]
+    for blocks, colour, label in (
+        (selection, COLOURS["selection"], f"{len(selection)} blocks for the selection only"),
+        (traded, COLOURS["traded"], f"{len(traded)} traded blocks"),
+    ):
+        for i, block in enumerate(blocks):
+            bar(block.start, block.end, colour, label if i == 0 else None)
     if "holdout" in splits:
         h = splits["holdout"]
-        ax.barh(
-            0,
-            (pd.Timestamp(h.end) - pd.Timestamp(h.start)).days,
-            left=pd.Timestamp(h.start),
-            color=COLOURS["holdout"],
-            label="untouched holdout",
-        )
+        bar(h.start, h.end, COLOURS["holdout"], "untouched holdout")
     ax.set_yticks([])
-    _style(
-        ax, "Walk-forward scheme: every block is predicted by models fitted on the days before it", "date", ""
-    )
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=4, fontsize=FONT["legend"], frameon=False)
+    date_axis(ax, max_ticks=12)
+    style_axes(ax, "Walk-forward scheme", "date", "")
+    fig.legend(loc="outside lower center", ncol=4, fontsize=FONT["legend"], frameon=False)
     return fig
 
 
-def track_figure(track: pd.DataFrame) -> Figure:
-    """Growth of 1 and drawdown of the track, net and gross of costs, against buy-and-hold."""
-    fig, (ax1, ax2) = _figure(rows=2)
+TRACK_SERIES = (
+    ("strategy_gross", "model, gross of costs", "gross"),
+    ("buy_and_hold_net", "buy-and-hold, net of costs", "buy_and_hold"),
+    ("strategy_net", "model, net of costs", "net"),  # drawn last: on top
+)
+
+
+def growth_figure(track: pd.DataFrame) -> Figure:
+    """Growth of 1 on the track, net and gross of costs, against buy-and-hold (log scale)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    fig, ax = _figure()
     dates = pd.to_datetime(track["date"])
-    series = (
-        ("strategy_gross", "model, gross", COLOURS["gross"]),
-        ("buy_and_hold_net", "buy-and-hold, net", COLOURS["buy_and_hold"]),
-        ("strategy_net", "model, net of costs", COLOURS["net"]),  # drawn last: on top
-    )
-    for column, label, colour in series:
+    for column, label, colour in TRACK_SERIES:
         r = track[column].to_numpy("float64")
-        ax1.plot(dates, np.cumprod(1 + r), label=label, color=colour, linewidth=1.6)
-        ax2.plot(dates, 100 * drawdown_series(r)[1:], label=label, color=colour, linewidth=1.2)
-    ax1.set_yscale("log")
-    _style(
-        ax1, "Walk-forward track (selection included): growth of 1, log scale", "date", "value of 1 invested"
-    )
-    _style(ax2, "Drawdown from the running peak", "date", "drawdown (%)")
-    for ax in (ax1, ax2):
-        ax.legend(loc="best", fontsize=FONT["legend"])
+        ax.plot(dates, np.cumprod(1 + r), label=label, color=COLOURS[colour], linewidth=1.8)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.axhline(1.0, color=COLOURS["neutral"], linewidth=0.8)
+    date_axis(ax)
+    style_axes(ax, "Walk-forward track: growth of 1 (log scale)", "date", "value of 1 invested")
+    _track_legend(ax, "upper left")
     return fig
+
+
+def drawdown_figure(track: pd.DataFrame) -> Figure:
+    """Drawdown from the running peak on the track, same series and colours as :func:`growth_figure`."""
+    fig, ax = _figure(height=3.6)
+    dates = pd.to_datetime(track["date"])
+    for column, label, colour in TRACK_SERIES:
+        r = track[column].to_numpy("float64")
+        ax.plot(dates, 100 * drawdown_series(r)[1:], label=label, color=COLOURS[colour], linewidth=1.4)
+    low = ax.get_ylim()[0]
+    ax.set_ylim(low * 1.35, 2)  # room for the legend under the curves
+    date_axis(ax)
+    style_axes(ax, "Walk-forward track: drawdown from the running peak", "date", "drawdown (%)")
+    _track_legend(ax, "lower right", ncol=3)
+    return fig
+
+
+def _track_legend(ax: Axes, loc: Literal["upper left", "lower right"], ncol: int = 1) -> None:
+    # The net line first in the legend (it is drawn last, on top).
+    handles, labels = ax.get_legend_handles_labels()
+    order = [labels.index(label) for _, label, _ in TRACK_SERIES[::-1]]
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], loc=loc, ncol=ncol,
+              fontsize=FONT["legend"])  # fmt: skip
+
+
+def track_figure(track: pd.DataFrame) -> list[Figure]:
+    """The track's two figures: growth of 1 and drawdown."""
+    return [growth_figure(track), drawdown_figure(track)]
 
 
 def importance_figure(importance: pd.DataFrame, top: int = 15) -> Figure:
-    fig, (ax,) = _figure(width=9, height=4.8)
+    """Permutation importance (drop in AUC) of the ``top`` features, largest at the top."""
     t = importance.head(top).iloc[::-1]
-    ax.barh(
-        t["feature"],
-        t["auc_drop_mean"],
-        xerr=t["auc_drop_std"],
-        color=COLOURS["net"],
-        label="mean drop over 5 shuffles (bar: one std)",
+    fig, ax = _figure(height=min(4.8, 1.2 + 0.24 * len(t)))
+    ax.barh(t["feature"], t["auc_drop_mean"], color=COLOURS["net"], label="mean drop in AUC over 5 shuffles")
+    ax.errorbar(t["auc_drop_mean"], t["feature"], xerr=t["auc_drop_std"], fmt="none",
+                ecolor=COLOURS["neutral"], capsize=3, label="± one standard deviation")  # fmt: skip
+    ax.axvline(0.0, color=COLOURS["neutral"], linewidth=0.8)
+    style_axes(
+        ax, "Permutation importance on the last traded block (out of sample)", "drop in AUC", "feature"
     )
-    _style(ax, "Permutation importance on the last traded block (out of sample)", "drop in AUC", "feature")
-    ax.legend(fontsize=FONT["legend"])
+    ax.legend(loc="lower right", fontsize=FONT["legend"])
     return fig
 
 
-def gate_rows(gate: GateDecision) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "check": c.label or c.name,
-                "value": fmt(c.value),
-                "needs": c.requirement,
-                "result": "pass" if c.passed else "FAIL",
-            }
-            for c in gate.checks
-        ]
-    )
-
-
-def verdict_line(gate: GateDecision) -> str:
-    failed = sum(not c.passed for c in gate.checks)
-    if gate.status == "Approved":
-        return f"# ✅ Approved: all {len(gate.checks)} checks pass"
-    return f"# ❌ Rejected: {failed} of {len(gate.checks)} checks fail"
-
-
+# --- the card -------------------------------------------------------------------------------------
+BASELINE_DESCRIPTIONS = {
+    "walk_forward_model": "this run: the trial chosen at each refit, traded on the next block",
+    "buy_and_hold": "long every day",
+    "always_up": "predicts up every day (a classifier with AUC 0.5)",
+    "majority_class": "the training rows' majority label, per block",
+    "momentum_20": "long when the 20-day return is positive",
+    "logistic_regression": "logistic regression (C=1) on the model's features, refit per block",
+    "seed_recipe": "the seed project's random forest, on trend-up and in-play days only",
+}
 BASELINE_KEY = {
     "strategy": "strategy",
     "sharpe_net": "net Sharpe",
     "sharpe_gross": "gross Sharpe",
-    "auc": "AUC",
+    "cagr_net": "net CAGR",
     "max_drawdown_net": "max drawdown",
     "exposure": "exposure",
     "n_trades": "trades",
-    "break_even_cost_bps": "break-even bp",
+    "break_even_cost_bps": "break-even cost (bp)",
 }
+BASELINE_DETAIL = {
+    "strategy": "strategy",
+    "description": "what it is",
+    "auc": "AUC",
+    "accuracy": "accuracy",
+    "hit_rate": "hit rate",
+    "sortino_net": "net Sortino",
+    "calmar_net": "net Calmar",
+    "total_return_net": "net total return",
+    "turnover": "turnover",
+}
+BASELINE_PERCENT = ("cagr_net", "max_drawdown_net", "exposure", "accuracy", "hit_rate", "total_return_net")
+
+
+def baseline_tables(baselines: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The key table (returns, risk, activity) and the detail table (classification and ratios)."""
+    frame = baselines.assign(
+        description=[BASELINE_DESCRIPTIONS.get(s, MISSING) for s in baselines["strategy"]]
+    )
+    key = display_table(frame, {c: h for c, h in BASELINE_KEY.items() if c in frame},
+                        integers=("n_trades",), percent=BASELINE_PERCENT)  # fmt: skip
+    detail = display_table(frame, {c: h for c, h in BASELINE_DETAIL.items() if c in frame},
+                           percent=BASELINE_PERCENT)  # fmt: skip
+    return key, detail
+
+
+def refits_table(refits: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
+    """The trial chosen at each refit and how its block went."""
+    frame = refits.assign(configuration=[labels.get(c, c) for c in refits["config_id"]])
+    columns = {
+        "block": "block",
+        "trial_id": "trial",
+        "configuration": "configuration",
+        "threshold": "threshold",
+        "filter": "filter",
+        "sizing": "sizing",
+        "eligible_trials": "eligible trials",
+        "selection_score": "score on the blocks before",
+        "block_sharpe_net": "block net Sharpe",
+        "block_return_net": "block net return",
+    }
+    return display_table(frame, {c: h for c, h in columns.items() if c in frame},
+                         integers=("trial_id", "eligible_trials"), percent=("block_return_net",),
+                         parameters=("threshold", "block"))  # fmt: skip
+
+
+def trials_table(trials: pd.DataFrame, labels: Mapping[str, str], top: int) -> pd.DataFrame:
+    """The ``top`` trials by out-of-fold net Sharpe (ties by trial id)."""
+    best = trials.sort_values(["oof_sharpe_net", "trial_id"], ascending=[False, True]).head(top)
+    frame = best.assign(configuration=[labels.get(c, c) for c in best["config_id"]])
+    columns = {
+        "trial_id": "trial",
+        "configuration": "configuration",
+        "threshold": "threshold",
+        "filter": "filter",
+        "sizing": "sizing",
+        "oof_auc": "AUC",
+        "oof_sharpe_net": "net Sharpe",
+        "oof_sharpe_gross": "gross Sharpe",
+        "oof_max_drawdown_net": "max drawdown",
+        "oof_n_trades": "trades",
+        "oof_exposure": "exposure",
+    }
+    return display_table(frame, {c: h for c, h in columns.items() if c in frame},
+                         integers=("trial_id", "oof_n_trades"), percent=("oof_max_drawdown_net", "oof_exposure"),
+                         parameters=("threshold",))  # fmt: skip
 
 
 def evaluation_report(
@@ -218,114 +478,107 @@ def evaluation_report(
     """The evaluate step's card, in reading order."""
     m = metrics
     beats = m["sharpe_net"] > m["buy_and_hold_sharpe_net"]
+    labels = config_labels([*trials["config_id"], *refits["config_id"], best["config_id"]])
+    baseline_key, baseline_detail = baseline_tables(baselines)
+    growth, drawdown = track_figure(track)
+    shown = min(top_trials, len(trials))
     items: list[CardItem] = [
-        ("markdown", verdict_line(gate)),
+        ("markdown", f"# SpyFlow evaluation: {gate.status}"),
+        ("banner", verdict_banner(gate, m)),
+        ("markdown", gate_markdown(gate)),
         (
             "markdown",
-            f"On the walk-forward track, {m['track_start']} to {m['track_end']} ({m['years']:.1f} years, the "
-            f"selection remade at every refit), the model's net Sharpe ratio is **{m['sharpe_net']:.2f}**; "
-            f"buy-and-hold's is **{m['buy_and_hold_sharpe_net']:.2f}** on the same days: the model "
+            f"On the walk-forward track, {m['track_start']} to {m['track_end']} ({fmt(m['years'])} years, the "
+            f"selection remade at every refit), the model's net Sharpe ratio is **{fmt(m['sharpe_net'])}**; "
+            f"buy-and-hold's is **{fmt(m['buy_and_hold_sharpe_net'])}** on the same days: the model "
             f"{'beats' if beats else 'does not beat'} buy-and-hold after costs (one-sided p = "
-            f"{m['vs_buy_and_hold_p_value']:.2f}).",
+            f"{fmt(m['vs_buy_and_hold_p_value'])}).",
         ),
-        ("markdown", data_note + (f"\n\n**Data quality:** {quality_note}" if quality_note else "")),
-        ("markdown", "## The gate"),
-        ("table", gate_rows(gate)),
         (
             "markdown",
-            f"**What this track can detect.** With {power['track_days']:,} days ({power['track_years']:.1f} years), "
-            f"the PSR test finds a true annualized Sharpe ratio of **{power['min_detectable_sharpe']:.2f}** with 80% "
-            f"probability (normal returns: {power['min_detectable_sharpe_normal']:.2f}); an edge over buy-and-hold "
-            f"of about {power['min_detectable_excess_sharpe']:.2f}. Smaller edges are mostly rejected."
+            f"**What this track can detect.** With {count(power['track_days'])} days "
+            f"({fmt(power['track_years'])} years), the PSR test finds a true annualized Sharpe ratio of "
+            f"**{fmt(power['min_detectable_sharpe'])}** with 80% probability (normal returns: "
+            f"{fmt(power['min_detectable_sharpe_normal'])}); an edge over buy-and-hold of about "
+            f"{fmt(power['min_detectable_excess_sharpe'])}. Smaller edges are mostly rejected."
             + _simulation_sentence(power),
         ),
+        ("markdown", "## The data\n\n" + data_note + (f"\n\n**Data quality:** {quality_note}" if quality_note else "")),
         ("markdown", "## How the track was made"),
         ("figure", scheme_figure(splits)),
+        ("caption", "Each block is predicted by models fitted on the days before it; only the dark blue blocks "
+                    "are traded, each by the trial chosen on the blocks to its left, so every traded day is out "
+                    "of sample."),
         (
             "markdown",
             f"Conventions: daily returns, annualized with 252 days, std ddof=1, flat days count as 0, costs "
-            f"{m['cost_bps']:g} bp per side on every position change, execution `{m['execution']}`. "
-            f"{len(refits)} refit dates; at each, the selection over all {m['n_trials']:,} trials used only the "
-            "blocks before it.",
+            f"{plain(m['cost_bps'])} bp per side on every position change, execution `{m['execution']}`. "
+            f"{count(len(refits))} refit dates; at each, the selection over all {count(m['n_trials'])} trials "
+            "used only the blocks before it.",
         ),
-        ("figure", track_figure(track)),
-        (
-            "markdown",
-            "The net line (dark blue) against buy-and-hold (orange): above it and rising means an edge after costs.",
-        ),
+        ("markdown", "## The track"),
+        ("figure", growth),
+        ("caption", "Look at the dark blue line (the model net of costs) against the orange one (buy-and-hold): "
+                    "ending above it means an edge after costs; the gap to the light blue line is the cost."),
+        ("figure", drawdown),
+        ("caption", "The deepest dips are the worst losses from a peak: a model with an edge should lose less "
+                    "than buy-and-hold in the market's crashes."),
         ("markdown", "## The track against baselines (same days, same costs)"),
-        ("table", display_table(baselines, BASELINE_KEY, integers=("n_trades",))),
+        ("table", baseline_key),
+        ("markdown", "Details of the same strategies:"),
+        ("table", baseline_detail),
         ("markdown", "## Refits: the trial chosen for each block"),
-        (
-            "table",
-            display_table(
-                refits,
-                {
-                    "block": "block",
-                    "config_id": "configuration",
-                    "threshold": "threshold",
-                    "filter": "filter",
-                    "sizing": "sizing",
-                    "eligible_trials": "eligible",
-                    "selection_score": "score before",
-                    "block_sharpe_net": "block net Sharpe",
-                },
-                integers=("eligible_trials",),
-            ),
-        ),
-        (
-            "markdown",
-            f"## The registered model\n`{best['config_id']}`, threshold {best['threshold']}, filter "
-            f"`{best['filter']}`, sizing `{best['sizing']}`: chosen on every block "
-            f"(deflated Sharpe {m['dsr']:.2f} over {m['n_trials']:,} trials, {m['dsr_effective']:.2f} over "
-            f"{m['n_trials_effective']:,} effective ones), refit on all labelled days.",
-        ),
+        ("table", refits_table(refits, labels)),
+        ("markdown", "## Configurations of the sweep"),
+        ("table", configuration_table(trials, labels)),
+        ("markdown", registered_model_markdown(best, m, labels)),
         ("figure", importance_figure(importance)),
-    ]
+        ("caption", "Features whose shuffling lowers the AUC most carry the signal; bars within their error "
+                    "line of zero carry none."),
+    ]  # fmt: skip
     if holdout:
         items.append(
             (
                 "markdown",
-                f"## Holdout ({holdout['start']} .. {holdout['end']}), scored once\n"
-                f"net Sharpe {holdout['sharpe_net']:.2f} against buy-and-hold's "
-                f"{holdout['buy_and_hold_sharpe_net']:.2f}, AUC {holdout['auc']:.3f}.",
+                f"## Holdout ({holdout['start']} to {holdout['end']}), scored once\n\n"
+                f"Net Sharpe ratio {fmt(holdout['sharpe_net'])} against buy-and-hold's "
+                f"{fmt(holdout['buy_and_hold_sharpe_net'])}, AUC {fmt(holdout['auc'])}.",
             )
         )
-    top = trials.sort_values(["oof_sharpe_net", "trial_id"], ascending=[False, True]).head(top_trials)
     items += [
         (
             "markdown",
-            f"## Trials ({len(trials):,} in all; top {top_trials} by out-of-fold net Sharpe on every block)",
+            f"## Trials ({count(len(trials))} in all"
+            + ("" if shown == len(trials) else f"; the top {shown}")
+            + ", ranked by out-of-fold net Sharpe over every block)",
         ),
-        (
-            "table",
-            display_table(
-                top,
-                {
-                    "trial_id": "trial",
-                    "config_id": "configuration",
-                    "threshold": "threshold",
-                    "filter": "filter",
-                    "sizing": "sizing",
-                    "oof_auc": "AUC",
-                    "oof_sharpe_net": "net Sharpe",
-                    "oof_n_trades": "trades",
-                    "oof_exposure": "exposure",
-                },
-                integers=("trial_id", "oof_n_trades"),
-            ),
-        ),
+        ("table", trials_table(trials, labels, top_trials)),
     ]
     return items
 
 
-def _simulation_sentence(power: dict[str, Any]) -> str:
+def registered_model_markdown(
+    best: Mapping[str, Any], metrics: Mapping[str, Any], labels: Mapping[str, str]
+) -> str:
+    """The registered model in a sentence: its configuration, trade rule and deflated Sharpe ratios."""
+    cid, m = best["config_id"], metrics
+    label = labels.get(cid, cid)
+    named = f" ({label} in the tables)" if label != config_family(cid) else ""
+    return (
+        f"## The registered model\n\n`{cid}`{named}, threshold {plain(best['threshold'])}, filter "
+        f"`{best['filter']}`, sizing `{best['sizing']}`: chosen on every block (deflated Sharpe ratio "
+        f"{fmt(m['dsr'])} over {count(m['n_trials'])} trials, {fmt(m['dsr_effective'])} over "
+        f"{count(m['n_trials_effective'])} effective ones), refit on all labelled days."
+    )
+
+
+def _simulation_sentence(power: Mapping[str, Any]) -> str:
     sim = power.get("simulation")
     if not sim:
         return ""
     null = sim["false_approval"]
     return (
-        f" Measured on {null['replications']} synthetic markets with no edge ({sim['years']:g} years each), the "
-        f"gate approved {null['approved']} ({null['rate']:.1%}, 95% interval {null['ci_low']:.1%} to "
-        f"{null['ci_high']:.1%})."
+        f" Measured on {count(null['replications'])} synthetic markets with no edge ({plain(sim['years'])} years "
+        f"each), the gate approved {count(null['approved'])} ({pct(null['rate'])}, 95% interval "
+        f"{pct(null['ci_low'])} to {pct(null['ci_high'])})."
     )

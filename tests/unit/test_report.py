@@ -1,0 +1,398 @@
+"""The cards' formatting and content without Metaflow runs: ``fmt`` and friends, complete tables, the gate
+in words, the evaluation report's items and figures, the monitoring card's order, the card components."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from spylib.core.config import GateConfig, WalkForwardConfig
+from spylib.monitoring.card import card_items, checks_table, status_banner, worst_first
+from spylib.monitoring.checks import Check, MonitoringReport
+from spylib.monitoring.plots import plot_monitoring
+from spylib.research.gate import GateCheck, GateDecision, apply_gate
+from spylib.research.report import (
+    MISSING,
+    Banner,
+    config_labels,
+    count,
+    display_table,
+    evaluation_report,
+    fmt,
+    gate_line,
+    gate_lines,
+    pct,
+    plain,
+    verdict_line,
+)
+from spylib.research.split import walk_forward_splits
+from spylib.stages.cards import to_card_components
+from tests.helpers.browser import long_numbers, significant_digits
+
+
+# --- numbers --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (0.6446220539120305, "0.645"),
+        (0.05897541366687123, "0.0590"),
+        (-0.0002518, "-0.000252"),
+        (3.2616142436010778, "3.26"),
+        (25.773762197325624, "25.8"),
+        (283.4, "283"),
+        (7455.251456, "7,455"),
+        (999_999.4, "999,999"),
+        (1.0, "1.00"),
+        (0.0, "0"),
+        (-0.0, "0"),
+        (5.2734233766825654e-05, "5.27e-05"),
+        (1e-300, "1.00e-300"),
+        (2.5e6, "2.50e+06"),
+        (1.7976931348623157e308, "1.80e+308"),
+        (np.float32(0.5), "0.500"),
+        (np.float64(-12.027615), "-12.0"),
+    ],
+)
+def test_fmt_floats_to_three_significant_figures(value: float, shown: str) -> None:
+    assert fmt(value) == shown
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(0, "0"), (7, "7"), (283, "283"), (12_345, "12,345"), (np.int64(999_999), "999,999"),
+     (10**7, "1.00e+07"), (-4, "-4")],
+)  # fmt: skip
+def test_fmt_integers_are_counts(value: int, shown: str) -> None:
+    assert fmt(value) == shown
+
+
+@pytest.mark.parametrize(
+    "value", [None, math.nan, np.nan, math.inf, -math.inf, np.float64("nan"), pd.NA, pd.NaT, np.inf]
+)
+def test_fmt_missing_and_infinite_are_a_dash(value: Any) -> None:
+    assert fmt(value) == MISSING
+
+
+def test_fmt_other_values() -> None:
+    assert fmt("long_flat") == "long_flat"
+    assert fmt(True) == "yes"
+    assert fmt(np.bool_(False)) == "no"
+    assert fmt(date(2018, 12, 27)) == "2018-12-27"
+    assert fmt(pd.Timestamp("2018-12-27")) == "2018-12-27"
+    assert fmt(datetime(2018, 12, 27, 16, 30)) == "2018-12-27 16:30"
+    assert fmt(0.123456, digits=4) == "0.1235"
+
+
+def test_fmt_never_shows_more_than_six_significant_digits() -> None:
+    rng = np.random.default_rng(0)
+    values = np.concatenate([10.0 ** rng.uniform(-320, 308, 2000) * rng.choice([-1, 1], 2000), [999_999.9]])
+    shown = [fmt(v) for v in values] + [fmt(int(v)) for v in rng.integers(-(10**12), 10**12, 500)]
+    assert max(significant_digits(s.replace("%", "")) for s in shown) <= 6
+
+
+def test_pct_count_and_plain() -> None:
+    assert pct(-0.34321063389254014) == "-34.3%"
+    assert pct(1.0) == "100%"
+    assert pct(0.0) == "0%"
+    assert pct(None) == MISSING
+    assert pct(math.nan) == MISSING
+    assert count(283.0) == "283"
+    assert count(np.float64(1234.6)) == "1,235"
+    assert count(math.nan) == MISSING
+    assert count(math.inf) == MISSING
+    assert plain(0.55) == "0.55"
+    assert plain(0.5) == "0.5"
+    assert plain(1.0) == "1"
+    assert plain("none") == "none"
+
+
+def test_display_table_keeps_every_row_and_no_index() -> None:
+    n = 1000
+    frame = pd.DataFrame(
+        {"name": [f"s{i}" for i in range(n)], "sharpe": np.linspace(-1, 1, n), "trades": np.arange(n) * 1.0,
+         "exposure": np.full(n, 0.5), "threshold": np.full(n, 0.55)},
+        index=np.arange(n) + 10_000,
+    )  # fmt: skip
+    table = display_table(frame, {"name": "strategy", "sharpe": "net Sharpe", "trades": "trades",
+                                  "exposure": "exposure", "threshold": "threshold"},
+                          integers=("trades",), percent=("exposure",), parameters=("threshold",))  # fmt: skip
+    assert len(table) == n
+    assert list(table.columns) == ["strategy", "net Sharpe", "trades", "exposure", "threshold"]
+    assert list(table.index) == list(range(n))
+    assert table["strategy"].tolist() == frame["name"].tolist()
+    assert table.iloc[-1].tolist() == ["s999", "1.00", "999", "50.0%", "0.55"]
+    assert table.map(lambda v: isinstance(v, str)).all().all()
+
+
+def test_display_table_shows_missing_as_a_dash() -> None:
+    frame = pd.DataFrame({"auc": [0.5, math.nan], "trades": [1.0, math.nan]})
+    table = display_table(frame, {"auc": "AUC", "trades": "trades"}, integers=("trades",))
+    assert table["AUC"].tolist() == ["0.500", MISSING]
+    assert table["trades"].tolist() == ["1", MISSING]
+
+
+# --- the gate in words ----------------------------------------------------------------------------
+EVIDENCE = {
+    "dsr": 0.5, "dsr_effective": 0.08, "n_trials": 16, "n_trials_effective": 8, "psr": 0.637,
+    "vs_buy_and_hold_p_value": 0.836, "pbo": 0.128, "prob_oos_loss": 0.1, "trades_per_year": 25.77,
+    "exposure": 0.514, "auc_ci_low": 0.469,
+}  # fmt: skip
+
+
+def test_gate_lines_read_in_words() -> None:
+    gate = apply_gate(EVIDENCE, GateConfig())
+    lines = gate_lines(gate)
+    assert len(lines) == len(gate.checks)
+    assert lines[0] == (
+        "FAIL: deflated Sharpe ratio of the selection over 8 effective trials (out-of-fold): 0.0800, needs >= 0.95"
+    )
+    assert (
+        "FAIL: probability that the walk-forward track's Sharpe ratio is above 0: 0.637, needs >= 0.95"
+        in lines
+    )
+    assert "pass: trades per year on the track: 25.8, needs >= 10" in lines
+    failed = [line for line in lines if line.startswith("FAIL")]
+    assert lines[: len(failed)] == failed  # failed checks first
+
+
+def test_gate_line_of_an_unmeasured_check() -> None:
+    check = GateCheck(
+        "psr_track", math.nan, ">= 0.95", False, "probability that the track's Sharpe is above 0"
+    )
+    assert (
+        gate_line(check)
+        == "FAIL: probability that the track's Sharpe is above 0: – (not measured), needs >= 0.95"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "passed", "line"),
+    [
+        ("Approved", [True] * 7, "Approved: all 7 checks pass"),
+        ("Rejected", [False] * 4 + [True] * 3, "Rejected: 4 of 7 checks fail"),
+        ("Rejected", [False] + [True] * 6, "Rejected: 1 of 7 checks fails"),
+        ("Approved", [True], "Approved: the only check passes"),
+    ],
+)
+def test_verdict_line(status: str, passed: list[bool], line: str) -> None:
+    checks = tuple(GateCheck(f"c{i}", 1.0, ">= 0", p) for i, p in enumerate(passed))
+    assert verdict_line(GateDecision(status, checks)) == line  # type: ignore[arg-type]
+
+
+def test_config_labels_are_short_and_unique() -> None:
+    ids = [
+        "random_forest(max_depth=3,n_estimators=30)",
+        "logistic(C=0.1)",
+        "random_forest(max_depth=5,n_estimators=30)",
+    ]
+    labels = config_labels(ids * 2)
+    assert labels == {
+        "logistic(C=0.1)": "logistic",
+        "random_forest(max_depth=3,n_estimators=30)": "random_forest 1",
+        "random_forest(max_depth=5,n_estimators=30)": "random_forest 2",
+    }
+
+
+# --- the evaluation report ------------------------------------------------------------------------
+def report_inputs(n_trials: int = 30) -> dict[str, Any]:
+    """Every input of :func:`evaluation_report`, synthetic but shaped like a run's artifacts."""
+    rng = np.random.default_rng(3)
+    dates = list(pd.bdate_range("2010-01-01", periods=1500).date)
+    splits = walk_forward_splits(dates, np.ones(len(dates), bool),
+                                 WalkForwardConfig(min_train_days=250, embargo_days=20, min_selection_blocks=1), 1)  # fmt: skip
+    traded = splits.traded_rows()
+    track = pd.DataFrame({"date": [dates[i] for i in traded]})
+    for column in ("strategy_gross", "strategy_net", "buy_and_hold_net"):
+        track[column] = rng.normal(0.0003, 0.01, len(track))
+    configs = [
+        "logistic(C=0.1)",
+        "random_forest(max_depth=3,n_estimators=30)",
+        "random_forest(max_depth=5,n_estimators=30)",
+    ]
+    trials = pd.DataFrame({
+        "trial_id": np.arange(n_trials), "config_id": [configs[i % 3] for i in range(n_trials)],
+        "threshold": [0.5, 0.55] * (n_trials // 2), "filter": "none", "sizing": "long_flat",
+        "oof_auc": rng.uniform(0.49, 0.53, n_trials), "oof_sharpe_net": rng.normal(0.2, 0.3, n_trials),
+        "oof_sharpe_gross": rng.normal(0.3, 0.3, n_trials), "oof_max_drawdown_net": -rng.uniform(0.1, 0.5, n_trials),
+        "oof_n_trades": rng.integers(50, 500, n_trials).astype(float), "oof_exposure": rng.uniform(0.1, 0.9, n_trials),
+    })  # fmt: skip
+    blocks = splits.traded_blocks
+    refits = pd.DataFrame({
+        "block": [b.start.year for b in blocks], "trial_id": [1] * len(blocks), "config_id": configs[1],
+        "threshold": 0.55, "filter": "none", "sizing": "long_flat", "eligible_trials": float(n_trials),
+        "selection_score": rng.uniform(0, 0.1, len(blocks)), "block_sharpe_net": rng.normal(0, 1, len(blocks)),
+        "block_return_net": rng.normal(0, 0.05, len(blocks)),
+    })  # fmt: skip
+    strategies = ["walk_forward_model", "buy_and_hold", "always_up", "majority_class", "momentum_20",
+                  "logistic_regression", "seed_recipe"]  # fmt: skip
+    k = len(strategies)
+    baselines = pd.DataFrame({"strategy": strategies, **{c: rng.uniform(-0.5, 1, k) for c in (
+        "auc", "accuracy", "hit_rate", "sortino_net", "calmar_net", "total_return_net", "turnover", "sharpe_gross",
+        "sharpe_net", "cagr_net", "max_drawdown_net", "exposure", "break_even_cost_bps")},
+        "n_trades": rng.integers(1, 300, k).astype(float)})  # fmt: skip
+    baselines.loc[1, "auc"] = math.nan
+    metrics = {**EVIDENCE, "sharpe_net": 0.106, "buy_and_hold_sharpe_net": 0.356, "track_start": str(track["date"].iloc[0]),
+               "track_end": str(track["date"].iloc[-1]), "years": 4.2, "cost_bps": 1.0, "execution": "open_to_open"}  # fmt: skip
+    importance = pd.DataFrame({"feature": [f"f{i}" for i in range(20)], "auc_drop_mean": np.linspace(0.004, 0, 20),
+                               "auc_drop_std": np.full(20, 0.001)})  # fmt: skip
+    power = {"track_days": len(track), "track_years": 4.2, "min_detectable_sharpe": 1.2,
+             "min_detectable_sharpe_normal": 1.1, "min_detectable_excess_sharpe": 1.0}  # fmt: skip
+    return {
+        "data_note": "synthetic prices", "quality_note": "", "trials": trials, "best": trials.iloc[1].to_dict(),
+        "metrics": metrics, "baselines": baselines, "track": track, "refits": refits, "splits": splits,
+        "importance": importance, "gate": apply_gate(metrics, GateConfig()), "power": power, "holdout": {},
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def report_items() -> list[tuple[str, Any]]:
+    return evaluation_report(**report_inputs())
+
+
+def test_report_opens_with_the_verdict_in_colour(report_items: list[tuple[str, Any]]) -> None:
+    kinds = [kind for kind, _ in report_items]
+    assert kinds[:3] == ["markdown", "banner", "markdown"]
+    banner = report_items[1][1]
+    assert isinstance(banner, Banner)
+    gate = apply_gate(report_inputs()["metrics"], GateConfig())
+    assert banner.value == verdict_line(gate)
+    assert banner.value.startswith("Rejected: ")
+    assert banner.tone == "bad"
+    assert report_items[2][1].startswith("- **FAIL** deflated Sharpe ratio")
+
+
+def test_every_figure_has_title_axis_labels_legend_and_a_caption(report_items: list[tuple[str, Any]]) -> None:
+    figures = [(i, payload) for i, (kind, payload) in enumerate(report_items) if kind == "figure"]
+    assert len(figures) == 4
+    for i, figure in figures:
+        assert isinstance(figure, Figure)
+        assert report_items[i + 1][0] == "caption"
+        ax = figure.axes[0]
+        assert ax.get_title(), f"figure {i} has no title"
+        assert ax.get_xlabel(), f"figure {i} has no x label"
+        assert ax.get_legend() is not None or figure.legends, f"figure {i} has no legend"
+        assert figure.get_figwidth() == pytest.approx(10.0)
+        assert figure.get_figheight() <= 4.8
+
+
+def test_report_tables_are_complete_strings_with_short_numbers(report_items: list[tuple[str, Any]]) -> None:
+    tables = [payload for kind, payload in report_items if kind == "table"]
+    key, detail, refits, configurations, trials = tables
+    strategies = ["walk_forward_model", "buy_and_hold", "always_up", "majority_class", "momentum_20",
+                  "logistic_regression", "seed_recipe"]  # fmt: skip
+    assert key["strategy"].tolist() == strategies
+    assert detail["strategy"].tolist() == strategies
+    assert detail["AUC"].iloc[1] == MISSING
+    assert len(refits) == len(report_inputs()["refits"])
+    assert configurations["configuration"].tolist() == ["logistic", "random_forest 1", "random_forest 2"]
+    assert len(trials) == 25
+    for table in tables:
+        cells = " ".join(table.to_numpy().ravel().tolist())
+        assert long_numbers(cells) == []
+
+
+def test_report_says_when_every_trial_is_shown() -> None:
+    items = evaluation_report(**report_inputs(n_trials=10))
+    headings = [p for k, p in items if k == "markdown" and p.startswith("## Trials")]
+    assert headings == ["## Trials (10 in all, ranked by out-of-fold net Sharpe over every block)"]
+
+
+# --- the monitoring card --------------------------------------------------------------------------
+CHECKS = [
+    Check("drift:a", "ok", 0.0123456789, "psi", "stable"),
+    Check("drift:b", "alert", 0.7082912673690134, "psi", "significant shift"),
+    Check("performance:auc_60", "ok", math.nan, "n/a", "skipped: too few days"),
+    Check("drift:c", "warn", 0.1252, "psi", "moderate shift"),
+    Check("health:x:seconds", "alert", 5.5, "ratio", "slow"),
+]
+
+
+class Model:
+    bundle = {"threshold": 0.5}  # noqa: RUF012 (a stand-in of the deployed model)
+    model_version = "spy-direction/v1"
+    model_sha256 = "0" * 64
+    profile = {"window": {"start": "2004-01-02", "end": "2012-12-31"}}  # noqa: RUF012
+
+
+def test_monitoring_checks_worst_first_with_formatted_values() -> None:
+    assert [c.name for c in worst_first(CHECKS)] == [
+        "drift:b", "health:x:seconds", "drift:c", "drift:a", "performance:auc_60"
+    ]  # fmt: skip
+    table = checks_table(CHECKS)
+    assert len(table) == len(CHECKS)
+    assert table["status"].tolist() == ["alert", "alert", "warn", "ok", "ok"]
+    assert table["value"].tolist() == ["0.708", "5.50", "0.125", "0.0123", MISSING]
+
+
+@pytest.mark.parametrize(
+    ("checks", "value", "tone"),
+    [
+        (CHECKS, "ALERT: 2 alerts and 1 warning in 5 checks", "bad"),
+        (CHECKS[2:4], "WARN: 1 warning in 2 checks", "warn"),
+        (CHECKS[:1], "OK: all 1 checks ok", "good"),
+    ],
+)
+def test_monitoring_banner(checks: list[Check], value: str, tone: str) -> None:
+    banner = status_banner(MonitoringReport.from_checks(checks), "spy-direction/v1")
+    assert banner.value == value
+    assert banner.tone == tone
+
+
+def test_monitoring_card_lists_alerts_then_warnings_then_every_check() -> None:
+    report = MonitoringReport.from_checks(CHECKS)
+    today = pd.DataFrame(
+        {"symbol": ["SPY"], "date": [date(2018, 12, 28)], "probability": [0.6037], "signal": [1]}
+    )
+    items = card_items(report, today, Model(), pd.DataFrame(), {}, pd.DataFrame())
+    text = [payload for kind, payload in items if kind == "markdown"]
+    alerts = next(t for t in text if t.startswith("## Alerts (2)"))
+    assert "- **drift:b**: significant shift" in alerts
+    assert "- **health:x:seconds**: slow" in alerts
+    assert any(t.startswith("## Warnings (1)") for t in text)
+    (table,) = [payload for kind, payload in items if kind == "table"]
+    assert len(table) == len(CHECKS)
+
+
+def test_monitoring_figures_have_titles_labels_and_legends() -> None:
+    n = 80
+    rng = np.random.default_rng(1)
+    predictions = pd.DataFrame({
+        "date": pd.bdate_range("2020-01-01", periods=n).date, "probability": rng.uniform(0.4, 0.6, n),
+        "signal": rng.integers(0, 2, n), "target_up": rng.integers(0, 2, n).astype(float),
+        "fwd_return": rng.normal(0, 0.01, n), "segment": ["replay"] * 60 + ["daily"] * 20,
+    })  # fmt: skip
+    stats = pd.DataFrame({"run_id": "2", "step": ["start", "predict"], "task": "1", "seconds": [1.0, 2.0],
+                          "peak_rss_mb": 100.0})  # fmt: skip
+    history = stats.assign(run_id="1")
+    figures = plot_monitoring(MonitoringReport.from_checks(CHECKS), predictions, None, stats, history)
+    assert set(figures) == {"drift", "performance", "probability", "step_durations"}
+    for key, figure in figures.items():
+        ax = figure.axes[0]
+        assert ax.get_title(), key
+        assert figure.axes[-1].get_xlabel(), key
+        assert ax.get_legend() is not None or figure.legends, key
+
+
+# --- card components ------------------------------------------------------------------------------
+def test_card_components_for_every_kind() -> None:
+    from metaflow.cards import Image, Markdown, Table, ValueBox
+
+    fig = Figure(figsize=(2, 1))
+    fig.add_subplot().plot([0, 1])
+    table = pd.DataFrame({"a": ["1", None]})
+    components = to_card_components([
+        ("banner", Banner("gate", "Rejected: 4 of 7 checks fail", "bad")), ("markdown", "# title"),
+        ("caption", "look here"), ("table", table), ("figure", fig),
+    ])  # fmt: skip
+    assert [type(c) for c in components] == [ValueBox, Markdown, Markdown, Table, Image]
+
+
+def test_card_components_reject_an_unknown_kind() -> None:
+    with pytest.raises(ValueError, match="unknown card item kind 'chart'"):
+        to_card_components([("chart", None)])
