@@ -21,15 +21,18 @@ variable                         default  meaning
 Every failed attempt is logged (logger ``spylib.storage.s3``, WARNING): the operation, the attempt,
 the error, and whether it is retried.
 
-The bound of one request: ``attempts x (connect + read)`` plus the ``standard`` mode's sleeps before
-each retry k (botocore 1.44: ``random() x min(scale x 2**(k-1), 20)`` with ``scale`` 1 s for throttling
-and 0.05 s otherwise, raised to an ``x-amz-retry-after`` header by at most 5 s), so at most
-``attempts x (connect + read) + sum over k < attempts of (min(2**(k-1), 20) + 5)``
-(:func:`request_time_bound`): 52 s with the defaults. An endpoint that accepts the connection and never
-answers sends no header and no throttling error: it fails after ``attempts x read`` plus at most
-0.15 s, about 30 s with the defaults (measured: 30.1 s). The connect timeout applies to each address a
-host name resolves to; a body that keeps trickling bytes is bounded per read, not in total; a paginated
-listing is one request per page.
+The bound of one request: each attempt waits at most ``connect + read`` seconds, plus 1 s for a request
+with a body (PutObject: botocore sends ``Expect: 100-continue`` and waits up to a fixed 1 s for the
+answer before sending the body); before each retry k the ``standard`` mode sleeps (botocore 1.44)
+``random() x min(scale x 2**(k-1), 20)`` with ``scale`` 1 s for throttling and 0.05 s otherwise, raised
+to an ``x-amz-retry-after`` header by at most 5 s. So one request takes at most
+``attempts x (connect + read + 1) + sum over k < attempts of (min(2**(k-1), 20) + 5)`` seconds
+(:func:`request_time_bound`): 55 s with the defaults. An endpoint that accepts the connection and never
+answers sends no header and no throttling error: a read fails after about ``attempts x read`` (30 s
+with the defaults; measured 30.1 s), a write after ``attempts x (read + 1)`` (33 s; measured 33.2 s).
+The connect timeout applies to each
+address a host name resolves to; a body that keeps trickling bytes is bounded per read, not in total;
+a paginated listing is one request per page.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ DEFAULT_MAX_ATTEMPTS = 3
 # raised by at most 5 seconds by an x-amz-retry-after header.
 _MAX_BACKOFF = 20.0
 _RETRY_AFTER_EXTRA = 5.0
+# botocore waits up to this long (fixed) for the "100 Continue" of a request with a body.
+_EXPECT_CONTINUE_WAIT = 1.0
 
 
 def is_s3_uri(uri: str) -> bool:
@@ -112,7 +117,7 @@ def request_time_bound() -> float:
     """The longest one S3 request can take with the current settings, backoff included (seconds)."""
     connect, read, attempts = s3_timeouts()
     backoff = sum(min(2.0 ** (k - 1), _MAX_BACKOFF) + _RETRY_AFTER_EXTRA for k in range(1, attempts))
-    return attempts * (connect + read) + backoff
+    return attempts * (connect + read + _EXPECT_CONTINUE_WAIT) + backoff
 
 
 def client_config() -> Any:
