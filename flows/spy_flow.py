@@ -193,7 +193,7 @@ class SpyFlow(FlowSpec):
     @step
     def start(self):
         """Validate every parameter and config, the sources and the output locations, before any work."""
-        self.settings = build_training_settings(
+        settings = build_training_settings(
             **{name: getattr(self, name) for name in PARAMETERS},
             sweep=self.sweep,
             gate=self.gate_config,
@@ -201,7 +201,8 @@ class SpyFlow(FlowSpec):
             schedule=self.schedule_config,
             data_checks=self.data_checks_config,
         )
-        check_run_io(self.settings)  # the source files readable; output, lake, registry writable (probes)
+        check_run_io(settings)  # the source files readable; output, lake, registry writable (probes)
+        self.settings = settings
         # Outputs (lake partitions, prediction files) are keyed by this id. `start` is cloned on
         # resume, so a resumed run rewrites the origin run's files instead of adding a second copy.
         self.output_run_id = str(current.run_id)
