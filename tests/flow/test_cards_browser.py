@@ -19,7 +19,6 @@ from spylib.monitoring.card import status_banner, worst_first
 from spylib.monitoring.checks import STATUS_RANK, Check, MonitoringReport
 from spylib.research.gate import GateDecision
 from spylib.research.report import fmt, verdict_line
-from tests.flow.test_predict_flow import NEXT_DAY, register_approved_model, run_predict_flow
 from tests.helpers.browser import (
     RenderedPage,
     card_html,
@@ -29,6 +28,7 @@ from tests.helpers.browser import (
     read_page,
 )
 from tests.helpers.flowrun import TwinRuns, task_of
+from tests.helpers.predict_flow import NEXT_DAY, register_approved_model, run_predict_flow
 
 MIN_IMAGE_BYTES = 10_000  # a blank or broken figure's PNG is far smaller
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

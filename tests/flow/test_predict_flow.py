@@ -4,56 +4,13 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
-from metaflow import Run
 
 from tests.helpers.cards import card_payloads
-from tests.helpers.flowrun import run_flow, task_of
-from tests.helpers.paths import PREDICT_FLOW
-
-DAY, NEXT_DAY = "2018-12-27", "2018-12-28"
-
-
-def register_approved_model(root: Path) -> None:
-    """A real model on the embedded data, registered for review and then approved, as a human would."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from spylib.monitoring import reference_profile
-    from spylib.registry import LocalRegistry, RegistrationRequest
-    from spylib.research.data import ingest
-    from spylib.research.features import build_features, feature_columns
-    from spylib.research.models import bundle_signal, make_bundle
-
-    market = ingest("embedded", "SPY", "QQQ")
-    features = build_features(market.prices, "SPY", "QQQ")
-    columns = feature_columns()
-    dev = features[(features["date"] >= date(2004, 1, 1)) & (features["date"] < date(2013, 1, 1))]
-    test = features[(features["date"] >= date(2013, 6, 1)) & (features["date"] < date(2015, 1, 1))]
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
-    model.fit(dev[columns], dev["target_up"].astype(int))
-    bundle = make_bundle(model, columns, 0.5, [], "close_to_close", "SPY")
-    probability, signal = bundle_signal(bundle, test)
-    profile = reference_profile(dev, columns, test_probability=probability, test_signal=signal,
-                                test_metrics={"hit_rate": 0.55, "auc": 0.52, "net_sharpe": 0.5})  # fmt: skip
-    registry = LocalRegistry(root)
-    registry.register(RegistrationRequest(
-        group="spy-direction", bundle=bundle, approval_status="PendingManualApproval",
-        metrics={"cost_bps": 1.0}, gate_reasons=[], run_pathspec="SpyFlow/test", data_fingerprint="test",
-        code_version="test", extra_files={"reference_profile.json": json.dumps(profile).encode()},
-    ))  # fmt: skip
-    registry.set_status("spy-direction", 1, "Approved")
-
-
-def run_predict_flow(tmp: Path, as_of: str, **params: Any) -> Run:
-    result = run_flow(tmp, flow_file=PREDICT_FLOW, sweep=None, max_workers=1, as_of=as_of, **params)
-    assert result.status == "successful", result.stderr
-    return result.run
+from tests.helpers.flowrun import task_of
+from tests.helpers.predict_flow import DAY, NEXT_DAY, register_approved_model, run_predict_flow
 
 
 def daily_rows(lake: Path) -> pd.DataFrame:
