@@ -1,4 +1,7 @@
-"""Faults in a flow run: a crashing ``train`` task, then ``resume`` re-runs only the failed task.
+"""Faults in a flow run: a crashing ``train`` task, then ``resume`` re-runs only the failed task; a run
+whose ``train`` task is killed, or that fails in ``register``, leaves nothing readers can see (its lake
+files are staged, :mod:`spylib.storage.staging`), and the ``resume`` that completes it publishes them
+exactly once.
 
 Faults are injected from outside the product code: ``tests/helpers/faultsite/sitecustomize.py`` (first on
 the flow's ``PYTHONPATH``) wraps one ``spylib`` function in the flow's subprocesses, armed by a marker file.
@@ -13,16 +16,56 @@ a real run, in ``tests/flow/test_security.py``.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from metaflow import Run
 
-from spylib.storage.lake import list_lake_files, read_table
-from tests.helpers.flowrun import data_of, fault_env, resume_flow, run_flow, task_of
+from spylib.storage.lake import LAKE_TABLES, list_lake_files, read_table
+from spylib.storage.sql import query
+from spylib.storage.staging import is_published, list_staged_runs
+from tests.helpers.flowrun import data_of, fault_env, resume_flow, run_flow, runner_cwd, task_of
+from tests.helpers.metaflow_env import output_params
+from tests.helpers.paths import FLOW_FILE, SMALL_SWEEP
 
 
 def step_names(run: Run) -> list[str]:
     return sorted(step.id for step in run)
+
+
+def visible(lake: str) -> dict[str, int]:
+    """The rows every reader sees per table: read_table, the lake's file listing and the DuckDB views agree."""
+    rows = {}
+    for table in LAKE_TABLES:
+        frame = read_table(table, lake)
+        assert (len(frame) == 0) == (not list_lake_files(table, lake)), table
+        assert int(query(f"SELECT count(*) AS n FROM {table}", lake)["n"].iloc[0]) == len(frame), table
+        rows[table] = len(frame)
+    return rows
+
+
+def assert_invisible(lake: str, run_id: str) -> None:
+    """A failed run: none of its rows is visible; what it wrote is staged under its id."""
+    assert visible(lake) == dict.fromkeys(LAKE_TABLES, 0)
+    assert list_staged_runs(lake) == [run_id]
+    assert not is_published(lake, run_id)
+
+
+def assert_published_once(lake: str, run_id: str, predictions: int) -> None:
+    """Every table holds the run's rows once, nothing is left staged, the publication is recorded."""
+    rows = visible(lake)
+    for table in LAKE_TABLES:
+        assert {f.run_id for f in list_lake_files(table, lake)} == {run_id}, table
+        assert not read_table(table, lake).duplicated(["date", "symbol"]).any(), table
+    assert rows["predictions"] == predictions
+    assert rows["features"] > 0
+    assert rows["prices"] > rows["features"]  # both symbols' prices; the features of one, warm-up dropped
+    assert list_staged_runs(lake) == []
+    assert is_published(lake, run_id)
 
 
 def test_train_crash_then_resume_reruns_only_the_failed_task(tmp_path: Path) -> None:
@@ -42,6 +85,8 @@ def test_train_crash_then_resume_reruns_only_the_failed_task(tmp_path: Path) -> 
     assert "evaluate" not in step_names(origin)  # nothing after the failed step ran
     assert not (tmp_path / "out" / "predictions").exists()
     assert not (tmp_path / "registry").exists()
+    lake = str(tmp_path / "lake")
+    assert_invisible(lake, origin.id)  # ingest and features wrote prices and features: staged only
 
     marker.unlink()  # the fault is gone; resume re-uses the run's parameters and configs
     resumed = resume_flow(origin.id, env=env)
@@ -58,14 +103,72 @@ def test_train_crash_then_resume_reruns_only_the_failed_task(tmp_path: Path) -> 
     for step in ("start", "ingest", "features", "split"):
         assert task_of(run, step).metadata_dict.get("origin-task-id"), f"{step} re-ran"
     assert task_of(run, "end").successful
-    assert len(data_of(run).trials) == 8  # both configurations' trials, as in a clean run
+    assert len(data_of(run).trials) == 2 * 2 * 2 * 2  # both configurations' trials, as in a clean run
 
     # The lake: every table is keyed by the origin run's id (`output_run_id`, set in the cloned
-    # `start`), so the resumed predict rewrote nothing twice; no (date, symbol) appears twice.
-    lake = str(tmp_path / "lake")
+    # `start`); the resumed run published the origin's staged prices and features with its own
+    # predictions, once: no (date, symbol) appears twice.
     assert data_of(run).output_run_id == origin.id
-    for table in ("prices", "features", "predictions"):
-        assert {f.run_id for f in list_lake_files(table, lake)} == {origin.id}, table
-        frame = read_table(table, lake)
-        assert not frame.duplicated(["date", "symbol"]).any(), table
-    assert len(read_table("predictions", lake)) == len(data_of(run).predictions)
+    assert_published_once(lake, origin.id, len(data_of(run).predictions))
+    publication = data_of(run).lake_publication
+    assert publication["moved"] == len(publication["files"])  # every file moved by this one publication
+
+
+def test_a_killed_train_task_leaves_nothing_visible(tmp_path: Path) -> None:
+    """SIGKILL, not an exception: the task process dies in ``train`` with no chance to clean up."""
+    marker = tmp_path / "hold-logistic"
+    marker.touch()
+    env = {
+        **os.environ,
+        **fault_env(marker, "spylib.stages.training:run_train", match="logistic", action="hold"),
+    }
+    run_id_file = tmp_path / "run-id"
+    command = [
+        sys.executable, str(FLOW_FILE), "--config", "sweep", str(SMALL_SWEEP), "run", "--max-workers", "1",
+        "--run-id-file", str(run_id_file),
+        *(f"--{k.replace('_', '-')}={v}" for k, v in output_params(tmp_path).items()),
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, env=env, cwd=runner_cwd(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        reached = Path(f"{marker}.reached")
+        deadline = time.monotonic() + 600
+        while not reached.exists():
+            assert process.poll() is None, "the flow ended before reaching train"
+            assert time.monotonic() < deadline, "the flow did not reach train"
+            time.sleep(0.2)
+        os.kill(int(reached.read_text()), signal.SIGKILL)  # the train task's own process
+        output, _ = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode != 0
+    assert "train" in output
+    run = Run(f"SpyFlow/{run_id_file.read_text().strip()}")
+    assert "evaluate" not in step_names(run)
+    assert_invisible(str(tmp_path / "lake"), run.id)
+
+
+def test_a_run_failing_in_register_is_invisible_and_resume_publishes_it_once(tmp_path: Path) -> None:
+    marker = tmp_path / "fail-register"
+    marker.touch()
+    env = fault_env(marker, "spylib.stages.training:run_register")
+    result = run_flow(tmp_path, env=env)
+    assert result.status == "failed"
+    origin = result.run
+    assert not task_of(origin, "register").successful
+    assert task_of(origin, "predict").successful  # prices, features and predictions were all written
+    lake = str(tmp_path / "lake")
+    assert_invisible(lake, origin.id)
+
+    marker.unlink()
+    resumed = resume_flow(origin.id, env=env)
+    assert resumed.status == "successful", resumed.stderr
+    for step in ("ingest", "features", "predict"):
+        assert task_of(resumed.run, step).metadata_dict.get("origin-task-id"), f"{step} re-ran"
+    assert_published_once(lake, origin.id, len(data_of(resumed.run).predictions))
+    publication = data_of(resumed.run).lake_publication
+    assert publication["moved"] == len(publication["files"])
+    assert not publication["already_published"]
