@@ -1,5 +1,6 @@
 """The S3 lake, Glue registration and DuckDB over S3, against a real moto server over HTTP (the DDL,
-the Glue table input and DuckDB over a local lake are ``tests/unit/test_catalog_sql.py``)."""
+the Glue table input and DuckDB over a local lake are ``tests/unit/test_catalog_sql.py``); a staged run
+invisible on S3 and in Glue until published; the start probes and source checks on S3."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from typing import Any
 import boto3
 import pytest
 
-from spylib.core.errors import ConfigError
+from spylib.core.errors import ConfigError, DataValidationError
+from spylib.research.price_files import check_source_file
 from spylib.storage.catalog import PARQUET_SERDE, register_glue_tables
-from spylib.storage.lake import LAKE_TABLES, read_table, write_table
+from spylib.storage.lake import LAKE_TABLES, list_lake_files, read_table, write_table
+from spylib.storage.probe import probe_writable
 from spylib.storage.sql import query
+from spylib.storage.staging import is_published, publish_run, stage_table
 from tests.helpers.lake_frames import expected_columns, make_frame
 from tests.helpers.moto_server import MotoServer
 
@@ -109,3 +113,61 @@ def test_httpfs_mode_says_why_it_cannot_run(aws: dict[str, Any]) -> None:
     else:
         with pytest.raises(ConfigError, match="httpfs"):
             query("SELECT 1", root, s3_mode="httpfs")
+
+
+# --- staged runs, the start probes and source checks, on S3 ---------------------------------------
+
+
+def object_keys(aws: dict[str, Any], prefix: str = "") -> list[str]:
+    listing = aws["s3"].list_objects_v2(Bucket=aws["bucket"], Prefix=prefix)
+    return sorted(o["Key"] for o in listing.get("Contents", []))
+
+
+def test_a_staged_run_is_invisible_on_s3_and_in_glue_until_published(aws: dict[str, Any]) -> None:
+    root = f"s3://{aws['bucket']}/lake"
+    glue = aws["glue"]
+    write_table(make_frame("prices"), "prices", root, "1")  # an earlier run, published
+    new_symbol = make_frame("prices", symbols=("IWM",), start="2021-03-01", days=2)
+    uris = stage_table(new_symbol, "prices", root, "2")
+    assert uris == [f"{root}/prices/symbol=IWM/year=2021/run_id=2.parquet"]
+    assert object_keys(aws, "lake/_staging/") == [
+        "lake/_staging/run_id=2/prices/symbol=IWM/year=2021/run_id=2.parquet"
+    ]
+
+    assert set(read_table("prices", root)["run_id"]) == {"1"}
+    assert {f.run_id for f in list_lake_files("prices", root)} == {"1"}
+    assert (
+        query("SELECT count(*) AS n FROM prices WHERE symbol = 'IWM'", root, s3_mode="sync")["n"].item() == 0
+    )
+    report = register_glue_tables(root, "staged_db", glue_client=glue, tables=("prices",))
+    assert report["tables"]["prices"]["partitions"] == 4  # SPY and QQQ, 2019 and 2020: no IWM
+    assert not is_published(root, "2")
+
+    publication = publish_run(root, "2")
+    assert publication.moved == 1
+    assert object_keys(aws, "lake/_staging/") == []
+    assert object_keys(aws, "lake/_published/") == ["lake/_published/run_id=2.json"]
+    assert (
+        query("SELECT count(*) AS n FROM prices WHERE symbol = 'IWM'", root, s3_mode="sync")["n"].item() == 2
+    )
+    again = register_glue_tables(root, "staged_db", glue_client=glue, tables=("prices",))
+    assert again["tables"]["prices"]["partitions_added"] == 1
+
+    assert publish_run(root, "2").moved == 0  # a second publication (a resume) changes nothing
+    assert len(read_table("prices", root, filters=[("symbol", "=", "IWM")])) == 2
+
+
+def test_start_probes_s3_locations_and_heads_s3_sources(aws: dict[str, Any]) -> None:
+    before = object_keys(aws)
+    probe_writable(f"s3://{aws['bucket']}/lake", "--lake-root")
+    assert object_keys(aws) == before  # the probe object is deleted at once
+    with pytest.raises(ConfigError) as info:
+        probe_writable("s3://no-such-bucket-spyflow/lake", "--lake-root")
+    assert str(info.value) == (
+        "--lake-root: cannot write to s3://no-such-bucket-spyflow/lake: NoSuchBucket The specified bucket does not exist"
+    )
+    with pytest.raises(DataValidationError) as missing:
+        check_source_file(f"s3://{aws['bucket']}/data/spy_daily.csv")
+    assert str(missing.value) == f"s3://{aws['bucket']}/data/spy_daily.csv: object not found"
+    aws["s3"].put_object(Bucket=aws["bucket"], Key="data/spy_daily.csv", Body=b"date,open\n")
+    check_source_file(f"s3://{aws['bucket']}/data/spy_daily.csv")

@@ -1,5 +1,6 @@
 """Faults against a real moto server: the S3 endpoint stops while a run on the S3 datastore is in
-``predict``; the run fails fast, and ``resume`` completes it without duplicates in the lake.
+``predict``; the run fails fast, none of its lake rows is visible (they are staged), and ``resume``
+completes it and publishes them once, without duplicates.
 
 The fault point is held by ``tests/helpers/faultsite/sitecustomize.py`` (see ``tests/flow/test_faults.py``).
 """
@@ -20,6 +21,7 @@ from metaflow import Run
 from moto.server import ThreadedMotoServer
 
 from spylib.storage.lake import list_lake_files, read_table
+from spylib.storage.staging import is_published, list_staged_runs
 from tests.helpers.flowrun import fault_env, runner_cwd, task_of
 from tests.helpers.metaflow_env import output_params
 from tests.helpers.moto_server import aws_env
@@ -106,6 +108,12 @@ def test_s3_endpoint_stopping_fails_fast_and_resume_completes_without_duplicates
         # The endpoint is back on the same port with the same contents; resume the run.
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
+        # The failed run's prices and features are staged: no reader sees them, nor a Glue crawl of
+        # the tables' prefixes.
+        for table in ("prices", "features", "predictions"):
+            assert list_lake_files(table, lake, s3) == [], table
+            assert read_table(table, lake, s3=s3).empty, table
+        assert list_staged_runs(lake, s3) == [origin]
         resume_args = [
             "resume",
             "--origin-run-id",
@@ -145,6 +153,8 @@ def test_s3_endpoint_stopping_fails_fast_and_resume_completes_without_duplicates
             )
         prices = read_table("prices", lake, s3=s3)
         assert prices.groupby("symbol").size().to_dict() == {"QQQ": len(prices) // 2, "SPY": len(prices) // 2}
+        assert list_staged_runs(lake, s3) == []  # published once, by the resumed run's end
+        assert is_published(lake, origin, s3)
         assert len(registry_versions(tmp_path)) == 1  # registered once, by the resumed run
     finally:
         server.stop()
