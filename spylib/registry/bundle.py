@@ -1,8 +1,10 @@
 """The registered artifact format, shared by both targets: what is checked, written and hashed.
 
-A version is ``model.joblib`` (the bundle), ``model.tar.gz`` (``model.joblib`` + ``code/inference.py``,
-byte-for-byte reproducible), a provenance manifest with the sha256 of each, and extra files. Loading
-hashes the bytes first and unpickles them only on a match (see ``README.md`` in this folder).
+A version is ``model.joblib`` (the bundle, with the versions of Python, scikit-learn, numpy and joblib
+that pickled it under ``pickled_with``), ``model.tar.gz`` (``model.joblib`` + ``code/inference.py``,
+byte-for-byte reproducible), a provenance manifest with the sha256 of each and the same versions, and
+extra files. Loading hashes the bytes first and unpickles them only on a match (see ``README.md`` in
+this folder); a bundle without ``pickled_with`` (registered before it existed) loads as before.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from spylib.registry.protocol import RegistrationRequest, check_status
 
 LABEL_CONVENTIONS: tuple[str, ...] = ("close_to_close", "open_to_open")
 BUNDLE_FORMAT_VERSION = sagemaker_inference.BUNDLE_FORMAT_VERSION
+PICKLED_WITH = sagemaker_inference.PICKLED_WITH
 MANIFEST_FORMAT_VERSION = 1
 MODEL_FILE = "model.joblib"
 TARBALL_FILE = "model.tar.gz"
@@ -133,10 +136,17 @@ def check_request(request: RegistrationRequest) -> None:
 
 # --- writing ---------------------------------------------------------------------------------------
 def serialize_bundle(bundle: dict[str, Any]) -> bytes:
-    """The bytes of ``model.joblib`` for ``bundle`` (joblib pickle, uncompressed)."""
+    """The bytes of ``model.joblib`` for ``bundle`` (joblib pickle, uncompressed), with the versions of
+    Python, scikit-learn, numpy and joblib doing the pickling recorded under ``pickled_with`` (replacing
+    any older record: a re-registered bundle is pickled again, here)."""
     buffer = io.BytesIO()
-    joblib.dump(bundle, buffer)
+    joblib.dump({**bundle, PICKLED_WITH: runtime_versions()}, buffer)
     return buffer.getvalue()
+
+
+def runtime_versions() -> dict[str, str]:
+    """``{"python", "scikit-learn", "numpy", "joblib"}`` -> the versions in this process."""
+    return sagemaker_inference.runtime_versions()
 
 
 def inference_source() -> bytes:
@@ -162,10 +172,11 @@ def build_model_tarball(model_bytes: bytes) -> bytes:
 
 
 def build_manifest(request: RegistrationRequest, model_sha256: str, tarball_sha256: str) -> dict[str, Any]:
-    """The provenance document (``manifest.json`` locally, ``metrics.json`` in S3), minus version/status."""
-    import sklearn  # imported here: only needed to record the version the estimator was pickled with
-
+    """The provenance document (``manifest.json`` locally, ``metrics.json`` in S3), minus version/status.
+    ``pickled_with`` is the record :func:`serialize_bundle` put in ``model.joblib`` (this process's);
+    ``sklearn_version`` repeats its scikit-learn (the key older readers know)."""
     bundle = request.bundle
+    versions = runtime_versions()
     return {
         "manifest_format_version": MANIFEST_FORMAT_VERSION,
         "group": request.group,
@@ -187,7 +198,8 @@ def build_manifest(request: RegistrationRequest, model_sha256: str, tarball_sha2
         "threshold": float(bundle["threshold"]),
         "feature_columns": list(bundle["feature_columns"]),
         "filter_columns": list(bundle["filter_columns"]),
-        "sklearn_version": sklearn.__version__,
+        "sklearn_version": versions["scikit-learn"],
+        PICKLED_WITH: versions,
     }
 
 

@@ -2,7 +2,9 @@
 
 boto3 only. ``model.tar.gz``, ``metrics.json`` and the extra files go to ``{s3_prefix}/{group}/{run
 key}/``; the package ``{group}/{n}`` points at them and carries the provenance (and the model sha256
-the loader checks) in ``CustomerMetadataProperties``. Details in ``README.md`` in this folder.
+the loader checks) in ``CustomerMetadataProperties``; its InferenceSpecification names the image that
+serves it (:func:`inference_image`: the project's own image by default, a SageMaker scikit-learn image
+only when its scikit-learn is the training's). Details in ``README.md`` in this folder.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import re
 import unicodedata
 from typing import Any
@@ -19,6 +22,7 @@ from spylib.core.jsonio import dump_json
 from spylib.registry.bundle import (
     METRICS_FILE,
     MODEL_FILE,
+    PICKLED_WITH,
     TARBALL_FILE,
     build_manifest,
     build_model_tarball,
@@ -27,10 +31,12 @@ from spylib.registry.bundle import (
     check_request,
     load_bundle_bytes,
     read_tar_member,
+    runtime_versions,
     serialize_bundle,
     sha256_bytes,
     verify_extra_file,
 )
+from spylib.registry.inference import MEDIA_TYPES
 from spylib.registry.protocol import (
     ApprovalStatus,
     RegisteredModel,
@@ -46,6 +52,9 @@ BUCKET_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 # letters, numbers, space separators and ``_.:/=+-@`` (checked against botocore's service model).
 METADATA_VALUE_MAX = 256
 METADATA_ALLOWED_PUNCTUATION = frozenset("_.:/=+-@")
+# The SageMaker scikit-learn images: repository name, and tags such as 1.2-1-cpu-py3 (major.minor-build).
+SKLEARN_REPOSITORY = "sagemaker-scikit-learn"
+SKLEARN_TAG_PATTERN = re.compile(r"(\d+)\.(\d+)-\d+(?:-|$)")
 
 # Public ECR accounts of the SageMaker scikit-learn images (repository ``sagemaker-scikit-learn``),
 # copied from the sagemaker SDK's ``image_uri_config/sklearn.json`` ("inference" scope; identical for
@@ -107,7 +116,8 @@ class SageMakerRegistry:
     ) -> None:
         self.bucket, self.prefix = registry_prefix(s3_prefix)
         self.region = region or resolve_region(sagemaker_client)
-        self.image_uri = image_uri or sklearn_image_uri(self.region)
+        # None: chosen at registration (see inference_image), when the training's scikit-learn is known.
+        self.image_uri = image_uri or None
         if sagemaker_client is None or s3_client is None:
             import boto3  # imported lazily: the local registry never needs it
 
@@ -122,9 +132,12 @@ class SageMakerRegistry:
         """Upload and verify the artifacts, then create the model package ``{group}/{n}``.
 
         If package creation fails the uploaded objects are deleted, so no package ever points at
-        missing objects and no orphan objects stay behind.
+        missing objects and no orphan objects stay behind. The package's image is
+        :func:`inference_image` (refused, before anything is written, when its scikit-learn is not the
+        one the bundle is pickled with).
         """
         check_request(request)
+        image = inference_image(self.image_uri, self.region, runtime_versions()["scikit-learn"])
         self.ensure_group(request.group)
         existing = self.find_run(request.group, request.run_pathspec)
         if existing is not None:
@@ -148,21 +161,9 @@ class SageMakerRegistry:
                     request.description
                     or f"spy-flow model for {request.bundle['symbol']} from {request.run_pathspec}"
                 ),
-                InferenceSpecification={
-                    "Containers": [
-                        {
-                            "Image": self.image_uri,
-                            "ModelDataUrl": self.s3_uri(f"{base_key}/{TARBALL_FILE}"),
-                            # The scikit-learn container imports code/inference.py from the model dir.
-                            "Environment": {
-                                "SAGEMAKER_PROGRAM": "inference.py",
-                                "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
-                            },
-                        }
-                    ],
-                    "SupportedContentTypes": ["text/csv"],
-                    "SupportedResponseMIMETypes": ["text/csv", "application/json"],
-                },
+                InferenceSpecification=inference_specification(
+                    image, self.s3_uri(f"{base_key}/{TARBALL_FILE}")
+                ),
                 ModelMetrics={
                     "ModelQuality": {
                         "Statistics": {
@@ -437,6 +438,9 @@ def build_customer_metadata(request: RegistrationRequest, manifest: dict[str, An
         "label_convention": request.bundle["label_convention"],
         "feature_count": str(len(request.bundle["feature_columns"])),
         "sklearn_version": manifest["sklearn_version"],
+        "python_version": manifest[PICKLED_WITH]["python"],
+        "numpy_version": manifest[PICKLED_WITH]["numpy"],
+        "joblib_version": manifest[PICKLED_WITH]["joblib"],
     }
     features = " ".join(request.bundle["feature_columns"])
     if len(features) <= METADATA_VALUE_MAX:  # omitted when too long: the bundle has the full list
@@ -454,12 +458,108 @@ def build_customer_metadata(request: RegistrationRequest, manifest: dict[str, An
     return safe
 
 
+def inference_specification(image: str, model_data_url: str) -> dict[str, Any]:
+    """The model package's InferenceSpecification: one container, ``model.tar.gz`` unpacked at
+    ``/opt/ml/model``, handlers from ``code/inference.py`` in it (both the project's image and the
+    SageMaker scikit-learn image read SAGEMAKER_PROGRAM/SAGEMAKER_SUBMIT_DIRECTORY), CSV and JSON."""
+    return {
+        "Containers": [
+            {
+                "Image": image,
+                "ModelDataUrl": model_data_url,
+                "Environment": {
+                    "SAGEMAKER_PROGRAM": "inference.py",
+                    "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                },
+            }
+        ],
+        "SupportedContentTypes": list(MEDIA_TYPES),
+        "SupportedResponseMIMETypes": list(MEDIA_TYPES),
+    }
+
+
+def framework_sklearn_version(image_uri: str) -> str | None:
+    """The scikit-learn ``major.minor`` of a SageMaker scikit-learn image, read from its tag
+    (``.../sagemaker-scikit-learn:1.2-1-cpu-py3`` -> ``"1.2"``); None for any other image.
+    ConfigError for a scikit-learn image whose tag does not say (a digest, ``latest``)."""
+    repository, _, tag = image_uri.rpartition("/")[2].partition(":")
+    if repository.split("@")[0] != SKLEARN_REPOSITORY:
+        return None
+    match = SKLEARN_TAG_PATTERN.match(tag)
+    if not match:
+        raise ConfigError(
+            f"cannot tell which scikit-learn the image {image_uri!r} has: use a tagged SageMaker "
+            "scikit-learn image (e.g. ...:1.2-1-cpu-py3) or the project's image",
+            source="SageMaker registry",
+            key="image_uri",
+        )
+    return f"{match.group(1)}.{match.group(2)}"
+
+
+def metaflow_batch_image(_context: Any = None) -> str:
+    """Metaflow's ``METAFLOW_BATCH_CONTAINER_IMAGE`` (environment or Metaflow config), or ''.
+
+    That is the project's image (``docker/Dockerfile``), which also serves (``docker run IMAGE
+    serve``). Only the process that launches a run sees it: Metaflow does not pass it into Batch
+    containers, so a flow resolves it at launch: as a Parameter's default
+    (``Parameter("sagemaker-image-uri", default=metaflow_batch_image)``: Metaflow calls it with the
+    parameter's context when ``run`` starts), not in a Batch step.
+    """
+    value = os.environ.get("METAFLOW_BATCH_CONTAINER_IMAGE", "")
+    if not value:
+        with contextlib.suppress(Exception):  # Metaflow missing or its config unreadable: no fallback
+            from metaflow.metaflow_config import BATCH_CONTAINER_IMAGE
+
+            value = str(BATCH_CONTAINER_IMAGE or "")
+    return value
+
+
+def inference_image(image_uri: str | None, region: str, sklearn_version: str) -> str:
+    """The image a model package names for a bundle pickled with scikit-learn ``sklearn_version``.
+
+    1. ``image_uri`` (SpyFlow's ``--sagemaker-image-uri``) when given;
+    2. else Metaflow's ``METAFLOW_BATCH_CONTAINER_IMAGE`` (:func:`metaflow_batch_image`): the
+       project's image, built from the same dependencies the model was trained with;
+    3. else the SageMaker scikit-learn image of ``region`` (:func:`sklearn_image_uri`), but only when
+       its scikit-learn is ``sklearn_version``'s ``major.minor``.
+
+    A SageMaker scikit-learn image whose version differs from the training's is refused with a
+    ConfigError naming both (an unpickled estimator of another version may fail or predict
+    differently); nothing is registered. Another image's scikit-learn cannot be read from its URI:
+    the project's server checks it against the bundle's ``pickled_with`` when it starts.
+    """
+    chosen = image_uri or metaflow_batch_image()
+    source = "--sagemaker-image-uri" if image_uri else "METAFLOW_BATCH_CONTAINER_IMAGE"
+    if not chosen:
+        chosen, source = sklearn_image_uri(region), "the default SageMaker scikit-learn image"
+    image_version = framework_sklearn_version(chosen)
+    trained = ".".join(sklearn_version.split(".")[:2])
+    if image_version is not None and image_version != trained:
+        raise ConfigError(
+            f"{source} {chosen} has scikit-learn {image_version}, but the model is pickled with "
+            f"scikit-learn {sklearn_version}: register with the project's image (docker/Dockerfile, pushed "
+            "to ECR) as --sagemaker-image-uri or METAFLOW_BATCH_CONTAINER_IMAGE, or with a SageMaker "
+            f"scikit-learn image {trained}-*",
+            source="SageMaker registry",
+            key="image_uri",
+        )
+    return chosen
+
+
+def check_inference_image(image_uri: str | None, region: str | None = None) -> str:
+    """:func:`inference_image` for a model this process would train and pickle (its scikit-learn), in
+    ``region`` (default: boto3's): for a flow's ``start``, so a registration that would be refused
+    fails before any training. Returns the image; ConfigError naming both versions otherwise."""
+    return inference_image(image_uri, region or resolve_region(), runtime_versions()["scikit-learn"])
+
+
 def sklearn_image_uri(region: str, framework_version: str = "1.2-1") -> str:
     """SageMaker scikit-learn inference image URI for ``region``.
 
     Uses the optional ``sagemaker`` package's bundled table when it is installed (v3:
     ``sagemaker.core.image_uris``; v2: ``sagemaker.image_uris``), otherwise :data:`SKLEARN_IMAGE_ACCOUNTS`.
-    Note the image's scikit-learn version (1.2 for ``1.2-1``) must be able to unpickle the estimator.
+    Its scikit-learn is the version's ``major.minor`` (1.2 for ``1.2-1``); :func:`inference_image`
+    uses it only for a model pickled with that scikit-learn.
     """
     retrieve = find_sdk_image_retriever()
     if retrieve is not None:

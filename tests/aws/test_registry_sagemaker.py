@@ -13,13 +13,16 @@ from botocore.exceptions import ClientError
 
 from spylib import registry
 from spylib.core.errors import ConfigError, IntegrityError
-from spylib.registry import SageMakerRegistry, open_registry
+from spylib.registry import SageMakerRegistry, inference, open_registry
+from spylib.registry import sagemaker as sagemaker_target
 from spylib.storage.s3 import split_s3_uri
 from tests.helpers.moto_server import MotoServer
 from tests.helpers.registry_requests import make_bundle, make_request
 
 BUCKET = "spyflow-models"
 PREFIX = f"s3://{BUCKET}/registry"
+# The project's image (docker/Dockerfile) in ECR: what a model package names by default.
+PROJECT_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/spy-flow:0.1.0"
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +49,7 @@ def object_keys(s3: Any, prefix: str) -> list[str]:
 
 def test_register_versions_metadata_and_artifacts(sagemaker: Any, s3: Any) -> None:
     group = "spy-versions"
-    reg = open_registry("sagemaker", PREFIX)
+    reg = open_registry("sagemaker", PREFIX, image_uri=PROJECT_IMAGE)
     assert isinstance(reg, SageMakerRegistry)
     first = reg.register(
         make_request("SpyFlow/1", group=group, extra_files={"reference_profile.json": b'{"mean": 0.1}'})
@@ -72,11 +75,16 @@ def test_register_versions_metadata_and_artifacts(sagemaker: Any, s3: Any) -> No
     assert meta["gate_reasons"] == "dsr 0.95 0.41"  # '<' and '()' are illegal in AWS metadata values
     assert meta["threshold"] == "0.5"
     assert meta["feature_columns"] == "ret_1d rsi_14"
+    versions = inference.runtime_versions()
+    assert meta["sklearn_version"] == versions["scikit-learn"]
+    assert meta["numpy_version"] == versions["numpy"]
+    assert meta["python_version"] == versions["python"]
+    assert meta["joblib_version"] == versions["joblib"]
     container = described["InferenceSpecification"]["Containers"][0]
-    assert container["Image"] == registry.sklearn_image_uri("us-east-1")
+    assert container["Image"] == PROJECT_IMAGE
     assert container["ModelDataUrl"] == second.model_uri
     assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
-    assert described["InferenceSpecification"]["SupportedContentTypes"] == ["text/csv"]
+    assert described["InferenceSpecification"]["SupportedContentTypes"] == ["text/csv", "application/json"]
     assert described["InferenceSpecification"]["SupportedResponseMIMETypes"] == [
         "text/csv",
         "application/json",
@@ -88,6 +96,7 @@ def test_register_versions_metadata_and_artifacts(sagemaker: Any, s3: Any) -> No
     document = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     assert document["metrics"] == {"sharpe": 0.8, "dsr": None, "hit_rate": 0.54}
     assert document["gate_reasons"] == ["dsr < 0.95 (0.41)"]  # the full text lives in metrics.json
+    assert document["pickled_with"] == versions
 
     keys = object_keys(s3, f"registry/{group}/")
     assert len(keys) == 7  # 3 x (model.tar.gz, metrics.json) + 1 extra file
@@ -120,6 +129,7 @@ def test_latest_approved_and_later_approval(s3: Any, sagemaker: Any) -> None:
     assert latest.metadata["run_pathspec"] == "SpyFlow/3"
     assert latest.metadata["status"] == "Approved"
     assert latest.metadata["customer_metadata"]["data_fingerprint"] == "abc123"
+    assert latest.bundle["pickled_with"] == inference.runtime_versions()
 
     approved = reg.set_status(group, 4, "Approved")
     assert approved.status == "Approved"
@@ -135,7 +145,7 @@ def test_latest_approved_and_later_approval(s3: Any, sagemaker: Any) -> None:
 
 def test_same_run_is_not_registered_twice(s3: Any) -> None:
     group = "spy-idempotent"
-    reg = SageMakerRegistry(PREFIX)
+    reg = SageMakerRegistry(PREFIX, image_uri=PROJECT_IMAGE)
     first = reg.register(make_request("SpyFlow/42", group=group))
     keys_before = object_keys(s3, f"registry/{group}/")
     again = reg.register(make_request("SpyFlow/42", group=group, bundle=make_bundle(seed=3)))
@@ -151,7 +161,7 @@ def test_same_run_is_not_registered_twice(s3: Any) -> None:
 
 def test_tampered_object_is_refused(s3: Any) -> None:
     group = "spy-tampered"
-    reg = SageMakerRegistry(PREFIX)
+    reg = SageMakerRegistry(PREFIX, image_uri=PROJECT_IMAGE)
     registration = reg.register(make_request("SpyFlow/1", group=group))
     forged_model = registry.serialize_bundle(make_bundle(seed=8, threshold=0.99))
     bucket, key = split_s3_uri(registration.model_uri)
@@ -182,17 +192,79 @@ class FailingCreate:
 def test_failed_package_creation_leaves_no_objects(sagemaker: Any, s3: Any) -> None:
     group = "spy-failing"
     failing = FailingCreate(sagemaker)
-    reg = SageMakerRegistry(PREFIX, sagemaker_client=failing)
+    reg = SageMakerRegistry(PREFIX, image_uri=PROJECT_IMAGE, sagemaker_client=failing)
     with pytest.raises(ClientError, match="injected"):
         reg.register(make_request("SpyFlow/1", group=group, extra_files={"reference_profile.json": b"{}"}))
     assert failing.calls == 1
     assert object_keys(s3, f"registry/{group}/") == []
     assert sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"] == []
     # the same run succeeds once the service works again
-    assert SageMakerRegistry(PREFIX).register(make_request("SpyFlow/1", group=group)).version == 1
+    again = SageMakerRegistry(PREFIX, image_uri=PROJECT_IMAGE)
+    assert again.register(make_request("SpyFlow/1", group=group)).version == 1
 
 
 def test_invalid_group_is_refused_before_any_upload(s3: Any) -> None:
     with pytest.raises(ConfigError, match="'group'"):
-        SageMakerRegistry(PREFIX).register(make_request("SpyFlow/1", group="bad_group!"))
+        SageMakerRegistry(PREFIX, image_uri=PROJECT_IMAGE).register(
+            make_request("SpyFlow/1", group="bad_group!")
+        )
     assert object_keys(s3, "registry/bad") == []
+
+
+# ---- the image a package names must serve what was trained ---------------------------------------
+
+
+def packages(sagemaker: Any, group: str) -> list[dict[str, Any]]:
+    try:
+        return list(sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"])
+    except ClientError:
+        return []
+
+
+def test_a_framework_image_with_another_scikit_learn_is_refused(sagemaker: Any, s3: Any) -> None:
+    group = "spy-framework-mismatch"
+    framework = registry.sklearn_image_uri("us-east-1")  # scikit-learn 1.2
+    trained = inference.runtime_versions()["scikit-learn"]
+    assert not trained.startswith("1.2."), "this test needs a scikit-learn other than the image's"
+    reg = SageMakerRegistry(PREFIX, image_uri=framework)
+    with pytest.raises(ConfigError) as info:
+        reg.register(make_request("SpyFlow/1", group=group))
+    message = str(info.value)
+    assert f"{framework} has scikit-learn 1.2" in message
+    assert f"pickled with scikit-learn {trained}" in message
+    assert object_keys(s3, f"registry/{group}/") == []
+    assert packages(sagemaker, group) == []
+
+
+def test_no_image_falls_back_to_metaflows_batch_image(
+    sagemaker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    group = "spy-metaflow-image"
+    monkeypatch.setenv("METAFLOW_BATCH_CONTAINER_IMAGE", PROJECT_IMAGE)
+    registration = SageMakerRegistry(PREFIX).register(make_request("SpyFlow/1", group=group))
+    described = sagemaker.describe_model_package(ModelPackageName=registration.location)
+    assert described["InferenceSpecification"]["Containers"][0]["Image"] == PROJECT_IMAGE
+
+
+def test_no_image_at_all_is_refused_unless_the_framework_image_matches(
+    sagemaker: Any, s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    group = "spy-no-image"
+    monkeypatch.setattr(sagemaker_target, "metaflow_batch_image", lambda: "")
+    with pytest.raises(
+        ConfigError, match=r"the default SageMaker scikit-learn image .* --sagemaker-image-uri"
+    ):
+        SageMakerRegistry(PREFIX).register(make_request("SpyFlow/1", group=group))
+    assert object_keys(s3, f"registry/{group}/") == []
+    # A model pickled with the framework image's scikit-learn may use it.
+    real = sagemaker_target.runtime_versions
+
+    def as_if_trained_with_1_2() -> dict[str, str]:
+        return {**real(), "scikit-learn": "1.2.2"}
+
+    monkeypatch.setattr(sagemaker_target, "runtime_versions", as_if_trained_with_1_2)
+    registration = SageMakerRegistry(PREFIX).register(make_request("SpyFlow/1", group=group))
+    described = sagemaker.describe_model_package(ModelPackageName=registration.location)
+    assert described["InferenceSpecification"]["Containers"][0]["Image"] == registry.sklearn_image_uri(
+        "us-east-1"
+    )

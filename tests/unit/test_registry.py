@@ -6,6 +6,8 @@ import importlib.util
 import io
 import json
 import multiprocessing
+import re
+import sys
 import tarfile
 import time
 from pathlib import Path
@@ -26,6 +28,7 @@ from spylib.registry import (
     open_registry,
     sklearn_image_uri,
 )
+from spylib.registry import sagemaker as sagemaker_target
 from tests.helpers.registry_requests import make_bundle, make_request
 
 
@@ -342,4 +345,93 @@ def test_shipped_inference_imports_nothing_from_spylib() -> None:
     imports = {
         line.split()[1].split(".")[0] for line in source.splitlines() if line.startswith(("import ", "from "))
     }
-    assert imports <= {"__future__", "io", "json", "os", "typing", "joblib", "numpy", "pandas"}
+    # The standard library, and what the SageMaker scikit-learn container has (threadpoolctl: scikit-learn's).
+    assert imports - set(sys.stdlib_module_names) <= {"joblib", "numpy", "pandas", "threadpoolctl"}
+
+
+# ---- what the registry records and which image may serve it --------------------------------------
+
+PROJECT_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/spy-flow:0.1.0"
+
+
+def test_the_bundle_and_manifest_record_the_versions_that_pickled_it(tmp_path: Path) -> None:
+    versions = registry.inference.runtime_versions()
+    assert set(versions) == {"python", "scikit-learn", "numpy", "joblib"}
+    pickled = joblib.load(io.BytesIO(registry.serialize_bundle(make_bundle())))
+    assert pickled["pickled_with"] == versions
+    registration = LocalRegistry(tmp_path).register(make_request("SpyFlow/1"))
+    manifest = json.loads(Path(registration.location, "manifest.json").read_text())
+    assert manifest["pickled_with"] == versions
+    assert manifest["sklearn_version"] == versions["scikit-learn"]
+
+
+def test_a_bundle_without_the_version_record_still_loads(tmp_path: Path) -> None:
+    path = tmp_path / "model.joblib"
+    joblib.dump(make_bundle(threshold=0.55), path)  # as registered before the record existed
+    bundle = load_bundle(path, registry.sha256_file(path))
+    assert "pickled_with" not in bundle
+    assert bundle["threshold"] == 0.55
+
+
+@pytest.mark.parametrize(
+    ("image", "version"),
+    [
+        ("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3", "1.2"),
+        ("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.4-2", "1.4"),
+        ("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:0.23-1-cpu-py3", "0.23"),
+        (PROJECT_IMAGE, None),
+        ("spy-flow:proof", None),
+    ],
+)
+def test_framework_sklearn_version_from_the_tag(image: str, version: str | None) -> None:
+    assert sagemaker_target.framework_sklearn_version(image) == version
+
+
+@pytest.mark.parametrize("tag", [":latest", "@sha256:" + "a" * 64])
+def test_a_framework_image_without_a_version_tag_is_refused(tag: str) -> None:
+    with pytest.raises(ConfigError, match="cannot tell which scikit-learn"):
+        sagemaker_target.framework_sklearn_version(
+            f"1.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn{tag}"
+        )
+
+
+def test_inference_image_prefers_the_parameter_then_metaflows_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("METAFLOW_BATCH_CONTAINER_IMAGE", "111.dkr.ecr.us-east-1.amazonaws.com/spy-flow:batch")
+    assert sagemaker_target.inference_image(PROJECT_IMAGE, "us-east-1", "1.9.1") == PROJECT_IMAGE
+    assert sagemaker_target.inference_image(None, "us-east-1", "1.9.1").endswith("/spy-flow:batch")
+
+
+def test_inference_image_refuses_a_framework_image_of_another_scikit_learn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    framework = sklearn_image_uri("eu-west-1")
+    with pytest.raises(ConfigError) as info:
+        sagemaker_target.inference_image(framework, "eu-west-1", "1.5.2")
+    message = str(info.value)
+    assert "has scikit-learn 1.2, but the model is pickled with scikit-learn 1.5.2" in message
+    assert "--sagemaker-image-uri" in message
+    assert sagemaker_target.inference_image(framework, "eu-west-1", "1.2.2") == framework
+    monkeypatch.setattr(sagemaker_target, "metaflow_batch_image", lambda: "")
+    with pytest.raises(ConfigError, match=r"the default SageMaker scikit-learn image .*1\.2.*1\.5\.2"):
+        sagemaker_target.inference_image(None, "eu-west-1", "1.5.2")
+    assert sagemaker_target.inference_image("", "eu-west-1", "1.2.0") == framework
+
+
+def test_metaflow_batch_image_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("METAFLOW_BATCH_CONTAINER_IMAGE", PROJECT_IMAGE)
+    assert sagemaker_target.metaflow_batch_image() == PROJECT_IMAGE
+
+
+def test_check_inference_image_uses_this_processs_scikit_learn(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sagemaker_target, "metaflow_batch_image", lambda: "")
+    here = registry.inference.runtime_versions()["scikit-learn"]
+    assert sagemaker_target.check_inference_image(PROJECT_IMAGE, "us-east-1") == PROJECT_IMAGE
+    if not here.startswith("1.2."):
+        with pytest.raises(ConfigError, match=rf"pickled with scikit-learn {re.escape(here)}"):
+            sagemaker_target.check_inference_image("", "us-east-1")
+    # What a flow's Parameter default calls (with Metaflow's parameter context).
+    monkeypatch.undo()
+    monkeypatch.setenv("METAFLOW_BATCH_CONTAINER_IMAGE", PROJECT_IMAGE)
+    assert sagemaker_target.metaflow_batch_image(object()) == PROJECT_IMAGE
