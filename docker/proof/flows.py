@@ -1,12 +1,13 @@
 """Running the flow on the emulated Batch: its environment (the README's Batch settings, pointed at
 moto and the proof's image), the ``run``/``resume`` command lines, and Metaflow's Client configured
-the same way."""
+the same way. Without moto (``--serving-only``): the flow on this machine, local datastore and registry."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,18 @@ from types import ModuleType
 
 from proof.aws import Moto
 from proof.session import Session
-from proof.settings import BUCKET, DUMMY_KEY, JOB_QUEUE, MODEL_GROUP, PROOF_SWEEP, REGION, REPO, TEST_IMAGE
+from proof.settings import (
+    BUCKET,
+    DUMMY_KEY,
+    INFERENCE_IMAGE,
+    JOB_QUEUE,
+    LOCAL_RUN_ARGS,
+    MODEL_GROUP,
+    PROOF_SWEEP,
+    REGION,
+    REPO,
+    TEST_IMAGE,
+)
 from proof.shell import ProofFailure, log_line, tail_text
 
 
@@ -26,24 +38,32 @@ def flow_class_name(flow_file: Path) -> str:
 
 
 class FlowRunner:
-    """Runs the flow CLI as a child process and reads its runs back through the Client."""
+    """Runs the flow CLI as a child process and reads its runs back through the Client
+    (on the emulated Batch with ``moto``; on this machine, local datastore, without)."""
 
-    def __init__(self, session: Session, moto: Moto) -> None:
+    def __init__(self, session: Session, moto: Moto | None) -> None:
         self.session = session
         self.moto = moto
         self.opts = session.opts
         self.name = flow_class_name(self.opts.flow)
 
     def env(self) -> dict[str, str]:
-        """The flow's environment: the README's Batch settings, pointed at moto and this engine's image."""
+        """The flow's environment: the README's Batch settings, pointed at moto and this engine's image
+        (without moto: Metaflow on this machine, its datastore in the workdir)."""
         work = self.session.work
-        endpoint = self.moto.endpoint
         env = {k: v for k, v in os.environ.items() if not k.startswith(("METAFLOW_", "AWS_"))}
         env.update(
             METAFLOW_USER="spyflow",
             METAFLOW_HOME=str(work / "metaflow-home"),  # no ~/.metaflowconfig leaks in
             METAFLOW_DEFAULT_METADATA="local",
             METAFLOW_DATASTORE_SYSROOT_LOCAL=str(work / "metaflow-local"),
+            PYTHONPATH=str(self.import_dir()),
+        )
+        if self.moto is None:
+            env.update(METAFLOW_DEFAULT_DATASTORE="local")
+            return env
+        endpoint = self.moto.endpoint
+        env.update(
             METAFLOW_DEFAULT_DATASTORE="s3",
             METAFLOW_DATASTORE_SYSROOT_S3=f"s3://{BUCKET}/metaflow",
             METAFLOW_S3_ENDPOINT_URL=endpoint,
@@ -56,7 +76,6 @@ class FlowRunner:
             AWS_DEFAULT_REGION=REGION,
             AWS_CONFIG_FILE=os.devnull,  # never a real profile or credential from this machine
             AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-            PYTHONPATH=str(self.import_dir()),
         )
         return env
 
@@ -78,7 +97,18 @@ class FlowRunner:
         return path
 
     def run_args(self) -> list[str]:
-        return self.opts.run_args.format(bucket=BUCKET, model_group=MODEL_GROUP).split()
+        return shlex.split(
+            self.opts.run_args.format(bucket=BUCKET, model_group=MODEL_GROUP, inference_image=INFERENCE_IMAGE)
+        )
+
+    def local_registry(self) -> Path:
+        return self.session.work / "serving-local" / "registry"
+
+    def run_locally(self, label: str) -> tuple[int, str | None]:
+        """``run`` on this machine (``--serving-only``): local datastore, local registry in the workdir."""
+        local = self.session.work / "serving-local"
+        args = LOCAL_RUN_ARGS.format(registry=self.local_registry(), output=local / "output")
+        return self.run(label, [*self.config_args(), "run", *shlex.split(args), "--model-group", MODEL_GROUP])
 
     def config_args(self) -> list[str]:
         sweep = self.session.work / "sweep-proof.json"

@@ -1,6 +1,7 @@
 """The images: a wheelhouse downloaded on the host and served on 127.0.0.1 (nothing in a build
-talks to PyPI), the Debian image tagged as ``docker/Dockerfile``'s base, the Batch image built from
-``docker/Dockerfile`` unchanged (and smoke-tested), and the emulator-only ``test-layer.Dockerfile``."""
+talks to PyPI), the Debian image tagged as ``docker/Dockerfile``'s base, the project image built from
+``docker/Dockerfile`` unchanged (and smoke-tested; tagged with its ECR-style name as the inference
+image), and the emulator-only ``test-layer.Dockerfile``."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from proof.settings import (
     COMPUTE_ENV,
     DOCKER_CLI,
     DOCKERFILE,
+    INFERENCE_IMAGE,
     JOB_QUEUE,
     METADATA_SHIM,
     PREFERRED_WHEEL_PORT,
@@ -39,9 +41,16 @@ def dockerfile_base(dockerfile: Path) -> str:
 
 
 def project_requirements() -> list[str]:
-    """What the image installs: the project's dependencies and its build backend (PEP 517 build)."""
+    """What the image installs: the project's dependencies, the ``serve`` extra (the inference server)
+    and its build backend (PEP 517 build)."""
     meta = tomllib.loads((REPO / "pyproject.toml").read_text())
-    return [*meta["project"]["dependencies"], *meta["build-system"]["requires"], "wheel"]
+    project = meta["project"]
+    return [
+        *project["dependencies"],
+        *project["optional-dependencies"]["serve"],
+        *meta["build-system"]["requires"],
+        "wheel",
+    ]
 
 
 class Images:
@@ -147,6 +156,8 @@ class Images:
         user = self.engine.docker("run", "--rm", "--network", "none", PROJECT_IMAGE, "id", "-un")
         name = user.stdout.decode().strip()
         self.session.check("project image runs unprivileged", name != "root", f"user {name}")
+        # The same image is the model package's inference image (SageMaker runs `docker run IMAGE serve`).
+        self.engine.docker("tag", PROJECT_IMAGE, INFERENCE_IMAGE)
         if measure_compressed:
             saved = subprocess.Popen(
                 [DOCKER_CLI, "save", PROJECT_IMAGE], stdout=subprocess.PIPE, env=self.engine.env()

@@ -1,6 +1,7 @@
-"""The proof as a sequence of timed phases (``run``), and the process around it (``main``): the
-exit status (0 proved, 1 failed, 77 skipped), cleanup by process id whatever happens (SIGTERM and
-SIGHUP included), the report in ``<workdir>/report.json`` and the one-line verdict."""
+"""The proof as a sequence of timed phases (``run``: the Batch phases, then the serving phases on the
+model they registered; ``--serving-only``: a local run's model), and the process around it
+(``main``): the exit status (0 proved, 1 failed, 77 skipped), cleanup by process id whatever happens
+(SIGTERM and SIGHUP included), the report in ``<workdir>/report.json`` and the one-line verdict."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from proof.checks import Checks
 from proof.engine import Engine, install_packages, preflight, wipe_workdir
 from proof.flows import FlowRunner
 from proof.images import Images
+from proof.serving import Model, Serving, run_serving
 from proof.session import Session
 from proof.settings import SKIPPED, parse_args
 from proof.shell import ProofFailure, Skip, free_port, log_line
@@ -48,20 +50,44 @@ def run(session: Session, engine: Engine) -> None:
         images.tag_dockerfile_base()
     with phase("project image (docker/Dockerfile)"):
         images.build_project_image(opts.measure_compressed)
+    model = local_model(session, engine) if opts.serving_only else batch_phases(session, engine, images)
+    run_serving(session, engine, model)
+    session.report["status"] = "proved"
+
+
+def batch_phases(session: Session, engine: Engine, images: Images) -> Model:
+    """The flow on the emulated Batch (plain, then killed and resumed); returns the model the plain
+    run registered in (moto's) SageMaker Model Registry, for the serving phases."""
+    phase = session.phase
     with phase("emulator layer (docker/test-layer.Dockerfile)"):
         moto = Moto(session, free_port())
         images.build_test_image(moto.endpoint)
     with phase("moto server and Batch resources"):
         moto.start(engine)
         moto.create_resources()
-    checks = Checks(session, engine, moto, FlowRunner(session, moto))
+    flows = FlowRunner(session, moto)
+    checks = Checks(session, engine, moto, flows)
     with phase("plain run on Batch"):
         run_id = checks.plain_run()
     with phase("checks of the plain run"):
         checks.check_plain_run(run_id)
     with phase("run with a killed evaluate, then resume"):
         checks.run_with_failure_then_resume()
-    session.report["status"] = "proved"
+    with phase("serving: the plain run's model package (moto's SageMaker and S3)"):
+        return Serving(session, engine).model_from_sagemaker(moto, flows, run_id)
+
+
+def local_model(session: Session, engine: Engine) -> Model:
+    """``--serving-only``: the flow on this machine (local datastore and registry), its model."""
+    flows = FlowRunner(session, None)
+    with session.phase("serving: local run of the flow (local registry)"):
+        code, run_id = flows.run_locally("local")
+        if code != 0 or run_id is None:
+            raise ProofFailure(
+                f"the local run failed (exit {code}); log in {session.logs / 'flow-local.log'}"
+            )
+        session.report["local_run"] = run_id
+        return Serving(session, engine).model_from_local_registry(flows, run_id)
 
 
 def close(session: Session, engine: Engine) -> None:

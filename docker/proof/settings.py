@@ -38,6 +38,15 @@ JOB_ROLE = "spyflow-batch-job-role"
 SERVICE_ROLE = "spyflow-batch-service-role"
 INSTANCE_ROLE = "spyflow-batch-instance-role"
 MODEL_GROUP = "spy-direction-proof"
+# The project image under the ECR name a real account would push it to: the proof's runs register the
+# model with it (--sagemaker-image-uri), and the serving phases run the image the model package names.
+INFERENCE_IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/spy-flow:proof"
+SERVE_CONTAINER = "spyflow-serve-proof"
+TRANSFORM_CONTAINER = "spyflow-transform-proof"
+# The Batch Transform the proof plays: MaxPayloadInMB (SageMaker's default is 6; 1 makes the run's
+# feature table several mini-batches) and MaxConcurrentTransforms.
+TRANSFORM_MAX_PAYLOAD_MB = 1
+TRANSFORM_CONCURRENCY = 2
 # Dummy credentials, valid only against the local moto server (the test layer bakes the same).
 DUMMY_KEY = "spyflow-proof"
 
@@ -68,9 +77,14 @@ PROOF_SWEEP: dict[str, Any] = {
 # containers), as on real Batch, where a local directory vanishes with the container that wrote it.
 DEFAULT_RUN_ARGS = (
     "--lake-root s3://{bucket}/lake --registry sagemaker --registry-location s3://{bucket}/registry"
-    " --model-group {model_group} --configs-per-task 1"
+    " --model-group {model_group} --sagemaker-image-uri {inference_image} --configs-per-task 1"
 )
-DESCRIPTION = "The local AWS Batch proof: every step of SpyFlow runs in a container scheduled by AWS Batch."
+# The --serving-only run: on this machine (no Batch, no moto), a local datastore and a local registry.
+LOCAL_RUN_ARGS = "--lake-root '' --registry local --registry-location {registry} --output-dir {output} --configs-per-task 1"
+DESCRIPTION = (
+    "The local AWS Batch proof: every step of SpyFlow runs in a container scheduled by AWS Batch; then the "
+    "registered model is served by the project's image under SageMaker's inference-container contract."
+)
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,7 @@ class Options:
     check_only: bool
     measure_compressed: bool
     resources_config: Path | None
+    serving_only: bool
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
@@ -95,7 +110,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument(
         "--run-args",
         default=DEFAULT_RUN_ARGS,
-        help="parameters of the proof runs ({bucket} and {model_group} are filled in)",
+        help="parameters of the proof runs ({bucket}, {model_group} and {inference_image} are filled in)",
     )
     parser.add_argument(
         "--resources-config",
@@ -109,6 +124,11 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--run-timeout", type=float, default=600, help="seconds allowed per flow run")
     parser.add_argument("--fresh", action="store_true", help="wipe the workdir (cached images, wheels) first")
     parser.add_argument("--check", action="store_true", help="only check that a Docker engine starts here")
+    parser.add_argument(
+        "--serving-only",
+        action="store_true",
+        help="only the serving phases, on a model from a local run of the flow (no Batch, no moto)",
+    )
     parser.add_argument(
         "--measure-compressed",
         action="store_true",
@@ -127,4 +147,5 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         check_only=args.check,
         measure_compressed=args.measure_compressed,
         resources_config=args.resources_config.resolve() if args.resources_config else None,
+        serving_only=args.serving_only,
     )
