@@ -95,9 +95,9 @@ else:
         "lake_files": {t: pipeline.write_lake(f, t, settings, run.id) for t, f in frames.items()},
         "glue_catalog": pipeline.register_catalog(settings),
         "registration": pipeline.run_register(
-            data.bundle, data.metrics, GateDecision.from_dict(data.gate), data.test_curve, data.training_data,
+            data.bundle, data.metrics, GateDecision.from_dict(data.gate), data.track, data.training_data,
             settings, data.data_provenance, pathspec=run.pathspec,
-        ),
+        ).registration,
     }
 print("RESULT " + json.dumps(out, default=str))
 """
@@ -325,7 +325,7 @@ def test_duckdb_reads_back_the_rows_the_run_wrote(flow_run: FlowRun) -> None:
         "predictions": art["n_predictions"],
     }
     segments = sql.query("SELECT DISTINCT segment FROM predictions ORDER BY 1", LAKE)["segment"].tolist()
-    assert {"test", "production"} <= set(segments)
+    assert {"walk_forward", "latest"} <= set(segments)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -389,15 +389,18 @@ def test_latest_approved_follows_approval_and_its_bundle_reproduces_the_predicti
         assert latest.registration.version == 1
         assert latest.registration.model_sha256 == flow_run.artifacts["registration"]["model_sha256"]
         assert latest.metadata["customer_metadata"]["run_pathspec"] == flow_run.pathspec
-        # The registered bundle, applied to the lake's features, gives the lake's predictions.
+        # The registered bundle, applied to the lake's features, gives the lake's predictions of the
+        # registered model (model_version run-<id>; a walk-forward row names the block model that made it).
         filters = [("run_id", "=", flow_run.run_id), ("symbol", "=", "SPY")]
         predictions = read_table("predictions", LAKE, filters)
         features = read_table("features", LAKE, filters)
-        lake = predictions[["date", "probability", "signal"]].rename(
+        lake = predictions[["date", "probability", "signal", "model_version"]].rename(
             columns={"probability": "probability_lake", "signal": "signal_lake"}
         )
-        rows = features.merge(lake, on="date", validate="one_to_one")
-        assert len(rows) == len(predictions) == flow_run.artifacts["n_predictions"]
+        every = features.merge(lake, on="date", validate="one_to_one")
+        assert len(every) == len(predictions) == flow_run.artifacts["n_predictions"]
+        rows = every[every["model_version"] == f"run-{flow_run.run_id}"]
+        assert len(rows) >= 1  # the latest day at least
         scored = predict_frame(latest.bundle, rows)
         np.testing.assert_allclose(scored["probability"], rows["probability_lake"], rtol=0, atol=1e-12)
         np.testing.assert_array_equal(scored["signal"].to_numpy(), rows["signal_lake"].to_numpy())

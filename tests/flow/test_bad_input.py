@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -103,7 +104,7 @@ def test_flow_with_an_unknown_config_key_stops_in_start_naming_the_key(tmp_path:
     )
 
 
-def misspelt_hyperparameter(tmp: Path) -> dict[str, object]:
+def misspelt_hyperparameter(tmp: Path) -> dict[str, Any]:
     raw = json.loads(SMALL_SWEEP.read_text())
     raw["models"]["random_forest"]["n_estimator"] = raw["models"]["random_forest"].pop("n_estimators")
     path = tmp / "sweep.json"
@@ -113,7 +114,7 @@ def misspelt_hyperparameter(tmp: Path) -> dict[str, object]:
 
 # (the run's options under tmp, the error line of start)
 # fmt: off
-START_CASES: dict[str, tuple[Callable[[Path], dict[str, object]], Callable[[Path], str]]] = {
+START_CASES: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[Path], str]]] = {
     "misspelt_hyperparameter": (
         misspelt_hyperparameter,
         lambda t: "spylib.core.errors.ConfigError: config 'sweep', key 'models.random_forest.n_estimator': "
@@ -140,7 +141,7 @@ START_CASES: dict[str, tuple[Callable[[Path], dict[str, object]], Callable[[Path
 
 @pytest.mark.parametrize(("options", "error"), START_CASES.values(), ids=START_CASES.keys())
 def test_flow_stops_in_start(
-    tmp_path: Path, options: Callable[[Path], dict[str, object]], error: Callable[[Path], str]
+    tmp_path: Path, options: Callable[[Path], dict[str, Any]], error: Callable[[Path], str]
 ) -> None:
     write_pair(tmp_path / "data", 30)
     (tmp_path / "blocker").write_text("a file where a directory should go")

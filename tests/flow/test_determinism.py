@@ -26,8 +26,9 @@ def test_same_data_config_and_seed_give_identical_results(twin_runs: TwinRuns) -
     assert sha256_file(Path(ra["model_uri"])) == sha256_file(Path(rb["model_uri"])) == ra["model_sha256"]
     tar_a, tar_b = (Path(r["location"]) / "model.tar.gz" for r in (ra, rb))
     assert sha256_file(tar_a) == sha256_file(tar_b)
-    # Identical predictions; only the model_version column names the run that made them.
-    assert set(a.predictions["model_version"]) == {f"run-{twins.first.id}"}
+    # Identical predictions; only the model_version column names the run that made them (and the
+    # walk-forward block: run-<id>/block-<year>).
+    assert {v.partition("/")[0] for v in a.predictions["model_version"]} == {f"run-{twins.first.id}"}
     pd.testing.assert_frame_equal(
         a.predictions.drop(columns="model_version"), b.predictions.drop(columns="model_version")
     )
