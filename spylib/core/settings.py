@@ -419,8 +419,9 @@ def build_daily_settings(
 # ---------------------------------------------------------------------------------------------
 def check_run_io(settings: TrainingSettings | DailySettings) -> None:
     """In ``start``, after the settings: both source files exist and can be read (local: a regular,
-    readable file; ``s3://``: a HEAD request), and the output directory, the lake and a local or S3
-    registry location can be written (a probe write, removed at once). Raises the first problem as a
+    readable file; ``s3://``: a HEAD request), and the locations the run writes can be written (a probe
+    write, removed at once): the output directory and the lake, and for SpyFlow the registry location
+    (PredictFlow only reads the registry). Raises the first problem as a
     :class:`~spylib.core.errors.DataValidationError` (a source) or :class:`ConfigError` (a location)."""
     from spylib.research.price_files import check_source_file, is_template_source, resolve_source
     from spylib.storage.probe import probe_writable
@@ -430,7 +431,8 @@ def check_run_io(settings: TrainingSettings | DailySettings) -> None:
             check_source_file(resolve_source(settings.source, symbol))
     probe_writable(settings.output_dir, "--output-dir")
     probe_writable(settings.lake_root, "--lake-root")
-    probe_writable(settings.registry_location, "--registry-location")
+    if isinstance(settings, TrainingSettings):
+        probe_writable(settings.registry_location, "--registry-location")
 
 
 # Configs that decorators read when the flow is built, before `start` runs: validated whole in the parser.

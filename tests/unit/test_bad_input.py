@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -407,16 +406,13 @@ def test_bad_price_file(tmp_path: Path, case: BadFile) -> None:
 
 
 @pytest.mark.parametrize("case", ["a_directory", "a_fifo", "a_broken_link", "file_not_found"])
-def test_start_names_what_a_source_path_is(tmp_path: Path, case: str) -> None:
+def test_start_names_what_a_source_path_is(tmp_path: Path, flow_defaults: dict[str, Any], case: str) -> None:
     bad = PRICE_FILE_CASES[case]
     path = tmp_path / "spy.csv"
     if bad.special:
         make_special(path, bad.special)
     write_seed_csv(tmp_path / "qqq.csv", BASE.assign(symbol="QQQ"))
-    settings = SimpleNamespace(
-        source=str(tmp_path / "{symbol_lower}.csv"), symbol="SPY", benchmark="QQQ",
-        output_dir="", lake_root="", registry_location="",
-    )  # fmt: skip
+    settings = settings_under(tmp_path, flow_defaults, source=str(tmp_path / "{symbol_lower}.csv"))
     assert data_error(lambda: check_run_io(settings)) == bad.message(str(path))
 
 

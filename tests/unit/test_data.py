@@ -10,10 +10,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from spylib.core.config import DEFAULT_DATA_CHECKS, load_json_config, parse_data_checks
 from spylib.core.errors import DataValidationError
 from spylib.core.schema import PRICE_COLUMNS
-from spylib.research.data import EMBEDDED, ingest, load_embedded, load_price_file, prices_fingerprint
-from tests.helpers.paths import SEED_DATA
+from spylib.research.data import (
+    EMBEDDED,
+    PriceData,
+    ingest,
+    load_embedded,
+    load_price_file,
+    prices_fingerprint,
+)
+from tests.helpers.paths import CONFIG_DIR, SEED_DATA
 from tests.helpers.price_files import seed_csv, write_parquet, yahoo_csv, yfinance_csv
 from tests.helpers.synthetic import TODAY, one_symbol, synthetic_prices
 
@@ -101,3 +109,53 @@ def test_seed_project_files_load() -> None:
     assert data.layout == "seed"
     assert len(data.frame) == 5033
     assert data.frame["date"].iloc[0].isoformat() == "2005-04-15"
+
+
+def test_the_data_checks_file_holds_the_documented_defaults() -> None:
+    shipped = parse_data_checks(load_json_config(CONFIG_DIR / "data_checks.json"))
+    assert shipped == DEFAULT_DATA_CHECKS
+    assert (shipped.max_daily_move, shipped.max_dropped_share, shipped.max_gap_days) == (0.25, 0.05, 14)
+
+
+def test_rows_keep_their_physical_lines(tmp_path: Path, spy: pd.DataFrame) -> None:
+    lines = seed_csv(spy.iloc[:6]).splitlines()
+    text = (
+        "\n".join([lines[0], lines[1], "", lines[2], '"' + lines[3].replace(",", '",', 1), *lines[4:]]) + "\n"
+    )
+    path = tmp_path / "gaps.csv"
+    path.write_text(text.replace("\n\n", "\n\n\n"))  # two blank lines after line 2
+    data = load_price_file(str(path), "SPY", today=TODAY)
+    assert data.lines is not None
+    assert data.lines.tolist() == [2, 5, 6, 7, 8, 9]
+    parquet = load_price_file(str(write_parquet(tmp_path / "p.parquet", spy.iloc[:6])), "SPY", today=TODAY)
+    assert parquet.lines is not None
+    assert parquet.lines.tolist() == [1, 2, 3, 4, 5, 6]
+
+
+def test_the_real_data_passes_every_default_rule() -> None:
+    market = ingest(
+        EMBEDDED, "SPY", "QQQ"
+    )  # the largest real moves: 2008-10-13 (+11.6%), 2001-01-03 (+14.2%)
+    assert market.dropped_dates == 0
+    assert len(market.prices) == 2 * 5031
+
+
+def test_a_volatile_synthetic_market_is_not_held_to_real_moves() -> None:
+    market = ingest("synthetic:edge=0,years=3,vol=0.1", "SPY", "QQQ")
+    moves = market.prices[market.prices["symbol"] == "QQQ"]["adj_close"].pct_change().abs()
+    assert moves.max() > DEFAULT_DATA_CHECKS.max_daily_move  # a file with such moves would be refused
+
+
+def test_ingest_runs_the_rules_on_another_loader_too(tmp_path: Path, spy: pd.DataFrame) -> None:
+    weekly = spy.iloc[::5].reset_index(drop=True)
+
+    def loader(source: str, symbol: str, *, today: object = None) -> PriceData:
+        frame = weekly.assign(symbol=symbol)
+        return PriceData(
+            symbol, frame, f"live:{symbol}", "yfinance", "a test loader", prices_fingerprint(frame)
+        )
+
+    with pytest.raises(
+        DataValidationError, match=r"^live:SPY, date 2001-01-09, column 'date': the bars are not daily"
+    ):
+        ingest("live", "SPY", "QQQ", loader=loader)
