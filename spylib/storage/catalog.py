@@ -7,7 +7,9 @@ Conventions:
 - Tables are EXTERNAL Parquet tables (``ParquetHiveSerDe``) whose location is
   ``{lake_root}/{table}/``; each partition's location is ``.../symbol=X/year=YYYY/``.
 - Registration is idempotent: the database and tables are created or updated, and only the
-  partitions Glue does not have yet are added.
+  partitions Glue does not have yet are added. Partitions come from the tables' prefixes, so a flow
+  run's staged files (:mod:`spylib.storage.staging`) add none until the run is published; SpyFlow
+  registers again after publishing.
 - Athena itself is not called: the DDL is generated and its Glue equivalent registered. (moto's
   Athena does not execute SQL, so nothing here pretends it does; :mod:`spylib.storage.sql` runs the SQL
   locally in DuckDB.)

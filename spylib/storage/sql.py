@@ -5,7 +5,9 @@
 ``read_parquet('{root}/{table}/*/*/*.parquet', hive_partitioning=true)``. Each view has the table's
 data columns in schema order (``symbol`` back in place), then ``run_id`` and ``year``: the same
 columns Athena shows for the Glue tables of :mod:`spylib.storage.catalog`. A table without files is an
-empty view with the right column types, so queries never fail on a missing table.
+empty view with the right column types, so queries never fail on a missing table. Only published runs
+are read: a flow run's staged files (:mod:`spylib.storage.staging`) sit outside the tables' directories
+until the run succeeds.
 
 An ``s3://`` lake is read in one of two ways (``s3_mode``):
 
