@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from spylib.core.errors import ConfigError, SpyFlowError
 from spylib.storage.lake import LAKE_TABLES, get_lake_table, list_partitions, table_uri
-from spylib.storage.s3 import split_s3_uri
+from spylib.storage.s3 import RetryLogger, client_config, split_s3_uri
 
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 PARQUET_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
@@ -115,10 +115,14 @@ def partition_input(table: str, location: str, symbol: str, year: int) -> dict[s
 
 
 def make_glue_client(endpoint_url: str | None = None) -> Any:
-    """A boto3 Glue client (``AWS_ENDPOINT_URL_GLUE`` / ``AWS_ENDPOINT_URL`` point it at an emulator)."""
+    """A boto3 Glue client (``AWS_ENDPOINT_URL_GLUE`` / ``AWS_ENDPOINT_URL`` point it at an emulator), with
+    the timeouts, retry budget and retry log of :mod:`spylib.storage.s3`."""
     import boto3
 
-    return boto3.client("glue", endpoint_url=endpoint_url)
+    config = client_config()
+    client = boto3.client("glue", endpoint_url=endpoint_url, config=config)
+    client.meta.events.register("needs-retry.glue", RetryLogger(config.retries["total_max_attempts"], "Glue"))
+    return client
 
 
 def _ensure_database(glue: Any, database: str) -> bool:

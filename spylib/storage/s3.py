@@ -136,10 +136,11 @@ class RetryLogger:
     """A botocore ``needs-retry`` handler that logs every failed attempt, and whether botocore's
     ``standard`` retry mode will retry it (the same conditions; it decides nothing itself)."""
 
-    def __init__(self, max_attempts: int) -> None:
+    def __init__(self, max_attempts: int, service: str = "S3") -> None:
         from botocore.retries import standard
 
         self.max_attempts = max_attempts
+        self.service = service
         self._adapter = standard.RetryEventAdapter()
         self._conditions = standard.StandardRetryConditions(max_attempts=max_attempts)
 
@@ -157,7 +158,8 @@ class RetryLogger:
         attempt = int(kwargs.get("attempts", 0))
         error = str(exception) if exception is not None else f"HTTP {status} {context.get_error_code() or ''}"
         log.warning(
-            "S3 %s attempt %d of %d failed (%s); %s",
+            "%s %s attempt %d of %d failed (%s); %s",
+            self.service,
             operation,
             attempt,
             self.max_attempts,
