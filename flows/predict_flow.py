@@ -33,6 +33,7 @@ from spylib.monitoring.card import card_items, prediction_line  # noqa: E402
 from spylib.monitoring.track_record import monitoring_predictions  # noqa: E402
 from spylib.stages import daily  # noqa: E402
 from spylib.stages.cards import to_card_components  # noqa: E402
+from spylib.stages.errors import one_line_errors  # noqa: E402
 from spylib.stages.step_history import read_step_stats  # noqa: E402
 
 # AWS (EventBridge) cron: minute hour day-of-month month day-of-week year, in UTC. 22:30 UTC is
@@ -115,6 +116,7 @@ class PredictFlow(FlowSpec):
     )
 
     @step
+    @one_line_errors
     def start(self):
         """Validate the parameters; load the latest Approved model and its reference profile."""
         with measure_resources() as self.step_resources:
@@ -127,6 +129,7 @@ class PredictFlow(FlowSpec):
         self.next(self.ingest)
 
     @step
+    @one_line_errors
     def ingest(self):
         """Load, validate and align the symbol and its benchmark, cut at the as-of day; then the training
         feature code with the model's label convention."""
@@ -137,6 +140,7 @@ class PredictFlow(FlowSpec):
         self.next(self.predict)
 
     @step
+    @one_line_errors
     def predict(self):
         """Predict the next trading day; write it to the lake (no duplicates, outcomes filled)."""
         with measure_resources() as self.step_resources:
@@ -150,6 +154,7 @@ class PredictFlow(FlowSpec):
 
     @card(type="blank", id="monitoring")
     @step
+    @one_line_errors
     def monitor(self):
         """All checks; the card, the PNGs and monitoring.json beside the predictions."""
         with measure_resources() as self.step_resources:
@@ -188,6 +193,7 @@ class PredictFlow(FlowSpec):
         self.next(self.end)
 
     @step
+    @one_line_errors
     def end(self):
         """The verdict; an alert with --fail-on-alert fails the run."""
         with measure_resources() as self.step_resources:

@@ -44,6 +44,7 @@ from spylib.core.settings import build_training_settings, check_run_io, config_f
 from spylib.research.gate import GateDecision  # noqa: E402
 from spylib.stages import training  # noqa: E402
 from spylib.stages.cards import to_card_components  # noqa: E402
+from spylib.stages.errors import one_line_errors  # noqa: E402
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 # The Parameters passed by name to build_training_settings (the Configs are passed beside them).
@@ -191,6 +192,7 @@ class SpyFlow(FlowSpec):
     )
 
     @step
+    @one_line_errors
     def start(self):
         """Validate every parameter and config, the sources and the output locations, before any work."""
         settings = build_training_settings(
@@ -210,6 +212,7 @@ class SpyFlow(FlowSpec):
 
     @resources(cpu=resources_config.ingest.cpu, memory=resources_config.ingest.memory)
     @step
+    @one_line_errors
     def ingest(self):
         """Load, validate and align the symbol and its benchmark."""
         ingested = training.run_ingest(self.settings)
@@ -221,6 +224,7 @@ class SpyFlow(FlowSpec):
 
     @resources(cpu=resources_config.features.cpu, memory=resources_config.features.memory)
     @step
+    @one_line_errors
     def features(self):
         """Features and labels; the look-ahead audit (fails the run naming the feature); stale opens."""
         made = training.run_features(self.prices, self.settings)
@@ -239,6 +243,7 @@ class SpyFlow(FlowSpec):
         self.next(self.split)
 
     @step
+    @one_line_errors
     def split(self):
         """Burn-in, walk-forward blocks and the optional holdout; the configurations to sweep."""
         self.training_data = training.run_split(
@@ -251,6 +256,7 @@ class SpyFlow(FlowSpec):
 
     @resources(cpu=resources_config.train.cpu, memory=resources_config.train.memory)
     @step
+    @one_line_errors
     def train(self):
         """One batch of configurations: each fitted on the days before every walk-forward block and
         predicting the block."""
@@ -261,6 +267,7 @@ class SpyFlow(FlowSpec):
     @card(type="blank", id="evaluation")
     @resources(cpu=resources_config.evaluate.cpu, memory=resources_config.evaluate.memory)
     @step
+    @one_line_errors
     def evaluate(self, inputs):
         """The walk-forward selection, the track, the baselines, the evidence and the gate."""
         self.merge_artifacts(inputs, exclude=["results"])
@@ -285,6 +292,7 @@ class SpyFlow(FlowSpec):
 
     @resources(cpu=resources_config.predict.cpu, memory=resources_config.predict.memory)
     @step
+    @one_line_errors
     def predict(self):
         """The predictions: the track as traded, the holdout and the latest day by the registered model."""
         made = training.run_predict(
@@ -298,6 +306,7 @@ class SpyFlow(FlowSpec):
         self.next(self.register)
 
     @step
+    @one_line_errors
     def register(self):
         """Register the model with its metrics and the gate's decision (atomic; idempotent per run)."""
         registered = training.run_register(
@@ -314,6 +323,7 @@ class SpyFlow(FlowSpec):
         self.next(self.end)
 
     @step
+    @one_line_errors
     def end(self):
         """Publish the run's lake files (staged so far); the verdict, a short results table, and where the
         card, predictions, lake and registry are."""
