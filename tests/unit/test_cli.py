@@ -6,11 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,6 @@ from spylib.research.models import make_bundle
 from spylib.storage import sql
 from spylib.storage.lake import write_table
 from tests.helpers.lake_frames import make_frame
-from tests.helpers.metaflow_env import flow_env, session_root
 
 GROUP = "spy-direction"
 FEATURES = ["ret_1d", "rsi_14"]
@@ -294,58 +291,6 @@ def test_runs_of_an_unknown_flow_is_one_line(capsys: pytest.CaptureFixture[str])
     assert (status, err) == (0, "")
     assert out.startswith("no runs of NoSuchCliTestFlow found (namespace ")
     assert len(out.splitlines()) == 1
-
-
-TINY_FLOW = """
-from metaflow import FlowSpec, step
-
-
-class CliTinyFlow(FlowSpec):
-    @step
-    def start(self):
-        self.next(self.evaluate)
-
-    @step
-    def evaluate(self):
-        self.gate = {"status": "Rejected", "checks": [{"name": "dsr", "passed": False},
-                                                      {"name": "auc", "passed": True}]}
-        self.next(self.end)
-
-    @step
-    def end(self):
-        pass
-
-
-if __name__ == "__main__":
-    CliTinyFlow()
-"""
-
-
-def test_runs_shows_the_verdict_and_the_card_command(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    flow_file = tmp_path / "cli_tiny_flow.py"
-    flow_file.write_text(textwrap.dedent(TINY_FLOW))
-    subprocess.run(
-        [sys.executable, str(flow_file), "--quiet", "run"],
-        env={**os.environ, **flow_env()},
-        cwd=session_root(),
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    monkeypatch.setitem(
-        runs.FLOW_CARDS, "CliTinyFlow", runs.FlowCard("cli_tiny_flow.py", "evaluate", "evaluation", "gate")
-    )
-    status, out, err = cli(capsys, "runs", "--flow", "CliTinyFlow", "-n", "1")
-    assert (status, err) == (0, "")
-    lines = out.splitlines()
-    assert lines[0].startswith("CliTinyFlow: the 1 latest of ")
-    assert lines[1].split() == ["run", "started", "state", "verdict", "failed", "checks"]
-    run_id = lines[3].split()[0]
-    assert lines[3].split()[-4:] == ["ok", "Rejected", "1:", "dsr"]
-    assert lines[-1].startswith(f"  python cli_tiny_flow.py card get {run_id}/evaluate/")
-    assert lines[-1].endswith(f" CliTinyFlow-{run_id}.html --id evaluation")
 
 
 def test_verdict_cells() -> None:
