@@ -52,14 +52,11 @@ _MIN_ROWS_FOR_FREQUENCY = 5
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-def _fail(
-    data: PriceData, i: int | None, problem: str, column: str, *, day: Any = None
-) -> DataValidationError:
+def _fail(data: PriceData, i: int, problem: str, column: str) -> DataValidationError:
     """The located error of row ``i`` of ``data`` (its line when the file has one, and its date)."""
-    row = int(data.lines[i]) if (i is not None and data.lines is not None) else None
-    when = day if day is not None else (data.frame["date"].iloc[i] if i is not None else None)
+    row = int(data.lines[i]) if data.lines is not None else None
     return DataValidationError(
-        problem, source=data.source, row=row, date=str(when) if when is not None else None, column=column
+        problem, source=data.source, row=row, date=str(data.frame["date"].iloc[i]), column=column
     )
 
 
