@@ -41,6 +41,7 @@ from metaflow.exception import MetaflowException  # noqa: E402
 
 from spylib.core.errors import ConfigError  # noqa: E402
 from spylib.core.settings import build_training_settings, check_run_io, config_from_text  # noqa: E402
+from spylib.registry.sagemaker import metaflow_batch_image  # noqa: E402
 from spylib.research.gate import GateDecision  # noqa: E402
 from spylib.stages import training  # noqa: E402
 from spylib.stages.cards import to_card_components  # noqa: E402
@@ -187,8 +188,10 @@ class SpyFlow(FlowSpec):
     model_group = Parameter("model-group", default="spy-direction", help="Model package group name.")
     sagemaker_image_uri = Parameter(
         "sagemaker-image-uri",
-        default="",
-        help="Inference image for the SageMaker model package; '' = the scikit-learn image of the region.",
+        default=metaflow_batch_image,
+        help="Inference image of the SageMaker model package: default Metaflow's Batch image (the project "
+        "image serves too: `docker run IMAGE serve`); a SageMaker scikit-learn image only if its version "
+        "matches the training's (refused in start otherwise).",
     )
 
     @step

@@ -127,9 +127,11 @@ def check_symbols(symbol: str, benchmark: str) -> tuple[str, str]:
     return sym, bench
 
 
-def check_registry_target(target: str, location: str, group: str) -> None:
-    """Fail in ``start``, not after the training, on a registry that cannot work."""
+def check_registry_target(target: str, location: str, group: str, *, image_uri: str | None = None) -> None:
+    """Fail in ``start``, not after the training, on a registry that cannot work (for SageMaker: an
+    inference image whose scikit-learn cannot unpickle what this process trains is refused now)."""
     from spylib.registry import check_group_name, resolve_region
+    from spylib.registry.sagemaker import check_inference_image
 
     if target not in REGISTRY_TARGETS:
         raise ConfigError(
@@ -142,7 +144,7 @@ def check_registry_target(target: str, location: str, group: str) -> None:
                 f"the SageMaker registry stores artifacts in S3: give an s3:// prefix, got {location!r}",
                 source="--registry-location",
             )
-        resolve_region()
+        check_inference_image(image_uri, resolve_region())
     elif location.startswith("s3://"):
         raise ConfigError(
             "the local registry needs a directory, not an s3:// URI", source="--registry-location"
@@ -312,7 +314,7 @@ def build_training_settings(
         raise ConfigError(
             f"must be 0 (automatic) or more, got {configs_per_task}", source="--configs-per-task"
         )
-    check_registry_target(registry, registry_location, model_group)
+    check_registry_target(registry, registry_location, model_group, image_uri=sagemaker_image_uri or None)
     if glue_database and not lake_root.startswith("s3://"):
         raise ConfigError("Glue catalogs S3 data only: give an s3:// --lake-root", source="--glue-database")
     sym, bench = check_symbols(symbol, benchmark)

@@ -16,8 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import joblib
-
 from spylib.core.errors import ConfigError, IntegrityError
 from spylib.core.jsonio import dump_json
 from spylib.registry.bundle import (
@@ -31,6 +29,7 @@ from spylib.registry.bundle import (
     check_group_name,
     check_request,
     load_bundle,
+    serialize_bundle,
     sha256_bytes,
     utc_now,
     verify_extra_file,
@@ -210,10 +209,8 @@ class LocalRegistry:
 
         Plain writes: ``directory`` is the private temp dir that becomes the version in one rename.
         """
-        model_path = directory / MODEL_FILE
-        with model_path.open("wb") as handle:
-            joblib.dump(request.bundle, handle)
-        model_bytes = model_path.read_bytes()
+        model_bytes = serialize_bundle(request.bundle)  # records the versions it was pickled with
+        (directory / MODEL_FILE).write_bytes(model_bytes)
         tarball = build_model_tarball(model_bytes)
         (directory / TARBALL_FILE).write_bytes(tarball)
         for name, data in request.extra_files.items():

@@ -26,7 +26,9 @@ def registered(moto_server: MotoServer, moto_env: dict[str, str]) -> dict[str, A
     """The bucket, and two versions of GROUP registered with the SageMaker target: v1 Rejected by the gate
     (one failed check), v2 PendingManualApproval."""
     boto3.client("s3").create_bucket(Bucket=BUCKET)
-    registry = open_registry("sagemaker", PREFIX)
+    registry = open_registry(
+        "sagemaker", PREFIX, image_uri="123456789012.dkr.ecr.us-east-1.amazonaws.com/spy-flow:0.1.0"
+    )
     registrations = [
         registry.register(
             RegistrationRequest(

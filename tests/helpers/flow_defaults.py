@@ -42,7 +42,9 @@ def parameter_defaults(flow: type[FlowSpec]) -> dict[str, Any]:
     for name, value in vars(flow).items():
         if isinstance(value, Parameter) and not isinstance(value, Config):
             value.init()
-            defaults[name] = value.kwargs["default"]
+            default = value.kwargs["default"]
+            # A callable default is resolved when a run starts (Metaflow passes a context; ours ignore it).
+            defaults[name] = default(None) if callable(default) else default
     return defaults
 
 
