@@ -43,8 +43,10 @@ def parameter_defaults(flow: type[FlowSpec]) -> dict[str, Any]:
         if isinstance(value, Parameter) and not isinstance(value, Config):
             value.init()
             default = value.kwargs["default"]
-            # A callable default is resolved when a run starts (Metaflow passes a context; ours ignore it).
-            defaults[name] = default(None) if callable(default) else default
+            # A callable default (wrapped by Metaflow in a DeployTimeField) is resolved when a run
+            # starts; the flows' own functions ignore the context Metaflow passes them.
+            fun = getattr(default, "fun", None)
+            defaults[name] = fun(None) if callable(fun) else default
     return defaults
 
 
