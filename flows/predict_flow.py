@@ -27,7 +27,7 @@ ensure_metaflow_user()  # before metaflow is imported: it refuses the user name 
 
 from metaflow import FlowSpec, Parameter, card, current, schedule, step  # noqa: E402
 
-from spylib.core.settings import build_daily_settings  # noqa: E402
+from spylib.core.settings import build_daily_settings, check_run_io  # noqa: E402
 from spylib.monitoring import alert_message, health_trend, measure_resources  # noqa: E402
 from spylib.monitoring.card import card_items, prediction_line  # noqa: E402
 from spylib.monitoring.track_record import monitoring_predictions  # noqa: E402
@@ -121,6 +121,7 @@ class PredictFlow(FlowSpec):
         """Validate the parameters; load the latest Approved model and its reference profile."""
         with measure_resources() as self.step_resources:
             self.settings = build_daily_settings(**{name: getattr(self, name) for name in PARAMETERS})
+            check_run_io(self.settings)  # sources readable, output and lake writable: before any work
             self.model = daily.load_approved_model(self.settings)
             print(
                 f"Model {self.model.model_version} (sha256 {self.model.model_sha256[:16]}) from "

@@ -13,7 +13,7 @@ import pytest
 from metaflow import Run
 
 from tests.helpers.cards import card_text
-from tests.helpers.flowrun import data_of, resume_flow, run_flow, task_of
+from tests.helpers.flowrun import data_of, run_flow, task_of
 from tests.helpers.metaflow_env import flow_env, pythonpath
 from tests.helpers.paths import PLUGINS, REPO, SEED_DATA
 
@@ -155,19 +155,19 @@ def test_readme_client_example_runs(embedded_run: tuple[Run, Path]) -> None:
     assert namespace["run"].successful
 
 
-def test_register_failure_resumes_and_clones_train(tmp_path: Path) -> None:
+def test_an_unwritable_registry_fails_in_start_with_one_line(tmp_path: Path) -> None:
+    """Found by start's probe write, before any work (resume after a late failure: tests/flow/test_faults.py)."""
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where the registry directory should go")
     result = run_flow(tmp_path, registry_location=str(blocker / "registry"))
     assert result.status == "failed"
-    origin = result.run
-    assert not task_of(origin, "register").successful
-    blocker.unlink()  # fix the cause; resume re-uses the run's parameters
-    resumed = resume_flow(origin.id)
-    assert resumed.status == "successful", resumed.stderr
-    for task in resumed.run["train"]:
-        assert task.metadata_dict.get("origin-task-id"), "train was re-run instead of cloned"
-    assert (blocker / "registry").is_dir()
+    assert [s.id for s in result.run] == ["start"]
+    stderr = task_of(result.run, "start").stderr
+    assert (
+        f"spylib.core.errors.ConfigError: --registry-location: cannot write to {blocker / 'registry'}"
+        in stderr
+    )
+    assert "Traceback" not in stderr
 
 
 def test_shuffled_labels_control_finds_nothing_and_is_rejected(tmp_path: Path) -> None:
