@@ -41,7 +41,7 @@ from metaflow.exception import MetaflowException  # noqa: E402
 
 from spylib.core.errors import ConfigError  # noqa: E402
 from spylib.core.settings import build_training_settings, check_run_io, config_from_text  # noqa: E402
-from spylib.registry.sagemaker import metaflow_batch_image  # noqa: E402
+from spylib.registry.images import metaflow_batch_image  # noqa: E402
 from spylib.research.gate import GateDecision  # noqa: E402
 from spylib.stages import training  # noqa: E402
 from spylib.stages.cards import to_card_components  # noqa: E402

@@ -131,7 +131,7 @@ def check_registry_target(target: str, location: str, group: str, *, image_uri: 
     """Fail in ``start``, not after the training, on a registry that cannot work (for SageMaker: an
     inference image whose scikit-learn cannot unpickle what this process trains is refused now)."""
     from spylib.registry import check_group_name, resolve_region
-    from spylib.registry.sagemaker import check_inference_image
+    from spylib.registry.images import check_inference_image
 
     if target not in REGISTRY_TARGETS:
         raise ConfigError(

@@ -17,6 +17,7 @@ from spylib.registry.bundle import (
     sha256_bytes,
     sha256_file,
 )
+from spylib.registry.images import sklearn_image_uri
 from spylib.registry.local import LocalRegistry
 from spylib.registry.protocol import (
     APPROVAL_STATUSES,
@@ -27,12 +28,7 @@ from spylib.registry.protocol import (
     RegistrationRequest,
     open_registry,
 )
-from spylib.registry.sagemaker import (
-    SageMakerRegistry,
-    resolve_region,
-    sklearn_image_uri,
-    to_metadata_value,
-)
+from spylib.registry.sagemaker import SageMakerRegistry, resolve_region, to_metadata_value
 
 # Re-exported so callers score a loaded bundle with exactly the code that runs in the endpoint.
 predict_frame = inference.predict_frame

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from spylib import registry
 from spylib.core.errors import ConfigError, IntegrityError
-from spylib.registry import SageMakerRegistry, inference, open_registry
+from spylib.registry import SageMakerRegistry, images, inference, open_registry
 from spylib.registry import sagemaker as sagemaker_target
 from spylib.storage.s3 import split_s3_uri
 from tests.helpers.moto_server import MotoServer
@@ -250,7 +250,7 @@ def test_no_image_at_all_is_refused_unless_the_framework_image_matches(
     sagemaker: Any, s3: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     group = "spy-no-image"
-    monkeypatch.setattr(sagemaker_target, "metaflow_batch_image", lambda: "")
+    monkeypatch.setattr(images, "metaflow_batch_image", lambda: "")
     with pytest.raises(
         ConfigError, match=r"the default SageMaker scikit-learn image .* --sagemaker-image-uri"
     ):

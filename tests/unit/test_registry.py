@@ -24,11 +24,11 @@ from spylib.registry import (
     LocalRegistry,
     RegistrationRequest,
     build_model_tarball,
+    images,
     load_bundle,
     open_registry,
     sklearn_image_uri,
 )
-from spylib.registry import sagemaker as sagemaker_target
 from tests.helpers.registry_requests import make_bundle, make_request
 
 
@@ -384,23 +384,21 @@ def test_a_bundle_without_the_version_record_still_loads(tmp_path: Path) -> None
     ],
 )
 def test_framework_sklearn_version_from_the_tag(image: str, version: str | None) -> None:
-    assert sagemaker_target.framework_sklearn_version(image) == version
+    assert images.framework_sklearn_version(image) == version
 
 
 @pytest.mark.parametrize("tag", [":latest", "@sha256:" + "a" * 64])
 def test_a_framework_image_without_a_version_tag_is_refused(tag: str) -> None:
     with pytest.raises(ConfigError, match="cannot tell which scikit-learn"):
-        sagemaker_target.framework_sklearn_version(
-            f"1.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn{tag}"
-        )
+        images.framework_sklearn_version(f"1.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn{tag}")
 
 
 def test_inference_image_prefers_the_parameter_then_metaflows_setting(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("METAFLOW_BATCH_CONTAINER_IMAGE", "111.dkr.ecr.us-east-1.amazonaws.com/spy-flow:batch")
-    assert sagemaker_target.inference_image(PROJECT_IMAGE, "us-east-1", "1.9.1") == PROJECT_IMAGE
-    assert sagemaker_target.inference_image(None, "us-east-1", "1.9.1").endswith("/spy-flow:batch")
+    assert images.inference_image(PROJECT_IMAGE, "us-east-1", "1.9.1") == PROJECT_IMAGE
+    assert images.inference_image(None, "us-east-1", "1.9.1").endswith("/spy-flow:batch")
 
 
 def test_inference_image_refuses_a_framework_image_of_another_scikit_learn(
@@ -408,30 +406,30 @@ def test_inference_image_refuses_a_framework_image_of_another_scikit_learn(
 ) -> None:
     framework = sklearn_image_uri("eu-west-1")
     with pytest.raises(ConfigError) as info:
-        sagemaker_target.inference_image(framework, "eu-west-1", "1.5.2")
+        images.inference_image(framework, "eu-west-1", "1.5.2")
     message = str(info.value)
     assert "has scikit-learn 1.2, but the model is pickled with scikit-learn 1.5.2" in message
     assert "--sagemaker-image-uri" in message
-    assert sagemaker_target.inference_image(framework, "eu-west-1", "1.2.2") == framework
-    monkeypatch.setattr(sagemaker_target, "metaflow_batch_image", lambda: "")
+    assert images.inference_image(framework, "eu-west-1", "1.2.2") == framework
+    monkeypatch.setattr(images, "metaflow_batch_image", lambda: "")
     with pytest.raises(ConfigError, match=r"the default SageMaker scikit-learn image .*1\.2.*1\.5\.2"):
-        sagemaker_target.inference_image(None, "eu-west-1", "1.5.2")
-    assert sagemaker_target.inference_image("", "eu-west-1", "1.2.0") == framework
+        images.inference_image(None, "eu-west-1", "1.5.2")
+    assert images.inference_image("", "eu-west-1", "1.2.0") == framework
 
 
 def test_metaflow_batch_image_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("METAFLOW_BATCH_CONTAINER_IMAGE", PROJECT_IMAGE)
-    assert sagemaker_target.metaflow_batch_image() == PROJECT_IMAGE
+    assert images.metaflow_batch_image() == PROJECT_IMAGE
 
 
 def test_check_inference_image_uses_this_processs_scikit_learn(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sagemaker_target, "metaflow_batch_image", lambda: "")
+    monkeypatch.setattr(images, "metaflow_batch_image", lambda: "")
     here = registry.inference.runtime_versions()["scikit-learn"]
-    assert sagemaker_target.check_inference_image(PROJECT_IMAGE, "us-east-1") == PROJECT_IMAGE
+    assert images.check_inference_image(PROJECT_IMAGE, "us-east-1") == PROJECT_IMAGE
     if not here.startswith("1.2."):
         with pytest.raises(ConfigError, match=rf"pickled with scikit-learn {re.escape(here)}"):
-            sagemaker_target.check_inference_image("", "us-east-1")
+            images.check_inference_image("", "us-east-1")
     # What a flow's Parameter default calls (with Metaflow's parameter context).
     monkeypatch.undo()
     monkeypatch.setenv("METAFLOW_BATCH_CONTAINER_IMAGE", PROJECT_IMAGE)
-    assert sagemaker_target.metaflow_batch_image(object()) == PROJECT_IMAGE
+    assert images.metaflow_batch_image(object()) == PROJECT_IMAGE
