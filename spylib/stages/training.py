@@ -447,8 +447,8 @@ def write_lake(frame: pd.DataFrame, table: str, settings: TrainingSettings, run_
     :func:`publish_lake`); return the URIs the files have once published. Nothing when the lake is off."""
     if not settings.lake_root:
         return []
-    from spylib.storage.lake import get_lake_table
     from spylib.storage.staging import stage_table
+    from spylib.storage.tables import get_lake_table
 
     columns = [c for c in get_lake_table(table).data_schema.names if c in frame.columns]
     return stage_table(frame[columns], table, settings.lake_root, run_id)

@@ -22,8 +22,9 @@ from typing import Any
 import pyarrow as pa
 
 from spylib.core.errors import ConfigError, SpyFlowError
-from spylib.storage.lake import LAKE_TABLES, get_lake_table, list_partitions, table_uri
+from spylib.storage.lake import list_partitions, table_uri
 from spylib.storage.s3 import RetryLogger, client_config, split_s3_uri
+from spylib.storage.tables import LAKE_TABLES, get_lake_table
 
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 PARQUET_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"

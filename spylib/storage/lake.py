@@ -34,20 +34,17 @@ from __future__ import annotations
 
 import io
 import os
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from spylib.core.errors import ConfigError, DataValidationError
-from spylib.core.schema import FEATURES_SCHEMA, PREDICTIONS_SCHEMA, PRICES_SCHEMA
+from spylib.core.errors import ConfigError
 from spylib.storage.files import atomic_write_bytes
 from spylib.storage.s3 import (
     copy_s3_object,
@@ -57,236 +54,18 @@ from spylib.storage.s3 import (
     split_s3_uri,
     write_s3_bytes,
 )
-
-RUN_ID_COLUMN = "run_id"
-YEAR_COLUMN = "year"
-SYMBOL_COLUMN = "symbol"
-DATE_COLUMN = "date"
-
-# Values that become path segments: no '/', '=' or spaces, so Hive parsing and S3 keys stay exact.
-_PATH_VALUE_RE = re.compile(r"^[A-Za-z0-9._^-]+$")
-_PARTITION_RE = re.compile(r"symbol=(?P<symbol>[^/]+)/year=(?P<year>\d{4})/(?P<file>[^/]+\.parquet)$")
-_RUN_FILE_RE = re.compile(r"^run_id=(?P<run_id>.+)\.parquet$")
-
-
-@dataclass(frozen=True)
-class LakeTable:
-    """A lake table: its data schema (from :mod:`spylib.core.schema`) and its partitioning.
-
-    ``data_schema`` is what producers hand to :func:`write_table` (``symbol`` included);
-    ``file_schema`` is what a Parquet file holds (``symbol`` removed, ``run_id`` appended);
-    ``partition_schema`` are the Hive partition keys in path order.
-    """
-
-    name: str
-    data_schema: pa.Schema
-    partition_schema: pa.Schema
-    key: tuple[str, ...]
-
-    @property
-    def partition_keys(self) -> tuple[str, ...]:
-        return tuple(self.partition_schema.names)
-
-    @property
-    def file_schema(self) -> pa.Schema:
-        fields = [f for f in self.data_schema if f.name not in self.partition_keys]
-        return pa.schema([*fields, pa.field(RUN_ID_COLUMN, pa.string(), nullable=False)])
-
-    @property
-    def lake_schema(self) -> pa.Schema:
-        """Every column a reader of the lake sees: file columns, then the partition keys."""
-        return pa.schema([*self.file_schema, *self.partition_schema])
-
-
-_PARTITIONS = pa.schema(
-    [
-        pa.field(SYMBOL_COLUMN, pa.string(), nullable=False),
-        pa.field(YEAR_COLUMN, pa.int32(), nullable=False),
-    ]
+from spylib.storage.tables import (
+    _PARTITION_RE,
+    _PATH_VALUE_RE,
+    _RUN_FILE_RE,
+    DATE_COLUMN,
+    RUN_ID_COLUMN,
+    SYMBOL_COLUMN,
+    YEAR_COLUMN,
+    LakeTable,
+    get_lake_table,
+    validate_frame,
 )
-_KEY = (DATE_COLUMN, SYMBOL_COLUMN)
-
-LAKE_TABLES: dict[str, LakeTable] = {
-    "prices": LakeTable("prices", PRICES_SCHEMA, _PARTITIONS, _KEY),
-    "features": LakeTable("features", FEATURES_SCHEMA, _PARTITIONS, _KEY),
-    "predictions": LakeTable("predictions", PREDICTIONS_SCHEMA, _PARTITIONS, _KEY),
-}
-
-
-def get_lake_table(table: str) -> LakeTable:
-    """Return the :class:`LakeTable` named ``table``; an unknown name is a :class:`ConfigError`."""
-    try:
-        return LAKE_TABLES[table]
-    except KeyError:
-        raise ConfigError(
-            f"unknown lake table '{table}' (known: {', '.join(sorted(LAKE_TABLES))})",
-            source="lake",
-            key="table",
-        ) from None
-
-
-# --- validation ---------------------------------------------------------------------------------
-
-
-def validate_frame(frame: pd.DataFrame, table: str) -> pa.Table:
-    """Cast ``frame`` to ``table``'s data schema, or raise :class:`DataValidationError`.
-
-    The frame must have exactly the schema's columns (any order; the index is ignored). Accepted
-    inputs per target type: float64 <- ints/floats; int8 <- ints, bools, or floats holding whole
-    numbers (NaN = null); string <- strings; date32 <- dates or timestamps at midnight. A null (or
-    NaN) in a non-nullable column, a value that does not convert, and a duplicate key are errors
-    naming the table, the column, the first offending row (0-based position) and its date.
-    """
-    spec = get_lake_table(table)
-    source = f"lake table '{table}'"
-    names = list(spec.data_schema.names)
-    columns = [str(c) for c in frame.columns]
-    if len(set(columns)) != len(columns):
-        dup = next(c for c in columns if columns.count(c) > 1)
-        raise DataValidationError("duplicate column", source=source, column=dup)
-    missing = [c for c in names if c not in columns]
-    if missing:
-        raise DataValidationError(
-            f"missing column (missing: {', '.join(missing)})", source=source, column=missing[0]
-        )
-    extra = [c for c in columns if c not in names]
-    if extra:
-        raise DataValidationError(
-            f"unexpected column (not in the schema: {', '.join(extra)})", source=source, column=extra[0]
-        )
-    frame = frame.reset_index(drop=True)
-    dates = _date_labels(frame)
-    arrays = [
-        _convert_column(frame[field.name], field, source=source, dates=dates) for field in spec.data_schema
-    ]
-    result = pa.Table.from_arrays(arrays, schema=spec.data_schema)
-    _check_unique(result, spec, source=source)
-    return result
-
-
-def _date_labels(frame: pd.DataFrame) -> list[str | None]:
-    """Best-effort ISO date of every row, for error messages only."""
-    if DATE_COLUMN not in frame.columns:
-        return [None] * len(frame)
-    parsed = pd.to_datetime(frame[DATE_COLUMN], errors="coerce")
-    return [None if pd.isna(v) else v.date().isoformat() for v in parsed]
-
-
-def _fail(
-    problem: str, *, source: str, column: str, row: int, dates: list[str | None]
-) -> DataValidationError:
-    return DataValidationError(problem, source=source, column=column, row=row, date=dates[row])
-
-
-def _convert_column(series: pd.Series, field: pa.Field, *, source: str, dates: list[str | None]) -> pa.Array:
-    """Convert one column to ``field``'s type with the type rules of :func:`validate_frame`."""
-    name, target = field.name, field.type
-    try:
-        arr = pa.array(series, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        row = _first_unconvertible(series)
-        raise _fail(
-            f"expected {target}, got mixed values ({series.iloc[row]!r})",
-            source=source,
-            column=name,
-            row=row,
-            dates=dates,
-        ) from None
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    got = arr.type
-    if not _is_compatible(got, target):
-        raise DataValidationError(f"expected {target}, got {got}", source=source, column=name)
-    if pa.types.is_timestamp(got) and pa.types.is_date32(target):
-        if got.tz is not None:
-            raise DataValidationError(
-                f"expected {target}, got time-zone-aware {got}", source=source, column=name
-            )
-        # Casting a timestamp to a date silently drops the time of day: refuse instead.
-        midnight = pc.equal(arr, pc.floor_temporal(arr, unit="day"))
-        bad = _first_false(midnight)
-        if bad is not None:
-            raise _fail(
-                f"timestamp {series.iloc[bad]} is not a date (has a time of day)",
-                source=source,
-                column=name,
-                row=bad,
-                dates=dates,
-            )
-    try:
-        out = arr.cast(target, safe=True)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        row = _first_bad_cast(arr, target)
-        raise _fail(
-            f"value {series.iloc[row]!r} does not convert to {target}",
-            source=source,
-            column=name,
-            row=row,
-            dates=dates,
-        ) from None
-    if not field.nullable and out.null_count:
-        row = int(np.flatnonzero(out.is_null().to_numpy(zero_copy_only=False))[0])
-        raise _fail("null value in a non-nullable column", source=source, column=name, row=row, dates=dates)
-    return out
-
-
-def _is_compatible(got: pa.DataType, target: pa.DataType) -> bool:
-    if pa.types.is_null(got):
-        return True
-    if pa.types.is_floating(target):
-        return pa.types.is_integer(got) or pa.types.is_floating(got)
-    if pa.types.is_integer(target):
-        return pa.types.is_integer(got) or pa.types.is_floating(got) or pa.types.is_boolean(got)
-    if pa.types.is_string(target):
-        return pa.types.is_string(got) or pa.types.is_large_string(got)
-    if pa.types.is_date(target):
-        return pa.types.is_date(got) or pa.types.is_timestamp(got)
-    return bool(got == target)
-
-
-def _first_false(mask: pa.Array) -> int | None:
-    values = mask.fill_null(True).to_numpy(zero_copy_only=False)
-    bad = np.flatnonzero(~values)
-    return int(bad[0]) if bad.size else None
-
-
-def _first_unconvertible(series: pd.Series) -> int:
-    """Position of the first value whose Python type differs from the first non-null value's."""
-    kinds: type | None = None
-    for i, value in enumerate(series):
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            continue
-        kind = str if isinstance(value, str) else type(value)
-        if kinds is None:
-            kinds = kind
-        elif kind is not kinds and not (isinstance(value, int | float) and kinds in (int, float)):
-            return i
-    return 0
-
-
-def _first_bad_cast(arr: pa.Array, target: pa.DataType) -> int:
-    for i in range(len(arr)):
-        try:
-            arr.slice(i, 1).cast(target, safe=True)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return i
-    return 0
-
-
-def _check_unique(table: pa.Table, spec: LakeTable, *, source: str) -> None:
-    keys = table.select(list(spec.key)).to_pandas()
-    dup = keys.duplicated(keep="first").to_numpy()
-    if dup.any():
-        row = int(np.flatnonzero(dup)[0])
-        values = ", ".join(f"{k}={keys.iloc[row][k]}" for k in spec.key)
-        raise DataValidationError(
-            f"duplicate key ({values}) within the frame",
-            source=source,
-            column=",".join(spec.key),
-            row=row,
-            date=str(keys.iloc[row][DATE_COLUMN]) if DATE_COLUMN in spec.key else None,
-        )
-
 
 # --- storage ------------------------------------------------------------------------------------
 

@@ -43,16 +43,9 @@ import pyarrow as pa
 
 from spylib.core.errors import ConfigError, SpyFlowError
 from spylib.storage.catalog import athena_ddl, hive_type
-from spylib.storage.lake import (
-    LAKE_TABLES,
-    RUN_ID_COLUMN,
-    YEAR_COLUMN,
-    LakeTable,
-    get_store,
-    join_uri,
-    list_lake_files,
-)
+from spylib.storage.lake import get_store, join_uri, list_lake_files
 from spylib.storage.s3 import s3_endpoint, split_s3_uri
+from spylib.storage.tables import LAKE_TABLES, RUN_ID_COLUMN, YEAR_COLUMN, LakeTable
 
 S3Mode = Literal["auto", "httpfs", "sync"]
 DEFAULT_LAKE = "data/lake"

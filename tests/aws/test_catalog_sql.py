@@ -14,10 +14,11 @@ import pytest
 from spylib.core.errors import ConfigError, DataValidationError
 from spylib.research.price_files import check_source_file
 from spylib.storage.catalog import PARQUET_SERDE, register_glue_tables
-from spylib.storage.lake import LAKE_TABLES, list_lake_files, read_table, write_table
+from spylib.storage.lake import list_lake_files, read_table, write_table
 from spylib.storage.probe import probe_writable
 from spylib.storage.sql import query
 from spylib.storage.staging import is_published, publish_run, stage_table
+from spylib.storage.tables import LAKE_TABLES
 from tests.helpers.lake_frames import expected_columns, make_frame
 from tests.helpers.moto_server import MotoServer
 

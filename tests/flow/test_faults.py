@@ -25,9 +25,10 @@ from pathlib import Path
 
 from metaflow import Run
 
-from spylib.storage.lake import LAKE_TABLES, list_lake_files, read_table
+from spylib.storage.lake import list_lake_files, read_table
 from spylib.storage.sql import query
 from spylib.storage.staging import is_published, list_staged_runs
+from spylib.storage.tables import LAKE_TABLES
 from tests.helpers.flowrun import data_of, fault_env, resume_flow, run_flow, runner_cwd, task_of
 from tests.helpers.metaflow_env import output_params
 from tests.helpers.paths import FLOW_FILE, SMALL_SWEEP

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from spylib.storage.lake import LAKE_TABLES
+from spylib.storage.tables import LAKE_TABLES
 
 STRING_VALUES = {"regime": "bull", "segment": "test", "model_version": "v1"}
 # Arrow type -> Hive type, written out here (not taken from the catalog module the tests check).

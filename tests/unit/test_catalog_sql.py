@@ -17,8 +17,9 @@ from spylib.storage.catalog import (
     hive_type,
     register_glue_tables,
 )
-from spylib.storage.lake import LAKE_TABLES, write_table
+from spylib.storage.lake import write_table
 from spylib.storage.sql import all_ddl, main, query
+from spylib.storage.tables import LAKE_TABLES
 from tests.helpers.lake_frames import HIVE, expected_columns, make_frame
 
 # --- DDL and Glue input -----------------------------------------------------------------------

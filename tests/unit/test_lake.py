@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from spylib.core.errors import ConfigError, DataValidationError
-from spylib.storage.lake import LAKE_TABLES, list_partitions, read_table, validate_frame, write_table
+from spylib.storage.lake import list_partitions, read_table, write_table
+from spylib.storage.tables import LAKE_TABLES, validate_frame
 from tests.helpers.lake_frames import make_frame
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from spylib.core.errors import ConfigError
-from spylib.storage.lake import LAKE_TABLES, list_lake_files, list_partitions, read_table, write_table
+from spylib.storage.lake import list_lake_files, list_partitions, read_table, write_table
 from spylib.storage.sql import query
 from spylib.storage.staging import (
     discard_run,
@@ -20,6 +20,7 @@ from spylib.storage.staging import (
     stage_table,
     staged_files,
 )
+from spylib.storage.tables import LAKE_TABLES
 from tests.helpers.lake_frames import make_frame
 
 FRAMES = {t: make_frame(t, seed=i) for i, t in enumerate(sorted(LAKE_TABLES))}
