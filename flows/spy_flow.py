@@ -46,6 +46,7 @@ from spylib.research.gate import GateDecision  # noqa: E402
 from spylib.stages import training  # noqa: E402
 from spylib.stages.cards import to_card_components  # noqa: E402
 from spylib.stages.errors import one_line_errors  # noqa: E402
+from spylib.stages.summary import run_summary  # noqa: E402
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 # The Parameters passed by name to build_training_settings (the Configs are passed beside them).
@@ -333,7 +334,7 @@ class SpyFlow(FlowSpec):
         published = training.publish_lake(self.settings, self.output_run_id, self.glue_catalog)
         self.lake_publication, self.glue_catalog = published["publication"], published["glue_catalog"]
         print(
-            training.run_summary(
+            run_summary(
                 flow_file="flows/spy_flow.py",
                 run_id=str(current.run_id),
                 evaluate_task=self.evaluate_task_id,
