@@ -19,7 +19,7 @@ from spylib.monitoring.checks import MonitorConfig, MonitoringReport
 from spylib.monitoring.health import per_step
 from spylib.monitoring.performance import rolling_performance
 from spylib.monitoring.track_record import REPLAY_SEGMENT
-from spylib.research.report import COLOURS, FIGURE_WIDTH, FONT, date_axis, style_axes
+from spylib.research.figures import COLOURS, FIGURE_WIDTH, FONT, date_axis, style_axes
 
 if TYPE_CHECKING:
     from matplotlib.artist import Artist
