@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -45,7 +46,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "obv": ("obv",),
 }
 
-Frame = pd.DataFrame
+Frame: TypeAlias = pd.DataFrame
 Compute = Callable[[Frame], dict[str, pd.Series]]
 
 

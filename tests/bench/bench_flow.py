@@ -1,29 +1,32 @@
-"""Issue 8, item 2: the flow's own overhead.
+"""Issue 8, item 2: the flow's own overhead, and whether the foreach pays for it.
 
-Times ``python flows/spy_flow.py run --max-workers N`` (default sweep, default data) end to end, in a
-subprocess with an isolated Metaflow datastore and temporary output directories, against the same
-``spylib.stages.training`` calls made in one plain Python process (also a subprocess, timed end to end, so
-both include interpreter start-up and imports; the ``foreach`` is a plain loop there).
+Times ``python flows/spy_flow.py run`` (default sweep: every configuration fitted on every
+walk-forward block; default data) end to end, in a subprocess with an isolated Metaflow datastore and
+temporary output directories, against the same ``spylib.stages.training`` calls made in one plain
+Python process (also a subprocess, timed end to end, so both include interpreter start-up and
+imports; the ``foreach`` is a plain loop there, one configuration after another on one core). Both
+get the flow's own defaults (``benchcommon.settings_kwargs``): open_to_open, the lake on.
+
+The flow runs, ``--runs K[:W],...`` (default ``0,1``): ``--configs-per-task K`` (0 = the flow's
+default, one train task per core) with ``--max-workers W`` (omitted: Metaflow's default, 16).
 
 Where the time goes, per step:
 
 * ``in-process s``: the stage's calls in the single process;
-* ``flow span s``: from the runtime launching the step's first task to its last task finishing
-  (from the run's log lines: they include each task's process start-up);
-* ``flow task s``: the sum over the step's tasks of ``finished_at - created_at`` (Metaflow Client;
-  the task registers itself after its imports, so this leaves out the process start-up);
-* ``tasks``: how many tasks ran the step (the ``train`` step: one per configuration, or one per
-  ``--configs-per-task`` configurations). A task's ``task s`` minus the in-process time is what
-  running the stage as a Metaflow task adds (a fresh Python process and its imports, loading the
-  input artifacts, pickling and storing the outputs, the card). The ``end`` step does nothing, so
-  its task time is the fixed cost of one task.
+* ``span s``: from the runtime launching the step's first task to its last task finishing (the run's
+  log lines: they include each task's process start-up);
+* ``task s``: the sum over the step's tasks of ``finished_at - created_at`` (Metaflow Client);
+* ``tasks``: how many tasks ran the step. The ``end`` step does almost nothing, so its span is the
+  fixed cost of one task; the ``train`` tasks print each configuration's own seconds, summed in
+  ``fit s`` (the same work as the loop's, slower when the tasks share the cores with other work).
 
-The script also measures two of those costs directly: a fresh interpreter importing what each kind
-of task imports, and pickling + gzip (what the local datastore does) of the feature table.
+The script also measures three of those costs directly: a fresh interpreter importing what each
+kind of task imports; pickling + gzip (what the local datastore does) of the training data artifact;
+and the machine's parallel capacity now (the same tree fits in 1 process, then 2 at once: on a shared
+machine a second task may find no free core; ``--capacity-only`` runs just that).
 
-Run: ``python tests/bench/bench_flow.py`` (1 single-process run + flow runs with --max-workers 1, 2
-and 4, one task per configuration, + one run with --max-workers 2 --configs-per-task 6 (``--packed``);
-~10 minutes). ``--quick``: the small test sweep and --max-workers 2 only.
+Run: ``python tests/bench/bench_flow.py`` (2 single-process runs + 2 flow runs; ~7 minutes on a
+loaded 2-core machine). ``--quick``: the small test sweep (2 configurations), default packing only.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -40,16 +44,24 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from benchcommon import REPO, format_table, machine_header
+from benchcommon import (
+    DEFAULT_SWEEP,
+    FLOW_FILE,
+    REPO,
+    SMALL_SWEEP,
+    format_table,
+    machine_header,
+    settings_kwargs,
+)
 
-FLOW_FILE = REPO / "flows" / "spy_flow.py"
-DEFAULT_SWEEP = REPO / "flows" / "config" / "sweep.json"
-SMALL_SWEEP = REPO / "tests" / "data" / "sweep_small.json"
-GATE = REPO / "flows" / "config" / "gate.json"
 STEPS = ("start", "ingest", "features", "split", "train", "evaluate", "predict", "register", "end")
 LOG_LINE = re.compile(
     r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) \[[^/]+/(\w+)/(\d+) \(pid \d+\)\] "
     r"(Task is starting|Task finished successfully)"
+)
+# A train task's line per configuration (spylib.stages.training.run_train).
+CONFIG_LINE = re.compile(
+    r"/train/(\d+) \(pid \d+\)\] config (\d+)/\d+ (\w+): \d+ fits, out-of-fold AUC [-\d.na]+, ([\d.]+) s"
 )
 
 
@@ -67,26 +79,34 @@ def metaflow_env(root: Path) -> dict[str, str]:
     return env
 
 
+def timed_run(cmd: list[str], **kwargs: Any) -> tuple[subprocess.CompletedProcess[str], dict[str, float]]:
+    """Run ``cmd`` to completion: its wall time, the CPU seconds (user + system) of it and of every
+    descendant it waited for (a flow's tasks roll up into the runtime), and the 1-minute load average
+    before and after (the machine is shared: read a ratio with the load beside it)."""
+    before, load_before = resource.getrusage(resource.RUSAGE_CHILDREN), os.getloadavg()[0]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return proc, {"wall": wall, "cpu": cpu, "load_before": load_before, "load_after": os.getloadavg()[0]}
+
+
 # ---------------------------------------------------------------------------------------------
-# the single process (runs in a child: `bench_flow.py --child-inprocess OUT SWEEP ROOT`)
+# the single process (runs in a child: `bench_flow.py --child-inprocess OUT KWARGS_JSON`)
 # ---------------------------------------------------------------------------------------------
-def child_inprocess(out_path: str, sweep_path: str, root: str) -> None:
+def child_inprocess(out_path: str, kwargs_path: str) -> None:
     """The flow's calls, step by step, in this process; per-stage times to ``out_path``."""
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    from spylib.core.settings import build_training_settings
+    from spylib.core.settings import build_training_settings, check_run_io
+    from spylib.research.gate import GateDecision
+    from spylib.stages import summary
     from spylib.stages import training as pipeline
     from spylib.stages.cards import to_card_components
 
     times["imports"] = time.perf_counter() - t0
-    parameters = dict(
-        source="embedded", symbol="SPY", benchmark="QQQ", split_dates="", gap_rows=60,
-        execution="close_to_close", cost_bps=1.0, seed=42, shuffle_labels=False, extra_features="",
-        configs_per_task=1, output_dir=f"{root}/out",
-        lake_root=f"{root}/lake", glue_database="", registry="local", registry_location=f"{root}/registry",
-        model_group="spy-direction", sagemaker_image_uri="",
-        sweep=json.loads(Path(sweep_path).read_text()), gate=json.loads(GATE.read_text()), resources=json.loads((GATE.parent / "resources.json").read_text()),
-    )  # fmt: skip
+    parameters = json.loads(Path(kwargs_path).read_text())
     run_id = "bench-inprocess"
 
     def stage(name: str, started: float) -> float:
@@ -95,7 +115,8 @@ def child_inprocess(out_path: str, sweep_path: str, root: str) -> None:
         return now
 
     t = time.perf_counter()
-    settings = build_training_settings(**parameters)  # type: ignore[arg-type]
+    settings = build_training_settings(**parameters)
+    check_run_io(settings)
     t = stage("start", t)
     ingested = pipeline.run_ingest(settings)
     pipeline.write_lake(ingested.prices, "prices", settings, run_id)
@@ -103,84 +124,101 @@ def child_inprocess(out_path: str, sweep_path: str, root: str) -> None:
     made = pipeline.run_features(ingested.prices, settings)
     pipeline.write_lake(made.table, "features", settings, run_id)
     t = stage("features", t)
-    cut = pipeline.run_split(made.table, made.feature_columns, settings)
+    data = pipeline.run_split(made.table, made.feature_columns, made.data_quality, settings)
     configs = list(settings.sweep.models)
     t = stage("split", t)
     results = []
     per_config = []
-    for spec in configs:
+    for spec in configs:  # the foreach, one configuration after another
         started = time.perf_counter()
-        results.append(pipeline.run_train([spec], cut.data, cut.folds, settings))
+        results.append(pipeline.run_train([spec], data, settings))
         per_config.append(time.perf_counter() - started)
     t = stage("train", t)
-    evaluation = pipeline.run_evaluate(results, cut.data, settings, ingested.provenance)
+    evaluation = pipeline.run_evaluate(results, data, settings, ingested.provenance, made.data_quality)
     to_card_components(evaluation.card_items)
     t = stage("evaluate", t)
-    prediction = pipeline.run_predict(evaluation.model, evaluation.best, cut.data, settings, run_id)
+    prediction = pipeline.run_predict(
+        evaluation.model, evaluation.best, evaluation.track, data, settings, run_id
+    )
     pipeline.write_lake(prediction.predictions, "predictions", settings, run_id)
-    pipeline.register_catalog(settings)
+    glue_catalog = pipeline.register_catalog(settings)
     t = stage("predict", t)
-    registration = pipeline.run_register(
-        prediction.bundle, evaluation.metrics, evaluation.gate, evaluation.curve, cut.data, settings,
-        ingested.provenance, pathspec=f"SpyFlow/{run_id}",
+    gate = evaluation.gate.to_dict()
+    registered = pipeline.run_register(
+        prediction.bundle, evaluation.metrics, GateDecision.from_dict(gate), evaluation.track, data,
+        settings, ingested.provenance, pathspec=f"SpyFlow/{run_id}",
     )  # fmt: skip
     t = stage("register", t)
-    print(pipeline.summary_line(evaluation.gate.to_dict(), evaluation.metrics, registration))
+    pipeline.publish_lake(settings, run_id, glue_catalog)
+    print(
+        summary.run_summary(
+            flow_file="flows/spy_flow.py", run_id=run_id, evaluate_task="0", gate=gate,
+            metrics=evaluation.metrics, baselines=evaluation.baselines,
+            registration=registered.registration, prediction_files=prediction.files,
+            lake_root=settings.lake_root,
+        )
+    )  # fmt: skip
     stage("end", t)
     import gzip
     import pickle
 
     started = time.perf_counter()
-    blob = pickle.dumps(features, protocol=4)
+    blob = pickle.dumps(data, protocol=4)
     packed = gzip.compress(blob, compresslevel=3)
     pickle_s = time.perf_counter() - started
     started = time.perf_counter()
     pickle.loads(gzip.decompress(packed))
     unpickle_s = time.perf_counter() - started
+    one_result = pickle.dumps(results[0], protocol=4)
     payload = {
         "artifact": {"bytes": len(blob), "gz_bytes": len(packed), "dump_s": pickle_s, "load_s": unpickle_s},
+        "result_bytes": len(one_result),
         "times": times,
         "per_config": per_config,
+        "families": [spec.family for spec in configs],
         "n_configs": len(configs),
+        "n_blocks": len(data.splits.blocks),
         "chosen": evaluation.best["config_id"],
-        "feature_rows": len(features),
+        "feature_rows": len(data.features),
+        "gate": gate["status"],
     }
     Path(out_path).write_text(json.dumps(payload))
 
 
-def run_inprocess(sweep: Path, tmp: Path) -> dict[str, Any]:
-    out = tmp / "inprocess.json"
-    started = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child-inprocess", str(out), str(sweep), str(tmp / "inprocess")],
-        env=metaflow_env(tmp / "inprocess"), capture_output=True, text=True, check=False,
+def run_inprocess(kwargs: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    tmp.mkdir(parents=True, exist_ok=True)
+    out, kwargs_file = tmp / "inprocess.json", tmp / "inprocess-kwargs.json"
+    kwargs_file.write_text(json.dumps(kwargs))
+    proc, timing = timed_run(
+        [sys.executable, __file__, "--child-inprocess", str(out), str(kwargs_file)],
+        env=metaflow_env(tmp / "inprocess"), cwd=REPO,
     )  # fmt: skip
-    wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"in-process run failed:\n{proc.stderr[-3000:]}")
-    payload = json.loads(out.read_text())
-    payload["wall"] = wall
-    return payload
+    return {**json.loads(out.read_text()), **timing}
 
 
 # ---------------------------------------------------------------------------------------------
 # the flow
 # ---------------------------------------------------------------------------------------------
-def parse_log(text: str) -> dict[tuple[str, str], dict[str, datetime]]:
-    """(step, task id) -> {"launched": ..., "finished": ...} from the runtime's log lines."""
-    tasks: dict[tuple[str, str], dict[str, datetime]] = {}
+def parse_log(text: str) -> dict[tuple[str, str], dict[str, float]]:
+    """(step, task id) -> {"launched": epoch s, "finished": epoch s} from the runtime's log lines."""
+    tasks: dict[tuple[str, str], dict[str, float]] = {}
     for line in text.splitlines():
         m = LOG_LINE.match(line)
         if m:
-            when = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f")
+            when = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
             key = "launched" if m.group(4) == "Task is starting" else "finished"
             tasks.setdefault((m.group(2), m.group(3)), {})[key] = when
     return tasks
 
 
-def client_times(root: Path, run_id: str) -> dict[tuple[str, str], dict[str, datetime]]:
-    """(step, task id) -> created_at / finished_at from the Metaflow Client (in a child process, so
-    this process never imports metaflow with another datastore root)."""
+def client_times(root: Path, run_id: str) -> dict[tuple[str, str], dict[str, float]]:
+    """(step, task id) -> epoch seconds from the Metaflow Client: ``created`` (the runtime registers
+    the task when it launches it), ``attempt`` (the task's process registers its attempt once it has
+    started and imported the flow file), ``ok`` (the step's body has run and its artifacts are
+    stored). Read in a child process, so this process never imports metaflow with another datastore
+    root."""
     code = (
         "import json, sys\n"
         "from metaflow import Run, namespace\n"
@@ -189,7 +227,9 @@ def client_times(root: Path, run_id: str) -> dict[tuple[str, str], dict[str, dat
         "out = []\n"
         "for step in run:\n"
         "    for task in step:\n"
-        "        out.append([step.id, task.id, task.created_at.isoformat(), task.finished_at.isoformat()])\n"
+        "        meta = {m.type: m.created_at / 1000 for m in task.metadata}\n"
+        "        out.append([step.id, task.id, task.created_at.timestamp(), meta.get('attempt'),\n"
+        "                    meta.get('internal_attempt_status'), task.finished_at.timestamp()])\n"
         "print(json.dumps(out))\n"
     )
     proc = subprocess.run(
@@ -200,34 +240,40 @@ def client_times(root: Path, run_id: str) -> dict[tuple[str, str], dict[str, dat
         check=True,
     )
     rows = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {
-        (s, t): {"created": datetime.fromisoformat(c), "done": datetime.fromisoformat(f)}
-        for s, t, c, f in rows
-    }
+    return {(s, t): {"created": c, "attempt": a or c, "ok": ok or f, "done": f} for s, t, c, a, ok, f in rows}
 
 
-def run_label(workers: int, per_task: int) -> str:
-    return f"w{workers}" if per_task == 1 else f"w{workers}c{per_task}"
+def parse_runs(text: str) -> list[tuple[int, int | None]]:
+    """``"0,1:2"`` -> [(0, None), (1, 2)]: (configs per task, --max-workers or None for the default)."""
+    runs: list[tuple[int, int | None]] = []
+    for item in text.split(","):
+        if item.strip():
+            k, _, w = item.strip().partition(":")
+            runs.append((int(k), int(w) if w else None))
+    return runs
 
 
-def run_flow(workers: int, per_task: int, sweep: Path, tmp: Path) -> dict[str, Any]:
-    label = run_label(workers, per_task)
+def flow_args(per_task: int, workers: int | None) -> str:
+    return f"--configs-per-task {per_task}" + (f" --max-workers {workers}" if workers else "")
+
+
+def run_flow(per_task: int, workers: int | None, sweep: Path, tmp: Path) -> dict[str, Any]:
+    label = f"c{per_task}" + (f"w{workers}" if workers else "")
     root = tmp / f"flow-{label}"
     root.mkdir(parents=True)
     run_id_file = root / "run_id"
     cmd = [
-        sys.executable, str(FLOW_FILE), "--config", "sweep", str(sweep), "run", "--max-workers", str(workers),
-        "--configs-per-task", str(per_task),
+        sys.executable, str(FLOW_FILE), "--config", "sweep", str(sweep), "run",
+        "--configs-per-task", str(per_task), *(["--max-workers", str(workers)] if workers else []),
         "--output-dir", str(root / "out"), "--lake-root", str(root / "lake"),
         "--registry-location", str(root / "registry"), "--run-id-file", str(run_id_file),
     ]  # fmt: skip
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, env=metaflow_env(root), capture_output=True, text=True, cwd=root, check=False)
-    wall = time.perf_counter() - started
+    proc, timing = timed_run(cmd, env=metaflow_env(root), cwd=root)
     if proc.returncode != 0:
-        raise SystemExit(f"flow run ({flow_args(workers, per_task)}) failed:\n{proc.stderr[-3000:]}")
+        raise SystemExit(f"flow run ({flow_args(per_task, workers)}) failed:\n{proc.stderr[-3000:]}")
     run_id = run_id_file.read_text().strip()
-    launched = parse_log(proc.stdout + proc.stderr)
+    log = proc.stdout + proc.stderr
+    launched = parse_log(log)
     client = client_times(root, run_id)
     per_step: dict[str, dict[str, float]] = {}
     for step in STEPS:
@@ -235,110 +281,243 @@ def run_flow(workers: int, per_task: int, sweep: Path, tmp: Path) -> dict[str, A
         spans = [launched.get(k, {}) for k in keys]
         first = min((s["launched"] for s in spans if "launched" in s), default=None)
         last = max((s["finished"] for s in spans if "finished" in s), default=None)
-        task_sum = sum((client[k]["done"] - client[k]["created"]).total_seconds() for k in keys)
         per_step[step] = {
             "tasks": len(keys),
-            "span": (last - first).total_seconds() if first and last else float("nan"),
-            "task_sum": task_sum,
+            "span": last - first if first and last else float("nan"),
+            # launched -> attempt registered: process start-up and the flow file's imports
+            "startup": sum(client[k]["attempt"] - client[k]["created"] for k in keys) / max(len(keys), 1),
+            # attempt -> attempt_ok: the step's body, its lazy imports, artifact loads and stores
+            "body": sum(client[k]["ok"] - client[k]["attempt"] for k in keys),
         }
+    fits = {int(m.group(2)): float(m.group(4)) for m in CONFIG_LINE.finditer(log)}
+    per_task_fits: dict[str, float] = {}
+    for m in CONFIG_LINE.finditer(log):
+        per_task_fits[m.group(1)] = per_task_fits.get(m.group(1), 0.0) + float(m.group(4))
     return {
-        "workers": workers,
         "per_task": per_task,
+        "workers": workers,
         "label": label,
-        "args": flow_args(workers, per_task),
-        "wall": wall,
+        "args": flow_args(per_task, workers),
+        **timing,
         "run_id": run_id,
         "steps": per_step,
+        "fits": fits,
+        "per_task_fits": per_task_fits,
     }
 
 
-def flow_args(workers: int, per_task: int) -> str:
-    return f"--max-workers {workers}" + (f" --configs-per-task {per_task}" if per_task != 1 else "")
+# ---------------------------------------------------------------------------------------------
+# how much a second process gets on this machine now (runs in children: `--child-work OUT`)
+# ---------------------------------------------------------------------------------------------
+def child_work(out_path: str) -> None:
+    """A fixed CPU-bound piece of train-like work (tree fits, one thread); its wall seconds to
+    ``out_path`` (the imports and the data are made before the clock starts)."""
+    import numpy as np
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5000, 30))
+    y = (x[:, 0] + rng.normal(size=5000) > 0).astype(int)
+    started = time.perf_counter()
+    for seed in range(3):
+        ExtraTreesClassifier(n_estimators=400, max_depth=8, n_jobs=1, random_state=seed).fit(x, y)
+    Path(out_path).write_text(str(time.perf_counter() - started))
 
 
+def parallel_capacity(tmp: Path) -> dict[str, float]:
+    """The same work in 1 process, then in 2 at once: ``speedup = 2 * t1 / t2`` (2.0 when a second
+    core is free, 1.0 when the second process only takes time from the first)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+
+    def run(copies: int) -> float:
+        outs = [tmp / f"work-{copies}-{i}" for i in range(copies)]
+        procs = [subprocess.Popen([sys.executable, __file__, "--child-work", str(o)]) for o in outs]
+        for proc in procs:
+            proc.wait()
+        return max(float(o.read_text()) for o in outs)
+
+    load = os.getloadavg()[0]
+    one = run(1)
+    two = run(2)
+    return {"one": one, "two": two, "speedup": 2 * one / two, "load": load}
+
+
+# What each kind of task imports: the flow file's module-level imports, then what a stage imports
+# inside (spylib.stages.training imports the modelling and report modules lazily).
+FLOW_IMPORTS = (
+    "import metaflow, spylib.core.settings, spylib.research.gate, spylib.stages.training, spylib.stages.cards"
+)
 IMPORTS = {
     "python -c pass (bare interpreter)": "pass",
-    "metaflow + pandas + spylib.stages.training (start, ingest, features, split, end)": (
-        "import metaflow, pandas, spylib.stages.training"
-    ),
-    "... + scikit-learn + spylib.research.evaluate (train)": (
-        "import metaflow, pandas, spylib.stages.training, sklearn.ensemble, spylib.research.evaluate"
-    ),
-    "... + pyarrow + spylib.research.report (evaluate, predict)": (
-        "import metaflow, pandas, spylib.stages.training, sklearn.ensemble, spylib.research.evaluate, pyarrow, spylib.research.report"
+    "the flow file's imports (every task: start, ingest, features, split, register, end)": FLOW_IMPORTS,
+    "... + spylib.research.evaluate (scikit-learn: train)": f"{FLOW_IMPORTS}, spylib.research.evaluate",
+    "... + verdict, holdout, baselines, report, matplotlib (evaluate)": (
+        f"{FLOW_IMPORTS}, spylib.research.evaluate, spylib.research.verdict, spylib.research.holdout, "
+        "spylib.research.baselines, spylib.research.report, matplotlib.pyplot"
     ),
 }
 
 
-def import_cost(code: str) -> float:
-    """Wall time of a fresh interpreter running ``code`` (median of 5), as a task's process would."""
+def import_cost(code: str, repeat: int = 3) -> float:
+    """Wall time of a fresh interpreter running ``code`` (median of ``repeat``), as a task's process would."""
     times = []
     env = metaflow_env(Path(tempfile.gettempdir()))
-    for _ in range(5):
+    for _ in range(repeat):
         started = time.perf_counter()
         subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=REPO)
         times.append(time.perf_counter() - started)
-    return sorted(times)[2]
+    return sorted(times)[len(times) // 2]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sweep (2 configs), --max-workers 2 only")
     parser.add_argument(
-        "--workers", default=None, help="comma-separated --max-workers values (default 1,2,4)"
+        "--quick", action="store_true", help="the small test sweep (2 configurations), default packing only"
     )
     parser.add_argument(
-        "--packed",
+        "--runs",
         default=None,
-        help="comma-separated WORKERS:CONFIGS_PER_TASK extra flow runs with --configs-per-task "
-        "(default 2:6; '' for none)",
+        help="comma-separated flow runs K[:W]: --configs-per-task K (0 = one train task per core, the "
+        "default) and --max-workers W (omitted: Metaflow's default); default '0,1' ('0' with --quick)",
     )
-    parser.add_argument("--child-inprocess", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--baseline-runs",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="single-process runs: 1 (before the flows) or 2 (before and after them; the ratios use "
+        "their mean, so a load that drifts during the benchmark biases neither side); default 2",
+    )
+    parser.add_argument(
+        "--capacity-only",
+        action="store_true",
+        help="only the parallel-capacity check (the same work in 1 process, then 2 at once; ~20 s)",
+    )
+    parser.add_argument("--child-inprocess", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--child-work", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_inprocess:
         child_inprocess(*args.child_inprocess)
         return
+    if args.child_work:
+        child_work(args.child_work)
+        return
+    if args.capacity_only:
+        print(machine_header("bench_flow: parallel capacity of this machine now"))
+        with tempfile.TemporaryDirectory(prefix="spyflow-bench-") as tmp_name:
+            print_capacity(parallel_capacity(Path(tmp_name)))
+        return
     sweep = SMALL_SWEEP if args.quick else DEFAULT_SWEEP
-    workers = [int(w) for w in (args.workers or ("2" if args.quick else "1,2,4")).split(",")]
-    packed_arg = args.packed if args.packed is not None else ("" if args.quick else "2:6")
-    runs = [(w, 1) for w in workers] + [
-        (int(p.split(":")[0]), int(p.split(":")[1])) for p in packed_arg.split(",") if p.strip()
-    ]
+    runs = parse_runs(args.runs if args.runs is not None else ("0" if args.quick else "0,1"))
     print(
-        machine_header("bench_flow: flow overhead (issue 8, item 2)", {"sweep": str(sweep.relative_to(REPO))})
+        machine_header(
+            "bench_flow: the flow against the single-process loop (issue 8, item 2)",
+            {"sweep": str(sweep.relative_to(REPO))},
+        )
     )
+
+    def loop(i: int) -> dict[str, Any]:
+        root = tmp / f"inprocess-{i}"
+        kwargs = settings_kwargs(root, sweep=sweep, lake_root=str(root / "lake"))
+        out = run_inprocess(kwargs, root)
+        print(
+            f"... single process #{i}: {out['wall']:.1f} s ({out['n_configs']} configurations x "
+            f"{out['n_blocks']} blocks, chose {out['chosen']}, gate {out['gate']}; load "
+            f"{out['load_before']:.1f} -> {out['load_after']:.1f})",
+            flush=True,
+        )
+        return out
+
     with tempfile.TemporaryDirectory(prefix="spyflow-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        inproc = run_inprocess(sweep, tmp)
-        n_configs, chosen = inproc["n_configs"], inproc["chosen"]
-        print(f"... single process: {inproc['wall']:.1f} s ({n_configs} configs, chose {chosen})", flush=True)
+        loops = [loop(1)]
         flows = []
-        for w, k in runs:
-            flows.append(run_flow(w, k, sweep, tmp))
-            print(f"... flow {flows[-1]['args']}: {flows[-1]['wall']:.1f} s", flush=True)
+        for k, w in runs:
+            flows.append(run_flow(k, w, sweep, tmp))
+            f = flows[-1]
+            print(
+                f"... flow {f['args']}: {f['wall']:.1f} s (load {f['load_before']:.1f} -> "
+                f"{f['load_after']:.1f})",
+                flush=True,
+            )
+        if args.baseline_runs == 2:
+            loops.append(loop(2))
         startup = {name: import_cost(code) for name, code in IMPORTS.items()}
+        capacity = parallel_capacity(tmp / "capacity")
+    report(loops, flows, startup)
+    print_capacity(capacity)
 
-    print("\n## End to end (wall time of the command, interpreter start-up and imports included)\n")
-    rows = [
-        {
-            "run": "single process (plain loop)",
-            "train tasks": 0,
-            "wall s": inproc["wall"],
-            "flow / single": 1.0,
-        }
-    ]
+
+def print_capacity(c: dict[str, float]) -> None:
+    print("\n## Parallel capacity now (the same tree fits in 1 process, then in 2 at once)\n")
+    print(
+        format_table(
+            [
+                {
+                    "1 process s": c["one"],
+                    "2 at once s (slower)": c["two"],
+                    "speedup of 2 (2.0 = a free second core)": c["speedup"],
+                    "load before": c["load"],
+                }
+            ],
+            floatfmt="{:.3g}",
+        )
+    )
+
+
+def fit_spread(per_task: dict[str, float]) -> str:
+    if not per_task:
+        return "n/a"
+    values = sorted(per_task.values())
+    if len(values) <= 4:
+        return ", ".join(f"{v:.1f}" for v in values) + " s"
+    return f"min {values[0]:.1f} s, max {values[-1]:.1f} s"
+
+
+def report(loops: list[dict[str, Any]], flows: list[dict[str, Any]], startup: dict[str, float]) -> None:
+    inproc = loops[0]
+    pc = inproc["per_config"]
+    base_wall = sum(x["wall"] for x in loops) / len(loops)
+    base_cpu = sum(x["cpu"] for x in loops) / len(loops)
+    print(
+        "\n## End to end (wall time of the command, interpreter start-up and imports included; ratios "
+        f"against the mean of the {len(loops)} single-process run(s); load = 1-minute load average "
+        "before -> after the run, on 2 cores)\n"
+    )
+    rows: list[dict[str, Any]] = []
+    for i, x in enumerate(loops, 1):
+        rows.append(
+            {
+                "run": f"single process #{i} (plain loop, 1 core)",
+                "train tasks": 0,
+                "wall s": x["wall"],
+                "wall / loop": x["wall"] / base_wall,
+                "CPU s": x["cpu"],
+                "CPU / loop": x["cpu"] / base_cpu,
+                "fit s (sum over configs)": sum(x["per_config"]),
+                "load": f"{x['load_before']:.1f} -> {x['load_after']:.1f}",
+            }
+        )
     for f in flows:
         rows.append(
             {
                 "run": f"flow {f['args']}",
                 "train tasks": f["steps"]["train"]["tasks"],
                 "wall s": f["wall"],
-                "flow / single": f["wall"] / inproc["wall"],
+                "wall / loop": f["wall"] / base_wall,
+                "CPU s": f["cpu"],
+                "CPU / loop": f["cpu"] / base_cpu,
+                "fit s (sum over configs)": sum(f["fits"].values()),
+                "load": f"{f['load_before']:.1f} -> {f['load_after']:.1f}",
             }
         )
     print(format_table(rows, floatfmt="{:.3g}"))
 
-    print("\n## By step (seconds; wN = --max-workers N, cK = --configs-per-task K)\n")
+    print(
+        "\n## By step (seconds; cK = --configs-per-task K, wW = --max-workers W; span = first launch to "
+        "last finish; start = launch to attempt registered, mean per task; body = attempt to attempt_ok, "
+        "summed over the step's tasks)\n"
+    )
     step_rows = []
     for step in STEPS:
         row: dict[str, Any] = {"step": step, "in-process s": inproc["times"].get(step, 0.0)}
@@ -346,38 +525,53 @@ def main() -> None:
             s = f["steps"][step]
             lab = f["label"]
             row[f"{lab} tasks"] = s["tasks"]
-            row[f"{lab} span s"] = s["span"]
-            row[f"{lab} task s"] = s["task_sum"]
+            row[f"{lab} span"] = s["span"]
+            row[f"{lab} start"] = s["startup"]
+            row[f"{lab} body"] = s["body"]
         step_rows.append(row)
     total: dict[str, Any] = {"step": "sum of steps", "in-process s": sum(inproc["times"][s] for s in STEPS)}
     for f in flows:
-        lab = f["label"]
-        total[f"{lab} tasks"] = sum(s["tasks"] for s in f["steps"].values())
-        total[f"{lab} span s"] = sum(s["span"] for s in f["steps"].values())
-        total[f"{lab} task s"] = sum(s["task_sum"] for s in f["steps"].values())
+        lab, steps = f["label"], f["steps"].values()
+        total[f"{lab} tasks"] = sum(s["tasks"] for s in steps)
+        total[f"{lab} span"] = sum(s["span"] for s in steps)
+        total[f"{lab} start"] = sum(s["startup"] * s["tasks"] for s in steps)
+        total[f"{lab} body"] = sum(s["body"] for s in steps)
     step_rows.append(total)
     print(format_table(step_rows, floatfmt="{:.3g}"))
-    pc = inproc["per_config"]
+    print(
+        "(sum of steps: start is the total over every task; in-process 'imports' "
+        f"{inproc['times']['imports']:.2f} s and interpreter start-up are outside the steps)"
+    )
+
     print(
         f"\nsingle process: imports {inproc['times']['imports']:.2f} s; train per configuration: mean "
         f"{sum(pc) / len(pc):.2f} s, min {min(pc):.2f} s, max {max(pc):.2f} s, sum {sum(pc):.1f} s over "
-        f"{len(pc)} configurations"
+        f"{len(pc)} configurations ({inproc['n_blocks']} fits each)"
+    )
+    by_family: dict[str, list[float]] = {}
+    for family, sec in zip(inproc["families"], pc, strict=True):
+        by_family.setdefault(family, []).append(sec)
+    print(
+        "single process, train seconds by family: "
+        + "; ".join(f"{fam} {len(t)} x {sum(t) / len(t):.2f} s" for fam, t in by_family.items())
     )
     for f in flows:
-        tr = f["steps"]["train"]
+        tr, steps = f["steps"]["train"], f["steps"]
+        spans = sum(s["span"] for s in steps.values())
         print(
-            f"flow {f['args']}: {tr['tasks']} train tasks, mean {tr['task_sum'] / tr['tasks']:.2f} s each "
-            f"(sum {tr['task_sum']:.1f} s vs {sum(pc):.1f} s in-process); one empty task (end) "
-            f"{f['steps']['end']['task_sum']:.2f} s registered, {f['steps']['end']['span']:.2f} s launched "
-            f"to finished; wall minus the sum of step spans "
-            f"{f['wall'] - sum(s['span'] for s in f['steps'].values()):.1f} s (flow launch, scheduling, exit)"
+            f"flow {f['args']}: {tr['tasks']} train task(s), {tr['body'] / tr['tasks']:.2f} s body each "
+            f"(mean), {tr['startup']:.2f} s start-up each; configurations fitted in "
+            f"{sum(f['fits'].values()):.1f} s (sum of the tasks' own per-configuration seconds; "
+            f"{sum(pc):.1f} s in the loop; per task: {fit_spread(f['per_task_fits'])}); wall minus the sum of step spans {f['wall'] - spans:.1f} s "
+            "(flow launch and validation, scheduling between steps, exit)"
         )
-    print("\n## A fresh interpreter's start-up and imports (median of 5)\n")
+    print("\n## A fresh interpreter's start-up and imports (median of 3)\n")
     print(format_table([{"imports": k, "s": v} for k, v in startup.items()], floatfmt="{:.3g}"))
     a = inproc["artifact"]
     print(
-        f"\nfeature table artifact: {a['bytes'] / 1e6:.1f} MB pickled ({a['gz_bytes'] / 1e6:.1f} MB gzipped); "
-        f"dump+gzip {a['dump_s']:.2f} s, gunzip+load {a['load_s']:.2f} s"
+        f"\ntraining_data artifact (what every train task loads): {a['bytes'] / 1e6:.1f} MB pickled "
+        f"({a['gz_bytes'] / 1e6:.1f} MB gzipped); dump+gzip {a['dump_s']:.2f} s, gunzip+load "
+        f"{a['load_s']:.2f} s; one configuration's result {inproc['result_bytes'] / 1e6:.1f} MB pickled"
     )
 
 

@@ -3,24 +3,26 @@ daily data, and as the universe grows from 2 to 500 symbols (synthetic prices, s
 ``benchcommon.synthetic_prices``), with the growth rate stated (the slope of log time on log size:
 1 is linear).
 
-History (one traded symbol and its benchmark, 252 days a year; default split and sweep, but 20 gap
-rows and a 3-fold walk-forward CV with a 20-day embargo at every size, see ``HISTORY_CV``: the
-default 60 gap rows and 4 folds do not fit in 5 years):
+History (one traded symbol and its benchmark, 252 days a year; the default settings and sweep, but
+a walk-forward that fits in 5 years at every size, see ``HISTORY_WALK_FORWARD``: 250 training days
+before the first block instead of 750):
 
 * ``features s``: ``build_features`` (the feature table); ``+ audit s``: ``pipeline.run_features``
-  (the table and the look-ahead audit, which rebuilds the features on 8 truncated histories);
-* ``train s``: ``pipeline.run_train`` of one configuration per family (walk-forward CV of the
-  default sweep, then the refit), the chosen random forest included.
+  (the table and the look-ahead audit, which rebuilds the features on truncated histories);
+* ``blocks``: walk-forward blocks (one a year after the first training window);
+* ``train <family> s``: ``pipeline.run_train`` of the first configuration of each family of the
+  default grid: one fit per block on every row before it, so the work grows with blocks x rows
+  (about quadratically in the years), not linearly.
 
 Universe (every symbol against one benchmark, 5 years each):
 
 * ``features s``: ``build_features`` once per symbol (each call filters the whole long frame);
   ``features (one groupby) s``: ``build_features_many`` when spylib has it (the long frame split
   once; the script checks that its tables equal the per-symbol calls');
-* ``train s``: one ``fit_model`` on the pooled labelled rows of all symbols (one model for the
-  universe). The random forest is timed up to ``--max-rf-symbols`` symbols (its fit on 630k rows
-  would take minutes); the per-symbol alternative (one model per symbol) is N times the history
-  table's 5-year figure by construction.
+* ``fit <family> s``: one ``fit_model`` on the pooled labelled rows of all symbols (one model for
+  the universe, the same configurations). The random forest is timed up to ``--max-rf-symbols``
+  symbols; the per-symbol alternative (one model per symbol) is N times the history table's
+  5-year figure by construction.
 
 Run: ``python tests/bench/bench_scale.py`` (``--quick``: 5/10/20 years, 2/10/50 symbols;
 ``--part history|universe``: one half only).
@@ -29,61 +31,51 @@ Run: ``python tests/bench/bench_scale.py`` (``--quick``: 5/10/20 years, 2/10/50 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
-from types import SimpleNamespace
+from typing import Any
 
 import pandas as pd
 from benchcommon import (
-    REPO,
+    DEFAULT_SWEEP,
     describe_growth,
     format_table,
     growth_exponent,
     machine_header,
     symbol_names,
     synthetic_prices,
+    training_settings,
 )
 
-from spylib.core.config import ModelSpec
+from spylib.core.config import ModelSpec, load_json_config
+from spylib.core.settings import TrainingSettings
 from spylib.research import features as features_module
-from spylib.research.features import build_features
+from spylib.research.features import build_features, feature_columns
 from spylib.research.models import fit_model
 from spylib.stages import training as pipeline
 
 DAYS_PER_YEAR = 252
-FAMILIES = {
-    "random_forest": {"max_depth": 6, "max_features": 0.5, "min_samples_leaf": 25, "n_estimators": 200},
-    "hist_gradient_boosting": {
-        "learning_rate": 0.1,
-        "max_depth": 3,
-        "max_iter": 100,
-        "min_samples_leaf": 100,
-    },
-    "logistic": {"C": 0.1},
+# The default walk-forward (750 training days before the first block, 2 selection blocks) needs more
+# than 5 years; the history table uses this lighter one at EVERY size, so that the sizes compare.
+HISTORY_WALK_FORWARD = {
+    "block_months": 12,
+    "scheme": "expanding",
+    "min_train_days": 250,
+    "embargo_days": 60,
+    "min_selection_blocks": 2,
 }
 
 
-# The default walk-forward CV (4 folds, 60-day embargo, 400 training days) and 60 gap rows need more
-# than 5 years: fold 1 would train on 51 rows. The history table uses this lighter scheme at EVERY
-# size, so that the sizes are comparable.
-HISTORY_CV = {"scheme": "expanding", "n_folds": 3, "embargo_days": 20, "min_train_days": 100}
-HISTORY_GAP_ROWS = 20
+def history_settings(tmp: str) -> TrainingSettings:
+    sweep = {**load_json_config(DEFAULT_SWEEP), "walk_forward": HISTORY_WALK_FORWARD}
+    return training_settings(tmp, sweep=sweep)
 
 
-def settings_for(symbol: str, benchmark: str, tmp: str) -> pipeline.Settings:
-    sweep = json.loads((REPO / "flows" / "config" / "sweep.json").read_text())
-    sweep["cv"] = HISTORY_CV
-    flow_like = SimpleNamespace(
-        source="synthetic", symbol=symbol, benchmark=benchmark, split_dates="", gap_rows=HISTORY_GAP_ROWS,
-        execution="close_to_close", cost_bps=1.0, seed=42, shuffle_labels=False, extra_features="",
-        configs_per_task=1, output_dir=f"{tmp}/out", lake_root="", glue_database="", registry="local",
-        registry_location=f"{tmp}/reg",
-        model_group="bench", sagemaker_image_uri="", sweep=sweep,
-        gate_config=json.loads((REPO / "flows" / "config" / "gate.json").read_text()),
-        resources_config=json.loads((REPO / "flows" / "config" / "resources.json").read_text()),
-    )  # fmt: skip
-    return pipeline.validate_settings(flow_like)
+def first_of_each_family(settings: TrainingSettings) -> list[ModelSpec]:
+    seen: dict[str, ModelSpec] = {}
+    for spec in settings.sweep.models:
+        seen.setdefault(spec.family, spec)
+    return list(seen.values())
 
 
 def timed(func, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -92,52 +84,57 @@ def timed(func, *args, **kwargs):  # type: ignore[no-untyped-def]
     return time.perf_counter() - started, out
 
 
-def bench_history(years: list[int], tmp: str) -> list[dict]:
+def bench_history(years: list[int], tmp: str) -> list[dict[str, Any]]:
     rows = []
+    settings = history_settings(tmp)
+    specs = first_of_each_family(settings)
     for y in years:
         n = y * DAYS_PER_YEAR
-        prices = synthetic_prices(["SYM", "BEN"], n, seed=y)
-        settings = settings_for("SYM", "BEN", tmp)
-        t_build, _ = timed(build_features, prices, "SYM", "BEN")
-        t_run, (features, cols, _) = timed(pipeline.run_features, prices, settings)
-        splits, folds = pipeline.run_split(features, settings)
-        row = {"years": y, "rows": n, "features s": t_build, "+ audit s": t_run}
-        for family, params in FAMILIES.items():
-            t, _ = timed(
-                pipeline.run_train, [ModelSpec(family, params)], features, cols, splits, folds, settings
-            )
-            row[f"train {family} s"] = t
+        # synthetic prices under the default run's names (the settings accept only names the source has)
+        prices = synthetic_prices([settings.symbol, settings.benchmark], n, seed=y)
+        t_build, _ = timed(build_features, prices, settings.symbol, settings.benchmark, settings.execution)
+        t_run, made = timed(pipeline.run_features, prices, settings)
+        data = pipeline.run_split(made.table, made.feature_columns, made.data_quality, settings)
+        row: dict[str, Any] = {
+            "years": y,
+            "rows": n,
+            "blocks": len(data.splits.blocks),
+            "features s": t_build,
+            "+ audit s": t_run,
+        }
+        for spec in specs:
+            t, _ = timed(pipeline.run_train, [spec], data, settings)
+            row[f"train {spec.family} s"] = t
         rows.append(row)
-        print(
-            f"... {y} years: features {t_build:.2f} s, train RF {row['train random_forest s']:.1f} s",
-            flush=True,
-        )
+        print(f"... {y} years: features {t_build:.2f} s, {len(data.splits.blocks)} blocks", flush=True)
     return rows
 
 
-def bench_universe(counts: list[int], years: int, max_rf: int) -> list[dict]:
+def bench_universe(counts: list[int], years: int, max_rf: int, tmp: str) -> list[dict[str, Any]]:
     rows = []
     n_days = years * DAYS_PER_YEAR
+    settings = history_settings(tmp)
+    specs, execution = first_of_each_family(settings), settings.execution
+    cols = feature_columns()
     for k in counts:
         names = symbol_names(k)
         prices = synthetic_prices(names, n_days, seed=k)
         bench, traded = names[0], names[1:]
         started = time.perf_counter()
-        tables = [build_features(prices, s, bench) for s in traded]
+        tables = [build_features(prices, s, bench, execution) for s in traded]
         t_feat = time.perf_counter() - started
         many = getattr(features_module, "build_features_many", None)
         t_many = float("nan")
         if many is not None:
             started = time.perf_counter()
-            by_symbol = many(prices, traded, bench)
+            by_symbol = many(prices, traded, bench, execution)
             t_many = time.perf_counter() - started
             for s, table in zip(traded, tables, strict=True):
                 if not by_symbol[s].equals(table):
                     raise SystemExit(f"build_features_many differs from build_features for {s}")
         pooled = pd.concat(tables, ignore_index=True)
         labelled = pooled[pooled["target_up"].notna()]
-        cols = pipeline.feature_columns()
-        row = {
+        row: dict[str, Any] = {
             "symbols": k,
             "price rows": len(prices),
             "feature rows": len(pooled),
@@ -146,24 +143,18 @@ def bench_universe(counts: list[int], years: int, max_rf: int) -> list[dict]:
             "features (one groupby) s": t_many,
             "one groupby ms / symbol": 1000 * t_many / len(traded),
         }
-        for family, params in FAMILIES.items():
-            if family == "random_forest" and k > max_rf:
-                row[f"fit {family} s"] = float("nan")
+        for spec in specs:
+            if spec.family == "random_forest" and k > max_rf:
+                row[f"fit {spec.family} s"] = float("nan")
                 continue
-            t, _ = timed(
-                fit_model,
-                ModelSpec(family, params),
-                labelled[cols],
-                labelled["target_up"].to_numpy("int8"),
-                42,
-            )
-            row[f"fit {family} s"] = t
+            t, _ = timed(fit_model, spec, labelled[cols], labelled["target_up"].to_numpy("int8"), 42)
+            row[f"fit {spec.family} s"] = t
         rows.append(row)
         print(f"... {k} symbols: features {t_feat:.2f} s", flush=True)
     return rows
 
 
-def growth_line(rows: list[dict], size_key: str, columns: list[str]) -> str:
+def growth_line(rows: list[dict[str, Any]], size_key: str, columns: list[str]) -> str:
     parts = []
     for c in columns:
         pts = [(r[size_key], r[c]) for r in rows if r[c] == r[c]]
@@ -183,7 +174,7 @@ def main() -> None:
     counts = [2, 10, 50] if args.quick else [2, 10, 50, 100, 500]
     with tempfile.TemporaryDirectory(prefix="spyflow-bench-") as tmp:
         hist = bench_history(years, tmp) if args.part != "universe" else []
-        uni = bench_universe(counts, 5, args.max_rf_symbols) if args.part != "history" else []
+        uni = bench_universe(counts, 5, args.max_rf_symbols, tmp) if args.part != "history" else []
     if hist:
         print("\n## History (one symbol + benchmark)\n")
         print(format_table(hist, floatfmt="{:.3g}"))

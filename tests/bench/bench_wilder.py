@@ -11,6 +11,10 @@ Run: ``python tests/bench/bench_wilder.py`` (a few seconds).
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
+from functools import partial
+
 import numpy as np
 from benchcommon import best_time, format_table, machine_header, symbol_names, synthetic_prices
 
@@ -32,7 +36,12 @@ def wilder_lfilter(values: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def each(func: Callable[[np.ndarray, int], np.ndarray], series: list[np.ndarray]) -> list[np.ndarray]:
+    return [func(x, 14) for x in series]
+
+
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     print(machine_header("bench_wilder: Wilder average, lfilter (before) vs ewm (now)"))
     rows = []
     for k, repeat in ((1, 20), (20, 5), (400, 2)):
@@ -40,8 +49,8 @@ def main() -> None:
         prices = synthetic_prices(names, 5000, seed=3)
         series = [np.abs(adjusted_ohlcv(prices, s)["close"].diff().to_numpy()) for s in names]
         diff = max(float(np.nanmax(np.abs(wilder_lfilter(x, 14) - wilder_average(x, 14)))) for x in series)
-        t_new = best_time(lambda series=series: [wilder_average(x, 14) for x in series], repeat=repeat)
-        t_old = best_time(lambda series=series: [wilder_lfilter(x, 14) for x in series], repeat=repeat)
+        t_new = best_time(partial(each, wilder_average, series), repeat=repeat)
+        t_old = best_time(partial(each, wilder_lfilter, series), repeat=repeat)
         rows.append(
             {
                 "series (5,000 rows each)": k,

@@ -1,7 +1,13 @@
-"""Shared helpers of the benchmark scripts: the machine header, timers, synthetic prices, tables.
+"""Shared helpers of the benchmark scripts: the run settings, the machine header, timers, synthetic
+prices, tables.
 
 Not a test module (pytest collects ``test_*.py`` only); every ``bench_*.py`` imports it from its own
 directory, so each script runs with one command from the repository root.
+
+Settings: every script builds its ``TrainingSettings`` here, from SpyFlow's own defaults (each
+Parameter's default and each Config's default file, read from the flow class as the unit tests do),
+the outputs under a temporary directory, and the script's keyword overrides, through
+``spylib.core.settings.build_training_settings`` (the function the flow's ``start`` calls).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +28,56 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+if TYPE_CHECKING:
+    from spylib.core.settings import TrainingSettings
+
+FLOW_FILE = REPO / "flows" / "spy_flow.py"
+CONFIG_DIR = REPO / "flows" / "config"
+DEFAULT_SWEEP = CONFIG_DIR / "sweep.json"
+SMALL_SWEEP = REPO / "tests" / "data" / "sweep_small.json"
+
+
+# ---------------------------------------------------------------------------------------------
+# the settings of a run (the one place the scripts build them)
+# ---------------------------------------------------------------------------------------------
+def flow_defaults() -> dict[str, Any]:
+    """What SpyFlow's ``start`` receives in a run without options, by the keyword names of
+    ``build_training_settings``: every Parameter's default and every Config's default file, loaded
+    (imports metaflow: call it in the parent of a timed child process)."""
+    from spylib.core.config import load_json_config
+    from tests.helpers.flow_defaults import config_defaults, flow_class, parameter_defaults
+
+    flow = flow_class(FLOW_FILE)
+    configs = {name: load_json_config(path) for name, path in config_defaults(flow).items()}
+    return {**parameter_defaults(flow), **configs}
+
+
+def settings_kwargs(tmp: str | Path, **over: Any) -> dict[str, Any]:
+    """The keyword arguments of a default run with its outputs under ``tmp`` (the lake off unless
+    ``lake_root`` is given), then ``over``; JSON-serializable, so a child process can receive them.
+    ``sweep`` may be a path to a sweep file. An unknown name is an error (no silent typo)."""
+    from spylib.core.config import load_json_config
+
+    kwargs = {
+        **flow_defaults(),
+        "output_dir": f"{tmp}/out",
+        "lake_root": "",
+        "registry_location": f"{tmp}/registry",
+    }
+    unknown = sorted(set(over) - set(kwargs))
+    if unknown:
+        raise TypeError(f"not a setting of SpyFlow: {', '.join(unknown)}")
+    if isinstance(over.get("sweep"), str | Path):
+        over = {**over, "sweep": load_json_config(over["sweep"])}
+    return {**kwargs, **over}
+
+
+def training_settings(tmp: str | Path, **over: Any) -> TrainingSettings:
+    """Validated settings of a default run (see :func:`settings_kwargs`)."""
+    from spylib.core.settings import build_training_settings
+
+    return build_training_settings(**settings_kwargs(tmp, **over))
 
 
 def cpu_model() -> str:
