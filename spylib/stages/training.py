@@ -248,8 +248,9 @@ def run_train(
 
     results = []
     total = len(settings.sweep.models)
+    grid = list(settings.sweep.models)
     for spec in specs:
-        k = settings.sweep.models.index(spec) + 1
+        k = grid.index(spec) + 1 if spec in grid else "-"  # its number in the sweep, for the log line
         result = score_configuration(
             spec,
             data.features,

@@ -20,7 +20,11 @@ BUCKET = "spyflow-champion"
 @pytest.fixture(scope="module")
 def registry(moto_server: MotoServer, moto_env: dict[str, str]) -> ModelRegistry:
     boto3.client("s3").create_bucket(Bucket=BUCKET)
-    reg = open_registry("sagemaker", f"s3://{BUCKET}/registry")
+    reg = open_registry(
+        "sagemaker",
+        f"s3://{BUCKET}/registry",
+        image_uri="123456789012.dkr.ecr.us-east-1.amazonaws.com/spy-flow:0.1.0",
+    )
     reg.register(make_request("SpyFlow/1", "Approved", extra_files={TRACK_FILE: track_csv(track())}))
     return reg
 
