@@ -1,4 +1,4 @@
-"""Issue 4, proven at the flow level: the whole SpyFlow run on the AWS path, against a local moto server.
+"""Proven at the flow level: the whole SpyFlow run on the AWS path, against a local moto server.
 
 One real run (``python flows/spy_flow.py run`` in a subprocess) with
 

@@ -1,4 +1,4 @@
-"""Issue 8, item 1: spylib's indicators against the ``ta`` library, values and speed.
+"""spylib's indicators against the ``ta`` library, values and speed.
 
 RSI 14, MACD (12, 26) and its signal (9), Bollinger bands (20, 2), ATR 14 and on-balance volume are
 computed on the same input with both libraries. Values are compared after a warm-up of 100 rows per
@@ -181,7 +181,7 @@ def main() -> None:
     args = parser.parse_args()
     import ta  # noqa: F401 - fail early with the install hint below
 
-    print(machine_header("bench_features: spylib vs ta (issue 8, item 1)"))
+    print(machine_header("bench_features: spylib vs ta"))
     from spylib.research.data import load_embedded
 
     real = load_embedded("SPY").frame

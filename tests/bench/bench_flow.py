@@ -1,4 +1,4 @@
-"""Issue 8, item 2: the flow's own overhead, and whether the foreach pays for it.
+"""the flow's own overhead, and whether the foreach pays for it.
 
 Times ``python flows/spy_flow.py run`` (default sweep: every configuration fitted on every
 walk-forward block; default data) end to end, in a subprocess with an isolated Metaflow datastore and
@@ -411,7 +411,7 @@ def main() -> None:
     runs = parse_runs(args.runs if args.runs is not None else ("0" if args.quick else "0,1"))
     print(
         machine_header(
-            "bench_flow: the flow against the single-process loop (issue 8, item 2)",
+            "bench_flow: the flow against the single-process loop",
             {"sweep": str(sweep.relative_to(REPO))},
         )
     )

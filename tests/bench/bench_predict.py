@@ -1,4 +1,4 @@
-"""Issue 8, item 4: batch prediction, rows per second, at 1 thousand, 100 thousand and 1 million rows.
+"""batch prediction, rows per second, at 1 thousand, 100 thousand and 1 million rows.
 
 The model is fitted on the rows the flow's final refit uses (``splits.final_train_rows()``: every
 labelled row, default data and settings) and wrapped in the registered bundle
@@ -70,7 +70,7 @@ def main() -> None:
     )
     parser.add_argument("--sizing", default=CHOSEN_RULE["sizing"])
     args = parser.parse_args()
-    print(machine_header("bench_predict: batch prediction rows per second (issue 8, item 4)"))
+    print(machine_header("bench_predict: batch prediction rows per second"))
     family, params = json.loads(args.config)
     with tempfile.TemporaryDirectory(prefix="spyflow-bench-") as tmp:
         settings = training_settings(tmp)

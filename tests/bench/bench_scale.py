@@ -1,4 +1,4 @@
-"""Issue 8, item 5: scale. Features and training time as the history grows from 5 to 50 years of
+"""scale. Features and training time as the history grows from 5 to 50 years of
 daily data, and as the universe grows from 2 to 500 symbols (synthetic prices, see
 ``benchcommon.synthetic_prices``), with the growth rate stated (the slope of log time on log size:
 1 is linear).
@@ -169,7 +169,7 @@ def main() -> None:
     parser.add_argument("--max-rf-symbols", type=int, default=20)
     parser.add_argument("--part", choices=("both", "history", "universe"), default="both")
     args = parser.parse_args()
-    print(machine_header("bench_scale: history and universe (issue 8, item 5)"))
+    print(machine_header("bench_scale: history and universe"))
     years = [5, 10, 20] if args.quick else [5, 10, 20, 50]
     counts = [2, 10, 50] if args.quick else [2, 10, 50, 100, 500]
     with tempfile.TemporaryDirectory(prefix="spyflow-bench-") as tmp:

@@ -1,4 +1,4 @@
-"""Issue 8, item 3: the sweep. What each model family costs and what it adds, and how the join grows
+"""the sweep. What each model family costs and what it adds, and how the join grows
 with the number of configurations.
 
 Everything runs in this process on the default data and settings (SpyFlow's defaults, see
@@ -59,7 +59,7 @@ from spylib.research.verdict import assess
 from spylib.stages import training as pipeline
 from spylib.stages.training import TrainingData
 
-# The grid before the trim (commit 6ef8a97's flows/config/sweep.json): 24 configurations.
+# The grid before the trim (the previous flows/config/sweep.json): 24 configurations.
 PREVIOUS_MODELS: dict[str, dict[str, list[Any]]] = {
     "random_forest": {
         "n_estimators": [200],
@@ -249,7 +249,7 @@ def main() -> None:
         "--previous-grid", action="store_true", help="also time and value the grid before the trim (slow)"
     )
     args = parser.parse_args()
-    print(machine_header("bench_sweep: cost and value per model family, growth (issue 8, item 3)"))
+    print(machine_header("bench_sweep: cost and value per model family, growth"))
 
     with tempfile.TemporaryDirectory(prefix="spyflow-bench-") as tmp:
         settings = training_settings(tmp)

@@ -1,4 +1,4 @@
-"""Issue 8, item 1 (follow-up): the Wilder average before and after commit 96b31d5.
+"""the Wilder average before and after its move from scipy.signal to pandas.
 
 ``spylib.research.features.wilder_average`` (used twice by RSI, once by ATR) moved from ``scipy.signal.lfilter``
 to pandas ``ewm(adjust=False)`` seeded with the simple mean, to spare every task the
