@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +159,3 @@ def load_simulated_power(path: Path = RESULTS_FILE) -> dict[str, Any] | None:
         return None
     loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return loaded
-
-
-def with_years(setup: SimulationSetup, years: float) -> SimulationSetup:
-    return replace(setup, years=years)

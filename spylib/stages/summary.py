@@ -56,7 +56,7 @@ def run_summary(
     lines += [
         "",
         f"  card:        python {flow_file} card view {run_id}/evaluate/{evaluate_task} --id evaluation",
-        f"               python {flow_file} card get {run_id}/evaluate/{evaluate_task} card.html --id evaluation",
+        f"  card file:   python {flow_file} card get {run_id}/evaluate/{evaluate_task} card.html --id evaluation",
         f"  predictions: {prediction_files.get('parquet', '')}",
         f"  lake:        {lake_root or '(off)'}",
         f"  registry:    {registration['location']}",

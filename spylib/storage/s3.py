@@ -75,10 +75,6 @@ def split_s3_uri(uri: str, *, source: str = "s3") -> tuple[str, str]:
     return bucket, key
 
 
-def join_s3_uri(bucket: str, key: str) -> str:
-    return f"{S3_SCHEME}{bucket}/{key.lstrip('/')}"
-
-
 def s3_endpoint(endpoint_url: str | None = None) -> str | None:
     """The endpoint every S3 client of spy-flow uses (see the module docstring); None = AWS."""
     if endpoint_url:

@@ -7,37 +7,17 @@ checked without Docker in ``tests/unit/test_batch_docker.py``.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.paths import REPO
-
-SCRIPT = REPO / "docker" / "batch_proof.py"
-SKIPPED = 77
+from tests.helpers.docker_proof import checks_held, run_proof
 
 
 @pytest.mark.timeout(1800)
 def test_every_step_runs_on_emulated_batch(tmp_path: Path) -> None:
-    workdir = REPO / "docker" / ".work" / "proof"
-    log = tmp_path / "proof.log"
-    with log.open("wb") as handle:
-        result = subprocess.run(
-            [sys.executable, str(SCRIPT), "--workdir", str(workdir)],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            check=False,
-        )
-    output = log.read_text(errors="replace")
-    if result.returncode == SKIPPED:
-        pytest.skip(output.strip().splitlines()[-1])
-    assert result.returncode == 0, output[-6000:]
-    report = json.loads((workdir / "report.json").read_text())
-    assert report["status"] == "proved"
-    held = {c["check"] for c in report["checks"] if c["ok"]}
+    report = run_proof(tmp_path / "proof.log")
+    held = checks_held(report)
     for expected in (
         "the run succeeded",
         "every artifact reads back through the Client",

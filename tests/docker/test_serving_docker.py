@@ -9,37 +9,17 @@ cannot start a Docker engine (exit status 77). The WSGI app itself is tested in 
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.paths import REPO
-
-SCRIPT = REPO / "docker" / "batch_proof.py"
-SKIPPED = 77
+from tests.helpers.docker_proof import checks_held, run_proof
 
 
 @pytest.mark.timeout(1800)
 def test_the_image_serves_the_registered_model(tmp_path: Path) -> None:
-    workdir = REPO / "docker" / ".work" / "proof"
-    log = tmp_path / "serving-proof.log"
-    with log.open("wb") as handle:
-        result = subprocess.run(
-            [sys.executable, str(SCRIPT), "--serving-only", "--workdir", str(workdir)],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            check=False,
-        )
-    output = log.read_text(errors="replace")
-    if result.returncode == SKIPPED:
-        pytest.skip(output.strip().splitlines()[-1])
-    assert result.returncode == 0, output[-6000:]
-    report = json.loads((workdir / "report.json").read_text())
-    assert report["status"] == "proved"
-    held = {c["check"] for c in report["checks"] if c["ok"]}
+    report = run_proof(tmp_path / "serving-proof.log", "--serving-only")
+    held = checks_held(report)
     for expected in (
         "GET /ping answers 200 with the model's description",
         "text/csv: the rows the registered model scored in the flow get the predictions artifact's "
