@@ -1,7 +1,8 @@
 """Fingerprint of a SpyFlow run: the figures a refactor must leave unchanged.
 
 Runs the flow (or reads an existing run) and prints one line per public artifact with a sha256 of
-its content: the trials table, the chosen trial, the registered model's sha256 and the predictions.
+its content: the trials table, the chosen trial, the registered model's sha256, the track, the refits,
+the baselines, the metrics, the gate and the predictions.
 Two runs of the same code and data give the same lines; a refactor that changes none of them changed
 no behaviour.
 
@@ -45,6 +46,11 @@ def fingerprint(run: Any) -> dict[str, str]:
         f"filter={best.get('filter')}",
         "best_sha256": dict_sha256(best),
         "model_sha256": str(data.registration["model_sha256"]),
+        "track": frame_sha256(data.track),
+        "refits": frame_sha256(data.refits),
+        "baselines": frame_sha256(data.baselines),
+        "metrics": dict_sha256(dict(data.metrics)),
+        "gate": dict_sha256(dict(data.gate)),
         # model_version names the run ("run-<id>"): everything else must match across runs.
         "predictions": frame_sha256(data.predictions.drop(columns=["model_version"])),
     }
