@@ -27,13 +27,13 @@ ensure_metaflow_user()  # before metaflow is imported: it refuses the user name 
 
 from metaflow import FlowSpec, Parameter, card, current, schedule, step  # noqa: E402
 
-from spylib.core.settings import build_daily_settings, check_run_io  # noqa: E402
 from spylib.monitoring import alert_message, health_trend, measure_resources  # noqa: E402
 from spylib.monitoring.card import card_items, prediction_line  # noqa: E402
 from spylib.monitoring.track_record import monitoring_predictions  # noqa: E402
 from spylib.stages import daily  # noqa: E402
 from spylib.stages.cards import to_card_components  # noqa: E402
 from spylib.stages.errors import one_line_errors  # noqa: E402
+from spylib.stages.settings import build_daily_settings, check_run_io  # noqa: E402
 from spylib.stages.step_history import read_step_stats  # noqa: E402
 
 # AWS (EventBridge) cron: minute hour day-of-month month day-of-week year, in UTC. 22:30 UTC is

@@ -40,13 +40,20 @@ from metaflow import (  # noqa: E402
 from metaflow.exception import MetaflowException  # noqa: E402
 
 from spylib.core.errors import ConfigError  # noqa: E402
-from spylib.core.settings import build_training_settings, check_run_io, config_from_text  # noqa: E402
+from spylib.evaluation.gate import GateDecision  # noqa: E402
 from spylib.registry.images import metaflow_batch_image  # noqa: E402
-from spylib.research.gate import GateDecision  # noqa: E402
-from spylib.stages import training  # noqa: E402
 from spylib.stages.cards import to_card_components  # noqa: E402
 from spylib.stages.errors import one_line_errors  # noqa: E402
-from spylib.stages.summary import run_summary  # noqa: E402
+from spylib.stages.settings import build_training_settings, check_run_io, config_from_text  # noqa: E402
+from spylib.stages.training.evaluate import run_evaluate  # noqa: E402
+from spylib.stages.training.features import run_features  # noqa: E402
+from spylib.stages.training.ingest import run_ingest  # noqa: E402
+from spylib.stages.training.predict import run_predict  # noqa: E402
+from spylib.stages.training.publish import publish_lake, register_catalog, write_lake  # noqa: E402
+from spylib.stages.training.register import run_register  # noqa: E402
+from spylib.stages.training.split import batch_configs, run_split  # noqa: E402
+from spylib.stages.training.summary import run_summary  # noqa: E402
+from spylib.stages.training.train import run_train  # noqa: E402
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 # The Parameters passed by name to build_training_settings (the Configs are passed beside them).
@@ -219,11 +226,9 @@ class SpyFlow(FlowSpec):
     @one_line_errors
     def ingest(self):
         """Load, validate and align the symbol and its benchmark."""
-        ingested = training.run_ingest(self.settings)
+        ingested = run_ingest(self.settings)
         self.prices, self.data_provenance = ingested.prices, ingested.provenance
-        self.lake_files = {
-            "prices": training.write_lake(self.prices, "prices", self.settings, self.output_run_id)
-        }
+        self.lake_files = {"prices": write_lake(self.prices, "prices", self.settings, self.output_run_id)}
         self.next(self.features)
 
     @resources(cpu=resources_config.features.cpu, memory=resources_config.features.memory)
@@ -231,7 +236,7 @@ class SpyFlow(FlowSpec):
     @one_line_errors
     def features(self):
         """Features and labels; the look-ahead audit (fails the run naming the feature); stale opens."""
-        made = training.run_features(self.prices, self.settings)
+        made = run_features(self.prices, self.settings)
         # `features` is the public artifact (read it with the Client); inside the flow `self.features`
         # is this step's method, so later steps read the same object as `feature_table` (stored once:
         # Metaflow's datastore is content-addressed).
@@ -241,21 +246,19 @@ class SpyFlow(FlowSpec):
             made.audit,
             made.data_quality,
         )
-        self.lake_files["features"] = training.write_lake(
-            made.table, "features", self.settings, self.output_run_id
-        )
+        self.lake_files["features"] = write_lake(made.table, "features", self.settings, self.output_run_id)
         self.next(self.split)
 
     @step
     @one_line_errors
     def split(self):
         """Burn-in, walk-forward blocks and the optional holdout; the configurations to sweep."""
-        self.training_data = training.run_split(
+        self.training_data = run_split(
             self.feature_table, self.feature_columns, self.data_quality, self.settings
         )
         self.splits = self.training_data.splits
         self.configs = list(self.settings.sweep.models)
-        self.config_batches = training.batch_configs(self.configs, self.settings.configs_per_task)
+        self.config_batches = batch_configs(self.configs, self.settings.configs_per_task)
         self.next(self.train, foreach="config_batches")
 
     @resources(cpu=resources_config.train.cpu, memory=resources_config.train.memory)
@@ -265,7 +268,7 @@ class SpyFlow(FlowSpec):
         """One batch of configurations: each fitted on the days before every walk-forward block and
         predicting the block."""
         assert self.input is not None  # a foreach task always has its item
-        self.results = training.run_train(self.input, self.training_data, self.settings)
+        self.results = run_train(self.input, self.training_data, self.settings)
         self.next(self.evaluate)
 
     @card(type="blank", id="evaluation")
@@ -275,7 +278,7 @@ class SpyFlow(FlowSpec):
     def evaluate(self, inputs):
         """The walk-forward selection, the track, the baselines, the evidence and the gate."""
         self.merge_artifacts(inputs, exclude=["results"])
-        evaluation = training.run_evaluate(
+        evaluation = run_evaluate(
             [i.results for i in inputs],
             self.training_data,
             self.settings,
@@ -299,21 +302,21 @@ class SpyFlow(FlowSpec):
     @one_line_errors
     def predict(self):
         """The predictions: the track as traded, the holdout and the latest day by the registered model."""
-        made = training.run_predict(
+        made = run_predict(
             self.model, self.best, self.track, self.training_data, self.settings, self.output_run_id
         )
         self.bundle, self.predictions, self.prediction_files = made.bundle, made.predictions, made.files
-        self.lake_files["predictions"] = training.write_lake(
+        self.lake_files["predictions"] = write_lake(
             self.predictions, "predictions", self.settings, self.output_run_id
         )
-        self.glue_catalog = training.register_catalog(self.settings)
+        self.glue_catalog = register_catalog(self.settings)
         self.next(self.register)
 
     @step
     @one_line_errors
     def register(self):
         """Register the model with its metrics and the gate's decision (atomic; idempotent per run)."""
-        registered = training.run_register(
+        registered = run_register(
             self.bundle,
             self.metrics,
             GateDecision.from_dict(self.gate),
@@ -331,7 +334,7 @@ class SpyFlow(FlowSpec):
     def end(self):
         """Publish the run's lake files (staged so far); the verdict, a short results table, and where the
         card, predictions, lake and registry are."""
-        published = training.publish_lake(self.settings, self.output_run_id, self.glue_catalog)
+        published = publish_lake(self.settings, self.output_run_id, self.glue_catalog)
         self.lake_publication, self.glue_catalog = published["publication"], published["glue_catalog"]
         print(
             run_summary(

@@ -33,7 +33,7 @@ HEADLINE_METRICS = (
     ("B&H Sharpe", "buy_and_hold_sharpe_net"),
     ("AUC", "auc"),
 )
-# A gate reason reads "<check> FAILED: <value> (required ...)" (spylib.research.gate.GateCheck.reason).
+# A gate reason reads "<check> FAILED: <value> (required ...)" (spylib.evaluation.gate.GateCheck.reason).
 FAILED_MARK = " FAILED"
 VERSION_PATTERN = re.compile(r"(?:(?P<group>[A-Za-z0-9-]+)/)?v?(?P<version>\d+)")
 

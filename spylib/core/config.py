@@ -29,7 +29,7 @@ WALK_FORWARD_SCHEMES: tuple[str, ...] = ("expanding", "rolling")
 # min(1, target_volatility / realized 20-day volatility), never levered.
 SIZINGS: tuple[str, ...] = ("long_flat", "vol_target")
 SELECTION_METRICS: tuple[str, ...] = ("sharpe_net", "psr")
-# Flag columns a trade filter may require to be 1 (see spylib.research.features).
+# Flag columns a trade filter may require to be 1 (see spylib.features.table).
 FILTER_COLUMNS: tuple[str, ...] = (
     "trend_up",
     "in_play_120",
@@ -101,7 +101,7 @@ class SweepConfig:
 
 @dataclass(frozen=True)
 class GateConfig:
-    """The quality gate: Approved only if every check holds (see spylib.research.gate).
+    """The quality gate: Approved only if every check holds (see spylib.evaluation.gate).
 
     ``min_trades_per_year`` and ``min_exposure`` are also the selection's eligibility rule, so the
     selection never picks a trial the gate would reject for inactivity.
@@ -120,7 +120,7 @@ class GateConfig:
     min_trades_per_year: float = 10.0
     min_exposure: float = 0.1
     min_auc_lower: float = 0.5
-    # Champion/challenger on registration (spylib.research.champion): the common recent days compared,
+    # Champion/challenger on registration (spylib.evaluation.champion): the common recent days compared,
     # the annualized Sharpe the challenger may lose and still count as not worse, the test's level.
     champion_days: int = 756
     champion_margin: float = 0.2
@@ -346,7 +346,7 @@ class AcceptedMove:
 
 @dataclass(frozen=True)
 class DataChecks:
-    """The plausibility and calendar rules of ingest (:mod:`spylib.research.validation`; the JSON of
+    """The plausibility and calendar rules of ingest (:mod:`spylib.data.validation`; the JSON of
     ``flows/config/data_checks.json``, every key optional).
 
     * ``max_price`` / ``max_volume``: a larger value is absurd, not data (an error naming the cell);

@@ -53,7 +53,7 @@ from spylib.monitoring.profile import (
     reference_profile,
 )
 from spylib.monitoring.run import run_monitoring
-from spylib.research.stats import auc_score
+from spylib.stats.performance import auc_score
 
 __all__ = [
     "PREDICTION_REQUIRED",

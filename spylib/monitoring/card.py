@@ -1,7 +1,7 @@
 """What a person reads after a daily run: the one-line prediction and the monitoring card's items.
 
 Card items are ``(kind, payload)`` pairs (``banner``, ``markdown``, ``table``, ``figure``, ``caption``, as
-in :mod:`spylib.research.report`), turned into Metaflow card components by
+in :mod:`spylib.reporting.evaluation_card`), turned into Metaflow card components by
 :func:`spylib.stages.cards.to_card_components`. The card reads top down: the status in colour, today's
 prediction, every alert and warning in words, every check (alerts, then warnings, then ok), the figures.
 """
@@ -16,10 +16,11 @@ import pandas as pd
 
 from spylib.monitoring.checks import STATUS_RANK, Check, MonitoringReport
 from spylib.monitoring.track_record import DAILY_SEGMENT, REPLAY_SEGMENT
-from spylib.research.report import Banner, Tone, display_table
+from spylib.reporting.evaluation_card import Banner, Tone
+from spylib.reporting.format import display_table
 
 if TYPE_CHECKING:
-    from spylib.research.report import CardItem  # the card item type SpyFlow's card uses too
+    from spylib.reporting.evaluation_card import CardItem  # the card item type SpyFlow's card uses too
 
 FIGURE_TITLES: dict[str, str] = {
     "drift": "Drift per feature (PSI)",

@@ -1,8 +1,8 @@
 """Realized performance of the deployed model: rolling hit rate, AUC and net Sharpe, and their checks
 against the metrics registered with the model.
 
-Returns after costs come from :func:`spylib.research.trading.strategy_returns`, the AUC from
-:func:`spylib.research.stats.auc_score` and the annualization from ``PERIODS_PER_YEAR``, so the
+Returns after costs come from :func:`spylib.modelling.trading.strategy_returns`, the AUC from
+:func:`spylib.stats.performance.auc_score` and the annualization from ``PERIODS_PER_YEAR``, so the
 monitoring and the training evaluation use the same maths (conventions in ``README.md`` here).
 """
 
@@ -16,10 +16,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from spylib.core.conventions import PERIODS_PER_YEAR
+from spylib.modelling.trading import strategy_returns
 from spylib.monitoring.checks import Check, MonitorConfig, Status
 from spylib.monitoring.inputs import require_columns
-from spylib.research.stats import PERIODS_PER_YEAR, auc_score
-from spylib.research.trading import strategy_returns
+from spylib.stats.performance import auc_score
 
 PREDICTION_REQUIRED = ("date", "probability", "signal", "target_up", "fwd_return")
 

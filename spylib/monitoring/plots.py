@@ -1,7 +1,7 @@
 """Monitoring figures: drift per feature, rolling realized performance, the probability over time and
 step durations, as matplotlib ``Figure`` objects on an Agg canvas (no pyplot, no global backend).
 
-Sized and styled like the evaluation card's figures (:mod:`spylib.research.report`: 10 inches wide,
+Sized and styled like the evaluation card's figures (:mod:`spylib.reporting.evaluation_card`: 10 inches wide,
 at most 4.8 high, the same fonts and status colours), each with a title, axis labels and a legend.
 """
 
@@ -19,7 +19,7 @@ from spylib.monitoring.checks import MonitorConfig, MonitoringReport
 from spylib.monitoring.health import per_step
 from spylib.monitoring.performance import rolling_performance
 from spylib.monitoring.track_record import REPLAY_SEGMENT
-from spylib.research.figures import COLOURS, FIGURE_WIDTH, FONT, date_axis, style_axes
+from spylib.reporting.figures import COLOURS, FIGURE_WIDTH, FONT, date_axis, style_axes
 
 if TYPE_CHECKING:
     from matplotlib.artist import Artist

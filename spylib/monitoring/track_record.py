@@ -17,7 +17,7 @@ import pandas as pd
 
 from spylib.core.errors import DataValidationError
 from spylib.core.schema import PREDICTION_COLUMNS
-from spylib.research.models import bundle_signal
+from spylib.modelling.models import bundle_signal
 
 log = logging.getLogger(__name__)
 

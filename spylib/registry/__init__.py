@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from spylib.core.jsonio import to_json_safe
 from spylib.registry import inference
+from spylib.registry.backends import open_registry
 from spylib.registry.bundle import (
     build_model_tarball,
     check_group_name,
@@ -17,7 +18,7 @@ from spylib.registry.bundle import (
     sha256_bytes,
     sha256_file,
 )
-from spylib.registry.images import sklearn_image_uri
+from spylib.registry.images import resolve_region, sklearn_image_uri
 from spylib.registry.local import LocalRegistry
 from spylib.registry.protocol import (
     APPROVAL_STATUSES,
@@ -26,9 +27,8 @@ from spylib.registry.protocol import (
     RegisteredModel,
     Registration,
     RegistrationRequest,
-    open_registry,
 )
-from spylib.registry.sagemaker import SageMakerRegistry, resolve_region, to_metadata_value
+from spylib.registry.sagemaker import SageMakerRegistry, to_metadata_value
 
 # Re-exported so callers score a loaded bundle with exactly the code that runs in the endpoint.
 predict_frame = inference.predict_frame

@@ -148,8 +148,6 @@ def check_inference_image(image_uri: str | None, region: str | None = None) -> s
     """:func:`inference_image` for a model this process would train and pickle (its scikit-learn), in
     ``region`` (default: boto3's): for a flow's ``start``, so a registration that would be refused
     fails before any training. Returns the image; ConfigError naming both versions otherwise."""
-    from spylib.registry.sagemaker import resolve_region
-
     return inference_image(image_uri, region or resolve_region(), runtime_versions()["scikit-learn"])
 
 
@@ -187,3 +185,19 @@ def find_sdk_image_retriever() -> Any | None:
         if callable(retrieve):
             return retrieve
     return None
+
+
+def resolve_region(client: Any = None) -> str:
+    """The region of an injected client, else boto3's (AWS_REGION/AWS_DEFAULT_REGION/profile)."""
+    region = getattr(getattr(client, "meta", None), "region_name", None)
+    if not region:
+        import boto3
+
+        region = boto3.session.Session().region_name
+    if not region:
+        raise ConfigError(
+            "no AWS region: pass region= or set AWS_REGION / AWS_DEFAULT_REGION",
+            source="SageMaker registry",
+            key="region",
+        )
+    return str(region)

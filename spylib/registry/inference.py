@@ -286,7 +286,7 @@ def name_positional_columns(frame: pd.DataFrame, bundle: dict[str, Any]) -> pd.D
 def predict_frame(bundle: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
     """Apply the bundle's signal rule to ``frame``; returns ``probability`` and ``signal`` on its index.
 
-    Scored like the flow scores (``spylib.research.models.predict_up_probability``): the column of
+    Scored like the flow scores (``spylib.modelling.models.predict_up_probability``): the column of
     class 1, with one BLAS thread, so the same rows give the same bits as in the flow.
     """
     features = [str(c) for c in bundle["feature_columns"]]

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from spylib.core.errors import ConfigError
-from spylib.storage.s3 import is_s3_uri
 
 ApprovalStatus = Literal["Approved", "Rejected", "PendingManualApproval"]
+
+
 APPROVAL_STATUSES: tuple[str, ...] = ("Approved", "Rejected", "PendingManualApproval")
 
 
@@ -101,27 +102,3 @@ def check_status(status: str, *, source: str, key: str = "status") -> None:
     """Raise ConfigError naming ``key`` unless ``status`` is one of :data:`APPROVAL_STATUSES`."""
     if status not in APPROVAL_STATUSES:
         raise ConfigError(f"must be one of {APPROVAL_STATUSES}, got {status!r}", source=source, key=key)
-
-
-def open_registry(target: str, location: str, *, image_uri: str | None = None) -> ModelRegistry:
-    """``open_registry("local", "data/registry")`` or ``open_registry("sagemaker", "s3://bucket/prefix")``."""
-    # Imported here: both backends import this module for the request and result types.
-    if target == "local":
-        from spylib.registry.local import LocalRegistry
-
-        if is_s3_uri(location):
-            raise ConfigError(
-                f"the local registry needs a directory, got {location!r}",
-                source="open_registry",
-                key="location",
-            )
-        return LocalRegistry(location)
-    if target == "sagemaker":
-        from spylib.registry.sagemaker import SageMakerRegistry
-
-        return SageMakerRegistry(location, image_uri=image_uri)
-    raise ConfigError(
-        f"unknown registry target {target!r}: use 'local' or 'sagemaker'",
-        source="open_registry",
-        key="target",
-    )

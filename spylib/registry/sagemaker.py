@@ -38,6 +38,7 @@ from spylib.registry.bundle import (
 from spylib.registry.images import (
     inference_image,
     inference_specification,
+    resolve_region,
 )
 from spylib.registry.protocol import (
     ApprovalStatus,
@@ -330,22 +331,6 @@ class SageMakerRegistry:
             model_uri=str(containers[0]["ModelDataUrl"]),
             created=created,
         )
-
-
-def resolve_region(client: Any = None) -> str:
-    """The region of an injected client, else boto3's (AWS_REGION/AWS_DEFAULT_REGION/profile)."""
-    region = getattr(getattr(client, "meta", None), "region_name", None)
-    if not region:
-        import boto3
-
-        region = boto3.session.Session().region_name
-    if not region:
-        raise ConfigError(
-            "no AWS region: pass region= or set AWS_REGION / AWS_DEFAULT_REGION",
-            source="SageMaker registry",
-            key="region",
-        )
-    return str(region)
 
 
 def registry_prefix(uri: str) -> tuple[str, str]:

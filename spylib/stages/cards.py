@@ -1,4 +1,4 @@
-"""Turn card items (:mod:`spylib.research.report`, :mod:`spylib.monitoring.card`) into Metaflow card
+"""Turn card items (:mod:`spylib.reporting.evaluation_card`, :mod:`spylib.monitoring.card`) into Metaflow card
 components. The only Metaflow import in spylib, done lazily so the library stays usable without a flow.
 
 What each kind becomes, and why (checked in the rendered card, Metaflow 2.19):

@@ -1,6 +1,6 @@
 """What ``PredictFlow``'s steps call: settings, the Approved model, ingest and features cut at the as-of
 day, the prediction and the track-record update, the monitoring run and its files. Wiring only: the
-logic is in :mod:`spylib.registry`, :mod:`spylib.research` and :mod:`spylib.monitoring`.
+logic is in :mod:`spylib.registry`, :mod:`spylib.evaluation` and :mod:`spylib.monitoring`.
 
 **As-of day.** ``as_of`` (``YYYY-MM-DD``; empty = the latest common day of the data) is the day whose
 close the prediction is made at. Prices are cut at ``as_of`` (inclusive) before the features are built,
@@ -20,7 +20,8 @@ import pandas as pd
 
 from spylib.core.errors import ConfigError, DataValidationError, SpyFlowError
 from spylib.core.schema import PREDICTION_COLUMNS
-from spylib.core.settings import DailySettings
+from spylib.data.sources import EMBEDDED, ingest
+from spylib.features.table import build_features, load_extra_features
 from spylib.monitoring import (
     MonitorConfig,
     MonitoringReport,
@@ -32,8 +33,7 @@ from spylib.monitoring import (
 from spylib.monitoring.profile import PROFILE_FILE, loads_profile
 from spylib.monitoring.track_record import predict_day, realized_outcomes, update_track_record
 from spylib.registry import ModelRegistry, open_registry
-from spylib.research.data import EMBEDDED, ingest
-from spylib.research.features import build_features, load_extra_features
+from spylib.stages.settings import DailySettings
 from spylib.storage.files import atomic_write_bytes
 
 FAIL_ON_ALERT_ENV = "SPYFLOW_FAIL_ON_ALERT"
@@ -138,7 +138,7 @@ class DailyData:
 
 def price_loader(source: str) -> Callable[..., Any] | None:
     """The ingest loader for ``source``: the yfinance live source, or None (the default loader)."""
-    from spylib.research.live import LIVE_SOURCE, load_live
+    from spylib.data.live import LIVE_SOURCE, load_live
 
     return load_live if source == LIVE_SOURCE else None
 
@@ -278,7 +278,7 @@ def save_outputs(
     """Figures and files beside the predictions: ``{output_dir}/predictions/run_id={run_id}/``
     (``predictions.parquet/.csv`` = the track record after this run, ``monitoring.json``, one PNG per
     figure)."""
-    from spylib.research.predict import write_predictions
+    from spylib.modelling.predictions import write_predictions
 
     files = write_predictions(track[list(PREDICTION_COLUMNS)], output_dir, run_id)
     directory = Path(files["parquet"]).parent

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from spylib.core.errors import ConfigError, DataValidationError
-from spylib.research.price_files import check_source_file
+from spylib.data.price_files import check_source_file
 from spylib.storage.catalog import PARQUET_SERDE, register_glue_tables
 from spylib.storage.lake import list_lake_files, read_table, write_table
 from spylib.storage.probe import probe_writable

@@ -7,9 +7,9 @@ import boto3
 import pandas as pd
 import pytest
 
+from spylib.evaluation.champion import TRACK_FILE, challenge, track_csv
 from spylib.registry import open_registry
 from spylib.registry.protocol import ModelRegistry
-from spylib.research.champion import TRACK_FILE, challenge, track_csv
 from tests.helpers.moto_server import MotoServer
 from tests.helpers.registry_requests import make_request
 from tests.helpers.tracks import RULE, track

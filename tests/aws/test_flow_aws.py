@@ -37,8 +37,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from spylib.data.sources import ingest, load_embedded
 from spylib.registry import SageMakerRegistry, predict_frame, sklearn_image_uri
-from spylib.research.data import ingest, load_embedded
 from spylib.storage import catalog, sql
 from spylib.storage.lake import list_partitions, read_table
 from tests.helpers.metaflow_env import flow_env, pythonpath
@@ -63,8 +63,9 @@ import json, sys
 import pandas as pd
 from metaflow import Run, namespace
 from spylib.core.jsonio import to_json_safe
-from spylib.research.gate import GateDecision
-from spylib.stages import training as pipeline
+from spylib.evaluation.gate import GateDecision
+from spylib.stages.training.publish import register_catalog, write_lake
+from spylib.stages.training.register import run_register
 
 namespace(None)
 run = Run(sys.argv[2])
@@ -92,9 +93,9 @@ else:
     settings = data.settings
     frames = {"prices": data.prices, "features": data.feature_table, "predictions": data.predictions}
     out = {
-        "lake_files": {t: pipeline.write_lake(f, t, settings, run.id) for t, f in frames.items()},
-        "glue_catalog": pipeline.register_catalog(settings),
-        "registration": pipeline.run_register(
+        "lake_files": {t: write_lake(f, t, settings, run.id) for t, f in frames.items()},
+        "glue_catalog": register_catalog(settings),
+        "registration": run_register(
             data.bundle, data.metrics, GateDecision.from_dict(data.gate), data.track, data.training_data,
             settings, data.data_provenance, pathspec=run.pathspec,
         ).registration,

@@ -25,15 +25,8 @@ import numpy as np
 import pandas as pd
 from benchcommon import format_table, machine_header, symbol_names, synthetic_prices
 
-from spylib.research.features import (
-    WARMUP_ROWS,
-    adjusted_ohlcv,
-    atr_wilder,
-    bollinger,
-    macd,
-    on_balance_volume,
-    rsi_wilder,
-)
+from spylib.features.indicators import atr_wilder, bollinger, macd, on_balance_volume, rsi_wilder
+from spylib.features.table import WARMUP_ROWS, adjusted_ohlcv
 
 INDICATORS = ("rsi_14", "macd", "macd_signal", "bb_mid", "bb_upper", "bb_lower", "atr_14", "obv")
 # The timed units: one call of each library per indicator family (MACD's line and signal come from
@@ -182,7 +175,7 @@ def main() -> None:
     import ta  # noqa: F401 - fail early with the install hint below
 
     print(machine_header("bench_features: spylib vs ta"))
-    from spylib.research.data import load_embedded
+    from spylib.data.sources import load_embedded
 
     real = load_embedded("SPY").frame
     sizes: list[tuple[str, list[Frame], int]] = [

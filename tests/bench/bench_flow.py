@@ -2,7 +2,7 @@
 
 Times ``python flows/spy_flow.py run`` (default sweep: every configuration fitted on every
 walk-forward block; default data) end to end, in a subprocess with an isolated Metaflow datastore and
-temporary output directories, against the same ``spylib.stages.training`` calls made in one plain
+temporary output directories, against the same ``spylib.stages`` calls made in one plain
 Python process (also a subprocess, timed end to end, so both include interpreter start-up and
 imports; the ``foreach`` is a plain loop there, one configuration after another on one core). Both
 get the flow's own defaults (``benchcommon.settings_kwargs``): open_to_open, the lake on.
@@ -59,7 +59,7 @@ LOG_LINE = re.compile(
     r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) \[[^/]+/(\w+)/(\d+) \(pid \d+\)\] "
     r"(Task is starting|Task finished successfully)"
 )
-# A train task's line per configuration (spylib.stages.training.run_train).
+# A train task's line per configuration (spylib.stages.training.train.run_train).
 CONFIG_LINE = re.compile(
     r"/train/(\d+) \(pid \d+\)\] config (\d+)/\d+ (\w+): \d+ fits, out-of-fold AUC [-\d.na]+, ([\d.]+) s"
 )
@@ -99,11 +99,18 @@ def child_inprocess(out_path: str, kwargs_path: str) -> None:
     """The flow's calls, step by step, in this process; per-stage times to ``out_path``."""
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    from spylib.core.settings import build_training_settings, check_run_io
-    from spylib.research.gate import GateDecision
-    from spylib.stages import summary
-    from spylib.stages import training as pipeline
+    from spylib.evaluation.gate import GateDecision
     from spylib.stages.cards import to_card_components
+    from spylib.stages.settings import build_training_settings, check_run_io
+    from spylib.stages.training import summary
+    from spylib.stages.training.evaluate import run_evaluate
+    from spylib.stages.training.features import run_features
+    from spylib.stages.training.ingest import run_ingest
+    from spylib.stages.training.predict import run_predict
+    from spylib.stages.training.publish import publish_lake, register_catalog, write_lake
+    from spylib.stages.training.register import run_register
+    from spylib.stages.training.split import run_split
+    from spylib.stages.training.train import run_train
 
     times["imports"] = time.perf_counter() - t0
     parameters = json.loads(Path(kwargs_path).read_text())
@@ -118,38 +125,36 @@ def child_inprocess(out_path: str, kwargs_path: str) -> None:
     settings = build_training_settings(**parameters)
     check_run_io(settings)
     t = stage("start", t)
-    ingested = pipeline.run_ingest(settings)
-    pipeline.write_lake(ingested.prices, "prices", settings, run_id)
+    ingested = run_ingest(settings)
+    write_lake(ingested.prices, "prices", settings, run_id)
     t = stage("ingest", t)
-    made = pipeline.run_features(ingested.prices, settings)
-    pipeline.write_lake(made.table, "features", settings, run_id)
+    made = run_features(ingested.prices, settings)
+    write_lake(made.table, "features", settings, run_id)
     t = stage("features", t)
-    data = pipeline.run_split(made.table, made.feature_columns, made.data_quality, settings)
+    data = run_split(made.table, made.feature_columns, made.data_quality, settings)
     configs = list(settings.sweep.models)
     t = stage("split", t)
     results = []
     per_config = []
     for spec in configs:  # the foreach, one configuration after another
         started = time.perf_counter()
-        results.append(pipeline.run_train([spec], data, settings))
+        results.append(run_train([spec], data, settings))
         per_config.append(time.perf_counter() - started)
     t = stage("train", t)
-    evaluation = pipeline.run_evaluate(results, data, settings, ingested.provenance, made.data_quality)
+    evaluation = run_evaluate(results, data, settings, ingested.provenance, made.data_quality)
     to_card_components(evaluation.card_items)
     t = stage("evaluate", t)
-    prediction = pipeline.run_predict(
-        evaluation.model, evaluation.best, evaluation.track, data, settings, run_id
-    )
-    pipeline.write_lake(prediction.predictions, "predictions", settings, run_id)
-    glue_catalog = pipeline.register_catalog(settings)
+    prediction = run_predict(evaluation.model, evaluation.best, evaluation.track, data, settings, run_id)
+    write_lake(prediction.predictions, "predictions", settings, run_id)
+    glue_catalog = register_catalog(settings)
     t = stage("predict", t)
     gate = evaluation.gate.to_dict()
-    registered = pipeline.run_register(
+    registered = run_register(
         prediction.bundle, evaluation.metrics, GateDecision.from_dict(gate), evaluation.track, data,
         settings, ingested.provenance, pathspec=f"SpyFlow/{run_id}",
     )  # fmt: skip
     t = stage("register", t)
-    pipeline.publish_lake(settings, run_id, glue_catalog)
+    publish_lake(settings, run_id, glue_catalog)
     print(
         summary.run_summary(
             flow_file="flows/spy_flow.py", run_id=run_id, evaluate_task="0", gate=gate,
@@ -343,17 +348,17 @@ def parallel_capacity(tmp: Path) -> dict[str, float]:
 
 
 # What each kind of task imports: the flow file's module-level imports, then what a stage imports
-# inside (spylib.stages.training imports the modelling and report modules lazily).
+# inside (spylib.stages imports the modelling and report modules lazily).
 FLOW_IMPORTS = (
-    "import metaflow, spylib.core.settings, spylib.research.gate, spylib.stages.training, spylib.stages.cards"
+    "import metaflow, spylib.stages.settings, spylib.evaluation.gate, spylib.stages, spylib.stages.cards"
 )
 IMPORTS = {
     "python -c pass (bare interpreter)": "pass",
     "the flow file's imports (every task: start, ingest, features, split, register, end)": FLOW_IMPORTS,
-    "... + spylib.research.evaluate (scikit-learn: train)": f"{FLOW_IMPORTS}, spylib.research.evaluate",
+    "... + spylib.modelling.scoring (scikit-learn: train)": f"{FLOW_IMPORTS}, spylib.modelling.scoring",
     "... + verdict, holdout, baselines, report, matplotlib (evaluate)": (
-        f"{FLOW_IMPORTS}, spylib.research.evaluate, spylib.research.verdict, spylib.research.holdout, "
-        "spylib.research.baselines, spylib.research.report, matplotlib.pyplot"
+        f"{FLOW_IMPORTS}, spylib.modelling.scoring, spylib.evaluation.evidence, spylib.evaluation.holdout, "
+        "spylib.evaluation.baselines, spylib.reporting.evaluation_card, matplotlib.pyplot"
     ),
 }
 

@@ -1,10 +1,10 @@
 """The gate's error rates, measured: false approvals on markets with no edge, power on planted edges.
 
 Every replication is a synthetic market (``synthetic:edge=E,years=Y,seed=S``) run through the whole
-walk-forward selection and the gate (``spylib.research.simulation``: the same ``assess`` a flow run
+walk-forward selection and the gate (``spylib.evaluation.simulation``: the same ``assess`` a flow run
 calls), with a small sweep (3 configurations x 16 trade rules = 48 trials). Prints the approval rate
 per edge with its exact 95% interval, the analytic minimum detectable Sharpe for the simulated track
-length, and writes the figures to ``spylib/research/resources/gate_power.json`` (the card and the
+length, and writes the figures to ``spylib/evaluation/resources/gate_power.json`` (the card and the
 README quote them).
 
     python tests/bench/bench_gate_power.py                      # 200 null + 5 edges x 40, 2 workers
@@ -19,9 +19,9 @@ import time
 
 import pandas as pd
 
-from spylib.research.power import minimum_detectable_sharpe
-from spylib.research.simulation import RESULTS_FILE, SimulationSetup, power_table, simulate_gate
-from spylib.research.synthetic import signal_benchmarks
+from spylib.data.synthetic import signal_benchmarks
+from spylib.evaluation.simulation import RESULTS_FILE, SimulationSetup, power_table, simulate_gate
+from spylib.stats.power import minimum_detectable_sharpe
 
 EDGES = (0.05, 0.1, 0.15, 0.2, 0.3)
 

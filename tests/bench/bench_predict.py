@@ -2,14 +2,14 @@
 
 The model is fitted on the rows the flow's final refit uses (``splits.final_train_rows()``: every
 labelled row, default data and settings) and wrapped in the registered bundle
-(``spylib.research.models.make_bundle``). Input rows are the real feature table's rows, repeated to
+(``spylib.modelling.models.make_bundle``). Input rows are the real feature table's rows, repeated to
 reach the size. Timed:
 
-* ``predict``: ``spylib.research.models.bundle_signal`` (column selection, ``predict_proba``,
-  threshold and filters), the batch path of ``spylib.research.predict`` and of the inference handler;
-* ``+ frame``: ``spylib.research.predict.batch_predictions`` with every row unlabelled (so every row
+* ``predict``: ``spylib.modelling.models.bundle_signal`` (column selection, ``predict_proba``,
+  threshold and filters), the batch path of ``spylib.modelling.predictions`` and of the inference handler;
+* ``+ frame``: ``spylib.modelling.predictions.batch_predictions`` with every row unlabelled (so every row
   goes through the registered model as the ``latest`` segment, none is copied from the track);
-* ``+ write``: ``spylib.research.predict.write_predictions`` (Parquet and CSV, atomically) on top.
+* ``+ write``: ``spylib.modelling.predictions.write_predictions`` (Parquet and CSV, atomically) on top.
 
 The chosen model is the trial the default run selects (``--config``/``--threshold``/``--filters``/
 ``--sizing``, defaults below); one configuration of each other family of the default grid is timed
@@ -31,10 +31,12 @@ import pandas as pd
 from benchcommon import best_time, format_table, machine_header, training_settings
 
 from spylib.core.config import ModelSpec
-from spylib.research.models import bundle_signal, fit_model, make_bundle
-from spylib.research.predict import batch_predictions, write_predictions
-from spylib.research.split import Splits
-from spylib.stages import training as pipeline
+from spylib.modelling.models import bundle_signal, fit_model, make_bundle
+from spylib.modelling.predictions import batch_predictions, write_predictions
+from spylib.modelling.walk_forward import Splits
+from spylib.stages.training.features import run_features
+from spylib.stages.training.ingest import run_ingest
+from spylib.stages.training.split import run_split
 
 # The trial the default run (default data, sweep and settings, seed 42) selects; override with
 # --config/--threshold/--filters/--sizing when the default run chooses another (bench_sweep.py and
@@ -74,9 +76,9 @@ def main() -> None:
     family, params = json.loads(args.config)
     with tempfile.TemporaryDirectory(prefix="spyflow-bench-") as tmp:
         settings = training_settings(tmp)
-        ingested = pipeline.run_ingest(settings)
-        made = pipeline.run_features(ingested.prices, settings)
-        data = pipeline.run_split(made.table, made.feature_columns, made.data_quality, settings)
+        ingested = run_ingest(settings)
+        made = run_features(ingested.prices, settings)
+        data = run_split(made.table, made.feature_columns, made.data_quality, settings)
         features, cols = data.features, list(data.feature_columns)
         final = features.iloc[data.splits.final_train_rows()]
         final = final[final["target_up"].notna()]

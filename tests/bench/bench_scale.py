@@ -7,10 +7,10 @@ History (one traded symbol and its benchmark, 252 days a year; the default setti
 a walk-forward that fits in 5 years at every size, see ``HISTORY_WALK_FORWARD``: 250 training days
 before the first block instead of 750):
 
-* ``features s``: ``build_features`` (the feature table); ``+ audit s``: ``pipeline.run_features``
+* ``features s``: ``build_features`` (the feature table); ``+ audit s``: ``run_features``
   (the table and the look-ahead audit, which rebuilds the features on truncated histories);
 * ``blocks``: walk-forward blocks (one a year after the first training window);
-* ``train <family> s``: ``pipeline.run_train`` of the first configuration of each family of the
+* ``train <family> s``: ``run_train`` of the first configuration of each family of the
   default grid: one fit per block on every row before it, so the work grows with blocks x rows
   (about quadratically in the years), not linearly.
 
@@ -48,11 +48,13 @@ from benchcommon import (
 )
 
 from spylib.core.config import ModelSpec, load_json_config
-from spylib.core.settings import TrainingSettings
-from spylib.research import features as features_module
-from spylib.research.features import build_features, feature_columns
-from spylib.research.models import fit_model
-from spylib.stages import training as pipeline
+from spylib.features import table as features_module
+from spylib.features.table import build_features, feature_columns
+from spylib.modelling.models import fit_model
+from spylib.stages.settings import TrainingSettings
+from spylib.stages.training.features import run_features
+from spylib.stages.training.split import run_split
+from spylib.stages.training.train import run_train
 
 DAYS_PER_YEAR = 252
 # The default walk-forward (750 training days before the first block, 2 selection blocks) needs more
@@ -93,8 +95,8 @@ def bench_history(years: list[int], tmp: str) -> list[dict[str, Any]]:
         # synthetic prices under the default run's names (the settings accept only names the source has)
         prices = synthetic_prices([settings.symbol, settings.benchmark], n, seed=y)
         t_build, _ = timed(build_features, prices, settings.symbol, settings.benchmark, settings.execution)
-        t_run, made = timed(pipeline.run_features, prices, settings)
-        data = pipeline.run_split(made.table, made.feature_columns, made.data_quality, settings)
+        t_run, made = timed(run_features, prices, settings)
+        data = run_split(made.table, made.feature_columns, made.data_quality, settings)
         row: dict[str, Any] = {
             "years": y,
             "rows": n,
@@ -103,7 +105,7 @@ def bench_history(years: list[int], tmp: str) -> list[dict[str, Any]]:
             "+ audit s": t_run,
         }
         for spec in specs:
-            t, _ = timed(pipeline.run_train, [spec], data, settings)
+            t, _ = timed(run_train, [spec], data, settings)
             row[f"train {spec.family} s"] = t
         rows.append(row)
         print(f"... {y} years: features {t_build:.2f} s, {len(data.splits.blocks)} blocks", flush=True)

@@ -10,7 +10,7 @@ configuration fitted on every walk-forward block: one ``train`` task's work), th
   out-of-fold net Sharpe of its trials (all of them, and those the selection may pick: the gate's
   activity rule), its mean out-of-fold AUC, how many refit dates of the walk-forward selection chose
   it; and how redundant it is: the clusters of the trials' out-of-fold returns
-  (``spylib.research.hypothesis.effective_number_of_trials``, the N_eff of the deflated Sharpe) that
+  (``spylib.stats.hypothesis.effective_number_of_trials``, the N_eff of the deflated Sharpe) that
   its trials fall in, how many of them it shares with another family, and the mean correlation of
   its configurations' out-of-fold probabilities with each family's.
 * Trees: the first random forest and extra-trees configuration again with 200 trees (the previous
@@ -21,7 +21,7 @@ configuration fitted on every walk-forward block: one ``train`` task's work), th
 * Growth: a configuration's training does not depend on how many others there are, so the train
   total for N configurations is the sum of N measured times (the default configurations taken
   round-robin over the families, cycled beyond the default count). The join's selection and
-  statistics (``spylib.research.verdict.assess``: walk-forward selection, track, DSR with N_eff,
+  statistics (``spylib.evaluation.evidence.assess``: walk-forward selection, track, DSR with N_eff,
   CSCV) depend on N: they are timed at each N on N distinct trial sets (the measured results,
   relabelled as distinct configurations beyond the default count); the whole join
   (``run_evaluate``, which also refits the chosen model, its permutation importance, the baselines and
@@ -51,13 +51,17 @@ from benchcommon import (
 )
 
 from spylib.core.config import ModelSpec
-from spylib.core.settings import TrainingSettings
-from spylib.research.evaluate import ConfigResult
-from spylib.research.selection import activity, combine_trials, walk_forward_selection
-from spylib.research.trials import effective_number_of_trials
-from spylib.research.verdict import assess
-from spylib.stages import training as pipeline
-from spylib.stages.training import TrainingData
+from spylib.evaluation.evidence import assess
+from spylib.evaluation.selection import activity, combine_trials, walk_forward_selection
+from spylib.modelling.scoring import ConfigResult
+from spylib.stages.settings import TrainingSettings
+from spylib.stages.training.artifacts import TrainingData
+from spylib.stages.training.evaluate import run_evaluate
+from spylib.stages.training.features import run_features
+from spylib.stages.training.ingest import run_ingest
+from spylib.stages.training.split import run_split
+from spylib.stages.training.train import run_train
+from spylib.stats.trials import effective_number_of_trials
 
 # The grid before the trim (the previous flows/config/sweep.json): 24 configurations.
 PREVIOUS_MODELS: dict[str, dict[str, list[Any]]] = {
@@ -116,7 +120,7 @@ def score_all(
     seconds: list[float] = []
     for spec in specs:
         started = time.perf_counter()
-        results += pipeline.run_train([spec], data, grid)
+        results += run_train([spec], data, grid)
         seconds.append(time.perf_counter() - started)
     return results, seconds
 
@@ -253,9 +257,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="spyflow-bench-") as tmp:
         settings = training_settings(tmp)
-        ingested = pipeline.run_ingest(settings)
-        made = pipeline.run_features(ingested.prices, settings)
-        data = pipeline.run_split(made.table, made.feature_columns, made.data_quality, settings)
+        ingested = run_ingest(settings)
+        made = run_features(ingested.prices, settings)
+        data = run_split(made.table, made.feature_columns, made.data_quality, settings)
         specs = list(settings.sweep.models)
         if args.quick:
             seen: set[str] = set()
@@ -309,7 +313,7 @@ def main() -> None:
             )
             print(f"... N={n}: assess {assess_s:.2f} s", flush=True)
         started = time.perf_counter()
-        evaluation = pipeline.run_evaluate([results], data, settings, ingested.provenance, made.data_quality)
+        evaluation = run_evaluate([results], data, settings, ingested.provenance, made.data_quality)
         join_s = time.perf_counter() - started
 
     print_families(

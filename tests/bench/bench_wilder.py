@@ -1,6 +1,6 @@
 """the Wilder average before and after its move from scipy.signal to pandas.
 
-``spylib.research.features.wilder_average`` (used twice by RSI, once by ATR) moved from ``scipy.signal.lfilter``
+``spylib.features.indicators.wilder_average`` (used twice by RSI, once by ATR) moved from ``scipy.signal.lfilter``
 to pandas ``ewm(adjust=False)`` seeded with the simple mean, to spare every task the
 ``scipy.signal`` import. This times the previous ``lfilter`` version (reproduced below) against the
 current function on the same series (14-day average of |close change|, 5,000 rows per symbol) and
@@ -18,7 +18,8 @@ from functools import partial
 import numpy as np
 from benchcommon import best_time, format_table, machine_header, symbol_names, synthetic_prices
 
-from spylib.research.features import adjusted_ohlcv, wilder_average
+from spylib.features.indicators import wilder_average
+from spylib.features.table import adjusted_ohlcv
 
 
 def wilder_lfilter(values: np.ndarray, n: int) -> np.ndarray:

@@ -7,7 +7,7 @@ directory, so each script runs with one command from the repository root.
 Settings: every script builds its ``TrainingSettings`` here, from SpyFlow's own defaults (each
 Parameter's default and each Config's default file, read from the flow class as the unit tests do),
 the outputs under a temporary directory, and the script's keyword overrides, through
-``spylib.core.settings.build_training_settings`` (the function the flow's ``start`` calls).
+``spylib.stages.settings.build_training_settings`` (the function the flow's ``start`` calls).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 if TYPE_CHECKING:
-    from spylib.core.settings import TrainingSettings
+    from spylib.stages.settings import TrainingSettings
 
 FLOW_FILE = REPO / "flows" / "spy_flow.py"
 CONFIG_DIR = REPO / "flows" / "config"
@@ -75,7 +75,7 @@ def settings_kwargs(tmp: str | Path, **over: Any) -> dict[str, Any]:
 
 def training_settings(tmp: str | Path, **over: Any) -> TrainingSettings:
     """Validated settings of a default run (see :func:`settings_kwargs`)."""
-    from spylib.core.settings import build_training_settings
+    from spylib.stages.settings import build_training_settings
 
     return build_training_settings(**settings_kwargs(tmp, **over))
 

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 from metaflow import Run
 
+from spylib.evaluation.gate import GateDecision
 from spylib.monitoring.card import status_banner, worst_first
 from spylib.monitoring.checks import STATUS_RANK, Check, MonitoringReport
-from spylib.research.gate import GateDecision
-from spylib.research.report import fmt, verdict_line
+from spylib.reporting.evaluation_card import verdict_line
+from spylib.reporting.format import fmt
 from tests.helpers.browser import (
     RenderedPage,
     card_html,

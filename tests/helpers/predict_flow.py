@@ -33,11 +33,11 @@ def register_approved_model(root: Path) -> None:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from spylib.data.sources import ingest
+    from spylib.features.table import build_features, feature_columns
+    from spylib.modelling.models import bundle_signal, make_bundle
     from spylib.monitoring import reference_profile
     from spylib.registry import LocalRegistry, RegistrationRequest
-    from spylib.research.data import ingest
-    from spylib.research.features import build_features, feature_columns
-    from spylib.research.models import bundle_signal, make_bundle
 
     market = ingest("embedded", "SPY", "QQQ")
     features = build_features(market.prices, "SPY", "QQQ")

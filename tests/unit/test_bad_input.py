@@ -38,7 +38,10 @@ from spylib.core.config import (
     validate_seed,
 )
 from spylib.core.errors import ConfigError, DataValidationError
-from spylib.core.settings import (
+from spylib.data.price_files import check_source_template, resolve_source
+from spylib.data.sources import ingest, load_price_file, require_history
+from spylib.modelling.walk_forward import walk_forward_splits
+from spylib.stages.settings import (
     TrainingSettings,
     build_training_settings,
     check_lake_symbols,
@@ -48,10 +51,7 @@ from spylib.core.settings import (
     check_symbols,
     config_from_text,
 )
-from spylib.research.data import ingest, load_price_file, require_history
-from spylib.research.price_files import check_source_template, resolve_source
-from spylib.research.split import walk_forward_splits
-from spylib.stages.training import run_ingest
+from spylib.stages.training.ingest import run_ingest
 from spylib.storage.s3 import s3_timeouts
 from tests.helpers.flow_defaults import config_defaults, flow_class, parameter_defaults
 from tests.helpers.metaflow_env import output_params

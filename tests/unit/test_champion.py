@@ -8,9 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spylib.registry import open_registry
-from spylib.registry.protocol import ModelRegistry
-from spylib.research.champion import (
+from spylib.evaluation.champion import (
     TRACK_FILE,
     challenge,
     compare_with_champion,
@@ -18,6 +16,8 @@ from spylib.research.champion import (
     registration_status,
     track_csv,
 )
+from spylib.registry import open_registry
+from spylib.registry.protocol import ModelRegistry
 from tests.helpers.registry_requests import make_request
 from tests.helpers.tracks import RULE, track
 

@@ -19,8 +19,8 @@ from sklearn.linear_model import LogisticRegression
 
 from spylib.cli import build_parser, lake, main, models, runs
 from spylib.cli.table import MISSING, format_value, render_table
+from spylib.modelling.models import make_bundle
 from spylib.registry import RegistrationRequest, open_registry
-from spylib.research.models import make_bundle
 from spylib.storage import sql
 from spylib.storage.lake import write_table
 from tests.helpers.lake_frames import make_frame

@@ -14,7 +14,7 @@ import pytest
 from spylib.core.config import ModelSpec, load_json_config, parse_sweep
 from spylib.core.errors import ConfigError
 from spylib.core.runtime import ensure_metaflow_user
-from spylib.core.settings import TrainingSettings, build_training_settings
+from spylib.stages.settings import TrainingSettings, build_training_settings
 from tests.helpers.flow_defaults import config_defaults, flow_class, parameter_defaults
 from tests.helpers.paths import FLOW_FILE
 
@@ -66,7 +66,7 @@ def test_metaflow_user_is_never_root(env: dict[str, str], expected: str) -> None
 
 
 def test_configurations_are_batched_in_order() -> None:
-    from spylib.stages.training import batch_configs
+    from spylib.stages.training.split import batch_configs
 
     specs = [ModelSpec("logistic", {"C": float(c)}) for c in range(1, 6)]
     assert batch_configs(specs, 2) == [specs[0:2], specs[2:4], specs[4:5]]

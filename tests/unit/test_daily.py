@@ -1,4 +1,4 @@
-"""Tests of spylib.stages.daily and spylib.research.live on small synthetic data (no Metaflow run)."""
+"""Tests of spylib.stages.daily and spylib.data.live on small synthetic data (no Metaflow run)."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from sklearn.linear_model import LogisticRegression
 
 from spylib.core.errors import ConfigError, DataValidationError, IntegrityError, SpyFlowError
 from spylib.core.schema import PREDICTION_COLUMNS
-from spylib.core.settings import DailySettings, parse_as_of
+from spylib.data import live
 from spylib.monitoring import alert_message, reference_profile, track_record
 from spylib.registry import LocalRegistry, RegistrationRequest
-from spylib.research import live
 from spylib.stages import daily
+from spylib.stages.settings import DailySettings, parse_as_of
 from spylib.storage.lake import read_table, write_table
 from spylib.storage.sql import query
 

@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 
 from spylib.core.config import GateConfig, ModelSpec, SweepConfig, WalkForwardConfig
-from spylib.research.baselines import baseline_table
-from spylib.research.evaluate import ConfigResult, score_configuration
-from spylib.research.features import build_features, feature_columns
-from spylib.research.models import bundle_signal, fit_model, make_bundle
-from spylib.research.selection import combine_trials
-from spylib.research.split import Splits, walk_forward_splits
-from spylib.research.verdict import assess
+from spylib.evaluation.baselines import baseline_table
+from spylib.evaluation.evidence import assess
+from spylib.evaluation.selection import combine_trials
+from spylib.features.table import build_features, feature_columns
+from spylib.modelling.models import bundle_signal, fit_model, make_bundle
+from spylib.modelling.scoring import ConfigResult, score_configuration
+from spylib.modelling.walk_forward import Splits, walk_forward_splits
 from tests.helpers.synthetic import synthetic_prices
 
 SWEEP = SweepConfig(

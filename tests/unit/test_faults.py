@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from spylib.core.errors import SpyFlowError
-from spylib.research.predict import write_predictions
+from spylib.modelling.predictions import write_predictions
 from tests.helpers.paths import REPO
 from tests.helpers.synthetic import predictions_frame
 
@@ -27,7 +27,7 @@ DISK_FULL_CHILD = textwrap.dedent(
     sys.path.insert(0, sys.argv[3])
     from tests.helpers.synthetic import predictions_frame
     from spylib.core.errors import SpyFlowError
-    from spylib.research.predict import write_predictions
+    from spylib.modelling.predictions import write_predictions
 
     frame = predictions_frame(3000, "run-2")  # built before the limit: only the write may fail
     # A full disk, simulated: files may not grow past 4 KiB. SIGXFSZ would kill the process, so it

@@ -8,17 +8,9 @@ import pytest
 
 from spylib.core.errors import LookaheadError
 from spylib.core.schema import FEATURE_TABLE_COLUMNS, LABEL_COLUMNS, MODEL_FEATURE_COLUMNS
-from spylib.research.features import (
-    WARMUP_ROWS,
-    atr_wilder,
-    audit_lookahead,
-    bollinger,
-    build_feature_rows,
-    build_features,
-    macd,
-    on_balance_volume,
-    rsi_wilder,
-)
+from spylib.features.audit import audit_lookahead
+from spylib.features.indicators import atr_wilder, bollinger, macd, on_balance_volume, rsi_wilder
+from spylib.features.table import WARMUP_ROWS, build_feature_rows, build_features
 from tests.helpers.synthetic import one_symbol, synthetic_prices
 
 
@@ -142,7 +134,7 @@ def test_extra_features_are_appended_to_the_table(prices: pd.DataFrame) -> None:
 
 
 def test_build_features_many_equals_one_call_per_symbol() -> None:
-    from spylib.research.features import build_features_many
+    from spylib.features.table import build_features_many
 
     prices = synthetic_prices(260, seed=9, symbols=("SPY", "QQQ", "IWM"))
     many = build_features_many(prices, ["SPY", "IWM"], "QQQ")

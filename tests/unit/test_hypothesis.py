@@ -1,4 +1,4 @@
-"""Tests of spylib.research.hypothesis: known answers, a port of Ledoit and Wolf's R code, size under H0
+"""Tests of spylib.stats.hypothesis: known answers, a port of Ledoit and Wolf's R code, size under H0
 and power by simulation (fixed seeds, small), brute-force clustering references and edge cases."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from scipy.cluster import hierarchy
 from scipy.signal import lfilter
 
 from spylib.core.errors import ConfigError, DataValidationError
-from spylib.research.hypothesis import sharpe_difference_test
-from spylib.research.power import binomial_interval, minimum_detectable_sharpe, psr_power
-from spylib.research.stats import probabilistic_sharpe_ratio, sharpe_ratio, sharpe_stats
-from spylib.research.trials import effective_number_of_trials
+from spylib.stats.hypothesis import sharpe_difference_test
+from spylib.stats.performance import probabilistic_sharpe_ratio, sharpe_ratio, sharpe_stats
+from spylib.stats.power import binomial_interval, minimum_detectable_sharpe, psr_power
+from spylib.stats.trials import effective_number_of_trials
 
 METHODS = ("memmel", "hac", "bootstrap")
 

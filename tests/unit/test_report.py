@@ -13,25 +13,20 @@ import pytest
 from matplotlib.figure import Figure
 
 from spylib.core.config import GateConfig, WalkForwardConfig
+from spylib.evaluation.gate import GateCheck, GateDecision, apply_gate
+from spylib.modelling.walk_forward import walk_forward_splits
 from spylib.monitoring.card import card_items, checks_table, status_banner, worst_first
 from spylib.monitoring.checks import Check, MonitoringReport
 from spylib.monitoring.plots import plot_monitoring
-from spylib.research.gate import GateCheck, GateDecision, apply_gate
-from spylib.research.report import (
-    MISSING,
+from spylib.reporting.evaluation_card import (
     Banner,
     config_labels,
-    count,
-    display_table,
     evaluation_report,
-    fmt,
     gate_line,
     gate_lines,
-    pct,
-    plain,
     verdict_line,
 )
-from spylib.research.split import walk_forward_splits
+from spylib.reporting.format import MISSING, count, display_table, fmt, pct, plain
 from spylib.stages.cards import to_card_components
 from tests.helpers.browser import long_numbers, significant_digits
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from spylib.core.errors import ConfigError, DataValidationError
-from spylib.research.data import load_price_file
+from spylib.data.sources import load_price_file
 from spylib.storage.probe import probe_writable
 from spylib.storage.s3 import (
     DEFAULT_CONNECT_TIMEOUT,

@@ -1,4 +1,4 @@
-"""Tests of spylib.research.stats against known answers (shared/notes/evaluation.md) and brute-force references."""
+"""Tests of spylib.stats.performance against known answers (shared/notes/evaluation.md) and brute-force references."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 from scipy import stats as sps
 from sklearn.metrics import roc_auc_score
 
+from spylib.core.conventions import PERIODS_PER_YEAR
 from spylib.core.errors import ConfigError, DataValidationError
-from spylib.research.overfitting import probability_of_backtest_overfitting
-from spylib.research.stats import (
-    PERIODS_PER_YEAR,
+from spylib.stats.overfitting import probability_of_backtest_overfitting
+from spylib.stats.performance import (
     Interval,
     auc_with_ci,
     block_bootstrap_sharpe_ci,

@@ -19,9 +19,8 @@ import pytest
 
 from spylib.core.errors import ConfigError
 from spylib.core.schema import MODEL_FEATURE_COLUMNS, PRICE_COLUMNS
-from spylib.research.data import data_note, ingest
-from spylib.research.features import WARMUP_ROWS, build_feature_rows, build_features
-from spylib.research.synthetic import (
+from spylib.data.sources import data_note, ingest
+from spylib.data.synthetic import (
     END_DATE,
     SyntheticSpec,
     generate_market,
@@ -29,6 +28,7 @@ from spylib.research.synthetic import (
     signal_auc,
     signal_benchmarks,
 )
+from spylib.features.table import WARMUP_ROWS, build_feature_rows, build_features
 
 LONG_YEARS = 100
 CONVENTIONS = ("close_to_close", "open_to_open")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spylib.research.trading import (
+from spylib.modelling.trading import (
     filter_mask,
     net_returns_matrix,
     positions,

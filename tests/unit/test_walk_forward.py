@@ -13,20 +13,14 @@ import pytest
 
 from spylib.core.config import GateConfig, ModelSpec, SweepConfig, WalkForwardConfig
 from spylib.core.errors import ConfigError
-from spylib.research.evaluate import ConfigResult, score_configuration
-from spylib.research.features import (
-    ExtraFeature,
-    audit_days,
-    build_feature_rows,
-    build_features,
-    feature_columns,
-    stale_open_years,
-)
-from spylib.research.gate import GateDecision, apply_gate
-from spylib.research.selection import choose_trial, combine_trials, walk_forward_selection
-from spylib.research.split import Splits, walk_forward_splits
-from spylib.research.synthetic import generate_market, parse_spec
-from spylib.research.trading import position_size, trading_metrics
+from spylib.data.synthetic import generate_market, parse_spec
+from spylib.evaluation.gate import GateDecision, apply_gate
+from spylib.evaluation.selection import choose_trial, combine_trials, walk_forward_selection
+from spylib.features.audit import audit_days, stale_open_years
+from spylib.features.table import ExtraFeature, build_feature_rows, build_features, feature_columns
+from spylib.modelling.scoring import ConfigResult, score_configuration
+from spylib.modelling.trading import position_size, trading_metrics
+from spylib.modelling.walk_forward import Splits, walk_forward_splits
 
 WF = WalkForwardConfig(block_months=12, min_train_days=300, embargo_days=20, min_selection_blocks=1)
 SWEEP = SweepConfig(
@@ -236,7 +230,7 @@ def leaks_before_big_moves(own: pd.DataFrame) -> pd.Series:
 
 def test_the_audit_catches_a_leak_that_only_shows_before_big_moves() -> None:
     from spylib.core.errors import LookaheadError
-    from spylib.research.features import audit_lookahead
+    from spylib.features.audit import audit_lookahead
 
     prices = generate_market(parse_spec("synthetic:edge=0,years=4,seed=2,vol=0.012"))
     extra: dict[str, ExtraFeature] = {"peek": leaks_before_big_moves}

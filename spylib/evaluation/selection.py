@@ -1,0 +1,193 @@
+"""The walk-forward selection: at each refit date, choose a trial from the blocks before it only.
+
+Every trial (configuration x threshold x filter x sizing) has out-of-fold net returns on every
+walk-forward block (:mod:`spylib.modelling.scoring`). At the start of each traded block the whole
+choice is made again, using only the blocks before that date: among the trials active enough to pass
+the gate's activity rule (trades per year and exposure, the same numbers the gate uses), the best by
+the selection metric; the chosen trial then trades the block. The concatenation of the traded blocks
+is the walk-forward *track*: one long out-of-sample record of the process that would be deployed,
+selection included. The final choice (made on every block) is the trial whose configuration is
+refit on all labelled data and registered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as scipy_stats
+
+from spylib.core.config import GateConfig
+from spylib.modelling.scoring import ConfigResult, filter_columns
+from spylib.modelling.trading import strategy_returns
+from spylib.modelling.walk_forward import Splits
+from spylib.stats import performance as stats
+
+
+@dataclass(frozen=True)
+class TrialSet:
+    """Every trial of the sweep on the predicted rows, ordered by configuration id (so nothing depends
+    on the join's input order): ``trial_id`` is the column of the matrices."""
+
+    trials: pd.DataFrame
+    rows: np.ndarray  # predicted rows of the feature table, time order
+    block: np.ndarray  # block index of each predicted row
+    positions: np.ndarray  # T x N
+    net_returns: np.ndarray  # T x N
+    probability: np.ndarray  # T x n_configs
+    config_of_trial: np.ndarray  # N: column of ``probability``
+
+    @property
+    def n_trials(self) -> int:
+        return self.net_returns.shape[1]
+
+
+def combine_trials(results: Sequence[ConfigResult], splits: Splits) -> TrialSet:
+    ordered = sorted(results, key=lambda r: r.spec.config_id)
+    rows = ordered[0].rows
+    for r in ordered[1:]:
+        if not np.array_equal(r.rows, rows):
+            raise ValueError(f"configuration {r.spec.config_id} was scored on different rows than the others")
+    trials = pd.concat([r.trials for r in ordered], ignore_index=True)
+    trials.insert(0, "trial_id", np.arange(len(trials)))
+    block = np.concatenate([np.full(b.n_rows, b.index) for b in splits.blocks])
+    config_of_trial = np.concatenate([np.full(len(r.rules), i) for i, r in enumerate(ordered)])
+    return TrialSet(
+        trials=trials,
+        rows=rows,
+        block=block,
+        positions=np.column_stack([r.positions for r in ordered]),
+        net_returns=np.column_stack([r.net_returns for r in ordered]),
+        probability=np.column_stack([r.probability for r in ordered]),
+        config_of_trial=config_of_trial,
+    )
+
+
+def activity(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(trades per year, exposure) of each column of a positions matrix (entries from flat)."""
+    in_market = positions > 0
+    previous = np.vstack([np.zeros((1, positions.shape[1]), dtype=bool), in_market[:-1]])
+    entries = (in_market & ~previous).sum(axis=0)
+    years = max(positions.shape[0], 1) / stats.PERIODS_PER_YEAR
+    return entries / years, in_market.mean(axis=0)
+
+
+def selection_scores(net_returns: np.ndarray, metric: str) -> np.ndarray:
+    """Per-column score: per-period net Sharpe (``sharpe_net``) or PSR(0) with each column's own skew
+    and kurtosis (``psr``). Columns with no variance score 0 (a flat trial earns nothing)."""
+    mean = net_returns.mean(axis=0)
+    std = net_returns.std(axis=0, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sr = np.where(std > 0, mean / std, 0.0)
+    if metric == "sharpe_net":
+        return sr
+    n = net_returns.shape[0]
+    skew = np.nan_to_num(scipy_stats.skew(net_returns, axis=0), nan=0.0)
+    kurt = np.nan_to_num(scipy_stats.kurtosis(net_returns, axis=0, fisher=False), nan=3.0)
+    var_term = np.maximum(1 - skew * sr + (kurt - 1) / 4 * sr**2, 1e-12)
+    return np.asarray(scipy_stats.norm.cdf(sr * np.sqrt(n - 1) / np.sqrt(var_term)))
+
+
+@dataclass(frozen=True)
+class Choice:
+    trial_id: int
+    score: float
+    n_eligible: int
+
+
+def choose_trial(trialset: TrialSet, row_mask: np.ndarray, metric: str, gate: GateConfig) -> Choice:
+    """The best trial on the predicted rows in ``row_mask`` among those meeting the activity rule
+    (all trials when none does: the gate then rejects on activity). Ties go to the lowest id."""
+    net = trialset.net_returns[row_mask]
+    trades_per_year, exposure = activity(trialset.positions[row_mask])
+    eligible = (trades_per_year >= gate.min_trades_per_year) & (exposure >= gate.min_exposure)
+    score = selection_scores(net, metric)
+    pool = np.where(eligible, score, -np.inf) if eligible.any() else score
+    best = int(np.argmax(pool))  # argmax returns the first (lowest id) of ties
+    return Choice(best, float(score[best]), int(eligible.sum()))
+
+
+@dataclass(frozen=True)
+class WalkForward:
+    """The track (daily rows of the traded blocks), the choice made at each refit date, and the final
+    choice on every block (what gets registered)."""
+
+    track: pd.DataFrame
+    refits: pd.DataFrame
+    final: Choice
+
+
+def walk_forward_selection(
+    trialset: TrialSet,
+    features: pd.DataFrame,
+    splits: Splits,
+    metric: str,
+    gate: GateConfig,
+    cost_bps: float,
+) -> WalkForward:
+    """Make the selection again at each traded block's start from the blocks before it, trade the block
+    with the chosen trial, and concatenate the blocks (costs charged on every position change,
+    including a switch of trial at a block boundary)."""
+    trials = trialset.trials
+    parts: list[pd.DataFrame] = []
+    refits: list[dict[str, Any]] = []
+    for block in splits.traded_blocks:
+        before = trialset.block < block.index
+        choice = choose_trial(trialset, before, metric, gate)
+        here = trialset.block == block.index
+        row = trials.iloc[choice.trial_id]
+        frame = features.iloc[trialset.rows[here]]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "date": frame["date"].to_numpy(),
+                    "block": block.name,
+                    "trial_id": choice.trial_id,
+                    "config_id": row["config_id"],
+                    "probability": trialset.probability[here, trialset.config_of_trial[choice.trial_id]],
+                    "position": trialset.positions[here, choice.trial_id],
+                    "fwd_return": frame["fwd_return"].to_numpy("float64"),
+                    "target_up": frame["target_up"].to_numpy("int8"),
+                }
+            )
+        )
+        block_net = trialset.net_returns[here, choice.trial_id]
+        refits.append(
+            {
+                "refit_date": block.start,
+                "block": block.name,
+                "block_end": block.end,
+                "blocks_used": int(np.unique(trialset.block[before]).size),
+                "trial_id": choice.trial_id,
+                "config_id": row["config_id"],
+                "threshold": float(row["threshold"]),
+                "filter": row["filter"],
+                "sizing": row["sizing"],
+                "selection_score": choice.score,
+                "eligible_trials": choice.n_eligible,
+                "block_sharpe_net": stats.sharpe_ratio(block_net),
+                "block_return_net": float(np.prod(1 + block_net) - 1),
+            }
+        )
+    track = pd.concat(parts, ignore_index=True)
+    gross, net = strategy_returns(track["position"].to_numpy(), track["fwd_return"].to_numpy(), cost_bps)
+    _, bh_net = strategy_returns(np.ones(len(track)), track["fwd_return"].to_numpy(), cost_bps)
+    track = track.assign(
+        strategy_gross=gross, strategy_net=net, buy_and_hold=track["fwd_return"], buy_and_hold_net=bh_net
+    )
+    final = choose_trial(trialset, np.ones(len(trialset.rows), dtype=bool), metric, gate)
+    return WalkForward(track, pd.DataFrame(refits), final)
+
+
+def chosen_trial(trialset: TrialSet, choice: Choice) -> dict[str, Any]:
+    """The final choice as the ``best`` artifact: its trials-table row plus its filter columns."""
+    row = trialset.trials.iloc[choice.trial_id].to_dict()
+    return {
+        **row,
+        "filter_columns": filter_columns(str(row["filter"])),
+        "selection_score": choice.score,
+        "eligible_trials": choice.n_eligible,
+    }

@@ -1,0 +1,120 @@
+"""Model families of the sweep and the model bundle that gets registered.
+
+Every estimator takes its randomness from an explicit seed, and uses one thread: parallelism comes
+from the ``foreach`` over configurations, which already fills the cores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import ClassifierMixin
+from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from spylib.core.config import ModelSpec
+from spylib.core.errors import ConfigError
+
+BUNDLE_FORMAT_VERSION = 1
+
+
+def make_model(spec: ModelSpec, seed: int) -> ClassifierMixin | Pipeline:
+    """A fresh, unfitted estimator for ``spec`` (scalers live inside the pipeline, so they are fitted
+    on each training window only)."""
+    params = dict(spec.params)
+    try:
+        if spec.family == "random_forest":
+            return RandomForestClassifier(random_state=seed, n_jobs=1, **params)
+        if spec.family == "extra_trees":
+            return ExtraTreesClassifier(random_state=seed, n_jobs=1, **params)
+        if spec.family == "hist_gradient_boosting":
+            return HistGradientBoostingClassifier(random_state=seed, early_stopping=False, **params)
+        if spec.family == "logistic":
+            return make_pipeline(
+                StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed, **params)
+            )
+    except TypeError as exc:
+        raise ConfigError(
+            f"invalid hyperparameter: {exc}", source="sweep config", key=f"models.{spec.family}"
+        ) from exc
+    raise ConfigError("unknown model family", source="sweep config", key=f"models.{spec.family}")
+
+
+def fit_model(
+    spec: ModelSpec,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    seed: int,
+    *,
+    shuffle_labels: bool = False,
+) -> ClassifierMixin | Pipeline:
+    """Fit ``spec`` on one training window.
+
+    ``shuffle_labels`` permutes the labels within this window (seeded): the negative control, which
+    must leave no edge to find.
+    """
+    y = np.asarray(y, dtype="int8")
+    if shuffle_labels:
+        y = np.random.default_rng(seed).permutation(y)
+    if np.unique(y).size < 2:
+        raise ConfigError(
+            f"the training window {X.index.min()}..{X.index.max()} has a single class",
+            source="train",
+            key=spec.config_id,
+        )
+    model = make_model(spec, seed)
+    # One thread per task: the foreach already fills the cores, and HistGradientBoosting's OpenMP
+    # pool would otherwise oversubscribe them (measured: 30 s instead of 0.8 s for one fit).
+    with threadpool_limits(limits=1):
+        model.fit(X, y)
+    return model
+
+
+def predict_up_probability(model: Any, X: pd.DataFrame) -> np.ndarray:
+    """P(target_up = 1) for each row."""
+    classes = list(model.classes_)
+    with threadpool_limits(limits=1):
+        return np.asarray(model.predict_proba(X)[:, classes.index(1)], dtype="float64")
+
+
+def make_bundle(
+    model: Any,
+    feature_columns: Sequence[str],
+    threshold: float,
+    filter_columns: Sequence[str],
+    convention: str,
+    symbol: str,
+    *,
+    sizing: str = "long_flat",
+    target_volatility: float = 0.15,
+) -> dict[str, Any]:
+    """The registered artifact: a plain dict that unpickles with scikit-learn alone (no spylib),
+    so the SageMaker scikit-learn container can serve it. ``sizing``/``target_volatility`` say how
+    large a long position is when the signal is on (see :mod:`spylib.modelling.trading`)."""
+    return {
+        "format_version": BUNDLE_FORMAT_VERSION,
+        "estimator": model,
+        "feature_columns": list(feature_columns),
+        "threshold": float(threshold),
+        "filter_columns": list(filter_columns),
+        "label_convention": convention,
+        "symbol": symbol,
+        "sizing": sizing,
+        "target_volatility": float(target_volatility),
+    }
+
+
+def bundle_signal(bundle: dict[str, Any], frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(probability, signal) of a bundle on a feature frame: long (1) when the probability is at or above
+    the threshold and every filter flag is 1; flat (0) otherwise."""
+    probability = predict_up_probability(bundle["estimator"], frame[bundle["feature_columns"]])
+    signal = probability >= bundle["threshold"]
+    for column in bundle["filter_columns"]:
+        signal &= frame[column].to_numpy() == 1
+    return probability, signal.astype("int8")

@@ -1,0 +1,167 @@
+"""Walk-forward scoring of one configuration (one ``train`` task's work) and its trials.
+
+For every block of the walk-forward plan (:mod:`spylib.modelling.walk_forward`), the configuration is fitted
+on the rows before the block only (purged and embargoed) and predicts the block. The concatenated
+predictions are the configuration's out-of-fold (OOF) probabilities; every trade rule (threshold x
+filter x sizing) turns them into one trial's positions and net returns. Nothing here looks at a
+block's outcome before predicting it, and no trial is chosen here: the selection, made again at every
+refit date from the blocks before it, lives in :mod:`spylib.evaluation.selection`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, log_loss, roc_auc_score
+
+from spylib.core.config import ModelSpec, SweepConfig
+from spylib.modelling.models import fit_model, predict_up_probability
+from spylib.modelling.trading import TrialRule, net_returns_matrix, trading_metrics, trial_positions
+from spylib.modelling.walk_forward import Splits
+from spylib.stats import performance as stats
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------------------------
+# classification metrics
+# ---------------------------------------------------------------------------------------------
+def classification_metrics(
+    y_true: npt.ArrayLike, probability: npt.ArrayLike, threshold: float = 0.5
+) -> dict[str, float]:
+    """AUC, log loss, Brier score, and accuracy/F1 of the 0/1 decision at ``threshold``.
+    AUC is NaN when only one class is present."""
+    y = np.asarray(y_true, dtype="int8")
+    p = np.asarray(probability, dtype="float64")
+    decision = (p >= threshold).astype("int8")
+    two_classes = np.unique(y).size == 2
+    return {
+        "auc": float(roc_auc_score(y, p)) if two_classes else float("nan"),
+        "log_loss": float(log_loss(y, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1])),
+        "brier": float(brier_score_loss(y, p)),
+        "accuracy": float(accuracy_score(y, decision)),
+        "f1": float(f1_score(y, decision, zero_division=0.0)),
+        "base_rate": float(y.mean()) if y.size else float("nan"),
+    }
+
+
+def filter_name(columns: Sequence[str]) -> str:
+    """A trade filter's name in the trials table: ``trend_up+in_play_120``, or ``none``."""
+    return "+".join(columns) if columns else "none"
+
+
+def filter_columns(name: str) -> list[str]:
+    """The inverse of :func:`filter_name`."""
+    return [] if name == "none" else name.split("+")
+
+
+def trade_rules(sweep: SweepConfig) -> list[TrialRule]:
+    """Every (threshold, filter, sizing) of the sweep, in a fixed order (the trials' order)."""
+    return [
+        (float(threshold), tuple(combo), sizing)
+        for sizing in sweep.sizings
+        for combo in sweep.filters
+        for threshold in sweep.thresholds
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# one configuration (one foreach task)
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class ConfigResult:
+    """Everything one ``train`` task learns about one configuration."""
+
+    spec: ModelSpec
+    rules: list[TrialRule]
+    rows: np.ndarray  # predicted rows (positions in the feature table), every block, in time order
+    probability: np.ndarray  # OOF P(up) on ``rows``
+    positions: np.ndarray  # len(rows) x len(rules)
+    net_returns: np.ndarray  # len(rows) x len(rules), after costs
+    trials: pd.DataFrame  # one row per rule: OOF metrics over every block
+    block_metrics: pd.DataFrame  # one row per block: training span and classification metrics
+    seconds: float
+
+
+def score_configuration(
+    spec: ModelSpec,
+    features: pd.DataFrame,
+    feature_cols: Sequence[str],
+    splits: Splits,
+    sweep: SweepConfig,
+    cost_bps: float,
+    seed: int,
+    *,
+    shuffle_labels: bool = False,
+) -> ConfigResult:
+    """One fit per walk-forward block (on the rows before it), the block's OOF probabilities, and the
+    positions and net returns of every trade rule on them."""
+    started = time.perf_counter()
+    cols = list(feature_cols)
+    parts: list[np.ndarray] = []
+    block_rows: list[dict[str, Any]] = []
+    for block in splits.blocks:
+        train = features.iloc[block.train_rows()]
+        train = train[train["target_up"].notna()]
+        scored = features.iloc[block.rows()]
+        model = fit_model(
+            spec, train[cols], train["target_up"].to_numpy("int8"), seed, shuffle_labels=shuffle_labels
+        )
+        prob = predict_up_probability(model, scored[cols])
+        parts.append(prob)
+        block_rows.append(
+            {
+                "block": block.name,
+                "traded": block.traded,
+                "train_start": train["date"].iloc[0],
+                "train_end": train["date"].iloc[-1],
+                "n_train": len(train),
+                "start": block.start,
+                "end": block.end,
+                **classification_metrics(scored["target_up"].to_numpy("int8"), prob),
+            }
+        )
+    rows = splits.predicted_rows()
+    probability = np.concatenate(parts)
+    frame = features.iloc[rows]
+    rules = trade_rules(sweep)
+    pos = trial_positions(probability, frame, rules, sweep.target_volatility)
+    fwd = frame["fwd_return"].to_numpy("float64")
+    net = net_returns_matrix(pos, fwd, cost_bps)
+    cls = classification_metrics(frame["target_up"].to_numpy("int8"), probability)
+    trials = pd.DataFrame(
+        [
+            {
+                "config_id": spec.config_id,
+                "family": spec.family,
+                "params": json.dumps(dict(spec.params), sort_keys=True),
+                "threshold": threshold,
+                "filter": filter_name(combo),
+                "sizing": sizing,
+                **{f"oof_{k}": v for k, v in cls.items()},
+                **{f"oof_{k}": v for k, v in trading_metrics(pos[:, j], fwd, cost_bps).items()},
+                "oof_sr_per_period": stats.sharpe_ratio(net[:, j], annualize=False),
+            }
+            for j, (threshold, combo, sizing) in enumerate(rules)
+        ]
+    )
+    seconds = time.perf_counter() - started
+    return ConfigResult(
+        spec=spec,
+        rules=rules,
+        rows=rows,
+        probability=probability,
+        positions=pos,
+        net_returns=net,
+        trials=trials,
+        block_metrics=pd.DataFrame(block_rows).assign(config_id=spec.config_id),
+        seconds=seconds,
+    )

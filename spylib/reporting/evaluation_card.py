@@ -1,0 +1,361 @@
+"""The evaluation report: the figures and tables of the evaluation card, built without Metaflow.
+
+:func:`evaluation_report` lists the card's items in reading order as ``(kind, payload)`` pairs:
+
+* ``banner``: a :class:`Banner`, the verdict in colour and in words;
+* ``markdown``: Markdown text;
+* ``table``: a DataFrame of display strings (formatted, complete, no index);
+* ``figure``: a matplotlib ``Figure``, always followed by
+* ``caption``: one sentence saying what to look at in the figure above.
+
+Numbers are shown by :func:`fmt` (3 significant figures, counts as integers, "–" for missing or
+infinite). One colour per series everywhere (:data:`COLOURS`): the model net of costs, the model
+gross, buy-and-hold. Figures are sized for the card's column (about 1000 px at a 1400 px window):
+10 inches wide at 100 px per inch, at most 4.8 inches high (the card shows images at most 500 px high).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pandas as pd
+
+from spylib.evaluation.gate import GateCheck, GateDecision
+from spylib.modelling.walk_forward import Splits
+from spylib.reporting.figures import importance_figure, scheme_figure, track_figure
+from spylib.reporting.format import MISSING, count, display_table, fmt, pct, plain
+
+CardItem = tuple[str, Any]
+
+
+Tone = Literal["good", "warn", "bad"]
+
+
+@dataclass(frozen=True)
+class Banner:
+    """A coloured headline: ``value`` in large type on green (good), amber (warn) or red (bad)."""
+
+    title: str
+    value: str
+    tone: Tone
+    subtitle: str = ""
+
+
+# --- the gate -------------------------------------------------------------------------------------
+def verdict_line(gate: GateDecision) -> str:
+    """``Approved: all 7 checks pass`` or ``Rejected: 4 of 7 checks fail``."""
+    n = len(gate.checks)
+    failed = sum(not c.passed for c in gate.checks)
+    if gate.status == "Approved":
+        return f"Approved: all {n} checks pass" if n != 1 else "Approved: the only check passes"
+    return f"Rejected: {failed} of {n} {'check' if n == 1 else 'checks'} {'fails' if failed == 1 else 'fail'}"
+
+
+def failed_first(gate: GateDecision) -> list[GateCheck]:
+    """The failed checks, then the passed ones, each group in the gate's order."""
+    return [c for c in gate.checks if not c.passed] + [c for c in gate.checks if c.passed]
+
+
+def _check_words(check: GateCheck) -> str:
+    measured = fmt(check.value) if math.isfinite(check.value) else f"{MISSING} (not measured)"
+    return f"{check.label or check.name}: {measured}, needs {check.requirement}"
+
+
+def gate_line(check: GateCheck) -> str:
+    """One check in words: ``FAIL: deflated Sharpe ratio of the selection ...: 0.645, needs >= 0.95``."""
+    return f"{'pass' if check.passed else 'FAIL'}: {_check_words(check)}"
+
+
+def gate_lines(gate: GateDecision) -> list[str]:
+    """Every check in words, the failed ones first."""
+    return [gate_line(c) for c in failed_first(gate)]
+
+
+def gate_markdown(gate: GateDecision) -> str:
+    """The checks as a Markdown list, failed first, each with its name in the ``gate`` artifact."""
+    return "\n".join(
+        f"- **{'pass' if c.passed else 'FAIL'}** {_check_words(c)} (`{c.name}`)" for c in failed_first(gate)
+    )
+
+
+def verdict_banner(gate: GateDecision, metrics: Mapping[str, Any]) -> Banner:
+    """The verdict in colour: green when Approved, red when Rejected."""
+    m = metrics
+    subtitle = (
+        f"Walk-forward track {m.get('track_start')} to {m.get('track_end')}: net Sharpe ratio "
+        f"{fmt(m.get('sharpe_net'))} against buy-and-hold's {fmt(m.get('buy_and_hold_sharpe_net'))}."
+    )
+    tone: Tone = "good" if gate.status == "Approved" else "bad"
+    return Banner("SpyFlow quality gate", verdict_line(gate), tone, subtitle)
+
+
+# --- configurations -------------------------------------------------------------------------------
+CONFIG_ID = re.compile(r"^(?P<family>[^(]+)\((?P<params>.*)\)$")
+
+
+def config_labels(config_ids: Iterable[str]) -> dict[str, str]:
+    """Short names for configuration ids: the family alone when it has one configuration, else the
+    family and a number (``random_forest 2``), numbered in sorted id order."""
+    ids = sorted(set(config_ids))
+    families: dict[str, list[str]] = {}
+    for cid in ids:
+        families.setdefault(config_family(cid), []).append(cid)
+    labels = {}
+    for family, members in families.items():
+        for i, cid in enumerate(members, start=1):
+            labels[cid] = family if len(members) == 1 else f"{family} {i}"
+    return labels
+
+
+def config_family(config_id: str) -> str:
+    """The model family of a configuration id (``random_forest(...)`` -> ``random_forest``)."""
+    match = CONFIG_ID.match(config_id)
+    return match["family"] if match else config_id
+
+
+def config_parameters(config_id: str) -> str:
+    """The hyperparameters of a configuration id, comma-and-space separated (so a cell can wrap)."""
+    match = CONFIG_ID.match(config_id)
+    return match["params"].replace(",", ", ") if match else config_id
+
+
+def configuration_table(trials: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
+    """One row per configuration: its short name, model, hyperparameters, trials, best trial's score."""
+    best = trials.groupby("config_id")["oof_sharpe_net"].max()
+    n = trials.groupby("config_id").size()
+    rows = [
+        {
+            "configuration": labels[cid],
+            "model": config_family(cid),
+            "hyperparameters": config_parameters(cid) or MISSING,
+            "trials": count(n[cid]),
+            "best net Sharpe": fmt(best[cid]),
+        }
+        for cid in sorted(labels, key=lambda c: labels[c])
+    ]
+    return pd.DataFrame(
+        rows, columns=["configuration", "model", "hyperparameters", "trials", "best net Sharpe"]
+    )
+
+
+BASELINE_DESCRIPTIONS = {
+    "walk_forward_model": "this run: the trial chosen at each refit, traded on the next block",
+    "buy_and_hold": "long every day",
+    "always_up": "predicts up every day (a classifier with AUC 0.5)",
+    "majority_class": "the training rows' majority label, per block",
+    "momentum_20": "long when the 20-day return is positive",
+    "logistic_regression": "logistic regression (C=1) on the model's features, refit per block",
+    "seed_recipe": "the seed project's random forest, on trend-up and in-play days only",
+}
+
+
+BASELINE_KEY = {
+    "strategy": "strategy",
+    "sharpe_net": "net Sharpe",
+    "sharpe_gross": "gross Sharpe",
+    "cagr_net": "net CAGR",
+    "max_drawdown_net": "max drawdown",
+    "exposure": "exposure",
+    "n_trades": "trades",
+    "break_even_cost_bps": "break-even cost (bp)",
+}
+
+
+BASELINE_DETAIL = {
+    "strategy": "strategy",
+    "description": "what it is",
+    "auc": "AUC",
+    "accuracy": "accuracy",
+    "hit_rate": "hit rate",
+    "sortino_net": "net Sortino",
+    "calmar_net": "net Calmar",
+    "total_return_net": "net total return",
+    "turnover": "turnover",
+}
+
+
+BASELINE_PERCENT = ("cagr_net", "max_drawdown_net", "exposure", "accuracy", "hit_rate", "total_return_net")
+
+
+def baseline_tables(baselines: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The key table (returns, risk, activity) and the detail table (classification and ratios)."""
+    frame = baselines.assign(
+        description=[BASELINE_DESCRIPTIONS.get(s, MISSING) for s in baselines["strategy"]]
+    )
+    key = display_table(frame, {c: h for c, h in BASELINE_KEY.items() if c in frame},
+                        integers=("n_trades",), percent=BASELINE_PERCENT)  # fmt: skip
+    detail = display_table(frame, {c: h for c, h in BASELINE_DETAIL.items() if c in frame},
+                           percent=BASELINE_PERCENT)  # fmt: skip
+    return key, detail
+
+
+def refits_table(refits: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
+    """The trial chosen at each refit and how its block went."""
+    frame = refits.assign(configuration=[labels.get(c, c) for c in refits["config_id"]])
+    columns = {
+        "block": "block",
+        "trial_id": "trial",
+        "configuration": "configuration",
+        "threshold": "threshold",
+        "filter": "filter",
+        "sizing": "sizing",
+        "eligible_trials": "eligible trials",
+        "selection_score": "score on the blocks before",
+        "block_sharpe_net": "block net Sharpe",
+        "block_return_net": "block net return",
+    }
+    return display_table(frame, {c: h for c, h in columns.items() if c in frame},
+                         integers=("trial_id", "eligible_trials"), percent=("block_return_net",),
+                         parameters=("threshold", "block"))  # fmt: skip
+
+
+def trials_table(trials: pd.DataFrame, labels: Mapping[str, str], top: int) -> pd.DataFrame:
+    """The ``top`` trials by out-of-fold net Sharpe (ties by trial id)."""
+    best = trials.sort_values(["oof_sharpe_net", "trial_id"], ascending=[False, True]).head(top)
+    frame = best.assign(configuration=[labels.get(c, c) for c in best["config_id"]])
+    columns = {
+        "trial_id": "trial",
+        "configuration": "configuration",
+        "threshold": "threshold",
+        "filter": "filter",
+        "sizing": "sizing",
+        "oof_auc": "AUC",
+        "oof_sharpe_net": "net Sharpe",
+        "oof_sharpe_gross": "gross Sharpe",
+        "oof_max_drawdown_net": "max drawdown",
+        "oof_n_trades": "trades",
+        "oof_exposure": "exposure",
+    }
+    return display_table(frame, {c: h for c, h in columns.items() if c in frame},
+                         integers=("trial_id", "oof_n_trades"), percent=("oof_max_drawdown_net", "oof_exposure"),
+                         parameters=("threshold",))  # fmt: skip
+
+
+def evaluation_report(
+    *,
+    data_note: str,
+    quality_note: str,
+    trials: pd.DataFrame,
+    best: dict[str, Any],
+    metrics: dict[str, Any],
+    baselines: pd.DataFrame,
+    track: pd.DataFrame,
+    refits: pd.DataFrame,
+    splits: Splits,
+    importance: pd.DataFrame,
+    gate: GateDecision,
+    power: dict[str, Any],
+    holdout: dict[str, Any],
+    top_trials: int = 25,
+) -> list[CardItem]:
+    """The evaluate step's card, in reading order."""
+    m = metrics
+    beats = m["sharpe_net"] > m["buy_and_hold_sharpe_net"]
+    labels = config_labels([*trials["config_id"], *refits["config_id"], best["config_id"]])
+    baseline_key, baseline_detail = baseline_tables(baselines)
+    growth, drawdown = track_figure(track)
+    shown = min(top_trials, len(trials))
+    items: list[CardItem] = [
+        ("markdown", f"# SpyFlow evaluation: {gate.status}"),
+        ("banner", verdict_banner(gate, m)),
+        ("markdown", gate_markdown(gate)),
+        (
+            "markdown",
+            f"On the walk-forward track, {m['track_start']} to {m['track_end']} ({fmt(m['years'])} years, the "
+            f"selection remade at every refit), the model's net Sharpe ratio is **{fmt(m['sharpe_net'])}**; "
+            f"buy-and-hold's is **{fmt(m['buy_and_hold_sharpe_net'])}** on the same days: the model "
+            f"{'beats' if beats else 'does not beat'} buy-and-hold after costs (one-sided p = "
+            f"{fmt(m['vs_buy_and_hold_p_value'])}).",
+        ),
+        (
+            "markdown",
+            f"**What this track can detect.** With {count(power['track_days'])} days "
+            f"({fmt(power['track_years'])} years), the PSR test finds a true annualized Sharpe ratio of "
+            f"**{fmt(power['min_detectable_sharpe'])}** with 80% probability (normal returns: "
+            f"{fmt(power['min_detectable_sharpe_normal'])}); an edge over buy-and-hold of about "
+            f"{fmt(power['min_detectable_excess_sharpe'])}. Smaller edges are mostly rejected."
+            + _simulation_sentence(power),
+        ),
+        ("markdown", "## The data\n\n" + data_note + (f"\n\n**Data quality:** {quality_note}" if quality_note else "")),
+        ("markdown", "## How the track was made"),
+        ("figure", scheme_figure(splits)),
+        ("caption", "Each block is predicted by models fitted on the days before it; only the dark blue blocks "
+                    "are traded, each by the trial chosen on the blocks to its left, so every traded day is out "
+                    "of sample."),
+        (
+            "markdown",
+            f"Conventions: daily returns, annualized with 252 days, std ddof=1, flat days count as 0, costs "
+            f"{plain(m['cost_bps'])} bp per side on every position change, execution `{m['execution']}`. "
+            f"{count(len(refits))} refit dates; at each, the selection over all {count(m['n_trials'])} trials "
+            "used only the blocks before it.",
+        ),
+        ("markdown", "## The track"),
+        ("figure", growth),
+        ("caption", "Look at the dark blue line (the model net of costs) against the orange one (buy-and-hold): "
+                    "ending above it means an edge after costs; the gap to the light blue line is the cost."),
+        ("figure", drawdown),
+        ("caption", "The deepest dips are the worst losses from a peak: a model with an edge should lose less "
+                    "than buy-and-hold in the market's crashes."),
+        ("markdown", "## The track against baselines (same days, same costs)"),
+        ("table", baseline_key),
+        ("markdown", "Details of the same strategies:"),
+        ("table", baseline_detail),
+        ("markdown", "## Refits: the trial chosen for each block"),
+        ("table", refits_table(refits, labels)),
+        ("markdown", "## Configurations of the sweep"),
+        ("table", configuration_table(trials, labels)),
+        ("markdown", registered_model_markdown(best, m, labels)),
+        ("figure", importance_figure(importance)),
+        ("caption", "Features whose shuffling lowers the AUC most carry the signal; bars within their error "
+                    "line of zero carry none."),
+    ]  # fmt: skip
+    if holdout:
+        items.append(
+            (
+                "markdown",
+                f"## Holdout ({holdout['start']} to {holdout['end']}), scored once\n\n"
+                f"Net Sharpe ratio {fmt(holdout['sharpe_net'])} against buy-and-hold's "
+                f"{fmt(holdout['buy_and_hold_sharpe_net'])}, AUC {fmt(holdout['auc'])}.",
+            )
+        )
+    items += [
+        (
+            "markdown",
+            f"## Trials ({count(len(trials))} in all"
+            + ("" if shown == len(trials) else f"; the top {shown}")
+            + ", ranked by out-of-fold net Sharpe over every block)",
+        ),
+        ("table", trials_table(trials, labels, top_trials)),
+    ]
+    return items
+
+
+def registered_model_markdown(
+    best: Mapping[str, Any], metrics: Mapping[str, Any], labels: Mapping[str, str]
+) -> str:
+    """The registered model in a sentence: its configuration, trade rule and deflated Sharpe ratios."""
+    cid, m = best["config_id"], metrics
+    label = labels.get(cid, cid)
+    named = f" ({label} in the tables)" if label != config_family(cid) else ""
+    return (
+        f"## The registered model\n\n`{cid}`{named}, threshold {plain(best['threshold'])}, filter "
+        f"`{best['filter']}`, sizing `{best['sizing']}`: chosen on every block (deflated Sharpe ratio "
+        f"{fmt(m['dsr'])} over {count(m['n_trials'])} trials, {fmt(m['dsr_effective'])} over "
+        f"{count(m['n_trials_effective'])} effective ones), refit on all labelled days."
+    )
+
+
+def _simulation_sentence(power: Mapping[str, Any]) -> str:
+    sim = power.get("simulation")
+    if not sim:
+        return ""
+    null = sim["false_approval"]
+    return (
+        f" Measured on {count(null['replications'])} synthetic markets with no edge ({plain(sim['years'])} years "
+        f"each), the gate approved {count(null['approved'])} ({pct(null['rate'])}, 95% interval "
+        f"{pct(null['ci_low'])} to {pct(null['ci_high'])})."
+    )
