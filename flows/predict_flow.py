@@ -25,6 +25,13 @@ from spylib.core.runtime import ensure_metaflow_user
 
 ensure_metaflow_user()  # before metaflow is imported: it refuses the user name "root"
 
+from spylib.core.runtime import env_flag, exit_on_config_error  # noqa: E402
+from spylib.storage.s3 import check_endpoint_variables  # noqa: E402
+
+exit_on_config_error(check_endpoint_variables)  # Metaflow's own S3 client reads them too
+# A Parameter default Metaflow evaluates (a typo there would be an "Internal error"): checked first.
+exit_on_config_error(lambda: env_flag("SPYFLOW_FAIL_ON_ALERT"))
+
 from metaflow import FlowSpec, Parameter, card, current, schedule, step  # noqa: E402
 
 from spylib.monitoring import alert_message, health_trend, measure_resources  # noqa: E402

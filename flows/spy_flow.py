@@ -26,6 +26,11 @@ from spylib.core.runtime import ensure_metaflow_user
 
 ensure_metaflow_user()  # before metaflow is imported: it refuses the user name "root"
 
+from spylib.core.runtime import exit_on_config_error  # noqa: E402
+from spylib.storage.s3 import check_endpoint_variables  # noqa: E402
+
+exit_on_config_error(check_endpoint_variables)  # Metaflow's own S3 client reads them too
+
 from metaflow import (  # noqa: E402
     Config,
     FlowSpec,

@@ -9,7 +9,6 @@ quietly fall back to a default.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from spylib.core.errors import ConfigError
+from spylib.core.jsonio import loads_config
 
 ExecutionConvention = Literal["close_to_close", "open_to_open"]
 EXECUTION_CONVENTIONS: tuple[str, ...] = ("close_to_close", "open_to_open")
@@ -157,6 +157,19 @@ def _require_mapping(value: Any, source: str, key: str) -> Mapping[str, Any]:
     return value
 
 
+def _reject_repeats(values: Sequence[Any], source: str, key: str, *, as_sets: bool = False) -> None:
+    """A grid list that names a value twice would fit (or apply) it twice and count it as two trials
+    (``as_sets``: the values are lists whose order does not matter, the trade filters)."""
+    seen: list[Any] = []
+    for value in values:
+        canonical = sorted(value) if as_sets else value
+        if canonical in seen:
+            raise ConfigError(
+                f"{value!r} is given twice: each value is one trial, list it once", source=source, key=key
+            )
+        seen.append(canonical)
+
+
 def expand_grid(family: str, grid: Mapping[str, Any], source: str) -> list[ModelSpec]:
     """Cartesian product of a family's hyperparameter lists, in a stable (sorted-key) order."""
     if family not in MODEL_FAMILIES:
@@ -173,6 +186,7 @@ def expand_grid(family: str, grid: Mapping[str, Any], source: str) -> list[Model
             raise ConfigError(
                 "expected a non-empty list of values", source=source, key=f"models.{family}.{key}"
             )
+        _reject_repeats(options, source, f"models.{family}.{key}")
         values.append(options)
     return [ModelSpec(family, dict(zip(keys, combo, strict=True))) for combo in itertools.product(*values)]
 
@@ -200,6 +214,7 @@ def parse_sweep(raw: Mapping[str, Any], source: str = "sweep config") -> SweepCo
     for i, t in enumerate(thresholds):
         if not isinstance(t, int | float) or not (0.0 < float(t) < 1.0) or math.isnan(float(t)):
             raise ConfigError(f"threshold {t!r} is outside (0, 1)", source=source, key=f"thresholds[{i}]")
+    _reject_repeats(thresholds, source, "thresholds")
 
     filters_raw = raw.get("filters", [[]])
     if not isinstance(filters_raw, list) or not filters_raw:
@@ -216,6 +231,7 @@ def parse_sweep(raw: Mapping[str, Any], source: str = "sweep config") -> SweepCo
                     key=f"filters[{i}]",
                 )
         filters.append(tuple(combo))
+    _reject_repeats(filters_raw, source, "filters", as_sets=True)
 
     sizings = raw.get("sizings", ["long_flat"])
     if not isinstance(sizings, list) or not sizings:
@@ -225,6 +241,7 @@ def parse_sweep(raw: Mapping[str, Any], source: str = "sweep config") -> SweepCo
             raise ConfigError(
                 f"unknown sizing {name!r} (known: {', '.join(SIZINGS)})", source=source, key=f"sizings[{i}]"
             )
+    _reject_repeats(sizings, source, "sizings")
     target_vol = raw.get("target_volatility", 0.15)
     if not _is_number(target_vol) or not 0 < target_vol <= 1:
         raise ConfigError(
@@ -448,12 +465,7 @@ def load_json_config(path: str | Path) -> dict[str, Any]:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", source=str(p)) from exc
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", source=str(p)
-        ) from exc
+    value = loads_config(text, str(p))
     if not isinstance(value, dict):
         raise ConfigError("expected a JSON object at the top level", source=str(p))
     return value

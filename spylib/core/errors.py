@@ -51,3 +51,17 @@ class LookaheadError(SpyFlowError):
 
 class IntegrityError(SpyFlowError):
     """A stored file does not match its recorded sha256: it is refused, never loaded."""
+
+
+class WriteError(SpyFlowError, OSError):
+    """A file could not be written (disk full, permission...). The message names the path; it stays an
+    :class:`OSError` (with the original ``errno``) for callers that handle those."""
+
+    def __init__(self, path: str, reason: str, errno: int | None = None) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"cannot write {path}: {reason}")
+        self.errno = errno  # type: ignore[misc]
+
+    def __str__(self) -> str:
+        return f"cannot write {self.path}: {self.reason}"

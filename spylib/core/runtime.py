@@ -4,10 +4,31 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import MutableMapping
+import sys
+from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 
+from spylib.core.errors import ConfigError
+
 DEFAULT_METAFLOW_USER = "spyflow"
+TRUE_WORDS: tuple[str, ...] = ("1", "true", "yes")
+FALSE_WORDS: tuple[str, ...] = ("0", "false", "no")
+
+
+def env_flag(name: str, environ: Mapping[str, str] | None = None) -> bool:
+    """A boolean environment setting: ``1``/``true``/``yes`` or ``0``/``false``/``no`` (any case), unset
+    or empty = false. Anything else (``ture``) is a :class:`~spylib.core.errors.ConfigError` naming the
+    variable: a typo must not silently read as false."""
+    env = os.environ if environ is None else environ
+    text = env.get(name, "").strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS or not text:
+        return False
+    raise ConfigError(
+        f"expected one of {', '.join(TRUE_WORDS + FALSE_WORDS)} (or empty), got {env.get(name)!r}",
+        source=f"${name}",
+    )
 
 
 def ensure_metaflow_user(environ: MutableMapping[str, str] | None = None) -> str:
@@ -42,3 +63,14 @@ def code_version() -> str:
     except OSError:
         pass
     return __version__
+
+
+def exit_on_config_error(check: Callable[[], object]) -> None:
+    """For the flow files, before Metaflow starts (some settings are read by Metaflow itself, or by a
+    Parameter default it evaluates): a :class:`~spylib.core.errors.ConfigError` from ``check`` is one
+    line on stderr and exit status 2, not Metaflow's "Internal error" and a traceback."""
+    try:
+        check()
+    except ConfigError as exc:
+        print(f"spy-flow: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -210,6 +210,8 @@ def walk_forward_splits(
         first_row = last_row + 1
 
     needed = cfg.min_selection_blocks + 1
+    if len(blocks) < needed and holdout_start is not None:
+        _refuse_early_holdout(d, labelled, cfg, label_horizon, unscored, holdout_start, len(blocks))
     if len(blocks) < needed:
         raise ConfigError(
             f"the history gives {len(blocks)} walk-forward block(s) after {cfg.min_train_days} training days; "
@@ -230,3 +232,38 @@ def walk_forward_splits(
     )
     ordered = dict(sorted(segments.items(), key=lambda kv: (kv[1].first_row, kv[0] != "walk_forward")))
     return Splits(ordered, tuple(blocks), final_train_last, label_horizon, cfg.embargo_days)
+
+
+def _refuse_early_holdout(
+    dates: list[date],
+    labelled: npt.ArrayLike,
+    cfg: WalkForwardConfig,
+    label_horizon: int,
+    unscored: npt.ArrayLike | None,
+    holdout_start: date,
+    n_blocks: int,
+) -> None:
+    """A holdout that starts too early to leave enough walk-forward blocks: name the earliest start
+    that does (the day after the first day of the last block needed, else the day after that block).
+    Returns when even the whole history is too short (the caller's message says so)."""
+    needed = cfg.min_selection_blocks + 1
+    try:
+        full = walk_forward_splits(dates, labelled, cfg, label_horizon, unscored=unscored)
+    except ConfigError:
+        return
+    if len(full.blocks) < needed:
+        return
+    block = full.blocks[needed - 1]
+    for row in (block.first_row + 1, block.last_row + 1):
+        if row >= len(dates):
+            continue
+        try:
+            walk_forward_splits(dates, labelled, cfg, label_horizon, holdout_start=dates[row], unscored=unscored)
+        except ConfigError:
+            continue
+        raise ConfigError(
+            f"{holdout_start} leaves {n_blocks} walk-forward block(s) before the holdout; at least {needed} "
+            f"are needed (min_selection_blocks={cfg.min_selection_blocks}, plus one traded) after "
+            f"{cfg.min_train_days} training days: the earliest holdout start is {dates[row]}",
+            source="--holdout-start",
+        )

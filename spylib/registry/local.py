@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from spylib.core.errors import ConfigError, IntegrityError
+from spylib.core.errors import ConfigError, IntegrityError, WriteError
 from spylib.core.jsonio import dump_json
 from spylib.registry.bundle import (
     GROUP_FILE,
@@ -80,14 +80,20 @@ class LocalRegistry:
                 return existing
             version = max(self.version_numbers(request.group), default=0) + 1
             versions_dir = group_dir / "versions"
-            temp_dir = Path(tempfile.mkdtemp(prefix=TEMP_DIR_PREFIX, dir=group_dir))
+            try:
+                temp_dir = Path(tempfile.mkdtemp(prefix=TEMP_DIR_PREFIX, dir=group_dir))
+            except OSError as exc:
+                raise WriteError(str(group_dir), exc.strerror or str(exc), exc.errno) from exc
             try:
                 manifest = self.write_version_files(temp_dir, request, version)
                 versions_dir.mkdir(exist_ok=True)
                 # rename is atomic on one filesystem: readers see the whole version or none of it.
                 os.rename(temp_dir, versions_dir / str(version))
-            except BaseException:
+            except BaseException as exc:
                 shutil.rmtree(temp_dir, ignore_errors=True)
+                if isinstance(exc, OSError) and not isinstance(exc, WriteError):
+                    where = exc.filename or versions_dir / str(version)
+                    raise WriteError(str(where), exc.strerror or str(exc), exc.errno) from exc
                 raise
         return self.registration_from_manifest(versions_dir / str(version), manifest, created=True)
 

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from spylib.core.errors import ConfigError, DataValidationError, SpyFlowError
+from spylib.core.runtime import env_flag as runtime_env_flag
 from spylib.core.schema import PREDICTION_COLUMNS
 from spylib.data.sources import EMBEDDED, ingest
 from spylib.features.table import build_features, load_extra_features
@@ -44,10 +45,10 @@ MONITORING_FILE = "monitoring.json"
 # settings
 # ---------------------------------------------------------------------------------------------
 def env_flag(name: str = FAIL_ON_ALERT_ENV) -> bool:
-    """A boolean from the environment ('1', 'true', 'yes' -> True). Used as a Parameter default that
+    """A boolean from the environment (:func:`spylib.core.runtime.env_flag`: a typo is an error). Used as a Parameter default that
     Metaflow evaluates at deploy time, so ``SPYFLOW_FAIL_ON_ALERT=true ... step-functions create``
     bakes ``fail-on-alert = true`` into the scheduled deployment."""
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+    return runtime_env_flag(name)
 
 
 def env_default(name: str, fallback: str) -> str:
@@ -89,6 +90,7 @@ def load_approved_model(settings: DailySettings, *, registry: ModelRegistry | No
     registered = registry.latest_approved(settings.model_group)
     where = f"{settings.registry} registry {settings.registry_location}"
     if registered is None:
+        _refuse_empty_registry(registry, settings, where)
         raise SpyFlowError(
             f"no Approved version of model group '{settings.model_group}' in the {where}: approve one "
             "(LocalRegistry.set_status(group, version, 'Approved') or SageMaker update_model_package)"
@@ -113,6 +115,22 @@ def load_approved_model(settings: DailySettings, *, registry: ModelRegistry | No
         metrics=dict(registered.metadata.get("metrics") or {}),
         profile=profile,
     )
+
+
+def _refuse_empty_registry(registry: ModelRegistry, settings: DailySettings, where: str) -> None:
+    """Name the real reason there is no Approved model when it is not a missing approval: a local
+    registry directory that does not exist, or a group without any version."""
+    if settings.registry == "local" and not Path(settings.registry_location).expanduser().is_dir():
+        raise ConfigError(
+            f"the local registry {settings.registry_location} does not exist (no such directory): give the "
+            "--registry-location SpyFlow registered its models in",
+            source="--registry-location",
+        )
+    if not registry.list_versions(settings.model_group):
+        raise SpyFlowError(
+            f"model group '{settings.model_group}' has no version in the {where}: run SpyFlow to register "
+            "one (or check --model-group and --registry-location)"
+        )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ one line naming the config; the ``resources`` and ``schedule`` configs, which de
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from spylib.core.config import (
     validate_seed,
 )
 from spylib.core.errors import ConfigError
+from spylib.core.jsonio import loads_config
 
 REGISTRY_TARGETS: tuple[str, ...] = ("local", "sagemaker")
 # The steps whose @resources read the `resources` config: each needs an entry, and no other key is
@@ -255,6 +255,20 @@ def check_model_params(models: Sequence[ModelSpec], seed: int, source: str = "co
             raise ConfigError(str(exc).splitlines()[0], source=source, key=key) from None
 
 
+def check_embargo(sweep: SweepConfig, source: str = "config 'sweep'") -> None:
+    """The documented minimum: the embargo spans at least the longest feature window, so no feature of
+    a predicted block's first day reaches back into the rows its fit trained on."""
+    from spylib.features.table import LONGEST_WINDOW
+
+    embargo = sweep.walk_forward.embargo_days
+    if embargo < LONGEST_WINDOW:
+        raise ConfigError(
+            f"must be at least the longest feature window ({LONGEST_WINDOW} days), got {embargo}",
+            source=source,
+            key="walk_forward.embargo_days",
+        )
+
+
 def check_lake_symbols(lake_root: str, symbols: Sequence[str]) -> None:
     """A symbol becomes a lake partition ``symbol=X``: an ``=`` in it cannot be written to the lake."""
     if not lake_root:
@@ -322,6 +336,7 @@ def build_training_settings(
     check_source(source, (sym, bench))
     valid_seed = validate_seed(seed)
     parsed_sweep = parse_sweep(plain(sweep), source="config 'sweep'")
+    check_embargo(parsed_sweep)
     check_model_params(parsed_sweep.models, valid_seed)
     return TrainingSettings(
         source=source,
@@ -435,6 +450,19 @@ def check_run_io(settings: TrainingSettings | DailySettings) -> None:
     probe_writable(settings.lake_root, "--lake-root")
     if isinstance(settings, TrainingSettings):
         probe_writable(settings.registry_location, "--registry-location")
+        check_registry_readable(settings)
+
+
+def check_registry_readable(settings: TrainingSettings) -> None:
+    """Open the registry the way ``register`` will: list the model group and read every version's
+    manifest (``register`` reads them all to find this run's version). A corrupt old version stops the
+    run here, naming the file, instead of after training."""
+    from spylib.registry import open_registry
+
+    registry = open_registry(
+        settings.registry, settings.registry_location, image_uri=settings.sagemaker_image_uri or None
+    )
+    registry.list_versions(settings.model_group)
 
 
 # Configs that decorators read when the flow is built, before `start` runs: validated whole in the parser.
@@ -446,12 +474,7 @@ def config_from_text(name: str, text: str) -> dict[str, Any]:
     and column), or not a JSON object; ``resources`` and ``schedule`` are validated whole (see the module
     docstring). The flows wrap this in each ``Config``'s parser."""
     source = f"config '{name}'"
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", source=source
-        ) from None
+    value = loads_config(text, source)
     if not isinstance(value, dict):
         kinds: dict[type, str] = {list: "a list", str: "a string"}
         kind = kinds.get(type(value), type(value).__name__)

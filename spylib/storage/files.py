@@ -1,7 +1,8 @@
 """Local files written atomically, with the permissions the user's umask asks for.
 
 Readers (a teammate, a cron job, the daily flow) see the old file or the new one, never half of one,
-and on any error the old file is left untouched. ``tempfile.mkstemp`` creates files readable by the
+and on any error the old file is left untouched; a failed write (disk full, permission) is a
+:class:`~spylib.core.errors.WriteError`, one line naming the file. ``tempfile.mkstemp`` creates files readable by the
 owner only (0600); the final file gets the mode a plain ``open()`` would have given it.
 """
 
@@ -12,6 +13,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
+
+from spylib.core.errors import WriteError
 
 
 def current_umask() -> int:
@@ -30,9 +33,12 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write(handle)`` on a hidden temp file beside ``path``, fsync it, then rename it over
     ``path`` (atomic within one file system). Parent directories are created as needed."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Hidden name: never matched by the '*.parquet' or '*.csv' globs of readers.
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Hidden name: never matched by the '*.parquet' or '*.csv' globs of readers.
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise WriteError(str(target), exc.strerror or str(exc), exc.errno) from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
@@ -40,9 +46,11 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp, file_mode())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
+            raise WriteError(str(target), exc.strerror or str(exc), exc.errno) from exc
         raise
 
 

@@ -190,16 +190,42 @@ class LakeFile:
     run_id: str
 
 
+# Publication records of staged runs (spylib.storage.staging): ``{PUBLISHED_DIR}/run_id=R.json``, and
+# while the run's files are being moved into the tables, the marker ``run_id=R{PUBLISHING_SUFFIX}``.
+PUBLISHED_DIR = "_published"
+PUBLISHING_SUFFIX = ".publishing"
+
+
+def publishing_runs(lake_root: str, s3: Any | None = None) -> set[str]:
+    """Runs whose publication has started but whose record is not written yet (a marker, no record):
+    their files already in the tables stay invisible to every reader until the record exists."""
+    markers, records = set(), set()
+    for uri in get_store(lake_root, s3).list_files(join_uri(lake_root, PUBLISHED_DIR)):
+        name = uri.rsplit("/", 1)[-1]
+        if not name.startswith("run_id="):
+            continue
+        if name.endswith(PUBLISHING_SUFFIX):
+            markers.add(name[len("run_id=") : -len(PUBLISHING_SUFFIX)])
+        elif name.endswith(".json"):
+            records.add(name[len("run_id=") : -len(".json")])
+    return markers - records
+
+
 def list_lake_files(table: str, lake_root: str, s3: Any | None = None) -> list[LakeFile]:
-    """Every data file of ``table`` (files not matching the layout are ignored), sorted by URI."""
+    """Every visible data file of ``table``, sorted by URI: files not matching the layout are ignored,
+    and so are the files of a run whose publication is under way (:func:`publishing_runs`)."""
     get_lake_table(table)
+    hidden = publishing_runs(lake_root, s3)
     out = []
     for uri in get_store(lake_root, s3).list_files(table_uri(lake_root, table)):
         m = _PARTITION_RE.search(uri)
         if m is None:
             continue
         run = _RUN_FILE_RE.match(m["file"])
-        out.append(LakeFile(uri, m["symbol"], int(m["year"]), run["run_id"] if run else m["file"]))
+        run_id = run["run_id"] if run else m["file"]
+        if run_id in hidden:
+            continue
+        out.append(LakeFile(uri, m["symbol"], int(m["year"]), run_id))
     return out
 
 

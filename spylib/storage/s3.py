@@ -40,6 +40,7 @@ from __future__ import annotations
 import logging
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 from spylib.core.errors import ConfigError
 
@@ -75,14 +76,35 @@ def split_s3_uri(uri: str, *, source: str = "s3") -> tuple[str, str]:
     return bucket, key
 
 
-def s3_endpoint(endpoint_url: str | None = None) -> str | None:
-    """The endpoint every S3 client of spy-flow uses (see the module docstring); None = AWS."""
-    if endpoint_url:
-        return endpoint_url
+def check_endpoint(value: str, source: str) -> str:
+    """An endpoint must be an ``http://`` or ``https://`` URL with a host, else a one-line
+    :class:`ConfigError` naming where it came from (boto3 would fail later with a long traceback)."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"not an endpoint URL: {value!r} (expected http://HOST[:PORT] or https://HOST[:PORT])",
+            source=source,
+        )
+    return value
+
+
+def check_endpoint_variables() -> None:
+    """Every endpoint variable that is set is a URL (boto3 reads some of them itself, whichever wins)."""
     for name in ENDPOINT_VARIABLES:
         value = os.environ.get(name)
         if value:
-            return value
+            check_endpoint(value, f"${name}")
+
+
+def s3_endpoint(endpoint_url: str | None = None) -> str | None:
+    """The endpoint every S3 client of spy-flow uses (see the module docstring); None = AWS. A value
+    that is not an http(s) URL is a :class:`ConfigError` naming the variable."""
+    if endpoint_url:
+        return check_endpoint(endpoint_url, "endpoint_url")
+    for name in ENDPOINT_VARIABLES:
+        value = os.environ.get(name)
+        if value:
+            return check_endpoint(value, f"${name}")
     return None
 
 

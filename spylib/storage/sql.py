@@ -7,7 +7,16 @@ data columns in schema order (``symbol`` back in place), then ``run_id`` and ``y
 columns Athena shows for the Glue tables of :mod:`spylib.storage.catalog`. A table without files is an
 empty view with the right column types, so queries never fail on a missing table. Only published runs
 are read: a flow run's staged files (:mod:`spylib.storage.staging`) sit outside the tables' directories
-until the run succeeds.
+until the run succeeds, and a run in the middle of its publication is left out until its publication
+record exists (:func:`spylib.storage.lake.list_lake_files`).
+
+**Read-only.** One statement, and only a query: ``SELECT`` (with ``WITH``, ``VALUES``, ``FROM ...``,
+``DESCRIBE``, ``SHOW``, ``SUMMARIZE``, which DuckDB parses as selects) or ``EXPLAIN`` of one; anything
+else (``COPY``, ``ATTACH``, ``CREATE``, ``INSERT``, ``SET``, ``INSTALL``, ``PRAGMA``...) is a
+:class:`~spylib.core.errors.ConfigError` before the lake is read. Beyond that rule, the connection
+cannot touch a file: the lake's rows are loaded into in-memory tables (the listed files only), then
+``enable_external_access`` is turned off and the configuration locked, so no statement can read or
+write any file afterwards.
 
 An ``s3://`` lake is read in one of two ways (``s3_mode``):
 
@@ -32,6 +41,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -81,19 +91,53 @@ def _view_columns(spec: LakeTable) -> list[pa.Field]:
     ]
 
 
-def view_sql(spec: LakeTable, root: str | None) -> str:
-    """``CREATE VIEW`` for one table over the files under ``root`` (None: an empty, typed view)."""
+def view_sql(spec: LakeTable, files: Sequence[str]) -> str:
+    """``CREATE TABLE`` (in memory) for one lake table from its visible ``files`` (none: an empty,
+    typed table). A table, not a view: once it is loaded the connection never reads a file again."""
     fields = _view_columns(spec)
-    if root is None:
+    if not files:
         cols = ", ".join(f'CAST(NULL AS {_duckdb_type(f.type)}) AS "{f.name}"' for f in fields)
-        return f'CREATE VIEW "{spec.name}" AS SELECT {cols} WHERE false'
-    pattern = _quote_literal(join_uri(root, spec.name, "*", "*", "*.parquet"))
+        return f'CREATE TABLE "{spec.name}" AS SELECT {cols} WHERE false'
+    listed = "[" + ", ".join(_quote_literal(f) for f in files) + "]"
     hive_types = ", ".join(f"'{f.name}': '{_duckdb_type(f.type)}'" for f in spec.partition_schema)
     cols = ", ".join(f'"{f.name}"' for f in fields)
     return (
-        f'CREATE VIEW "{spec.name}" AS SELECT {cols} FROM read_parquet({pattern}, '
+        f'CREATE TABLE "{spec.name}" AS SELECT {cols} FROM read_parquet({listed}, '
         f"hive_partitioning = true, hive_types = {{{hive_types}}}, union_by_name = true)"
     )
+
+
+# DuckDB statement types a query may have; DESCRIBE, SHOW and SUMMARIZE parse as SELECT.
+_QUERY_TYPES = ("SELECT", "EXPLAIN")
+_EXPLAIN = re.compile(r"^\s*explain(\s+analyze)?\b", re.IGNORECASE)
+
+
+def check_read_only(sql: str, con: Any) -> None:
+    """One query statement (see the module docstring), else a one-line :class:`ConfigError`."""
+    import duckdb
+
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as e:
+        raise ConfigError(_first_line(e), source="spy-flow sql") from None
+    if len(statements) != 1:
+        raise ConfigError(
+            f"give exactly one query, got {len(statements)} statements", source="spy-flow sql"
+        )
+    kind = statements[0].type.name
+    if kind == "EXPLAIN":  # EXPLAIN ANALYZE runs its statement: that one must be a query too
+        inner = con.extract_statements(_EXPLAIN.sub("", sql, count=1))
+        kind = inner[0].type.name if len(inner) == 1 else kind
+    if kind not in ("SELECT",):
+        raise ConfigError(
+            f"read-only: only queries run here (SELECT, WITH, EXPLAIN, DESCRIBE, SHOW), not {kind}",
+            source="spy-flow sql",
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def httpfs_wheel_file(con: Any) -> Path | None:
@@ -166,24 +210,39 @@ def sync_lake(lake_root: str, target: Path, s3: Any | None = None) -> int:
     return n
 
 
-def _define_views(con: Any, root: str, has_files: dict[str, bool]) -> None:
+def _load_tables(con: Any, root: str, files: dict[str, list[str]]) -> None:
+    """Load every lake table, then lock the connection out of the file system (see the module docstring)."""
+    import duckdb
+
     for name, spec in LAKE_TABLES.items():
-        con.execute(view_sql(spec, root if has_files[name] else None))
+        try:
+            con.execute(view_sql(spec, files[name]))
+        except duckdb.Error as e:
+            raise SpyFlowError(f"lake {root}, table '{name}': cannot read: {_first_line(e)}") from None
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
 
 
-def _run(sql: str, root: str, has_files: dict[str, bool], con: Any | None = None) -> pd.DataFrame:
+def _run(sql: str, root: str, files: dict[str, list[str]], con: Any | None = None) -> pd.DataFrame:
     import duckdb
 
     con = con if con is not None else duckdb.connect(":memory:")
     try:
-        _define_views(con, root, has_files)
+        check_read_only(sql, con)
+        _load_tables(con, root, files)
         try:
             frame: pd.DataFrame = con.execute(sql).df()
         except duckdb.Error as e:
-            raise SpyFlowError(f"query over lake {root} failed: {e}") from e
+            raise SpyFlowError(f"query over lake {root} failed: {_first_line(e)}") from None
         return frame
     finally:
         con.close()
+
+
+def _relocated(files: dict[str, list[str]], old_root: str, new_root: str) -> dict[str, list[str]]:
+    """The same files under a synced copy of the lake."""
+    cut = len(old_root.rstrip("/")) + 1
+    return {t: [join_uri(new_root, f[cut:]) for f in uris] for t, uris in files.items()}
 
 
 def query(sql: str, lake_root: str, *, s3_mode: S3Mode = "auto", s3: Any | None = None) -> pd.DataFrame:
@@ -192,19 +251,21 @@ def query(sql: str, lake_root: str, *, s3_mode: S3Mode = "auto", s3: Any | None 
     ``lake_root`` is a local directory or an ``s3://`` prefix; ``s3_mode`` picks how S3 is read
     (``"auto"``, ``"httpfs"``, ``"sync"``); ``s3`` is an optional boto3 S3 client for the sync path.
     """
-    import duckdb
-
     if s3_mode not in ("auto", "httpfs", "sync"):
         raise ConfigError(f"unknown s3_mode {s3_mode!r}", source="sql", key="s3_mode")
-    has_files = {t: bool(list_lake_files(t, lake_root, s3)) for t in LAKE_TABLES}
+    import duckdb
+
+    with duckdb.connect(":memory:") as con:
+        check_read_only(sql, con)  # before the lake is listed or read
+    files = {t: [f.uri for f in list_lake_files(t, lake_root, s3)] for t in LAKE_TABLES}
     if not lake_root.startswith("s3://"):
-        return _run(sql, lake_root, has_files)
+        return _run(sql, lake_root, files)
     split_s3_uri(lake_root)
     if s3_mode != "sync":
         con = duckdb.connect(":memory:")
         if load_httpfs(con):
             _configure_s3_secret(con)
-            return _run(sql, lake_root, has_files, con)
+            return _run(sql, lake_root, files, con)
         con.close()
         if s3_mode == "httpfs":
             raise ConfigError(
@@ -215,7 +276,7 @@ def query(sql: str, lake_root: str, *, s3_mode: S3Mode = "auto", s3: Any | None 
             )
     with tempfile.TemporaryDirectory(prefix="spyflow-lake-") as tmp:
         sync_lake(lake_root, Path(tmp), s3)
-        return _run(sql, tmp, has_files)
+        return _run(sql, tmp, _relocated(files, lake_root, tmp))
 
 
 def all_ddl(database: str, location: str) -> str:

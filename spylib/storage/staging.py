@@ -11,9 +11,11 @@ Layout (next to the tables, never inside a table's directory)::
   :func:`~spylib.storage.lake.list_lake_files`, the DuckDB views of :mod:`spylib.storage.sql` and the
   Glue partitions of :mod:`spylib.storage.catalog`) read the tables' directories only: a staged run is
   invisible to them, whatever step it failed in.
-* :func:`publish_run` moves every staged file of the run into its table (a rename locally, a
-  server-side copy and a delete on S3; each file appears whole), then writes the run's publication
-  record ``_published/run_id={RUN_ID}.json``. Files are keyed by the run id, so publishing again (a
+* :func:`publish_run` writes the marker ``_published/run_id={RUN_ID}.publishing``, moves every staged
+  file of the run into its table (a rename locally, a server-side copy and a delete on S3; each file
+  appears whole), then writes the run's publication record ``_published/run_id={RUN_ID}.json`` and
+  removes the marker. Readers leave out the files of a run with a marker and no record, so a run is
+  seen whole or not at all, even when the publication is killed half-way. Files are keyed by the run id, so publishing again (a
   ``resume`` of the same run: SpyFlow keys its outputs by the origin run's id) replaces the same files:
   a run's rows are in the lake exactly once. A crash in the middle of a publication leaves some of the
   run's files published and the rest staged; publishing again completes it.
@@ -34,10 +36,16 @@ from typing import Any
 import pandas as pd
 
 from spylib.core.errors import ConfigError
-from spylib.storage.lake import _check_path_value, get_store, join_uri, write_table
+from spylib.storage.lake import (
+    PUBLISHED_DIR,
+    PUBLISHING_SUFFIX,
+    _check_path_value,
+    get_store,
+    join_uri,
+    write_table,
+)
 
 STAGING_DIR = "_staging"
-PUBLISHED_DIR = "_published"
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,12 @@ def record_uri(lake_root: str, run_id: str) -> str:
     """Where the publication record of ``run_id`` is written."""
     _check_path_value(run_id, "run_id")
     return join_uri(lake_root, PUBLISHED_DIR, f"run_id={run_id}.json")
+
+
+def marker_uri(lake_root: str, run_id: str) -> str:
+    """The marker of a publication under way (written first, removed after the record)."""
+    _check_path_value(run_id, "run_id")
+    return join_uri(lake_root, PUBLISHED_DIR, f"run_id={run_id}{PUBLISHING_SUFFIX}")
 
 
 def is_published(lake_root: str, run_id: str, s3: Any | None = None) -> bool:
@@ -127,6 +141,8 @@ def publish_run(lake_root: str, run_id: str, *, s3: Any | None = None) -> Public
     docstring). Idempotent: a published run with nothing staged is left as it is."""
     store = get_store(lake_root, s3)
     previous = _previous_files(lake_root, run_id, s3)
+    if previous is None:  # readers hide the run's moved files until the record exists
+        store.write_bytes(marker_uri(lake_root, run_id), b"")
     moved = []
     for uri in staged_files(lake_root, run_id, s3):
         target = _published_uri(lake_root, run_id, uri)
@@ -142,6 +158,8 @@ def publish_run(lake_root: str, run_id: str, *, s3: Any | None = None) -> Public
             "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         store.write_bytes(record_uri(lake_root, run_id), json.dumps(record, indent=1).encode())
+    if store.exists(marker_uri(lake_root, run_id)):
+        store.delete(marker_uri(lake_root, run_id))
     return Publication(run_id, files, len(moved), already_published=previous is not None)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -10,14 +9,9 @@ from typing import Any
 import pandas as pd
 
 from spylib.core.config import ModelSpec
-from spylib.features.table import (
-    LONGEST_WINDOW,
-)
 from spylib.modelling.walk_forward import walk_forward_splits
 from spylib.stages.settings import TrainingSettings
 from spylib.stages.training.artifacts import TrainingData
-
-log = logging.getLogger(__name__)
 
 
 def run_split(
@@ -28,12 +22,6 @@ def run_split(
 ) -> TrainingData:
     """The burn-in, the walk-forward blocks and the optional holdout."""
     wf = settings.sweep.walk_forward
-    if wf.embargo_days < LONGEST_WINDOW:
-        log.warning(
-            "walk_forward.embargo_days=%d is shorter than the longest feature window (%d)",
-            wf.embargo_days,
-            LONGEST_WINDOW,
-        )
     stale_years = set(data_quality.get("stale_open_years", {}))
     unscored = None
     if settings.execution == "open_to_open" and stale_years:
