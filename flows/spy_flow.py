@@ -12,8 +12,9 @@ Steps (each a few lines of wiring; the logic lives in ``spylib``):
                deflated Sharpe and PBO, the quality gate, and the evaluation card;
 * ``predict``  batch predictions for test, production and the latest day, written as Parquet and CSV;
 * ``register`` the model, its metrics and the gate's decision in the model registry;
-* ``end``      publish the run's lake files (staged until now: a failed run is invisible to readers),
-               then the verdict and where everything is.
+* ``end``      check that every staged file is still there, publish the run's prediction files and lake
+               files (staged until now: a failed run is invisible to readers), then the verdict and
+               where everything is.
 
 Run ``python flows/spy_flow.py run``; inspect with ``metaflow.Flow("SpyFlow").latest_run``.
 """
@@ -54,7 +55,7 @@ from spylib.stages.training.evaluate import run_evaluate  # noqa: E402
 from spylib.stages.training.features import run_features  # noqa: E402
 from spylib.stages.training.ingest import run_ingest  # noqa: E402
 from spylib.stages.training.predict import run_predict  # noqa: E402
-from spylib.stages.training.publish import publish_lake, register_catalog, write_lake  # noqa: E402
+from spylib.stages.training.publish import publish_outputs, register_catalog, write_lake  # noqa: E402
 from spylib.stages.training.register import run_register  # noqa: E402
 from spylib.stages.training.split import batch_configs, run_split  # noqa: E402
 from spylib.stages.training.summary import run_summary  # noqa: E402
@@ -339,7 +340,9 @@ class SpyFlow(FlowSpec):
     def end(self):
         """Publish the run's lake files (staged so far); the verdict, a short results table, and where the
         card, predictions, lake and registry are."""
-        published = publish_lake(self.settings, self.output_run_id, self.glue_catalog)
+        published = publish_outputs(
+            self.settings, self.output_run_id, self.prediction_files, self.lake_files, self.glue_catalog
+        )
         self.lake_publication, self.glue_catalog = published["publication"], published["glue_catalog"]
         print(
             run_summary(

@@ -62,6 +62,8 @@ class WriteError(SpyFlowError, OSError):
         self.reason = reason
         super().__init__(f"cannot write {path}: {reason}")
         self.errno = errno  # type: ignore[misc]
+        self.strerror = reason  # type: ignore[misc]
+        self.filename = path  # type: ignore[misc]
 
     def __str__(self) -> str:
         return f"cannot write {self.path}: {self.reason}"

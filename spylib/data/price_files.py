@@ -15,7 +15,10 @@ there is one):
   named as such) that this process can read; an ``s3://`` source is an object a HEAD request finds;
 * line numbers are the file's physical lines (1-based; blank lines and newlines inside quoted
   fields count), the line of a record being the line it starts on; Parquet rows are numbered from 1;
-* Parquet dates must be a date, a timestamp or text: integers are refused as such.
+* Parquet dates must be a date, a timestamp or text: integers are refused as such;
+* a CSV file ends with a newline and its last line has every field: a file still being copied or
+  downloaded stops in the middle of a line, and its last value would be read cut (``1027`` for
+  ``102725900``).
 """
 
 from __future__ import annotations
@@ -259,6 +262,31 @@ def detect_layout(columns: list[str], source: str, header_line: int = 1) -> str:
     )
 
 
+CUT_HINT = "the file looks cut short (a copy or download still in progress?): wait for it to finish"
+
+
+def _check_last_line_whole(text: str, header: list[str], last: list[str], line: int, source: str) -> None:
+    """A file still being written ends in the middle of its last line: no final newline (a volume of
+    1027 where the whole line says 102725900), or fewer fields than the header. Both are refused,
+    naming the last line and the field where it stops."""
+    if len(last) < len(header):
+        raise DataValidationError(
+            f"the last line stops after {len(last)} of {len(header)} fields: {CUT_HINT}",
+            source=source,
+            row=line,
+            column=header[len(last)].strip(),
+        )
+    if not text.endswith(("\n", "\r")):
+        column = header[min(len(last), len(header)) - 1].strip()
+        raise DataValidationError(
+            f"the last line has no final newline, so its last value may be cut ({last[-1].strip()!r}): "
+            f"{CUT_HINT}, or end the file with a newline if the line is whole",
+            source=source,
+            row=line,
+            column=column,
+        )
+
+
 def read_csv_frame(raw: bytes, source: str) -> tuple[pd.DataFrame, str]:
     """The layout's columns renamed to the normalized names, as text, plus ``_line`` (physical lines)."""
     text = _decode_csv(raw, source)
@@ -267,6 +295,8 @@ def read_csv_frame(raw: bytes, source: str) -> tuple[pd.DataFrame, str]:
     records, lines = csv_records(text)
     header, header_line = records[0], lines[0]
     layout = detect_layout(header, source, header_line)
+    if len(records) > 1:
+        _check_last_line_whole(text, header, records[-1], lines[-1], source)
     for fields, line in zip(records[1:], lines[1:], strict=True):
         # pandas would fail with its own message on extra fields and pad short lines with empty values.
         if len(fields) != len(header):

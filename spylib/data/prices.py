@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import dataclasses
 import hashlib
 import logging
@@ -42,17 +43,28 @@ class PriceData:
 # ---------------------------------------------------------------------------------------------
 # normalizing and validating
 # ---------------------------------------------------------------------------------------------
+# An ISO date cell: a date, a date-time, or a date-time with an offset (yfinance writes
+# "2024-01-02 00:00:00-05:00"); nothing else after the date ("2012-12-05xyz" is refused, not cut).
+_ISO_DATE_CELL = re.compile(
+    r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
+)
+_ISO_EXPECTED = "%Y-%m-%d, a date-time or a date-time with an offset"
+
+
 def _parse_dates(values: pd.Series, fmt: str, lines: pd.Series, source: str) -> pd.Series:
     text = values.astype(str).str.strip()
+    shape_ok = pd.Series(True, index=text.index)
     if fmt == "%Y-%m-%d":
-        # yfinance writes "2024-01-02 00:00:00-05:00": the calendar date is the first 10 characters.
+        # The calendar date is the first 10 characters, once the cell is one of the accepted shapes.
+        shape_ok = text.str.match(_ISO_DATE_CELL)
         text = text.str.slice(0, 10)
     parsed = pd.to_datetime(text, format=fmt, errors="coerce")
-    bad = parsed.isna()
+    bad = parsed.isna() | ~shape_ok.astype(bool)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
+        expected = _ISO_EXPECTED if fmt == "%Y-%m-%d" else fmt
         raise DataValidationError(
-            f"unparsable date {values.iloc[i]!r} (expected {fmt})",
+            f"unparsable date {values.iloc[i]!r} (expected {expected})",
             source=source,
             row=int(lines.iloc[i]),
             column="date",

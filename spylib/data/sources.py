@@ -156,6 +156,7 @@ def align_symbols(
             source=symbol.source,
             column="date",
         )
+    refuse_identical_benchmark(symbol, benchmark, common)
     validation.check_alignment(symbol, benchmark, checks)
     frames = [p.frame[p.frame["date"].isin(common)] for p in (symbol, benchmark)]
     dropped = len(symbol.frame) + len(benchmark.frame) - 2 * len(common)
@@ -168,6 +169,29 @@ def align_symbols(
         f"{symbol.fingerprint}:{benchmark.fingerprint}:{len(common)}".encode()
     ).hexdigest()
     return MarketData(symbol, benchmark, prices, fingerprint, dropped)
+
+
+_VALUE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+
+
+def refuse_identical_benchmark(symbol: PriceData, benchmark: PriceData, common: set[Any]) -> None:
+    """A benchmark whose every price and volume equals the symbol's on every common date is a copy of the
+    symbol's file (a template or a copy gone wrong): relative strength would be zero on every day."""
+    ours = symbol.frame[symbol.frame["date"].isin(common)].set_index("date")[list(_VALUE_COLUMNS)]
+    theirs = benchmark.frame[benchmark.frame["date"].isin(common)].set_index("date")[list(_VALUE_COLUMNS)]
+    theirs = theirs.loc[ours.index]
+    if not ours.equals(theirs):
+        return
+    first = benchmark.frame.index[benchmark.frame["date"].isin(common)][0]
+    line = int(benchmark.lines[first]) if benchmark.lines is not None else None
+    raise DataValidationError(
+        f"every price and volume equals {symbol.symbol}'s ({symbol.source}) on all {len(common)} common "
+        f"dates: the benchmark {benchmark.symbol} is a copy of the symbol's data, and relative strength "
+        "would be zero on every day; give the benchmark's own file",
+        source=benchmark.source,
+        row=line,
+        column="close",
+    )
 
 
 def ingest(

@@ -127,17 +127,110 @@ def forward_returns(own: pd.DataFrame, convention: str) -> pd.Series:
     raise ConfigError(f"unknown execution convention {convention!r}", source="execution")
 
 
+def built_in_columns() -> frozenset[str]:
+    """Every column the feature table has without user features (a user feature may not take one)."""
+    empty = pd.DataFrame(
+        {"date": [], "symbol": [], **{c: pd.Series([], dtype="float64") for c in PRICE_VALUES}}
+    )
+    computed = compute_indicators(empty, pd.Series([], dtype="float64")).columns
+    return frozenset({*computed, *FEATURE_TABLE_COLUMNS, *MODEL_FEATURE_COLUMNS, "fwd_return", "target_up"})
+
+
+PRICE_VALUES: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+
+
 def load_extra_features(paths: Sequence[str]) -> dict[str, ExtraFeature]:
-    """Resolve ``"module:function"`` paths of user features: ``function(prices_one_symbol) -> Series``."""
+    """Resolve ``"module:function"`` paths of user features: ``function(prices_one_symbol) -> Series``.
+    The feature is named after the function: a name the feature table already has (``rsi_14``,
+    ``ret_5``) or a name given twice is refused here, in ``start``."""
     out: dict[str, ExtraFeature] = {}
+    taken = built_in_columns()
     for path in paths:
         module_name, _, func_name = path.partition(":")
         if not module_name or not func_name:
             raise ConfigError("expected 'module:function'", source="--extra-features", key=path)
+        if func_name in taken:
+            raise ConfigError(
+                f"the feature would be named {func_name!r}, a built-in column of the feature table: "
+                "rename the function",
+                source="--extra-features",
+                key=path,
+            )
+        if func_name in out:
+            raise ConfigError(
+                f"a second feature named {func_name!r}: each feature is named after its function, "
+                "rename one",
+                source="--extra-features",
+                key=path,
+            )
         try:
             out[func_name] = getattr(importlib.import_module(module_name), func_name)
         except (ImportError, AttributeError) as exc:
             raise ConfigError(f"cannot import: {exc}", source="--extra-features", key=path) from exc
+    return out
+
+
+# A user feature undefined (NaN) on more than this share of the rows after the warm-up is refused: its
+# rows would be dropped from the feature table (all of them, for a feature that is all NaN).
+MAX_UNDEFINED_SHARE = 0.5
+
+
+def _feature_error(name: str, problem: str, day: object = None) -> ConfigError:
+    where = f", first at date {pd.Timestamp(day).date()}" if day is not None else ""
+    return ConfigError(f"{problem}{where}", source="--extra-features", key=name)
+
+
+def _as_numbers(name: str, values: pd.Series, dates: np.ndarray) -> np.ndarray:
+    """The values as float64; text (even ``"1.5"``) or any other non-number names the first bad date."""
+    if values.dtype.kind in "biuf":
+        return values.to_numpy(dtype="float64")
+    cells = values.astype(object)
+    numeric = cells.map(lambda v: v is None or isinstance(v, int | float | np.number) and not isinstance(v, str))
+    undefined = cells.isna()
+    bad = ~(numeric | undefined)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise _feature_error(name, f"not a number: {cells.iloc[i]!r}", dates[i])
+    return pd.to_numeric(cells.where(~undefined, np.nan)).to_numpy(dtype="float64")
+
+
+def compute_extra_feature(name: str, func: ExtraFeature, own: pd.DataFrame) -> np.ndarray:
+    """Call a user feature on one symbol's rows and check what it returns, where it is computed: one
+    value per row (a Series on the same index, or an array of the same length), numbers, finite, and
+    defined on most rows after the warm-up. Each failure names the feature (and the first bad date)."""
+    try:
+        result = func(own.copy())
+    except Exception as exc:  # the user's code: any error is reported as that feature's
+        raise _feature_error(name, f"the function raised {type(exc).__name__}: {exc}") from None
+    dates = own["date"].to_numpy()
+    if isinstance(result, pd.Series):
+        if len(result) != len(own) or not result.index.equals(own.index):
+            missing = own.index.difference(result.index)
+            raise _feature_error(
+                name,
+                f"returned a Series of {len(result)} rows whose index is not the prices' "
+                f"({len(own)} rows, index 0..{len(own) - 1}): return one value per row of the frame it gets",
+                own["date"].iloc[int(missing[0])] if len(missing) else None,
+            )
+        values = result
+    else:
+        values = pd.Series(np.asarray(result, dtype=object).reshape(-1), index=own.index)
+        if len(values) != len(own):
+            raise _feature_error(name, f"returned {len(values)} values for {len(own)} rows")
+    out = _as_numbers(name, values, dates)
+    infinite = np.isinf(out)
+    if infinite.any():
+        i = int(np.flatnonzero(infinite)[0])
+        raise _feature_error(name, f"infinite value {out[i]}", dates[i])
+    after = np.isnan(out[WARMUP_ROWS:])
+    if len(after) and after.mean() > MAX_UNDEFINED_SHARE:
+        i = WARMUP_ROWS + int(np.flatnonzero(after)[0])
+        raise _feature_error(
+            name,
+            f"undefined (NaN) on {after.mean():.0%} of the rows after the {WARMUP_ROWS}-row warm-up "
+            f"(at most {MAX_UNDEFINED_SHARE:.0%} allowed: its rows are dropped from the table)",
+            dates[i],
+        )
     return out
 
 
@@ -154,7 +247,9 @@ def build_feature_rows(
     bench_close = pd.Series(bench.reindex(own["date"]).to_numpy(), index=own.index)
     f = compute_indicators(own, bench_close)
     for name, func in (extra or {}).items():
-        f[name] = pd.Series(np.asarray(func(own.copy()), dtype="float64"), index=f.index)
+        if name in f.columns:  # load_extra_features refuses these in start; a direct caller too
+            raise _feature_error(name, "the name of a built-in column of the feature table")
+        f[name] = pd.Series(compute_extra_feature(name, func, own), index=f.index)
     fwd = forward_returns(own, convention)
     f["fwd_return"] = fwd
     f["target_up"] = pd.array(np.where(fwd.isna(), pd.NA, (fwd > 0).astype("int8")), dtype="Int8")

@@ -112,6 +112,23 @@ def staged_files(lake_root: str, run_id: str, s3: Any | None = None) -> list[str
     return get_store(lake_root, s3).list_files(staging_root(lake_root, run_id))
 
 
+def missing_staged(lake_root: str, run_id: str, uris: list[str], s3: Any | None = None) -> list[str]:
+    """Of the URIs :func:`stage_table` returned for ``run_id``, the files that are neither staged nor
+    published any more (a lake deleted or cleaned while the run ran); what is missing is named by its
+    staged location (or its table location, once the run is published)."""
+    store = get_store(lake_root, s3)
+    published = is_published(lake_root, run_id, s3)
+    root = staging_root(lake_root, run_id)
+    missing = []
+    for uri in uris:
+        if store.exists(uri):
+            continue
+        staged = join_uri(root, uri[len(lake_root.rstrip("/")) + 1 :])
+        if published or not store.exists(staged):
+            missing.append(uri if published else staged)
+    return sorted(missing)
+
+
 def _previous_files(lake_root: str, run_id: str, s3: Any | None) -> list[str] | None:
     """The files of the run's publication record, or None if the run was never published."""
     store = get_store(lake_root, s3)

@@ -1,4 +1,6 @@
-"""predict: see spylib.stages.training.evaluate."""
+"""predict: see spylib.stages.training.evaluate. The prediction files are staged here and published by
+``end`` with the lake (:func:`spylib.stages.training.publish.publish_outputs`): a run that fails after
+``predict`` leaves no prediction file where readers look."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import pandas as pd
 
 from spylib.stages.settings import TrainingSettings
 from spylib.stages.training.artifacts import Prediction, TrainingData
+from spylib.stages.training.publish import stage_predictions
 
 
 def run_predict(
@@ -20,7 +23,7 @@ def run_predict(
     run_id: str,
 ) -> Prediction:
     from spylib.modelling.models import make_bundle
-    from spylib.modelling.predictions import batch_predictions, write_predictions
+    from spylib.modelling.predictions import batch_predictions
 
     bundle = make_bundle(
         model,
@@ -33,5 +36,5 @@ def run_predict(
         target_volatility=settings.sweep.target_volatility,
     )
     predictions = batch_predictions(bundle, data.features, data.splits, track, model_version=f"run-{run_id}")
-    files = write_predictions(predictions, settings.output_dir, run_id)
+    files = stage_predictions(predictions, settings.output_dir, run_id)
     return Prediction(bundle, predictions, files)
