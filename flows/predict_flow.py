@@ -168,9 +168,16 @@ class PredictFlow(FlowSpec):
         with measure_resources() as self.step_resources:
             stats = read_step_stats(str(current.flow_name), str(current.run_id), self.settings.history_runs)
             self.step_stats, self.step_history = stats.current, stats.history
-            self.monitored_predictions = monitoring_predictions(
-                self.track_record, self.model, self.feature_table, self.settings.replay_days
+            replay = daily.cut_replay_at_training(
+                monitoring_predictions(
+                    self.track_record, self.model, self.feature_table, self.settings.replay_days
+                ),
+                self.model.profile,
+                self.settings.replay_days,
             )
+            self.monitored_predictions, self.replay_note = replay.predictions, replay.note
+            if replay.note:
+                print(replay.note)
             monitored = daily.run_daily_monitoring(
                 self.model.profile,
                 self.feature_table,

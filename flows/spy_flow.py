@@ -50,6 +50,7 @@ from spylib.evaluation.gate import GateDecision  # noqa: E402
 from spylib.registry.images import metaflow_batch_image  # noqa: E402
 from spylib.stages.cards import to_card_components  # noqa: E402
 from spylib.stages.errors import one_line_errors  # noqa: E402
+from spylib.stages.resume import check_resumed_sources, source_digests  # noqa: E402
 from spylib.stages.settings import build_training_settings, check_run_io, config_from_text  # noqa: E402
 from spylib.stages.training.evaluate import run_evaluate  # noqa: E402
 from spylib.stages.training.features import run_features  # noqa: E402
@@ -208,6 +209,15 @@ class SpyFlow(FlowSpec):
         "matches the training's (refused in start otherwise).",
     )
 
+    def check_resume(self):
+        """In a resumed run, every step executed again first checks that the source files are the ones
+        the origin run read (spylib.stages.resume); a change allowed by the environment is recorded."""
+        change = check_resumed_sources(
+            getattr(self, "source_digests", None), self.settings, current.origin_run_id
+        )
+        if change:
+            self.resume_source_change = change
+
     @step
     @one_line_errors
     def start(self):
@@ -222,6 +232,7 @@ class SpyFlow(FlowSpec):
         )
         check_run_io(settings)  # the source files readable; output, lake, registry writable (probes)
         self.settings = settings
+        self.source_digests = source_digests(settings)  # a resume compares the files with these
         # Outputs (lake partitions, prediction files) are keyed by this id. `start` is cloned on
         # resume, so a resumed run rewrites the origin run's files instead of adding a second copy.
         self.output_run_id = str(current.run_id)
@@ -232,6 +243,7 @@ class SpyFlow(FlowSpec):
     @one_line_errors
     def ingest(self):
         """Load, validate and align the symbol and its benchmark."""
+        self.check_resume()
         ingested = run_ingest(self.settings)
         self.prices, self.data_provenance = ingested.prices, ingested.provenance
         self.lake_files = {"prices": write_lake(self.prices, "prices", self.settings, self.output_run_id)}
@@ -242,6 +254,7 @@ class SpyFlow(FlowSpec):
     @one_line_errors
     def features(self):
         """Features and labels; the look-ahead audit (fails the run naming the feature); stale opens."""
+        self.check_resume()
         made = run_features(self.prices, self.settings)
         # `features` is the public artifact (read it with the Client); inside the flow `self.features`
         # is this step's method, so later steps read the same object as `feature_table` (stored once:
@@ -259,6 +272,7 @@ class SpyFlow(FlowSpec):
     @one_line_errors
     def split(self):
         """Burn-in, walk-forward blocks and the optional holdout; the configurations to sweep."""
+        self.check_resume()
         self.training_data = run_split(
             self.feature_table, self.feature_columns, self.data_quality, self.settings
         )
@@ -273,6 +287,7 @@ class SpyFlow(FlowSpec):
     def train(self):
         """One batch of configurations: each fitted on the days before every walk-forward block and
         predicting the block."""
+        self.check_resume()
         assert self.input is not None  # a foreach task always has its item
         self.results = run_train(self.input, self.training_data, self.settings)
         self.next(self.evaluate)
@@ -284,6 +299,7 @@ class SpyFlow(FlowSpec):
     def evaluate(self, inputs):
         """The walk-forward selection, the track, the baselines, the evidence and the gate."""
         self.merge_artifacts(inputs, exclude=["results"])
+        self.check_resume()
         evaluation = run_evaluate(
             [i.results for i in inputs],
             self.training_data,
@@ -308,6 +324,7 @@ class SpyFlow(FlowSpec):
     @one_line_errors
     def predict(self):
         """The predictions: the track as traded, the holdout and the latest day by the registered model."""
+        self.check_resume()
         made = run_predict(
             self.model, self.best, self.track, self.training_data, self.settings, self.output_run_id
         )
@@ -322,6 +339,7 @@ class SpyFlow(FlowSpec):
     @one_line_errors
     def register(self):
         """Register the model with its metrics and the gate's decision (atomic; idempotent per run)."""
+        self.check_resume()
         registered = run_register(
             self.bundle,
             self.metrics,
@@ -340,6 +358,7 @@ class SpyFlow(FlowSpec):
     def end(self):
         """Publish the run's lake files (staged so far); the verdict, a short results table, and where the
         card, predictions, lake and registry are."""
+        self.check_resume()
         published = publish_outputs(
             self.settings, self.output_run_id, self.prediction_files, self.lake_files, self.glue_catalog
         )

@@ -13,11 +13,10 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any, Literal
 
 from spylib.core.errors import ConfigError
-from spylib.core.jsonio import loads_config
+from spylib.core.jsonio import load_json_config as load_json_config  # re-exported: its old home
 
 ExecutionConvention = Literal["close_to_close", "open_to_open"]
 EXECUTION_CONVENTIONS: tuple[str, ...] = ("close_to_close", "open_to_open")
@@ -456,19 +455,6 @@ def parse_data_checks(raw: Mapping[str, Any], source: str = "data checks config"
         else:
             values[key] = float(value)
     return DataChecks(**values)
-
-
-def load_json_config(path: str | Path) -> dict[str, Any]:
-    """Read a JSON config file; a syntax error names the file, line and column."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", source=str(p)) from exc
-    value = loads_config(text, str(p))
-    if not isinstance(value, dict):
-        raise ConfigError("expected a JSON object at the top level", source=str(p))
-    return value
 
 
 def parse_holdout_start(value: str, source: str = "--holdout-start") -> date | None:

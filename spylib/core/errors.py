@@ -61,9 +61,9 @@ class WriteError(SpyFlowError, OSError):
         self.path = path
         self.reason = reason
         super().__init__(f"cannot write {path}: {reason}")
-        self.errno = errno  # type: ignore[misc]
-        self.strerror = reason  # type: ignore[misc]
-        self.filename = path  # type: ignore[misc]
+        self.errno = errno
+        self.strerror = reason
+        self.filename = path
 
     def __str__(self) -> str:
         return f"cannot write {self.path}: {self.reason}"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import dataclasses
 import hashlib
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import date
 

@@ -258,7 +258,9 @@ def _refuse_early_holdout(
         if row >= len(dates):
             continue
         try:
-            walk_forward_splits(dates, labelled, cfg, label_horizon, holdout_start=dates[row], unscored=unscored)
+            walk_forward_splits(
+                dates, labelled, cfg, label_horizon, holdout_start=dates[row], unscored=unscored
+            )
         except ConfigError:
             continue
         raise ConfigError(

@@ -32,7 +32,12 @@ from spylib.monitoring import (
     save_figures,
 )
 from spylib.monitoring.profile import PROFILE_FILE, loads_profile
-from spylib.monitoring.track_record import predict_day, realized_outcomes, update_track_record
+from spylib.monitoring.track_record import (
+    REPLAY_SEGMENT,
+    predict_day,
+    realized_outcomes,
+    update_track_record,
+)
 from spylib.registry import ModelRegistry, open_registry
 from spylib.stages.settings import DailySettings
 from spylib.storage.files import atomic_write_bytes
@@ -262,6 +267,37 @@ class SavedOutputs:
 
     figures: dict[str, Any]
     files: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ReplayCut:
+    """The monitored predictions without the replayed days inside the model's training window (the
+    model was fitted on them: scoring them against its out-of-sample reference would flatter it)."""
+
+    predictions: pd.DataFrame
+    replayed: int
+    inside_training: int
+    training_end: str | None
+    note: str
+
+
+def cut_replay_at_training(predictions: pd.DataFrame, profile: Mapping[str, Any], asked: int) -> ReplayCut:
+    """Drop the replayed rows dated on or before the end of the model's training window (the profile's
+    ``window.end``) and say how many there were; the daily track record is kept whole."""
+    replay = predictions["segment"] == REPLAY_SEGMENT if len(predictions) else pd.Series([], dtype=bool)
+    replayed = int(replay.sum())
+    end = (profile.get("window") or {}).get("end")
+    if not replayed or end is None:
+        return ReplayCut(predictions, replayed, 0, end, "")
+    inside = replay & (pd.to_datetime(predictions["date"]) <= pd.Timestamp(end))
+    kept = predictions[~inside].reset_index(drop=True)
+    n_inside = int(inside.sum())
+    note = (
+        f"replay: {asked} day(s) asked, {replayed} replayed, {n_inside} of them inside the model's training "
+        f"window (up to {end}) and left out; performance is scored on the {replayed - n_inside} replayed "
+        "day(s) after it and the daily track record"
+    )
+    return ReplayCut(kept, replayed, n_inside, str(end), note)
 
 
 def run_daily_monitoring(

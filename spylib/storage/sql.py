@@ -121,9 +121,7 @@ def check_read_only(sql: str, con: Any) -> None:
     except duckdb.Error as e:
         raise ConfigError(_first_line(e), source="spy-flow sql") from None
     if len(statements) != 1:
-        raise ConfigError(
-            f"give exactly one query, got {len(statements)} statements", source="spy-flow sql"
-        )
+        raise ConfigError(f"give exactly one query, got {len(statements)} statements", source="spy-flow sql")
     kind = statements[0].type.name
     if kind == "EXPLAIN":  # EXPLAIN ANALYZE runs its statement: that one must be a query too
         inner = con.extract_statements(_EXPLAIN.sub("", sql, count=1))

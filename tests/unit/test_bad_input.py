@@ -38,7 +38,8 @@ from spylib.core.config import (
     validate_seed,
 )
 from spylib.core.errors import ConfigError, DataValidationError
-from spylib.data.price_files import check_source_template, resolve_source
+from spylib.core.runtime import env_flag
+from spylib.data.price_files import CUT_HINT, check_source_template, resolve_source
 from spylib.data.sources import ingest, load_price_file, require_history
 from spylib.modelling.walk_forward import walk_forward_splits
 from spylib.stages.settings import (
@@ -48,11 +49,13 @@ from spylib.stages.settings import (
     check_model_params,
     check_run_io,
     check_source,
+    check_embargo,
     check_symbols,
     config_from_text,
+    parse_extra_features,
 )
 from spylib.stages.training.ingest import run_ingest
-from spylib.storage.s3 import s3_timeouts
+from spylib.storage.s3 import ENDPOINT_VARIABLES, check_endpoint_variables, s3_endpoint, s3_timeouts
 from tests.helpers.flow_defaults import config_defaults, flow_class, parameter_defaults
 from tests.helpers.metaflow_env import output_params
 from tests.helpers.paths import CONFIG_DIR, FLOW_FILE, SMALL_SWEEP
@@ -380,6 +383,34 @@ PRICE_FILE_CASES = {
         lambda p: f"{p}, line 1, column 'date': the dates are stored as int64 numbers (first value 20100104), "
         "not as a date, a timestamp or text: write the column as a date",
         name="spy.parquet",
+    ),
+    # --- files still being written, and date cells that are more than a date
+    "last_line_without_its_newline": BadFile(  # a copy in progress: the last volume is cut
+        csv_text(LINES)[:-4],
+        lambda p: f"{p}, line 31, column 'volume': the last line has no final newline, so its last value may be cut "
+        f"({LINES[-1].rsplit(',', 1)[1][:-3]!r}): {CUT_HINT}, or end the file with a newline if the line is whole",
+    ),
+    "last_line_cut_in_a_field": BadFile(
+        csv_text(LINES).rsplit(",", 2)[0],  # the last line stops inside its close
+        lambda p: f"{p}, line 31, column 'close': the last line stops after 4 of 6 fields: {CUT_HINT}",
+    ),
+    "last_line_cut_then_a_newline": BadFile(
+        csv_text(LINES).rsplit(",", 2)[0] + "\n",
+        lambda p: f"{p}, line 31, column 'close': the last line stops after 4 of 6 fields: {CUT_HINT}",
+    ),
+    "iso_date_with_trailing_garbage": BadFile(
+        csv_text(with_field(6, 0, f"{day(6)}xyz!!", yahoo_lines(BASE)), YAHOO_HEADER),
+        lambda p: f"{p}, line 6, column 'date': unparsable date '{day(6)}xyz!!' (expected %Y-%m-%d, a date-time "
+        "or a date-time with an offset)",
+    ),
+    "iso_date_with_a_word_after_it": BadFile(
+        csv_text(with_field(6, 0, f"{day(6)} close", yahoo_lines(BASE)), YAHOO_HEADER),
+        lambda p: f"{p}, line 6, column 'date': unparsable date '{day(6)} close' (expected %Y-%m-%d, a date-time "
+        "or a date-time with an offset)",
+    ),
+    "seed_date_with_trailing_garbage": BadFile(
+        csv_text(with_field(6, 0, LINES[4].split(",")[0] + "x")),
+        lambda p: f"{p}, line 6, column 'date': unparsable date '{LINES[4].split(',')[0]}x' (expected %m/%d/%Y)",
     ),
     "a_directory": BadFile(None, lambda p: f"{p}: is a directory, not a regular file", special="directory"),
     "a_fifo": BadFile(None, lambda p: f"{p}: is a named pipe (FIFO), not a regular file", special="fifo"),
@@ -715,6 +746,74 @@ CONFIG_CASES: dict[str, tuple[Callable[[], object], str]] = {
         'data_checks.json, key \'accepted_moves\': expected a list of {"date": "YYYY-MM-DD", "symbol": ...} '
         "objects, got dict",
     ),
+    # --- configs that lie: a key or a grid value given twice, a documented minimum
+    "config_key_given_twice": (
+        lambda: config_from_text("sweep", '{"thresholds": [0.5],\n "thresholds": [0.9]}'),
+        "config 'sweep', key 'thresholds': given twice in the same object (JSON would keep the last one silently): "
+        "keep one",
+    ),
+    "nested_config_key_given_twice": (
+        lambda: config_from_text("gate", '{"min_dsr": 0.9, "min_psr": 0.5, "min_dsr": 0.1}'),
+        "config 'gate', key 'min_dsr': given twice in the same object (JSON would keep the last one silently): "
+        "keep one",
+    ),
+    "grid_value_given_twice": (
+        lambda: parse_sweep({"models": {"logistic": {"C": [0.1, 1.0, 0.1]}}}, source="sweep.json"),
+        "sweep.json, key 'models.logistic.C': 0.1 is given twice: each value is one trial, list it once",
+    ),
+    "threshold_given_twice": (
+        lambda: parse_sweep({**SWEEP_ONE_MODEL, "thresholds": [0.5, 0.55, 0.5]}, source="sweep.json"),
+        "sweep.json, key 'thresholds': 0.5 is given twice: each value is one trial, list it once",
+    ),
+    "filter_given_twice_in_another_order": (
+        lambda: parse_sweep(
+            {**SWEEP_ONE_MODEL, "filters": [["trend_up", "not_bear"], ["not_bear", "trend_up"]]}, source="sweep.json"
+        ),
+        "sweep.json, key 'filters': ['not_bear', 'trend_up'] is given twice: each value is one trial, list it once",
+    ),
+    "sizing_given_twice": (
+        lambda: parse_sweep({**SWEEP_ONE_MODEL, "sizings": ["long_flat", "long_flat"]}, source="sweep.json"),
+        "sweep.json, key 'sizings': 'long_flat' is given twice: each value is one trial, list it once",
+    ),
+    "embargo_below_the_longest_feature_window": (
+        lambda: check_embargo(parse_sweep({**SWEEP_ONE_MODEL, "walk_forward": {"embargo_days": 20}})),
+        "config 'sweep', key 'walk_forward.embargo_days': must be at least the longest feature window (60 days), "
+        "got 20",
+    ),
+    # --- boolean environment settings
+    "env_flag_with_a_typo": (
+        lambda: env_flag("SPYFLOW_FAIL_ON_ALERT", {"SPYFLOW_FAIL_ON_ALERT": "ture"}),
+        "$SPYFLOW_FAIL_ON_ALERT: expected one of 1, true, yes, 0, false, no (or empty), got 'ture'",
+    ),
+    "env_flag_on": (
+        lambda: env_flag("SPYFLOW_RESUME_CHANGED_SOURCES", {"SPYFLOW_RESUME_CHANGED_SOURCES": "on"}),
+        "$SPYFLOW_RESUME_CHANGED_SOURCES: expected one of 1, true, yes, 0, false, no (or empty), got 'on'",
+    ),
+    # --- the S3 endpoint
+    "endpoint_not_a_url": (
+        lambda: s3_settings_from({"AWS_ENDPOINT_URL_S3": "not-a-url"}, s3_endpoint),
+        "$AWS_ENDPOINT_URL_S3: not an endpoint URL: 'not-a-url' (expected http://HOST[:PORT] or https://HOST[:PORT])",
+    ),
+    "endpoint_without_a_host": (
+        lambda: s3_settings_from({"AWS_ENDPOINT_URL": "http://"}, check_endpoint_variables),
+        "$AWS_ENDPOINT_URL: not an endpoint URL: 'http://' (expected http://HOST[:PORT] or https://HOST[:PORT])",
+    ),
+    # --- user features named like a built-in column (refused in start, when they are imported)
+    "user_feature_named_like_a_built_in": (
+        lambda: parse_extra_features("tests.helpers.user_features:rsi_14"),
+        "--extra-features, key 'tests.helpers.user_features:rsi_14': the feature would be named 'rsi_14', a "
+        "built-in column of the feature table: rename the function",
+    ),
+    "user_feature_named_like_a_model_input": (
+        lambda: parse_extra_features("tests.helpers.user_features:ret_5"),
+        "--extra-features, key 'tests.helpers.user_features:ret_5': the feature would be named 'ret_5', a "
+        "built-in column of the feature table: rename the function",
+    ),
+    "user_feature_given_twice": (
+        lambda: parse_extra_features("tests.helpers.user_features:steady,tests.helpers.user_features:steady"),
+        "--extra-features, key 'tests.helpers.user_features:steady': a second feature named 'steady': each "
+        "feature is named after its function, rename one",
+    ),
     # --- the S3 client's settings
     "s3_timeout_not_a_number": (
         lambda: s3_settings_from({"SPYFLOW_S3_READ_TIMEOUT": "soon"}),
@@ -728,11 +827,13 @@ CONFIG_CASES: dict[str, tuple[Callable[[], object], str]] = {
 # fmt: on
 
 
-def s3_settings_from(env: dict[str, str]) -> object:
+def s3_settings_from(env: dict[str, str], read: Callable[[], object] = s3_timeouts) -> object:
     with pytest.MonkeyPatch.context() as patch:
+        for name in ENDPOINT_VARIABLES:
+            patch.delenv(name, raising=False)
         for name, value in env.items():
             patch.setenv(name, value)
-        return s3_timeouts()
+        return read()
 
 
 @pytest.mark.parametrize(("call", "expected"), CONFIG_CASES.values(), ids=CONFIG_CASES.keys())
@@ -766,6 +867,11 @@ CONFIG_FILE_CASES: dict[str, tuple[str, Callable[[str], str]]] = {
         small_sweep_with(lambda raw: raw["walk_forward"].update(n_fold=3)),
         lambda p: f"{p}, key 'walk_forward.n_fold': unknown key (allowed: block_months, embargo_days, "
         "min_selection_blocks, min_train_days, rolling_days, scheme)",
+    ),
+    "key_given_twice": (
+        '{"models": {"logistic": {"C": [1]}},\n "thresholds": [0.5],\n "thresholds": [0.9]}',
+        lambda p: f"{p}, key 'thresholds': given twice in the same object (JSON would keep the last one silently): "
+        "keep one",
     ),
     "invalid_json": (
         '{"models": {"logistic": {"C": [1]}},\n "cv": {"n_folds": 3,}}',
@@ -836,6 +942,10 @@ def test_writable_locations_are_probed_without_a_trace(tmp_path: Path, flow_defa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no lake, out or registry created
 
 
+# The first day of the third walk-forward block of 1700 days from 2010-01-04 (the walk-forward needs 3
+# blocks: a holdout may start the day after that block's first day).
+EARLIEST_HOLDOUT = "2016-01-04"
+
 # (the Parameters changed, the expected message) for 1700 days of data from 2010-01-04
 # fmt: off
 INGEST_STAGE_CASES: dict[str, tuple[dict[str, Any], Callable[[str], str]]] = {
@@ -845,9 +955,15 @@ INGEST_STAGE_CASES: dict[str, tuple[dict[str, Any], Callable[[str], str]]] = {
     ),
     "holdout_leaves_too_few_blocks": (  # the history is long enough in total: only cutting it tells
         {"holdout_start": "2015-01-02"},
-        lambda src: "sweep config, key 'walk_forward': the history gives 2 walk-forward block(s) after 750 "
-        "training days; at least 3 are needed (min_selection_blocks=2, plus one traded): 1600 rows from "
-        "2010-05-24 to 2016-07-08; use a longer history, shorter blocks or a smaller min_train_days",
+        lambda src: "--holdout-start: 2015-01-02 leaves 2 walk-forward block(s) before the holdout; at least 3 "
+        "are needed (min_selection_blocks=2, plus one traded) after 750 training days: the earliest holdout "
+        f"start is {EARLIEST_HOLDOUT}",
+    ),
+    "benchmark_a_copy_of_the_symbol": (
+        {"source": "copy"},
+        lambda src: f"{src.replace('spy_', 'qqq_')}, line 2, column 'close': every price and volume equals SPY's "
+        f"({src}) on all 1700 common dates: the benchmark QQQ is a copy of the symbol's data, and relative "
+        "strength would be zero on every day; give the benchmark's own file",
     ),
     "min_train_days_longer_than_the_data": (
         {"sweep": {**json.loads(SMALL_SWEEP.read_text()),
@@ -864,7 +980,23 @@ def test_what_only_the_data_tells_fails_in_ingest_before_any_write(
     tmp_path: Path, flow_defaults: dict[str, Any], over: dict[str, Any], message: Callable[[str], str]
 ) -> None:
     source = write_pair(tmp_path / "data", 1700)
+    if over.get("source") == "copy":  # the benchmark's file is a byte copy of the symbol's
+        (tmp_path / "data" / "qqq_daily.csv").write_bytes((tmp_path / "data" / "spy_daily.csv").read_bytes())
+        over = {k: v for k, v in over.items() if k != "source"}
     settings = settings_under(tmp_path, flow_defaults, source=source, **over)
     with pytest.raises((ConfigError, DataValidationError)) as info:
         run_ingest(settings)  # the ingest step writes the lake only after this returns
     assert str(info.value) == message(str(tmp_path / "data" / "spy_daily.csv"))
+
+
+def test_the_earliest_holdout_named_is_accepted(tmp_path: Path, flow_defaults: dict[str, Any]) -> None:
+    source = write_pair(tmp_path / "data", 1700)
+    run_ingest(settings_under(tmp_path, flow_defaults, source=source, holdout_start=EARLIEST_HOLDOUT))
+    day_before = str(date.fromisoformat(EARLIEST_HOLDOUT) - timedelta(days=3))  # the Friday before
+    settings = settings_under(tmp_path, flow_defaults, source=source, holdout_start=day_before)
+    assert f"the earliest holdout start is {EARLIEST_HOLDOUT}" in config_error(lambda: run_ingest(settings))
+
+
+@pytest.mark.parametrize("value", ["", "0", "false", "No", "1", "TRUE", " yes "])
+def test_env_flag_accepts_the_documented_words(value: str) -> None:
+    assert env_flag("FLAG", {"FLAG": value}) is (value.strip().lower() in ("1", "true", "yes"))

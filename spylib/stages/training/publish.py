@@ -91,10 +91,13 @@ def stage_predictions(predictions: pd.DataFrame, output_dir: str, run_id: str) -
 
 
 def missing_staged_files(
-    settings: TrainingSettings, run_id: str, prediction_files: Mapping[str, str], lake_files: Mapping[str, Any]
+    settings: TrainingSettings,
+    run_id: str,
+    prediction_files: Mapping[str, str],
+    lake_files: Mapping[str, Any],
 ) -> list[str]:
     """Every staged file of the run that is gone (neither staged nor already published), sorted."""
-    staged_dir, published_dir = _prediction_dirs(settings.output_dir, run_id)
+    staged_dir = _prediction_dirs(settings.output_dir, run_id)[0]
     missing = [
         str(staged_dir / Path(path).name)
         for path in prediction_files.values()
