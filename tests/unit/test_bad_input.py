@@ -1000,3 +1000,141 @@ def test_the_earliest_holdout_named_is_accepted(tmp_path: Path, flow_defaults: d
 @pytest.mark.parametrize("value", ["", "0", "false", "No", "1", "TRUE", " yes "])
 def test_env_flag_accepts_the_documented_words(value: str) -> None:
     assert env_flag("FLAG", {"FLAG": value}) is (value.strip().lower() in ("1", "true", "yes"))
+
+
+# --- user features, checked where they are computed -----------------------------------------------
+
+USER_PRICES = synthetic_prices(400, symbols=("SPY", "QQQ"), start=START)
+USER_DATES = sorted(set(USER_PRICES["date"]))
+
+# fmt: off
+USER_FEATURE_CASES: dict[str, tuple[str, str]] = {
+    "all_missing": (
+        "all_missing",
+        "--extra-features, key 'all_missing': undefined (NaN) on 100% of the rows after the 100-row warm-up (at "
+        f"most 50% allowed: its rows are dropped from the table), first at date {USER_DATES[100]:%Y-%m-%d}",
+    ),
+    "infinite": (
+        "with_infinity",
+        f"--extra-features, key 'with_infinity': infinite value inf, first at date {USER_DATES[200]:%Y-%m-%d}",
+    ),
+    "one_row_short": (
+        "one_row_short",
+        "--extra-features, key 'one_row_short': returned a Series of 399 rows whose index is not the prices' (400 "
+        "rows, index 0..399): return one value per row of the frame it gets, first at date "
+        f"{USER_DATES[-1]:%Y-%m-%d}",
+    ),
+    "text_values": (
+        "as_text",
+        f"--extra-features, key 'as_text': not a number: '{USER_PRICES['close'].iloc[0]:.2f} USD', first at date "
+        f"{USER_DATES[0]:%Y-%m-%d}",
+    ),
+    "the_function_raises": (
+        "raises", "--extra-features, key 'raises': the function raised KeyError: 'adjusted'",
+    ),
+}
+# fmt: on
+
+
+@pytest.mark.parametrize(("function", "message"), USER_FEATURE_CASES.values(), ids=USER_FEATURE_CASES.keys())
+def test_a_bad_user_feature_is_one_line_naming_it(function: str, message: str) -> None:
+    from spylib.features.table import build_features, load_extra_features
+
+    extra = load_extra_features([f"tests.helpers.user_features:{function}"])
+    assert config_error(lambda: build_features(USER_PRICES, "SPY", "QQQ", extra=extra)) == message
+
+
+def test_an_honest_user_feature_passes_every_check() -> None:
+    from spylib.features.table import build_features, load_extra_features
+
+    extra = load_extra_features(["tests.helpers.user_features:steady"])
+    table = build_features(USER_PRICES, "SPY", "QQQ", extra=extra)
+    assert table["steady"].notna().all()
+
+
+# --- spy-flow sql: read-only ---------------------------------------------------------------------
+
+SQL_REFUSED = "spy-flow sql: read-only: only queries run here (SELECT, WITH, EXPLAIN, DESCRIBE, SHOW), not {}"
+
+# fmt: off
+SQL_CASES: dict[str, tuple[str, str]] = {
+    "copy_into_the_lake": (
+        "COPY (SELECT * FROM prices LIMIT 5) TO '{lake}/prices/symbol=SPY/year=2010/run_id=x.parquet'",
+        SQL_REFUSED.format("COPY"),
+    ),
+    "copy_to_a_csv": ("COPY prices TO '{tmp}/out.csv'", SQL_REFUSED.format("COPY")),
+    "attach_a_database": ("ATTACH '{tmp}/db.duckdb' AS x", SQL_REFUSED.format("ATTACH")),
+    "create_a_table": ("CREATE TABLE t AS SELECT 1", SQL_REFUSED.format("CREATE")),
+    "drop_a_view": ("DROP TABLE prices", SQL_REFUSED.format("DROP")),
+    "set_external_access": ("SET enable_external_access = true", SQL_REFUSED.format("SET")),
+    "install_an_extension": ("INSTALL httpfs", SQL_REFUSED.format("LOAD")),
+    "export_the_database": ("EXPORT DATABASE '{tmp}/dump'", SQL_REFUSED.format("EXPORT")),
+    "explain_analyze_a_copy": ("EXPLAIN ANALYZE COPY prices TO '{tmp}/out.csv'", SQL_REFUSED.format("COPY")),
+    "a_query_then_a_copy": (
+        "SELECT 1; COPY prices TO '{tmp}/out.csv'", "spy-flow sql: give exactly one query, got 2 statements",
+    ),
+}
+# fmt: on
+
+
+@pytest.mark.parametrize(("statement", "message"), SQL_CASES.values(), ids=SQL_CASES.keys())
+def test_spy_flow_sql_refuses_anything_but_a_query(
+    tmp_path: Path, statement: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spylib.cli import main
+    from spylib.storage.lake import write_table
+    from spylib.storage.sql import query
+    from tests.helpers.lake_frames import make_frame
+
+    lake = tmp_path / "lake"
+    write_table(make_frame("prices"), "prices", str(lake), "1")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    sql = statement.format(lake=lake, tmp=tmp_path)
+    assert config_error(lambda: query(sql, str(lake))) == message
+    assert main(["sql", sql, "--lake", str(lake)]) == 2
+    assert capsys.readouterr().err == f"spy-flow sql: error: {message}\n"
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT count(*) AS n FROM prices",
+        "WITH p AS (SELECT * FROM prices) SELECT count(*) AS n FROM p",
+        "EXPLAIN SELECT * FROM prices",
+        "DESCRIBE prices",
+        "SHOW TABLES",
+    ],
+)
+def test_spy_flow_sql_runs_queries(tmp_path: Path, statement: str) -> None:
+    from spylib.storage.lake import write_table
+    from spylib.storage.sql import query
+    from tests.helpers.lake_frames import make_frame
+
+    write_table(make_frame("prices"), "prices", str(tmp_path), "1")
+    assert len(query(statement, str(tmp_path))) > 0
+
+
+def test_a_query_cannot_read_or_write_a_file_even_inside_a_select(tmp_path: Path) -> None:
+    from spylib.core.errors import SpyFlowError
+    from spylib.storage.sql import query
+
+    (tmp_path / "secret.csv").write_text("a\n1\n")
+    with pytest.raises(SpyFlowError) as info:
+        query(f"SELECT * FROM read_csv('{tmp_path}/secret.csv')", str(tmp_path / "lake"))
+    assert "file system operations are disabled by configuration" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_corrupt_lake_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from spylib.cli import main
+    from spylib.storage.lake import write_table
+    from tests.helpers.lake_frames import make_frame
+
+    files = write_table(make_frame("prices"), "prices", str(tmp_path), "1")
+    Path(files[0]).write_bytes(Path(files[0]).read_bytes()[:100])  # truncated
+    assert main(["sql", "SELECT count(*) FROM prices", "--lake", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"spy-flow sql: error: lake {tmp_path}, table 'prices': cannot read: ")
+    assert files[0] in err
