@@ -92,7 +92,7 @@ class LocalRegistry:
             except BaseException as exc:
                 shutil.rmtree(temp_dir, ignore_errors=True)
                 if isinstance(exc, OSError) and not isinstance(exc, WriteError):
-                    where = exc.filename or versions_dir / str(version)
+                    where = versions_dir / str(version)  # the version it was writing, not its temp dir
                     raise WriteError(str(where), exc.strerror or str(exc), exc.errno) from exc
                 raise
         return self.registration_from_manifest(versions_dir / str(version), manifest, created=True)

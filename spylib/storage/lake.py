@@ -73,7 +73,7 @@ from spylib.storage.tables import (
 class _Store(Protocol):
     """The operations the lake needs, on a local directory or an S3 prefix."""
 
-    def list_files(self, prefix: str) -> list[str]: ...
+    def list_files(self, prefix: str, suffix: str = ".parquet") -> list[str]: ...
     def read_bytes(self, uri: str) -> bytes: ...
     def write_bytes(self, uri: str, data: bytes) -> None: ...
     def delete(self, uri: str) -> None: ...
@@ -82,11 +82,11 @@ class _Store(Protocol):
 
 
 class _LocalStore:
-    def list_files(self, prefix: str) -> list[str]:
+    def list_files(self, prefix: str, suffix: str = ".parquet") -> list[str]:
         root = Path(prefix)
         if not root.is_dir():
             return []
-        return sorted(str(p) for p in root.rglob("*.parquet") if not p.name.startswith("."))
+        return sorted(str(p) for p in root.rglob(f"*{suffix}") if p.is_file() and not p.name.startswith("."))
 
     def read_bytes(self, uri: str) -> bytes:
         return Path(uri).read_bytes()
@@ -116,14 +116,14 @@ class _S3Store:
             self._client = s3_client()
         return self._client
 
-    def list_files(self, prefix: str) -> list[str]:
+    def list_files(self, prefix: str, suffix: str = ".parquet") -> list[str]:
         bucket, key = split_s3_uri(prefix)
         key = key.rstrip("/") + "/" if key else ""
         out: list[str] = []
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
             for obj in page.get("Contents", []):
                 name = obj["Key"].rsplit("/", 1)[-1]
-                if name.endswith(".parquet") and not name.startswith("."):
+                if name.endswith(suffix) and not name.startswith("."):
                     out.append(f"s3://{bucket}/{obj['Key']}")
         return sorted(out)
 
@@ -200,7 +200,7 @@ def publishing_runs(lake_root: str, s3: Any | None = None) -> set[str]:
     """Runs whose publication has started but whose record is not written yet (a marker, no record):
     their files already in the tables stay invisible to every reader until the record exists."""
     markers, records = set(), set()
-    for uri in get_store(lake_root, s3).list_files(join_uri(lake_root, PUBLISHED_DIR)):
+    for uri in get_store(lake_root, s3).list_files(join_uri(lake_root, PUBLISHED_DIR), suffix=""):
         name = uri.rsplit("/", 1)[-1]
         if not name.startswith("run_id="):
             continue

@@ -45,11 +45,11 @@ from spylib.modelling.walk_forward import walk_forward_splits
 from spylib.stages.settings import (
     TrainingSettings,
     build_training_settings,
+    check_embargo,
     check_lake_symbols,
     check_model_params,
     check_run_io,
     check_source,
-    check_embargo,
     check_symbols,
     config_from_text,
     parse_extra_features,
