@@ -18,9 +18,10 @@ import pandas as pd
 import pytest
 
 from tests.helpers.flowrun import FlowResult, run_flow, runner_cwd, task_of
-from tests.helpers.metaflow_env import flow_env, output_params
-from tests.helpers.paths import CONFIG_DIR, FLOW_FILE, SMALL_SWEEP
-from tests.helpers.price_files import write_pair
+from tests.helpers.metaflow_env import flow_env, output_params, pythonpath
+from tests.helpers.paths import CONFIG_DIR, FLOW_FILE, PREDICT_FLOW, REPO, SMALL_SWEEP
+from tests.helpers.price_files import write_pair, yahoo_csv
+from tests.helpers.synthetic import one_symbol, synthetic_prices
 
 # Artifacts Metaflow itself stores for every task, failed or not.
 METAFLOW_INTERNAL = {"name"}
@@ -84,7 +85,7 @@ def assert_stopped_in_start(result: FlowResult, tmp: Path, error: str) -> None:
     run = result.run
     assert [step.id for step in run] == ["start"]
     start = task_of(run, "start")
-    assert f"{error}\n" in start.stderr
+    assert f"{error}\n" in start.stderr if not error.endswith("(") else error in start.stderr
     assert error.split(": ", 1)[1] in result.stdout
     assert "settings" not in start
     assert nothing_written(tmp)
@@ -112,9 +113,45 @@ def misspelt_hyperparameter(tmp: Path) -> dict[str, Any]:
     return {"sweep": path}
 
 
+def short_embargo(tmp: Path) -> dict[str, Any]:
+    raw = json.loads(SMALL_SWEEP.read_text())
+    raw["walk_forward"]["embargo_days"] = 20
+    path = tmp / "sweep.json"
+    path.write_text(json.dumps(raw))
+    return {"sweep": path}
+
+
+def corrupt_old_version(tmp: Path) -> dict[str, Any]:
+    """A registry whose first version's manifest was truncated (a later version is fine)."""
+    from spylib.registry import LocalRegistry
+    from tests.helpers.registry_requests import make_request
+
+    registry = LocalRegistry(tmp / "old-registry")
+    registry.register(make_request("SpyFlow/1"))
+    registry.register(make_request("SpyFlow/2"))
+    manifest = tmp / "old-registry" / "spy-direction" / "versions" / "1" / "manifest.json"
+    manifest.write_bytes(manifest.read_bytes()[:40])
+    return {"registry_location": str(tmp / "old-registry")}
+
+
 # (the run's options under tmp, the error line of start)
 # fmt: off
 START_CASES: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[Path], str]]] = {
+    "embargo_below_the_longest_feature_window": (
+        short_embargo,
+        lambda t: "spylib.core.errors.ConfigError: config 'sweep', key 'walk_forward.embargo_days': must be at least "
+        "the longest feature window (60 days), got 20",
+    ),
+    "user_feature_named_like_a_built_in": (
+        lambda t: {"extra_features": "tests.helpers.user_features:rsi_14"},
+        lambda t: "spylib.core.errors.ConfigError: --extra-features, key 'tests.helpers.user_features:rsi_14': the "
+        "feature would be named 'rsi_14', a built-in column of the feature table: rename the function",
+    ),
+    "registry_with_a_corrupt_old_version": (
+        corrupt_old_version,
+        lambda t: f"spylib.core.errors.IntegrityError: {t}/old-registry/spy-direction/versions/1/manifest.json: "
+        "unreadable manifest (",
+    ),
     "misspelt_hyperparameter": (
         misspelt_hyperparameter,
         lambda t: "spylib.core.errors.ConfigError: config 'sweep', key 'models.random_forest.n_estimator': "
@@ -148,7 +185,8 @@ def test_flow_stops_in_start(
     params = options(tmp_path)
     sweep = params.pop("sweep", SMALL_SWEEP)
     assert isinstance(sweep, Path)
-    result = run_flow(tmp_path, sweep=sweep, **params)
+    env = flow_env(PYTHONPATH=pythonpath(REPO))  # the user features live in tests/helpers
+    result = run_flow(tmp_path, env=env, sweep=sweep, **params)
     assert_stopped_in_start(result, tmp_path, error(tmp_path))
 
 
@@ -169,6 +207,12 @@ DECORATOR_CONFIG_CASES: dict[str, tuple[str, str, str]] = {
     ),
     "gate_is_a_string": (
         "gate", '"strict"', "config 'gate': expected a JSON object {...} at the top level, got a string",
+    ),
+    "sweep_key_given_twice": (
+        "sweep",
+        SMALL_SWEEP.read_text().replace('"thresholds": [0.5, 0.55],', '"thresholds": [0.5],\n  "thresholds": [0.9],'),
+        "config 'sweep', key 'thresholds': given twice in the same object (JSON would keep the last one silently): "
+        "keep one",
     ),
 }
 # fmt: on
@@ -203,3 +247,105 @@ def test_a_config_metaflow_cannot_use_is_refused_before_the_run_exists(
     assert "Internal error" not in output
     assert not run_id_file.exists()  # no run was created: start never ran
     assert nothing_written(tmp_path)
+
+
+def cut_last_line(spy: Path) -> str:
+    """The file as a copy still in progress leaves it: the last line stops inside its volume."""
+    text = spy.read_text()
+    spy.write_text(text[:-4])
+    last = text.splitlines()[-1]
+    return (
+        f"{spy}, line {len(text.splitlines())}, column 'volume': the last line has no final newline, so its last "
+        f"value may be cut ({last.rsplit(',', 1)[1][:-3]!r})"
+    )
+
+
+def copied_benchmark(spy: Path) -> str:
+    qqq = spy.with_name("qqq_daily.csv")
+    qqq.write_bytes(spy.read_bytes())
+    return (
+        f"{qqq}, line 2, column 'close': every price and volume equals SPY's ({spy}) on all 700 common dates"
+    )
+
+
+def date_with_garbage(spy: Path) -> str:
+    """The symbol's file in the Yahoo layout (ISO dates), line 50's date followed by other characters."""
+    frame = one_symbol(synthetic_prices(700), "SPY")
+    lines = yahoo_csv(frame).splitlines()
+    parts = lines[49].split(",")
+    parts[0] += "xyz!!"
+    lines[49] = ",".join(parts)
+    spy.write_text("\n".join(lines) + "\n")
+    return (
+        f"{spy}, line 50, column 'date': unparsable date '{parts[0]}' (expected %Y-%m-%d, a date-time or a "
+        "date-time with an offset)"
+    )
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [cut_last_line, copied_benchmark, date_with_garbage],
+    ids=["last_line_cut", "benchmark_a_copy", "date_with_garbage"],
+)
+def test_flow_on_a_file_that_lies_stops_in_ingest(tmp_path: Path, breakage: Callable[[Path], str]) -> None:
+    source = write_pair(tmp_path / "data", 700)
+    expected = breakage(tmp_path / "data" / "spy_daily.csv")
+    result = run_flow(tmp_path, source=source)
+    assert result.status == "failed"
+    assert sorted(step.id for step in result.run) == ["ingest", "start"]
+    assert f"spylib.core.errors.DataValidationError: {expected}" in task_of(result.run, "ingest").stderr
+    assert nothing_written(tmp_path)
+
+
+def test_flow_with_an_all_missing_user_feature_stops_in_features_naming_it(tmp_path: Path) -> None:
+    source = write_pair(tmp_path / "data", 1700)  # long enough for the walk-forward checked in ingest
+    env = flow_env(PYTHONPATH=pythonpath(REPO))
+    result = run_flow(
+        tmp_path, env=env, source=source, extra_features="tests.helpers.user_features:all_missing"
+    )
+    assert result.status == "failed"
+    assert sorted(step.id for step in result.run) == ["features", "ingest", "start"]
+    assert (
+        "spylib.core.errors.ConfigError: --extra-features, key 'all_missing': undefined (NaN) on 100% of the rows "
+        "after the 100-row warm-up" in task_of(result.run, "features").stderr
+    )
+    assert not (tmp_path / "lake" / "features").exists()  # the staged prices are invisible
+    assert not (tmp_path / "registry").exists()
+
+
+# (the flow, the variable, its value, the one line printed before anything runs)
+# fmt: off
+ENVIRONMENT_CASES: dict[str, tuple[Path, str, str, str]] = {
+    "endpoint_not_a_url": (
+        FLOW_FILE, "AWS_ENDPOINT_URL_S3", "not-a-url",
+        "spy-flow: error: $AWS_ENDPOINT_URL_S3: not an endpoint URL: 'not-a-url' (expected http://HOST[:PORT] or "
+        "https://HOST[:PORT])",
+    ),
+    "fail_on_alert_with_a_typo": (
+        PREDICT_FLOW, "SPYFLOW_FAIL_ON_ALERT", "ture",
+        "spy-flow: error: $SPYFLOW_FAIL_ON_ALERT: expected one of 1, true, yes, 0, false, no (or empty), got 'ture'",
+    ),
+}
+# fmt: on
+
+
+@pytest.mark.parametrize(
+    ("flow", "name", "value", "line"), ENVIRONMENT_CASES.values(), ids=ENVIRONMENT_CASES.keys()
+)
+def test_a_bad_environment_setting_is_one_line_before_the_run(
+    tmp_path: Path, flow: Path, name: str, value: str, line: str
+) -> None:
+    run_id_file = tmp_path / "run-id"
+    command = [sys.executable, str(flow), "run", "--run-id-file", str(run_id_file)]
+    done = subprocess.run(
+        command,
+        env={**os.environ, **flow_env(), name: value},
+        cwd=runner_cwd(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr == f"{line}\n"
+    assert not run_id_file.exists()
