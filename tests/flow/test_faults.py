@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from metaflow import Run
 
@@ -32,6 +33,7 @@ from spylib.storage.tables import LAKE_TABLES
 from tests.helpers.flowrun import data_of, fault_env, resume_flow, run_flow, runner_cwd, task_of
 from tests.helpers.metaflow_env import output_params
 from tests.helpers.paths import FLOW_FILE, SMALL_SWEEP
+from tests.helpers.price_files import write_pair
 
 
 def step_names(run: Run) -> list[str]:
@@ -173,3 +175,112 @@ def test_a_run_failing_in_register_is_invisible_and_resume_publishes_it_once(tmp
     publication = data_of(resumed.run).lake_publication
     assert publication["moved"] == len(publication["files"])
     assert not publication["already_published"]
+
+
+def start_held_flow(tmp_path: Path, env: dict[str, str], marker: Path, **params: str) -> tuple[Any, Path]:
+    """A SpyFlow run in a subprocess, until the armed fault holds it (``<marker>.reached`` written)."""
+    run_id_file = tmp_path / "run-id"
+    command = [
+        sys.executable, str(FLOW_FILE), "--config", "sweep", str(SMALL_SWEEP), "run", "--max-workers", "2",
+        "--run-id-file", str(run_id_file),
+        *(f"--{k.replace('_', '-')}={v}" for k, v in {**output_params(tmp_path), **params}.items()),
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, env={**os.environ, **env}, cwd=runner_cwd(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    reached = Path(f"{marker}.reached")
+    deadline = time.monotonic() + 600
+    while not reached.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"the flow ended before the fault: {process.communicate()[0][-2000:]}")
+        assert time.monotonic() < deadline, "the flow did not reach the fault"
+        time.sleep(0.2)
+    return process, run_id_file
+
+
+def test_a_run_killed_inside_end_is_invisible_until_resume_publishes_it(tmp_path: Path) -> None:
+    """SIGKILL in ``end`` after every lake file is in its table but before the publication record: readers
+    see none of the run (its publication marker hides it), and the resume's ``end`` publishes it once."""
+    marker = tmp_path / "hold-record"
+    marker.touch()
+    env = fault_env(marker, "spylib.storage.lake:atomic_write_bytes", match=".json'", action="hold")
+    process, run_id_file = start_held_flow(tmp_path, env, marker)
+    lake = str(tmp_path / "lake")
+    try:
+        assert list_staged_runs(lake) == []  # every staged file was moved into the tables...
+        assert visible(lake) == dict.fromkeys(LAKE_TABLES, 0)  # ...and no reader sees any of them
+        os.kill(int(Path(f"{marker}.reached").read_text()), signal.SIGKILL)
+        process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode != 0
+    origin = Run(f"SpyFlow/{run_id_file.read_text().strip()}")
+    assert not is_published(lake, origin.id)
+    assert visible(lake) == dict.fromkeys(LAKE_TABLES, 0)
+
+    marker.unlink()
+    resumed = resume_flow(origin.id, env=env)
+    assert resumed.status == "successful", resumed.stderr
+    assert_published_once(lake, origin.id, len(data_of(resumed.run).predictions))
+
+
+def test_a_lake_deleted_while_the_run_works_stops_end_and_publishes_nothing(tmp_path: Path) -> None:
+    import shutil
+
+    marker = tmp_path / "hold-register"
+    marker.touch()
+    env = fault_env(marker, "spylib.stages.training.register:run_register", action="hold")
+    process, run_id_file = start_held_flow(tmp_path, env, marker)
+    try:
+        shutil.rmtree(tmp_path / "lake")  # an operator cleans the lake while the run works
+        marker.unlink()
+        output, _ = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode != 0
+    run = Run(f"SpyFlow/{run_id_file.read_text().strip()}")
+    end = task_of(run, "end")
+    assert not end.successful
+    staged = tmp_path / "lake" / "_staging" / f"run_id={run.id}"
+    assert f"a staged file of run {run.id} is gone: {staged}/" in end.stderr
+    assert "nothing was published: run the flow again" in output
+    assert "Traceback" not in end.stderr
+    assert not (tmp_path / "lake").exists() or visible(str(tmp_path / "lake")) == dict.fromkeys(
+        LAKE_TABLES, 0
+    )
+    assert not (tmp_path / "out" / "predictions").exists()  # the prediction files stayed staged
+
+
+def test_resume_after_the_source_changed_refuses_or_proceeds_on_request(tmp_path: Path) -> None:
+    marker = tmp_path / "fail-register"
+    marker.touch()
+    env = fault_env(marker, "spylib.stages.training.register:run_register")
+    source = write_pair(tmp_path / "data", 1700)
+    result = run_flow(tmp_path, env=env, source=source)
+    assert result.status == "failed"
+    marker.unlink()
+    spy = tmp_path / "data" / "spy_daily.csv"
+    lines = spy.read_text().splitlines()
+    lines[-1] = lines[-1].rsplit(",", 1)[0] + ",123"  # the last day's volume, corrected upstream
+    spy.write_text("\n".join(lines) + "\n")
+
+    refused = resume_flow(result.run.id, env=env)
+    assert refused.status == "failed"
+    register = task_of(refused.run, "register")
+    assert (
+        f"spylib.core.errors.DataValidationError: {spy}: changed since run {result.run.id} read it: a resumed run "
+        "reuses the origin run's data" in register.stderr
+    )
+    assert not (tmp_path / "registry").exists()
+
+    allowed = resume_flow(refused.run.id, env={**env, "SPYFLOW_RESUME_CHANGED_SOURCES": "true"})
+    assert allowed.status == "successful", allowed.stderr
+    change = data_of(allowed.run).resume_source_change
+    assert change["changed_files"] == [str(spy)]
+    assert change["origin_run_id"] == refused.run.id
+    assert "changed since run" in allowed.stdout

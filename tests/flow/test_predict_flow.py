@@ -62,6 +62,10 @@ def test_predict_flow_twice_on_one_day_then_the_next_day(tmp_path: Path, session
     assert {first.id, second.id} <= set(history["run_id"])
     assert (history["peak_rss_mb"] > 0).all()
     assert monitor["monitored_predictions"].data["segment"].tolist() == ["replay"] * 30 + ["daily"] * 2
+    assert monitor["replay_note"].data == (
+        "replay: 30 day(s) asked, 30 replayed, 0 of them inside the model's training window (up to 2012-12-31) and "
+        "left out; performance is scored on the 30 replayed day(s) after it and the daily track record"
+    )
     # the PNGs and monitoring.json beside the predictions
     out = tmp_path / "out" / "predictions" / f"run_id={third.id}"
     for name in ("drift", "performance", "probability", "step_durations"):
@@ -78,3 +82,20 @@ def test_predict_flow_twice_on_one_day_then_the_next_day(tmp_path: Path, session
     assert "Drift per feature (PSI)" in text
     assert text.count("data:image/png;base64") >= 4  # the four figures
     assert "MONITORING" in task_of(third, "end")["message"].data
+
+
+def test_a_replay_reaching_into_the_training_window_is_scored_after_it(tmp_path: Path) -> None:
+    register_approved_model(tmp_path / "registry")  # trained on 2004-01-02 .. 2012-12-31
+    run = run_predict_flow(tmp_path, DAY, replay_days=100000)
+    monitor = task_of(run, "monitor")
+    note = monitor["replay_note"].data
+    monitored = monitor["monitored_predictions"].data
+    replayed = monitored[monitored["segment"] == "replay"]
+    assert pd.to_datetime(replayed["date"]).min() > pd.Timestamp("2012-12-31")
+    kept = len(replayed)
+    assert note.startswith("replay: 100000 day(s) asked, ")
+    assert (
+        "inside the model's training window (up to 2012-12-31) and left out; performance is scored on the "
+        f"{kept} replayed day(s) after it" in note
+    )
+    assert note in monitor.stdout  # printed too
