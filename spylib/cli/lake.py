@@ -46,9 +46,10 @@ def add_parsers(commands: Any) -> None:
     """The lake subcommands, on the ``add_subparsers`` object of the main parser."""
     sql = commands.add_parser(
         "sql",
-        help="SQL over the Parquet lake (DuckDB)",
-        description="SQL over the Parquet lake with DuckDB. Views: prices, features, predictions "
-        "(each with run_id and year).",
+        help="read-only SQL over the Parquet lake (DuckDB)",
+        description="Read-only SQL over the Parquet lake with DuckDB: one query (SELECT, WITH, EXPLAIN, "
+        "DESCRIBE, SHOW); anything else is refused. Tables: prices, features, predictions (each with run_id "
+        "and year), published runs only.",
     )
     sql.add_argument("statement", metavar="SQL", help='e.g. "SELECT symbol, count(*) FROM prices GROUP BY 1"')
     sql.add_argument(

@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 import pyarrow.parquet as pq
+import pytest
 from metaflow import Run
 from moto.server import ThreadedMotoServer
 
@@ -166,3 +167,49 @@ def read_object(s3: Any, uri: str) -> bytes:
 
 def registry_versions(tmp: Path) -> list[Path]:
     return sorted((tmp / "registry").glob("*/versions/*/manifest.json"))
+
+
+def test_an_s3_publication_killed_half_way_is_invisible_until_completed(
+    moto_env: dict[str, str], monkeypatch: Any
+) -> None:
+    """The S3 lake: a publication killed after three server-side moves leaves those objects in the tables'
+    prefixes, yet read_table, the listing and the DuckDB views see none of the run until its record exists
+    (the marker ``_published/run_id=R.publishing`` hides it); publishing again completes it, once."""
+    from spylib.storage import lake as lake_module
+    from spylib.storage.sql import query
+    from spylib.storage.staging import publish_run, stage_table
+    from tests.helpers.lake_frames import make_frame
+
+    boto3.client("s3").create_bucket(Bucket="spyflow-publication")
+    lake = "s3://spyflow-publication/lake"
+    tables = ("prices", "features", "predictions")
+    for table in tables:
+        stage_table(make_frame(table), table, lake, "5")
+    real_move = lake_module._S3Store.move
+    moved: list[str] = []
+
+    def dying_move(self: Any, source: str, target: str) -> None:
+        if len(moved) == 3:
+            raise KeyboardInterrupt  # the end task is killed mid-publication
+        moved.append(target)
+        real_move(self, source, target)
+
+    def rows() -> dict[str, int]:
+        out = {}
+        for table in tables:
+            n = len(read_table(table, lake))
+            assert (n == 0) == (not list_lake_files(table, lake))
+            assert int(query(f"SELECT count(*) AS n FROM {table}", lake, s3_mode="sync")["n"].iloc[0]) == n
+            out[table] = n
+        return out
+
+    monkeypatch.setattr(lake_module._S3Store, "move", dying_move)
+    with pytest.raises(KeyboardInterrupt):
+        publish_run(lake, "5")
+    assert len(moved) == 3
+    assert rows() == dict.fromkeys(tables, 0)
+    assert not is_published(lake, "5")
+    monkeypatch.setattr(lake_module._S3Store, "move", real_move)
+    publish_run(lake, "5")
+    assert rows() == dict.fromkeys(tables, 12)
+    assert list_staged_runs(lake) == []
