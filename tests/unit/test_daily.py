@@ -273,7 +273,9 @@ def register_synthetic(root: Path, profile: dict, status: str = "Approved") -> N
 
 
 def test_load_approved_model_checks_the_profile_hash(tmp_path: Path, profile: dict) -> None:
-    with pytest.raises(SpyFlowError, match="model group 'spy-direction' has no version in the local registry"):
+    with pytest.raises(
+        SpyFlowError, match="model group 'spy-direction' has no version in the local registry"
+    ):
         daily.load_approved_model(settings_for(tmp_path))  # an empty registry: nothing to approve yet
     register_synthetic(tmp_path, profile, status="PendingManualApproval")
     with pytest.raises(SpyFlowError, match="no Approved version"):
