@@ -11,10 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from spylib.core.config import GateConfig
 from spylib.core.jsonio import json_float
+
+if TYPE_CHECKING:
+    from spylib.evaluation.evidence import Evidence
 
 
 @dataclass(frozen=True)
@@ -77,29 +80,25 @@ class GateDecision:
         }
 
 
-def apply_gate(evidence: Mapping[str, Any], gate: GateConfig) -> GateDecision:
-    """Approved only if every check holds. ``evidence`` is the ``metrics`` of the run: the selection's
-    (``dsr``, ``dsr_effective``, ``prob_oos_loss``, ``pbo``) and the track's figures."""
+def apply_gate(evidence: Evidence, gate: GateConfig) -> GateDecision:
+    """Approved only if every check holds, on the run's evidence: the selection's figures (``dsr``,
+    ``dsr_effective``, ``prob_oos_loss``, ``pbo``) and the track's."""
 
-    def value(key: str) -> float:
-        raw = evidence.get(key)
-        return math.nan if raw is None else float(raw)
-
-    def check(name: str, label: str, key: str, op: str, bound: float, requirement: str) -> GateCheck:
-        v = value(key)
+    def check(name: str, label: str, raw: float | None, op: str, bound: float, requirement: str) -> GateCheck:
+        v = math.nan if raw is None else float(raw)
         passed = (
             not math.isnan(v) and {">=": v >= bound, ">": v > bound, "<": v < bound, "<=": v <= bound}[op]
         )
         return GateCheck(name, v, requirement, bool(passed), label)
 
-    dsr_key = "dsr_effective" if gate.dsr_trials == "effective" else "dsr"
-    n_key = "n_trials_effective" if gate.dsr_trials == "effective" else "n_trials"
+    effective = gate.dsr_trials == "effective"
+    n_trials = evidence.n_trials_effective if effective else evidence.n_trials
     checks = [
         check(
             "dsr_selection",
-            f"deflated Sharpe ratio of the selection over {int(value(n_key))} "
-            f"{'effective ' if gate.dsr_trials == 'effective' else ''}trials (out-of-fold)",
-            dsr_key,
+            f"deflated Sharpe ratio of the selection over {int(n_trials)} "
+            f"{'effective ' if effective else ''}trials (out-of-fold)",
+            evidence.dsr_effective if effective else evidence.dsr,
             ">=",
             gate.min_dsr,
             f">= {gate.min_dsr}",
@@ -107,7 +106,7 @@ def apply_gate(evidence: Mapping[str, Any], gate: GateConfig) -> GateDecision:
         check(
             "psr_track",
             "probability that the walk-forward track's Sharpe ratio is above 0",
-            "psr",
+            evidence.psr,
             ">=",
             gate.min_psr,
             f">= {gate.min_psr}",
@@ -118,7 +117,7 @@ def apply_gate(evidence: Mapping[str, Any], gate: GateConfig) -> GateDecision:
             check(
                 "track_beats_buy_and_hold",
                 "p-value of the track's net Sharpe above buy-and-hold's (Ledoit-Wolf HAC test, one-sided)",
-                "vs_buy_and_hold_p_value",
+                evidence.vs_buy_and_hold_p_value,
                 "<=",
                 gate.max_difference_p_value,
                 f"<= {gate.max_difference_p_value}",
@@ -128,7 +127,7 @@ def apply_gate(evidence: Mapping[str, Any], gate: GateConfig) -> GateDecision:
         check(
             "cscv_oos_loss",
             "probability that the sweep's in-sample best trial loses out of sample (CSCV)",
-            "prob_oos_loss",
+            evidence.prob_oos_loss,
             "<",
             gate.max_prob_oos_loss,
             f"< {gate.max_prob_oos_loss}",
@@ -136,7 +135,7 @@ def apply_gate(evidence: Mapping[str, Any], gate: GateConfig) -> GateDecision:
         check(
             "trades_per_year",
             "trades per year on the track",
-            "trades_per_year",
+            evidence.trades_per_year,
             ">=",
             gate.min_trades_per_year,
             f">= {gate.min_trades_per_year:g}",
@@ -144,7 +143,7 @@ def apply_gate(evidence: Mapping[str, Any], gate: GateConfig) -> GateDecision:
         check(
             "exposure",
             "share of track days in the market",
-            "exposure",
+            evidence.exposure,
             ">=",
             gate.min_exposure,
             f">= {gate.min_exposure:g}",
@@ -152,7 +151,7 @@ def apply_gate(evidence: Mapping[str, Any], gate: GateConfig) -> GateDecision:
         check(
             "auc_track_ci_low",
             "lower bound of the track AUC's 95% DeLong interval",
-            "auc_ci_low",
+            evidence.auc_ci_low,
             ">",
             gate.min_auc_lower,
             f"> {gate.min_auc_lower}",
@@ -163,7 +162,7 @@ def apply_gate(evidence: Mapping[str, Any], gate: GateConfig) -> GateDecision:
             check(
                 "pbo",
                 "probability of backtest overfitting of the sweep (CSCV)",
-                "pbo",
+                evidence.pbo,
                 "<",
                 gate.max_pbo,
                 f"< {gate.max_pbo}",

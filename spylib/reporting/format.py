@@ -93,3 +93,8 @@ def display_table(
         show = kinds.get(column, fmt)
         out[header] = [show(v) for v in frame[column].tolist()]
     return out
+
+
+def plain_text(markdown: str) -> str:
+    """A Markdown line for the console: no emphasis markers or code quotes."""
+    return markdown.replace("**", "").replace("`", "")

@@ -50,13 +50,6 @@ def env_flag(name: str = FAIL_ON_ALERT_ENV) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
 
 
-def env_default(name: str, fallback: str) -> str:
-    """A string Parameter default read from ``$name``: evaluated at deploy time, so a scheduled
-    deployment made with ``SPYFLOW_LAKE_ROOT=s3://... step-functions create`` keeps that location
-    (scheduled runs take the defaults; there is no command line to pass them)."""
-    return os.environ.get(name, "").strip() or fallback
-
-
 # ---------------------------------------------------------------------------------------------
 # the model
 # ---------------------------------------------------------------------------------------------

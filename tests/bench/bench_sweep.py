@@ -51,7 +51,7 @@ from benchcommon import (
 )
 
 from spylib.core.config import ModelSpec
-from spylib.evaluation.evidence import assess
+from spylib.evaluation.assessment import assess
 from spylib.evaluation.selection import activity, combine_trials, walk_forward_selection
 from spylib.modelling.scoring import ConfigResult
 from spylib.stages.settings import TrainingSettings

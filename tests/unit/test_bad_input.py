@@ -866,5 +866,5 @@ def test_what_only_the_data_tells_fails_in_ingest_before_any_write(
     source = write_pair(tmp_path / "data", 1700)
     settings = settings_under(tmp_path, flow_defaults, source=source, **over)
     with pytest.raises((ConfigError, DataValidationError)) as info:
-        run_ingest(settings)  # the ingest step writes the lake only after this returns
+        run_ingest(settings, "1")  # stages the prices in the lake only after every check
     assert str(info.value) == message(str(tmp_path / "data" / "spy_daily.csv"))

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from spylib.cli import build_parser, lake, main, models, runs
+from spylib.cli import build_parser, lake, main, runs
 from spylib.cli.table import MISSING, format_value, render_table
 from spylib.modelling.models import make_bundle
 from spylib.registry import RegistrationRequest, open_registry
@@ -120,12 +120,16 @@ def test_versions_default_location_comes_from_the_environment(
     assert (status, out) == (0, f"no versions in group 'other-group' at {registry_dir}\n")
 
 
-@pytest.mark.parametrize("value", ["", "  ", "/some/where"])
-def test_env_defaults_match_predict_flow(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
-    from spylib.stages.daily import env_default
+@pytest.mark.parametrize(
+    ("value", "expected"), [("", "data/registry"), ("  ", "data/registry"), ("/x", "/x")]
+)
+def test_env_defaults_are_the_outputs_modules(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: str
+) -> None:
+    from spylib.core.outputs import LOCATION_ENV, env_or
 
     monkeypatch.setenv("SPYFLOW_REGISTRY_LOCATION", value)
-    assert models.env_or(models.LOCATION_ENV) == env_default("SPYFLOW_REGISTRY_LOCATION", "data/registry")
+    assert env_or(LOCATION_ENV) == expected
     assert lake.DEFAULT_DATABASE == sql.DEFAULT_DATABASE
 
 
@@ -329,7 +333,7 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_installed_console_scripts() -> None:
     bin_dir = str(Path(sys.executable).parent)
-    for script, expected in (("spy-flow", "versions"), ("spy-sql", "--ddl")):
+    for script, expected in (("spy-flow", "versions"),):
         path = shutil.which(script, path=bin_dir) or shutil.which(script)
         assert path is not None, f"{script} is not installed: pip install -e ."
         done = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=60, check=False)

@@ -20,6 +20,7 @@ from spylib.monitoring.checks import Check, MonitoringReport
 from spylib.monitoring.plots import plot_monitoring
 from spylib.reporting.evaluation_card import (
     Banner,
+    EvaluationInputs,
     config_labels,
     evaluation_report,
     gate_line,
@@ -29,6 +30,7 @@ from spylib.reporting.evaluation_card import (
 from spylib.reporting.format import MISSING, count, display_table, fmt, pct, plain
 from spylib.stages.cards import to_card_components
 from tests.helpers.browser import long_numbers, significant_digits
+from tests.helpers.evidence import make_evidence
 
 
 # --- numbers --------------------------------------------------------------------------------------
@@ -141,7 +143,7 @@ EVIDENCE = {
 
 
 def test_gate_lines_read_in_words() -> None:
-    gate = apply_gate(EVIDENCE, GateConfig())
+    gate = apply_gate(make_evidence(**EVIDENCE), GateConfig())
     lines = gate_lines(gate)
     assert len(lines) == len(gate.checks)
     assert lines[0] == (
@@ -195,7 +197,7 @@ def test_config_labels_are_short_and_unique() -> None:
 
 
 # --- the evaluation report ------------------------------------------------------------------------
-def report_inputs(n_trials: int = 30) -> dict[str, Any]:
+def report_inputs(n_trials: int = 30) -> EvaluationInputs:
     """Every input of :func:`evaluation_report`, synthetic but shaped like a run's artifacts."""
     rng = np.random.default_rng(3)
     dates = list(pd.bdate_range("2010-01-01", periods=1500).date)
@@ -232,22 +234,22 @@ def report_inputs(n_trials: int = 30) -> dict[str, Any]:
         "sharpe_net", "cagr_net", "max_drawdown_net", "exposure", "break_even_cost_bps")},
         "n_trades": rng.integers(1, 300, k).astype(float)})  # fmt: skip
     baselines.loc[1, "auc"] = math.nan
-    metrics = {**EVIDENCE, "sharpe_net": 0.106, "buy_and_hold_sharpe_net": 0.356, "track_start": str(track["date"].iloc[0]),
-               "track_end": str(track["date"].iloc[-1]), "years": 4.2, "cost_bps": 1.0, "execution": "open_to_open"}  # fmt: skip
+    evidence = make_evidence(**EVIDENCE, **{"sharpe_net": 0.106, "buy_and_hold_sharpe_net": 0.356, "track_start": str(track["date"].iloc[0]),
+               "track_end": str(track["date"].iloc[-1]), "years": 4.2, "cost_bps": 1.0, "execution": "open_to_open"})  # fmt: skip
     importance = pd.DataFrame({"feature": [f"f{i}" for i in range(20)], "auc_drop_mean": np.linspace(0.004, 0, 20),
                                "auc_drop_std": np.full(20, 0.001)})  # fmt: skip
     power = {"track_days": len(track), "track_years": 4.2, "min_detectable_sharpe": 1.2,
              "min_detectable_sharpe_normal": 1.1, "min_detectable_excess_sharpe": 1.0}  # fmt: skip
-    return {
-        "data_note": "synthetic prices", "quality_note": "", "trials": trials, "best": trials.iloc[1].to_dict(),
-        "metrics": metrics, "baselines": baselines, "track": track, "refits": refits, "splits": splits,
-        "importance": importance, "gate": apply_gate(metrics, GateConfig()), "power": power, "holdout": {},
-    }  # fmt: skip
+    return EvaluationInputs(
+        data_note="synthetic prices", quality_note="", trials=trials, best=trials.iloc[1].to_dict(),
+        evidence=evidence, baselines=baselines, track=track, refits=refits, splits=splits,
+        importance=importance, gate=apply_gate(evidence, GateConfig()), power=power, holdout={},
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def report_items() -> list[tuple[str, Any]]:
-    return evaluation_report(**report_inputs())
+    return evaluation_report(report_inputs())
 
 
 def test_report_opens_with_the_verdict_in_colour(report_items: list[tuple[str, Any]]) -> None:
@@ -255,7 +257,7 @@ def test_report_opens_with_the_verdict_in_colour(report_items: list[tuple[str, A
     assert kinds[:3] == ["markdown", "banner", "markdown"]
     banner = report_items[1][1]
     assert isinstance(banner, Banner)
-    gate = apply_gate(report_inputs()["metrics"], GateConfig())
+    gate = apply_gate(report_inputs().evidence, GateConfig())
     assert banner.value == verdict_line(gate)
     assert banner.value.startswith("Rejected: ")
     assert banner.tone == "bad"
@@ -284,7 +286,7 @@ def test_report_tables_are_complete_strings_with_short_numbers(report_items: lis
     assert key["strategy"].tolist() == strategies
     assert detail["strategy"].tolist() == strategies
     assert detail["AUC"].iloc[1] == MISSING
-    assert len(refits) == len(report_inputs()["refits"])
+    assert len(refits) == len(report_inputs().refits)
     assert configurations["configuration"].tolist() == ["logistic", "random_forest 1", "random_forest 2"]
     assert len(trials) == 25
     for table in tables:
@@ -293,7 +295,7 @@ def test_report_tables_are_complete_strings_with_short_numbers(report_items: lis
 
 
 def test_report_says_when_every_trial_is_shown() -> None:
-    items = evaluation_report(**report_inputs(n_trials=10))
+    items = evaluation_report(report_inputs(n_trials=10))
     headings = [p for k, p in items if k == "markdown" and p.startswith("## Trials")]
     assert headings == ["## Trials (10 in all, ranked by out-of-fold net Sharpe over every block)"]
 
