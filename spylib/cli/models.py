@@ -21,7 +21,8 @@ from spylib.core.outputs import DEFAULT_MODEL_GROUP, LAKE_ENV, LOCATION_ENV, REG
 if TYPE_CHECKING:
     from spylib.registry import ApprovalStatus, ModelRegistry, Registration
 
-# The headline metrics of a registered SpyFlow run (keys of the ``metrics`` the evaluate step computes).
+# The headline metrics of a registered SpyFlow run: fields of spylib.evaluation.evidence.Evidence, read
+# from the registered dict by name (importing the evaluation takes seconds; a unit test checks the names).
 HEADLINE_METRICS = (
     ("net Sharpe", "sharpe_net"),
     ("B&H Sharpe", "buy_and_hold_sharpe_net"),

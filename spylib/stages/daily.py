@@ -131,7 +131,8 @@ class DailyData:
 
 def price_loader(source: str) -> Callable[..., Any] | None:
     """The ingest loader for ``source``: the yfinance live source, or None (the default loader)."""
-    from spylib.data.live import LIVE_SOURCE, load_live
+    from spylib.data.live import load_live
+    from spylib.data.price_files import LIVE_SOURCE
 
     return load_live if source == LIVE_SOURCE else None
 

@@ -178,7 +178,7 @@ def child_inprocess(out_path: str, kwargs_path: str) -> None:
         "n_blocks": len(data.splits.blocks),
         "chosen": evaluation.best["config_id"],
         "feature_rows": len(data.features),
-        "gate": gate["status"],
+        "gate": evaluation.gate_decision.status,
     }
     Path(out_path).write_text(json.dumps(payload))
 

@@ -78,7 +78,9 @@ def main() -> None:
         settings = training_settings(tmp)
         ingested = run_ingest(settings, "bench")
         made = run_features(ingested.prices, settings, "bench", ingested.lake_files)
-        data = run_split(made.feature_table, made.feature_columns, made.data_quality, settings.plan).training_data
+        data = run_split(
+            made.feature_table, made.feature_columns, made.data_quality, settings.plan
+        ).training_data
         features, cols = data.features, list(data.feature_columns)
         final = features.iloc[data.splits.final_train_rows()]
         final = final[final["target_up"].notna()]

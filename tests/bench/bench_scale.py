@@ -94,9 +94,13 @@ def bench_history(years: list[int], tmp: str) -> list[dict[str, Any]]:
         n = y * DAYS_PER_YEAR
         # synthetic prices under the default run's names (the settings accept only names the source has)
         prices = synthetic_prices([settings.data.symbol, settings.data.benchmark], n, seed=y)
-        t_build, _ = timed(build_features, prices, settings.data.symbol, settings.data.benchmark, settings.plan.execution)
+        t_build, _ = timed(
+            build_features, prices, settings.data.symbol, settings.data.benchmark, settings.plan.execution
+        )
         t_run, made = timed(run_features, prices, settings)
-        data = run_split(made.feature_table, made.feature_columns, made.data_quality, settings.plan).training_data
+        data = run_split(
+            made.feature_table, made.feature_columns, made.data_quality, settings.plan
+        ).training_data
         row: dict[str, Any] = {
             "years": y,
             "rows": n,

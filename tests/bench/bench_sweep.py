@@ -115,7 +115,9 @@ def score_all(
     """Every configuration through ``run_train`` (one at a time), and each one's wall seconds. The
     settings' grid becomes ``specs`` (``run_train`` numbers each configuration by its place there, and
     refuses one that is not in it)."""
-    grid = dataclasses.replace(settings.plan, sweep=dataclasses.replace(settings.plan.sweep, models=tuple(specs)))
+    grid = dataclasses.replace(
+        settings.plan, sweep=dataclasses.replace(settings.plan.sweep, models=tuple(specs))
+    )
     results: list[ConfigResult] = []
     seconds: list[float] = []
     for spec in specs:
@@ -259,7 +261,9 @@ def main() -> None:
         settings = training_settings(tmp)
         ingested = run_ingest(settings, "bench")
         made = run_features(ingested.prices, settings, "bench", ingested.lake_files)
-        data = run_split(made.feature_table, made.feature_columns, made.data_quality, settings.plan).training_data
+        data = run_split(
+            made.feature_table, made.feature_columns, made.data_quality, settings.plan
+        ).training_data
         specs = list(settings.plan.sweep.models)
         if args.quick:
             seen: set[str] = set()
@@ -286,7 +290,9 @@ def main() -> None:
 
         sizes = [8, 16] if args.quick else [8, 16, 32, 64]
         order = round_robin([s.family for s in specs])
-        assess(results[:2], data.features, data.splits, settings.plan.sweep, settings.gate, cost_bps=1.0, seed=0)
+        assess(
+            results[:2], data.features, data.splits, settings.plan.sweep, settings.gate, cost_bps=1.0, seed=0
+        )
         growth_rows = []
         for n in sizes:
             picks = [order[i % len(order)] for i in range(n)]

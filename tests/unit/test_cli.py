@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from spylib.cli import build_parser, lake, main, runs
+from spylib.cli import build_parser, lake, main, models, runs
 from spylib.cli.table import MISSING, format_value, render_table
 from spylib.modelling.models import make_bundle
 from spylib.registry import RegistrationRequest, open_registry
@@ -351,3 +351,14 @@ def test_format_value_and_table() -> None:
     assert format_value(True) == "true"
     table = render_table(["name", "x"], [["a", 1.5], ["bb", None]])
     assert table.splitlines() == ["name    x", "----  ---", "a     1.5", f"bb      {MISSING}"]
+
+
+def test_headline_metrics_are_evidence_fields() -> None:
+    """The command line reads a registered version's metrics as a dict (importing the evaluation takes
+    seconds); its keys must be names of the typed evidence, so a misspelt one fails here."""
+    from dataclasses import fields
+
+    from spylib.evaluation.evidence import Evidence
+
+    names = {f.name for f in fields(Evidence)}
+    assert {key for _, key in models.HEADLINE_METRICS} <= names
