@@ -71,11 +71,6 @@ def gate_line(check: GateCheck) -> str:
     return f"{'pass' if check.passed else 'FAIL'}: {_check_words(check)}"
 
 
-def gate_lines(gate: GateDecision) -> list[str]:
-    """Every check in words, the failed ones first."""
-    return [gate_line(c) for c in failed_first(gate)]
-
-
 def gate_markdown(gate: GateDecision) -> str:
     """The checks as a Markdown list, failed first, each with its name in the ``gate`` artifact."""
     return "\n".join(

@@ -47,7 +47,7 @@ from benchcommon import (
     training_settings,
 )
 
-from spylib.core.config import ModelSpec, load_json_config
+from spylib.core.config import ModelSpec
 from spylib.features import table as features_module
 from spylib.features.table import build_features, feature_columns
 from spylib.modelling.models import fit_model
@@ -55,6 +55,7 @@ from spylib.stages.settings import TrainingSettings
 from spylib.stages.training.features import run_features
 from spylib.stages.training.split import run_split
 from spylib.stages.training.train import run_train
+from tests.helpers.flow_defaults import load_json_config
 
 DAYS_PER_YEAR = 252
 # The default walk-forward (750 training days before the first block, 2 selection blocks) needs more

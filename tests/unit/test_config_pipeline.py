@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from spylib.core.config import ModelSpec, load_json_config, parse_sweep
+from spylib.core.config import ModelSpec, parse_sweep
 from spylib.core.errors import ConfigError
 from spylib.core.runtime import ensure_metaflow_user
 from spylib.stages.settings import TrainingSettings, build_training_settings
-from tests.helpers.flow_defaults import config_defaults, flow_class, parameter_defaults
+from tests.helpers.flow_defaults import config_defaults, flow_class, load_json_config, parameter_defaults
 from tests.helpers.paths import FLOW_FILE
 
 

@@ -23,8 +23,8 @@ from spylib.reporting.evaluation_card import (
     EvaluationInputs,
     config_labels,
     evaluation_report,
+    failed_first,
     gate_line,
-    gate_lines,
     verdict_line,
 )
 from spylib.reporting.format import MISSING, count, display_table, fmt, pct, plain
@@ -144,7 +144,7 @@ EVIDENCE = {
 
 def test_gate_lines_read_in_words() -> None:
     gate = apply_gate(make_evidence(**EVIDENCE), GateConfig())
-    lines = gate_lines(gate)
+    lines = [gate_line(c) for c in failed_first(gate)]
     assert len(lines) == len(gate.checks)
     assert lines[0] == (
         "FAIL: deflated Sharpe ratio of the selection over 8 effective trials (out-of-fold): 0.0800, needs >= 0.95"
