@@ -384,9 +384,9 @@ def _simulation_sentence(power: Mapping[str, Any]) -> str:
     sim = power.get("simulation")
     if not sim:
         return ""
-    null = sim.false_approval
+    null = sim["false_approval"]
     return (
-        f" Measured on {count(null['replications'])} synthetic markets with no edge ({plain(sim.years)} years "
+        f" Measured on {count(null['replications'])} synthetic markets with no edge ({plain(sim['years'])} years "
         f"each), the gate approved {count(null['approved'])} ({pct(null['rate'])}, 95% interval "
         f"{pct(null['ci_low'])} to {pct(null['ci_high'])})."
     )

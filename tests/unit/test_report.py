@@ -393,3 +393,18 @@ def test_card_components_for_every_kind() -> None:
 def test_card_components_reject_an_unknown_kind() -> None:
     with pytest.raises(ValueError, match="unknown card item kind 'chart'"):
         to_card_components([("chart", None)])
+
+
+def test_the_card_states_the_measured_false_approval_rate() -> None:
+    from dataclasses import replace
+
+    from spylib.evaluation.simulation import load_simulated_power
+
+    simulated = load_simulated_power()
+    assert simulated, "the shipped simulation result (spylib/evaluation/resources/gate_power.json)"
+    inputs = report_inputs()
+    items = evaluation_report(replace(inputs, power={**inputs.power, "simulation": simulated}))
+    texts = [p for k, p in items if k == "markdown" and p.startswith("**What this track can detect.**")]
+    assert len(texts) == 1
+    assert "synthetic markets with no edge" in texts[0]
+    assert "the gate approved" in texts[0]
