@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from spylib.core.config import ModelSpec
     from spylib.evaluation.evidence import Evidence
     from spylib.modelling.scoring import ConfigResult
+    from spylib.reporting.evaluation_card import EvaluationInputs
 
 
 def fit_on_labelled(spec: ModelSpec, rows: pd.DataFrame, columns: list[str], seed: int) -> Any:
@@ -75,7 +76,7 @@ def run_evaluate(
     from spylib.evaluation.evidence import power_summary
     from spylib.evaluation.selection import chosen_trial
     from spylib.evaluation.simulation import load_simulated_power
-    from spylib.reporting.evaluation_card import EvaluationInputs, evaluation_report
+    from spylib.reporting.evaluation_card import EvaluationInputs
 
     plan, cols, splits = settings.plan, list(data.feature_columns), data.splits
     results = [r for batch in task_results for r in batch]
@@ -110,19 +111,27 @@ def run_evaluate(
         power=power,
         holdout=holdout_figures(model, data, best, settings),
     )
+    return evaluate_result(inputs, model)
+
+
+def evaluate_result(inputs: EvaluationInputs, model: Any) -> EvaluateResult:
+    """The evaluate step's artifacts: what the card shows, the final model, and the public dict forms
+    of the evidence (``metrics``) and of the gate's decision (``gate``)."""
+    from spylib.reporting.evaluation_card import evaluation_report
+
     return EvaluateResult(
         trials=inputs.trials,
-        best=best,
+        best=inputs.best,
         model=model,
-        evidence=evidence,
-        metrics=evidence.to_dict(),
-        baselines=baselines,
+        evidence=inputs.evidence,
+        metrics=inputs.evidence.to_dict(),
+        baselines=inputs.baselines,
         track=inputs.track,
         refits=inputs.refits,
         importance=inputs.importance,
         holdout_metrics=inputs.holdout,
-        power=power,
-        gate_decision=gate,
-        gate=gate.to_dict(),
+        power=inputs.power,
+        gate_decision=inputs.gate,
+        gate=inputs.gate.to_dict(),
         card_items=evaluation_report(inputs),
     )
