@@ -13,12 +13,10 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
 from spylib.core.errors import ConfigError
-from spylib.core.jsonio import load_json_config as load_json_config  # re-exported: its old home
 
-ExecutionConvention = Literal["close_to_close", "open_to_open"]
 EXECUTION_CONVENTIONS: tuple[str, ...] = ("close_to_close", "open_to_open")
 # Rows a label spans per convention: close t -> close t+1 (1); open t+1 -> open t+2 (2).
 LABEL_HORIZON: dict[str, int] = {"close_to_close": 1, "open_to_open": 2}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -79,16 +78,3 @@ def loads_config(text: str, source: str) -> Any:
         raise ConfigError(
             f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", source=source
         ) from None
-
-
-def load_json_config(path: str | Path) -> dict[str, Any]:
-    """Read a JSON config file; a syntax error names the file, line and column."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", source=str(p)) from exc
-    value = loads_config(text, str(p))
-    if not isinstance(value, dict):
-        raise ConfigError("expected a JSON object at the top level", source=str(p))
-    return value

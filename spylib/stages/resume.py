@@ -29,9 +29,10 @@ def source_digests(settings: TrainingSettings) -> dict[str, str]:
     embedded, live and synthetic sources)."""
     from spylib.data.price_files import is_template_source, read_source_bytes, resolve_source
 
-    if not is_template_source(settings.source):
+    data = settings.data
+    if not is_template_source(data.source):
         return {}
-    uris = [resolve_source(settings.source, s) for s in (settings.symbol, settings.benchmark)]
+    uris = [resolve_source(data.source, s) for s in (data.symbol, data.benchmark)]
     return {uri: hashlib.sha256(read_source_bytes(uri)).hexdigest() for uri in uris}
 
 

@@ -28,7 +28,6 @@ import pytest
 from spylib.core.config import (
     ModelSpec,
     WalkForwardConfig,
-    load_json_config,
     parse_data_checks,
     parse_gate,
     parse_holdout_start,
@@ -42,10 +41,10 @@ from spylib.core.runtime import env_flag
 from spylib.data.price_files import CUT_HINT, check_source_template, resolve_source
 from spylib.data.sources import ingest, load_price_file, require_history
 from spylib.modelling.walk_forward import walk_forward_splits
+from spylib.stages.preflight import check_embargo
 from spylib.stages.settings import (
     TrainingSettings,
     build_training_settings,
-    check_embargo,
     check_lake_symbols,
     check_model_params,
     check_run_io,
@@ -56,7 +55,7 @@ from spylib.stages.settings import (
 )
 from spylib.stages.training.ingest import run_ingest
 from spylib.storage.s3 import ENDPOINT_VARIABLES, check_endpoint_variables, s3_endpoint, s3_timeouts
-from tests.helpers.flow_defaults import config_defaults, flow_class, parameter_defaults
+from tests.helpers.flow_defaults import config_defaults, flow_class, load_json_config, parameter_defaults
 from tests.helpers.metaflow_env import output_params
 from tests.helpers.paths import CONFIG_DIR, FLOW_FILE, SMALL_SWEEP
 from tests.helpers.price_files import (
@@ -882,9 +881,11 @@ CONFIG_FILE_CASES: dict[str, tuple[str, Callable[[str], str]]] = {
 
 
 @pytest.mark.parametrize(("text", "message"), CONFIG_FILE_CASES.values(), ids=CONFIG_FILE_CASES.keys())
-def test_bad_config_file(tmp_path: Path, text: str, message: Callable[[str], str]) -> None:
-    path = write(tmp_path, text, "sweep.json")
-    assert config_error(lambda: parse_sweep(load_json_config(path), source=path)) == message(path)
+def test_bad_config_file(text: str, message: Callable[[str], str]) -> None:
+    source = "config 'sweep'"  # what the flow's Config parser and parse_sweep name
+    assert config_error(lambda: parse_sweep(config_from_text("sweep", text), source=source)) == message(
+        source
+    )
 
 
 # --- locations start probes, and what only the data can tell (checked in ingest before any write) -----
@@ -985,16 +986,18 @@ def test_what_only_the_data_tells_fails_in_ingest_before_any_write(
         over = {k: v for k, v in over.items() if k != "source"}
     settings = settings_under(tmp_path, flow_defaults, source=source, **over)
     with pytest.raises((ConfigError, DataValidationError)) as info:
-        run_ingest(settings)  # the ingest step writes the lake only after this returns
+        run_ingest(settings, "1")  # stages the prices in the lake only after every check
     assert str(info.value) == message(str(tmp_path / "data" / "spy_daily.csv"))
 
 
 def test_the_earliest_holdout_named_is_accepted(tmp_path: Path, flow_defaults: dict[str, Any]) -> None:
     source = write_pair(tmp_path / "data", 1700)
-    run_ingest(settings_under(tmp_path, flow_defaults, source=source, holdout_start=EARLIEST_HOLDOUT))
+    run_ingest(settings_under(tmp_path, flow_defaults, source=source, holdout_start=EARLIEST_HOLDOUT), "1")
     day_before = str(date.fromisoformat(EARLIEST_HOLDOUT) - timedelta(days=3))  # the Friday before
     settings = settings_under(tmp_path, flow_defaults, source=source, holdout_start=day_before)
-    assert f"the earliest holdout start is {EARLIEST_HOLDOUT}" in config_error(lambda: run_ingest(settings))
+    assert f"the earliest holdout start is {EARLIEST_HOLDOUT}" in config_error(
+        lambda: run_ingest(settings, "2")
+    )
 
 
 @pytest.mark.parametrize("value", ["", "0", "false", "No", "1", "TRUE", " yes "])

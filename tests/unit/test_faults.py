@@ -156,18 +156,17 @@ def test_full_disk_while_staging_predictions_leaves_nothing(tmp_path: Path) -> N
 
 def staged_run(tmp_path: Path) -> TrainingSettings:
     """The settings of a run with every output under ``tmp_path``."""
+    base = base_settings()
     return replace(
-        base_settings(),
-        output_dir=str(tmp_path / "out"),
-        lake_root=str(tmp_path / "lake"),
-        registry_location=str(tmp_path / "registry"),
+        base,
+        outputs=replace(base.outputs, output_dir=str(tmp_path / "out"), lake_root=str(tmp_path / "lake")),
+        registry=replace(base.registry, location=str(tmp_path / "registry")),
     )
 
 
 def base_settings() -> TrainingSettings:
-    from spylib.core.config import load_json_config
     from spylib.stages.settings import build_training_settings
-    from tests.helpers.flow_defaults import config_defaults, flow_class, parameter_defaults
+    from tests.helpers.flow_defaults import config_defaults, flow_class, load_json_config, parameter_defaults
     from tests.helpers.paths import FLOW_FILE, SMALL_SWEEP
 
     flow = flow_class(FLOW_FILE)
@@ -183,9 +182,10 @@ def stage_everything(settings: TrainingSettings, run_id: str) -> tuple[dict[str,
     from tests.helpers.lake_frames import make_frame
 
     lake_files = {
-        t: write_lake(make_frame(t), t, settings, run_id) for t in ("prices", "features", "predictions")
+        t: write_lake(make_frame(t), t, settings.outputs, run_id)
+        for t in ("prices", "features", "predictions")
     }
-    return stage_predictions(predictions_frame(50, "run-5"), settings.output_dir, run_id), lake_files
+    return stage_predictions(predictions_frame(50, "run-5"), settings.outputs.output_dir, run_id), lake_files
 
 
 def lake_rows(lake: str) -> dict[str, int]:
@@ -219,26 +219,30 @@ def test_a_publication_killed_half_way_shows_nothing_until_it_completes(
 
     monkeypatch.setattr(lake_module._LocalStore, "move", dying_move)
     with pytest.raises(KeyboardInterrupt):
-        publish_run(settings.lake_root, "5")
+        publish_run(settings.outputs.lake_root, "5")
     assert all(Path(t).is_file() for t in moves)  # in the tables' directories...
-    assert lake_rows(settings.lake_root) == {"prices": 0, "features": 0, "predictions": 0}  # ...yet unseen
+    assert lake_rows(settings.outputs.lake_root) == {
+        "prices": 0,
+        "features": 0,
+        "predictions": 0,
+    }  # ...yet unseen
     monkeypatch.setattr(lake_module._LocalStore, "move", real_move)
-    publish_run(settings.lake_root, "5")  # the resume's end
-    assert lake_rows(settings.lake_root) == {"prices": 12, "features": 12, "predictions": 12}
-    assert not list(Path(settings.lake_root, "_published").glob("*.publishing"))
+    publish_run(settings.outputs.lake_root, "5")  # the resume's end
+    assert lake_rows(settings.outputs.lake_root) == {"prices": 12, "features": 12, "predictions": 12}
+    assert not list(Path(settings.outputs.lake_root, "_published").glob("*.publishing"))
 
 
 @pytest.mark.parametrize("deleted", ["lake", "out"])
 def test_end_refuses_to_publish_when_a_staged_file_is_gone(tmp_path: Path, deleted: str) -> None:
     import shutil
 
-    from spylib.stages.training.publish import publish_outputs
+    from spylib.stages.training.publish import run_end
 
     settings = staged_run(tmp_path)
     predictions, lake_files = stage_everything(settings, "5")
     shutil.rmtree(tmp_path / deleted)  # deleted while the run trained
     with pytest.raises(SpyFlowError) as info:
-        publish_outputs(settings, "5", predictions, lake_files)
+        run_end(settings.outputs, "5", staged=(predictions, lake_files))
     first = (
         f"{tmp_path}/lake/_staging/run_id=5/features/symbol=QQQ/year=2019/run_id=5.parquet"
         if deleted == "lake"
@@ -251,22 +255,24 @@ def test_end_refuses_to_publish_when_a_staged_file_is_gone(tmp_path: Path, delet
     )
     assert not Path(predictions["parquet"]).exists()
     if deleted == "out":
-        assert lake_rows(settings.lake_root) == {"prices": 0, "features": 0, "predictions": 0}
+        assert lake_rows(settings.outputs.lake_root) == {"prices": 0, "features": 0, "predictions": 0}
 
 
 def test_end_publishes_predictions_and_lake_together(tmp_path: Path) -> None:
-    from spylib.stages.training.publish import publish_outputs
+    from spylib.stages.training.publish import run_end
 
     settings = staged_run(tmp_path)
     predictions, lake_files = stage_everything(settings, "5")
     assert not Path(predictions["parquet"]).exists()  # staged: not where readers look
-    publish_outputs(settings, "5", predictions, lake_files)
+    run_end(settings.outputs, "5", staged=(predictions, lake_files))
     assert pd.read_parquet(predictions["parquet"])["model_version"].eq("run-5").all()
     assert Path(predictions["csv"]).is_file()
     assert not (tmp_path / "out" / "_staging").exists()
-    assert lake_rows(settings.lake_root) == {"prices": 12, "features": 12, "predictions": 12}
-    publish_outputs(settings, "5", predictions, lake_files)  # a resumed end: nothing missing, nothing twice
-    assert lake_rows(settings.lake_root) == {"prices": 12, "features": 12, "predictions": 12}
+    assert lake_rows(settings.outputs.lake_root) == {"prices": 12, "features": 12, "predictions": 12}
+    run_end(
+        settings.outputs, "5", staged=(predictions, lake_files)
+    )  # a resumed end: nothing missing, nothing twice
+    assert lake_rows(settings.outputs.lake_root) == {"prices": 12, "features": 12, "predictions": 12}
 
 
 # --- the registry, opened in start the way register opens it ----------------------------------------
@@ -278,11 +284,11 @@ def test_a_corrupt_old_version_stops_start_naming_its_manifest(tmp_path: Path) -
     from spylib.stages.settings import check_run_io
     from tests.helpers.registry_requests import make_request
 
-    settings = replace(staged_run(tmp_path), source="embedded")
-    registry = LocalRegistry(settings.registry_location)
+    settings = staged_run(tmp_path)  # the embedded source
+    registry = LocalRegistry(settings.registry.location)
     registry.register(make_request("SpyFlow/1"))
     registry.register(make_request("SpyFlow/2"))
-    manifest = Path(settings.registry_location) / "spy-direction" / "versions" / "1" / "manifest.json"
+    manifest = Path(settings.registry.location) / "spy-direction" / "versions" / "1" / "manifest.json"
     manifest.write_bytes(manifest.read_bytes()[:40])  # truncated
     with pytest.raises(IntegrityError) as info:
         check_run_io(settings)
@@ -325,7 +331,8 @@ def test_resume_refuses_changed_sources_unless_allowed(
     from tests.helpers.price_files import write_pair
 
     source = write_pair(tmp_path / "data", 300)
-    settings = replace(base_settings(), source=source)
+    base = base_settings()
+    settings = replace(base, data=replace(base.data, source=source))
     recorded = source_digests(settings)
     assert check_resumed_sources(recorded, settings, "12") == {}  # nothing changed
     spy = tmp_path / "data" / "spy_daily.csv"
