@@ -109,14 +109,23 @@ class GateConfig:
 
     min_dsr: float = 0.95
     dsr_trials: str = "effective"
-    min_psr: float = 0.95
+    # PSR(0) of the track and the CSCV probability of an out-of-sample loss measure whether returns are
+    # positive, which a long-biased rule with no model achieves whenever the market rose: reported
+    # always, gated only when set (null in flows/config/gate.json).
+    min_psr: float | None = None
+    # The track must beat buy-and-hold and (``require_beat_vol_target``) the volatility-targeted
+    # always-long rule, the sweep's own sizing with no model, each at this one-sided p-value by the
+    # studentized block bootstrap (``bootstrap_replicates`` replicates, the largest p over
+    # ``bootstrap_block_lengths`` days).
     require_beat_buy_and_hold: bool = True
+    require_beat_vol_target: bool = True
     max_difference_p_value: float = 0.05
+    bootstrap_replicates: int = 999
+    bootstrap_block_lengths: tuple[int, ...] = (5, 10, 20, 40, 60, 120)
     # The probability of backtest overfitting (a rank statistic) is ~0.5 whenever the trials are equally
-    # good, edge or not: reported always, gated only when set. The CSCV check that tells an edge from
-    # noise is the probability that the in-sample best trial loses out of sample.
+    # good, edge or not: reported always, gated only when set.
     max_pbo: float | None = None
-    max_prob_oos_loss: float = 0.25
+    max_prob_oos_loss: float | None = None
     min_trades_per_year: float = 10.0
     min_exposure: float = 0.1
     min_auc_lower: float = 0.5
@@ -313,15 +322,27 @@ _UNIT_INTERVAL_KEYS = (
 def parse_gate(raw: Mapping[str, Any], source: str = "gate config") -> GateConfig:
     raw = _require_mapping(raw, source, "<root>")
     _reject_unknown(raw, list(GateConfig.__dataclass_fields__), source)
+    values = dict(raw)
     for key, value in raw.items():
-        if key == "require_beat_buy_and_hold":
+        if key in ("require_beat_buy_and_hold", "require_beat_vol_target"):
             if not isinstance(value, bool):
                 raise ConfigError(f"must be true or false, got {value!r}", source=source, key=key)
-        elif key == "max_pbo" and value is None:
+        elif key in ("max_pbo", "min_psr", "max_prob_oos_loss") and value is None:
             continue
         elif key == "champion_days":
             if not _is_int(value) or value < 1:
                 raise ConfigError(f"must be a positive integer, got {value!r}", source=source, key=key)
+        elif key == "bootstrap_replicates":
+            if not _is_int(value) or value < 99:
+                raise ConfigError(f"must be an integer >= 99, got {value!r}", source=source, key=key)
+        elif key == "bootstrap_block_lengths":
+            if not isinstance(value, list) or not value or not all(_is_int(v) and v >= 1 for v in value):
+                raise ConfigError(
+                    f"must be a non-empty list of positive integers (days), got {value!r}",
+                    source=source,
+                    key=key,
+                )
+            values[key] = tuple(value)
         elif key == "dsr_trials":
             if value not in ("effective", "all"):
                 raise ConfigError(f"must be 'effective' or 'all', got {value!r}", source=source, key=key)
@@ -329,7 +350,7 @@ def parse_gate(raw: Mapping[str, Any], source: str = "gate config") -> GateConfi
             raise ConfigError(f"must be a non-negative number, got {value!r}", source=source, key=key)
         elif key in _UNIT_INTERVAL_KEYS and value > 1:
             raise ConfigError(f"must be within [0, 1], got {value!r}", source=source, key=key)
-    return GateConfig(**raw)
+    return GateConfig(**values)
 
 
 SEVERITIES: tuple[str, ...] = ("error", "warning")
@@ -361,7 +382,12 @@ class DataChecks:
     * ``weekend_dates``: a Saturday or Sunday row is an ``"error"``, or a ``"warning"`` (the row is
       dropped, with a log line);
     * ``max_zero_volume_days`` / ``zero_volume_runs``: a run of at least that many consecutive rows with
-      zero volume is an ``"error"`` or a ``"warning"`` (logged, rows kept).
+      zero volume is an ``"error"`` or a ``"warning"`` (logged, rows kept);
+    * ``stale_open_tolerance``: an open within this fraction of the previous close
+      (``|open / previous close - 1| <= tolerance``; 0.0001 = 1 basis point, 0 = exact equality) is a
+      stale open; a calendar year where at least half the opens are stale has no real opening prices,
+      and under ``open_to_open`` it trains but is never scored or traded
+      (:func:`spylib.features.audit.stale_open_years`).
 
     Bars must be daily (the median step between rows is one trading day): not configurable.
     """
@@ -376,6 +402,7 @@ class DataChecks:
     weekend_dates: str = "error"
     max_zero_volume_days: int = 5
     zero_volume_runs: str = "error"
+    stale_open_tolerance: float = 1e-4
 
     def accepts(self, symbol: str, day: date) -> bool:
         """Whether ``day`` of ``symbol`` is listed in ``accepted_moves``."""
@@ -383,6 +410,8 @@ class DataChecks:
 
 
 DEFAULT_DATA_CHECKS = DataChecks()
+# A stale-open tolerance of 1% would call ordinary overnight gaps stale: anything that large is a typo.
+MAX_STALE_OPEN_TOLERANCE = 0.01
 
 
 def _parse_accepted_moves(raw: Any, source: str) -> tuple[AcceptedMove, ...]:
@@ -430,6 +459,15 @@ def parse_data_checks(raw: Mapping[str, Any], source: str = "data checks config"
             if not _is_int(value) or value < 1:
                 raise ConfigError(f"must be a positive integer, got {value!r}", source=source, key=key)
             values[key] = value
+        elif key == "stale_open_tolerance":
+            if not _is_number(value) or not 0 <= value < MAX_STALE_OPEN_TOLERANCE:
+                raise ConfigError(
+                    f"must be a fraction in [0, {MAX_STALE_OPEN_TOLERANCE}) (0.0001 = 1 basis point), "
+                    f"got {value!r}",
+                    source=source,
+                    key=key,
+                )
+            values[key] = float(value)
         elif key == "max_dropped_share":
             if not _is_number(value) or not 0 <= value <= 1:
                 raise ConfigError(f"must be a share within [0, 1], got {value!r}", source=source, key=key)

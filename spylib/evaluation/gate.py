@@ -1,9 +1,13 @@
 """The quality gate: every check with its measured value and requirement; Approved only if all hold.
 
 Each check tests the hypothesis that belongs to its sample (see :mod:`spylib.evaluation.evidence`): the
-deflated Sharpe ratio on the out-of-fold selection, PSR(0) and the test against buy-and-hold on the
-walk-forward track, the CSCV probability of an out-of-sample loss of the selection (and, when
-configured, the PBO), the track's activity and its AUC interval. NaN never passes.
+deflated Sharpe ratio on the out-of-fold selection; on the walk-forward track, the tests against
+buy-and-hold and against the volatility-targeted always-long rule (the sweep's own sizing with no
+model: the model must add something beyond it), both by the studentized block bootstrap; the track's
+activity and its AUC interval. PSR(0), the CSCV probability of an out-of-sample loss and the PBO are
+gated only when configured: they ask whether returns are positive, which a long-biased rule with no
+model achieves whenever the market rose (a shuffled-labels run passes them on a rising market). NaN
+never passes.
 """
 
 from __future__ import annotations
@@ -104,35 +108,54 @@ def apply_gate(evidence: Mapping[str, Any], gate: GateConfig) -> GateDecision:
             gate.min_dsr,
             f">= {gate.min_dsr}",
         ),
-        check(
-            "psr_track",
-            "probability that the walk-forward track's Sharpe ratio is above 0",
-            "psr",
-            ">=",
-            gate.min_psr,
-            f">= {gate.min_psr}",
-        ),
     ]
+    if gate.min_psr is not None:
+        checks.append(
+            check(
+                "psr_track",
+                "probability that the walk-forward track's Sharpe ratio is above 0",
+                "psr",
+                ">=",
+                gate.min_psr,
+                f">= {gate.min_psr}",
+            )
+        )
+    bootstrap = "Ledoit-Wolf studentized block bootstrap, one-sided"
     if gate.require_beat_buy_and_hold:
         checks.append(
             check(
                 "track_beats_buy_and_hold",
-                "p-value of the track's net Sharpe above buy-and-hold's (Ledoit-Wolf HAC test, one-sided)",
+                f"p-value of the track's net Sharpe above buy-and-hold's ({bootstrap})",
                 "vs_buy_and_hold_p_value",
                 "<=",
                 gate.max_difference_p_value,
                 f"<= {gate.max_difference_p_value}",
             )
         )
+    if gate.require_beat_vol_target:
+        checks.append(
+            check(
+                "track_beats_vol_target_long",
+                "p-value of the track's net Sharpe above the volatility-targeted always-long rule's "
+                f"(the sweep's sizing with no model; {bootstrap})",
+                "vs_vol_target_long_p_value",
+                "<=",
+                gate.max_difference_p_value,
+                f"<= {gate.max_difference_p_value}",
+            )
+        )
+    if gate.max_prob_oos_loss is not None:
+        checks.append(
+            check(
+                "cscv_oos_loss",
+                "probability that the sweep's in-sample best trial loses out of sample (CSCV)",
+                "prob_oos_loss",
+                "<",
+                gate.max_prob_oos_loss,
+                f"< {gate.max_prob_oos_loss}",
+            )
+        )
     checks += [
-        check(
-            "cscv_oos_loss",
-            "probability that the sweep's in-sample best trial loses out of sample (CSCV)",
-            "prob_oos_loss",
-            "<",
-            gate.max_prob_oos_loss,
-            f"< {gate.max_prob_oos_loss}",
-        ),
         check(
             "trades_per_year",
             "trades per year on the track",

@@ -78,6 +78,10 @@ def test_the_verdict_records_every_figure_the_gate_reads(setup: Setup) -> None:
         "n_trials_effective_eigen",
         "psr",
         "vs_buy_and_hold_p_value",
+        "vs_buy_and_hold_p_value_hac",
+        "vs_vol_target_long_p_value",
+        "vs_vol_target_long_p_value_hac",
+        "vol_target_long_sharpe_net",
         "pbo",
         "trades_per_year",
         "exposure",
@@ -91,8 +95,8 @@ def test_the_verdict_records_every_figure_the_gate_reads(setup: Setup) -> None:
     assert len(verdict.walk.track) == len(splits.traded_rows())
     assert {c.name for c in verdict.decision.checks} >= {
         "dsr_selection",
-        "psr_track",
         "track_beats_buy_and_hold",
+        "track_beats_vol_target_long",
     }
 
 
@@ -101,6 +105,8 @@ def test_baselines_are_walk_forward_on_the_track_days(setup: Setup) -> None:
     table = baseline_table(features, cols, splits, 1.0)
     assert table["strategy"].tolist() == [
         "buy_and_hold",
+        "vol_target_always_long",
+        "moving_average_200",
         "always_up",
         "majority_class",
         "momentum_20",

@@ -73,7 +73,14 @@ def run_evaluate(
         )
     power = power_summary(metrics, settings.gate, load_simulated_power())
     chosen_columns = {k: v for k, v in metrics.items() if k in BASELINE_COLUMNS}
-    baselines = baseline_table(features, cols, splits, settings.cost_bps, chosen=chosen_columns)
+    baselines = baseline_table(
+        features,
+        cols,
+        splits,
+        settings.cost_bps,
+        chosen=chosen_columns,
+        target_volatility=sweep.target_volatility,
+    )
     last = splits.traded_blocks[-1]
     train_last = features.iloc[last.train_rows()]
     train_last = train_last[train_last["target_up"].notna()]

@@ -31,7 +31,7 @@ def check_walk_forward(prices: pd.DataFrame, settings: TrainingSettings) -> None
     labelled = np.arange(len(dates)) < len(dates) - settings.label_horizon
     unscored = None
     if settings.execution == "open_to_open":
-        stale = set(stale_open_years(prices, settings.symbol))
+        stale = set(stale_open_years(prices, settings.symbol, settings.data_checks.stale_open_tolerance))
         if stale:
             unscored = np.array([d.year in stale for d in dates])
     walk_forward_splits(
@@ -49,6 +49,17 @@ def block_boundaries(dates: Sequence[Any], block_months: int) -> list[Any]:
     d = pd.to_datetime(pd.Series(list(dates)))
     key = d.dt.year * 12 + (d.dt.month - 1) // block_months
     return [dates[int(i)] for i in np.flatnonzero(key.diff().fillna(0).to_numpy() != 0)]
+
+
+def _year_ranges(years: Sequence[int]) -> str:
+    """``[1999, 2000, 2001, 2006, 2012]`` -> ``"1999-2001, 2006, 2012"``."""
+    runs: list[list[int]] = []
+    for year in years:
+        if runs and year == runs[-1][-1] + 1:
+            runs[-1].append(year)
+        else:
+            runs.append([year])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
 def run_features(prices: pd.DataFrame, settings: TrainingSettings) -> Featurized:
@@ -69,10 +80,10 @@ def run_features(prices: pd.DataFrame, settings: TrainingSettings) -> Featurized
         "features": len(table.columns),
         "passed": True,
     }
-    stale = stale_open_years(prices, settings.symbol)
-    quality: dict[str, Any] = {"stale_open_years": stale, "note": ""}
+    tolerance = settings.data_checks.stale_open_tolerance
+    stale = stale_open_years(prices, settings.symbol, tolerance)
+    quality: dict[str, Any] = {"stale_open_years": stale, "stale_open_tolerance": tolerance, "note": ""}
     if stale:
-        years = f"{min(stale)}-{max(stale)}" if len(stale) > 1 else str(min(stale))
         consequence = (
             "those years are training data only: an open-to-open return there would be a close-to-close "
             "one, traded at the close that feeds the features, so no block there is scored or traded"
@@ -80,7 +91,8 @@ def run_features(prices: pd.DataFrame, settings: TrainingSettings) -> Featurized
             else "gap_open is about 0 there (the model learns nothing from it in those years)"
         )
         quality["note"] = (
-            f"{settings.symbol}'s opens equal the previous close on most days of {years} "
+            f"{settings.symbol}'s opens are within {tolerance * 1e4:g} bp of the previous close on at least half "
+            f"the days of {_year_ranges(sorted(stale))} "
             f"({', '.join(f'{y}: {v:.0%}' for y, v in sorted(stale.items()))}): {consequence}."
         )
         print(quality["note"])
