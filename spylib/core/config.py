@@ -11,13 +11,17 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 from spylib.core.errors import ConfigError
+from spylib.core.parsing import is_int as _is_int
+from spylib.core.parsing import is_number as _is_number
+from spylib.core.parsing import reject_unknown as _reject_unknown
+from spylib.core.parsing import require_mapping as _require_mapping
 
 ExecutionConvention = Literal["close_to_close", "open_to_open"]
 EXECUTION_CONVENTIONS: tuple[str, ...] = ("close_to_close", "open_to_open")
@@ -109,21 +113,16 @@ class GateConfig:
 
     min_dsr: float = 0.95
     dsr_trials: str = "effective"
-    # PSR(0) of the track and the CSCV probability of an out-of-sample loss measure whether returns are
-    # positive, which a long-biased rule with no model achieves whenever the market rose: reported
-    # always, gated only when set (null in flows/config/gate.json).
+    # PSR(0) and CSCV's P(OOS loss) ask whether returns are positive, which a long-biased rule with no
+    # model achieves in a rising market: reported always, gated only when set (see evaluation.gate).
     min_psr: float | None = None
-    # The track must beat buy-and-hold and (``require_beat_vol_target``) the volatility-targeted
-    # always-long rule, the sweep's own sizing with no model, each at this one-sided p-value by the
-    # studentized block bootstrap (``bootstrap_replicates`` replicates, the largest p over
-    # ``bootstrap_block_lengths`` days).
+    # Beat buy-and-hold and the vol-targeted always-long rule by the bootstrap test (evaluation.evidence).
     require_beat_buy_and_hold: bool = True
     require_beat_vol_target: bool = True
     max_difference_p_value: float = 0.05
     bootstrap_replicates: int = 999
     bootstrap_block_lengths: tuple[int, ...] = (5, 10, 20, 40, 60, 120)
-    # The probability of backtest overfitting (a rank statistic) is ~0.5 whenever the trials are equally
-    # good, edge or not: reported always, gated only when set.
+    # The PBO (a rank statistic) is ~0.5 whenever the trials are equally good: gated only when set.
     max_pbo: float | None = None
     max_prob_oos_loss: float | None = None
     min_trades_per_year: float = 10.0
@@ -140,30 +139,6 @@ class GateConfig:
 class StepResources:
     cpu: int = 1
     memory: int = 4096
-
-
-def _reject_unknown(raw: Mapping[str, Any], allowed: Sequence[str], source: str, prefix: str = "") -> None:
-    for key in raw:
-        if key not in allowed:
-            raise ConfigError(
-                f"unknown key (allowed: {', '.join(sorted(allowed))})", source=source, key=f"{prefix}{key}"
-            )
-
-
-def _is_int(value: Any) -> bool:
-    """A JSON integer (``true``/``false`` are not numbers here)."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    """A finite JSON number (not a boolean)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _require_mapping(value: Any, source: str, key: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"expected an object, got {type(value).__name__}", source=source, key=key)
-    return value
 
 
 def expand_grid(family: str, grid: Mapping[str, Any], source: str) -> list[ModelSpec]:
@@ -337,11 +312,7 @@ def parse_gate(raw: Mapping[str, Any], source: str = "gate config") -> GateConfi
                 raise ConfigError(f"must be an integer >= 99, got {value!r}", source=source, key=key)
         elif key == "bootstrap_block_lengths":
             if not isinstance(value, list) or not value or not all(_is_int(v) and v >= 1 for v in value):
-                raise ConfigError(
-                    f"must be a non-empty list of positive integers (days), got {value!r}",
-                    source=source,
-                    key=key,
-                )
+                raise ConfigError(f"must list positive integers, got {value!r}", source=source, key=key)
             values[key] = tuple(value)
         elif key == "dsr_trials":
             if value not in ("effective", "all"):
@@ -383,11 +354,8 @@ class DataChecks:
       dropped, with a log line);
     * ``max_zero_volume_days`` / ``zero_volume_runs``: a run of at least that many consecutive rows with
       zero volume is an ``"error"`` or a ``"warning"`` (logged, rows kept);
-    * ``stale_open_tolerance``: an open within this fraction of the previous close
-      (``|open / previous close - 1| <= tolerance``; 0.0001 = 1 basis point, 0 = exact equality) is a
-      stale open; a calendar year where at least half the opens are stale has no real opening prices,
-      and under ``open_to_open`` it trains but is never scored or traded
-      (:func:`spylib.features.audit.stale_open_years`).
+    * ``stale_open_tolerance``: an open within this fraction of the previous close (1e-4 = 1 bp; 0 =
+      exact equality) is stale; a year with at least half its opens stale is never scored or traded.
 
     Bars must be daily (the median step between rows is one trading day): not configurable.
     """
@@ -410,8 +378,7 @@ class DataChecks:
 
 
 DEFAULT_DATA_CHECKS = DataChecks()
-# A stale-open tolerance of 1% would call ordinary overnight gaps stale: anything that large is a typo.
-MAX_STALE_OPEN_TOLERANCE = 0.01
+MAX_STALE_OPEN_TOLERANCE = 0.01  # 1% would call ordinary overnight gaps stale: a typo
 
 
 def _parse_accepted_moves(raw: Any, source: str) -> tuple[AcceptedMove, ...]:
@@ -461,12 +428,7 @@ def parse_data_checks(raw: Mapping[str, Any], source: str = "data checks config"
             values[key] = value
         elif key == "stale_open_tolerance":
             if not _is_number(value) or not 0 <= value < MAX_STALE_OPEN_TOLERANCE:
-                raise ConfigError(
-                    f"must be a fraction in [0, {MAX_STALE_OPEN_TOLERANCE}) (0.0001 = 1 basis point), "
-                    f"got {value!r}",
-                    source=source,
-                    key=key,
-                )
+                raise ConfigError(f"must be within [0, 0.01), got {value!r}", source=source, key=key)
             values[key] = float(value)
         elif key == "max_dropped_share":
             if not _is_number(value) or not 0 <= value <= 1:

@@ -697,7 +697,7 @@ CONFIG_CASES: dict[str, tuple[Callable[[], object], str]] = {
         lambda: parse_data_checks({"max_daily_mvoe": 0.3}, source="data_checks.json"),
         "data_checks.json, key 'max_daily_mvoe': unknown key (allowed: accepted_moves, max_daily_move, "
         "max_day_range, max_dropped_share, max_gap_days, max_price, max_volume, max_zero_volume_days, "
-        "weekend_dates, zero_volume_runs)",
+        "stale_open_tolerance, weekend_dates, zero_volume_runs)",
     ),
     "data_checks_unknown_severity": (
         lambda: parse_data_checks({"weekend_dates": "ignore"}, source="data_checks.json"),

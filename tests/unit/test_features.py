@@ -148,13 +148,15 @@ def test_build_features_many_equals_one_call_per_symbol() -> None:
 # ------------------------------------------------------------------------------------------------
 
 
-def _with_opens_near_previous_close(prices: pd.DataFrame, year: int, gap: float, share: float) -> pd.DataFrame:
+def _with_opens_near_previous_close(
+    prices: pd.DataFrame, year: int, gap: float, share: float
+) -> pd.DataFrame:
     """SPY's opens in ``year`` set to ``previous close * (1 + gap)`` on the first ``share`` of its days."""
     out = prices.copy()
     spy = out.index[out["symbol"] == "SPY"]
     years = pd.to_datetime(out.loc[spy, "date"]).dt.year.to_numpy()
     rows = spy[1:][years[1:] == year]
-    rows = rows[: int(round(share * len(rows)))]
+    rows = rows[: round(share * len(rows))]
     previous = out.loc[spy, "close"].shift(1)
     out.loc[rows, "open"] = previous.loc[rows].to_numpy() * (1 + gap)
     return out
@@ -202,5 +204,5 @@ def test_the_stale_open_tolerance_is_validated() -> None:
     assert parse_data_checks({"stale_open_tolerance": 0}).stale_open_tolerance == 0.0
     assert parse_data_checks({"stale_open_tolerance": 0.0005}).stale_open_tolerance == 0.0005
     for bad in (-1e-4, 0.01, "1bp", True):
-        with pytest.raises(ConfigError, match="stale_open_tolerance.*must be a fraction in"):
+        with pytest.raises(ConfigError, match=r"stale_open_tolerance.*must be within \[0, 0.01\)"):
             parse_data_checks({"stale_open_tolerance": bad}, source="data_checks.json")

@@ -95,9 +95,9 @@ def test_the_shipped_gate_config_is_the_default() -> None:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"bootstrap_block_lengths": []}, "non-empty list of positive integers"),
-        ({"bootstrap_block_lengths": [5, 0]}, "non-empty list of positive integers"),
-        ({"bootstrap_block_lengths": "20"}, "non-empty list of positive integers"),
+        ({"bootstrap_block_lengths": []}, "must list positive integers"),
+        ({"bootstrap_block_lengths": [5, 0]}, "must list positive integers"),
+        ({"bootstrap_block_lengths": "20"}, "must list positive integers"),
         ({"bootstrap_replicates": 50}, "integer >= 99"),
         ({"require_beat_vol_target": "yes"}, "must be true or false"),
         ({"min_psr": 1.5}, r"within \[0, 1\]"),
