@@ -21,8 +21,9 @@ def audit_days(
     seed: int = 0,
 ) -> np.ndarray:
     """Row positions to audit: the days with the largest moves and the day before each (a feature that
-    leaks only around big days is caught there), the days on either side of every block boundary (where a leak would cross from
-    one fit's data into the next block), and a seeded random sample of the rest."""
+    leaks only around big days is caught there), the days on either side of every block boundary
+    (where a leak would cross from one fit's data into the next block), and a seeded random sample of
+    the rest."""
     candidates = np.arange(WARMUP_ROWS, len(full) - 2)
     if candidates.size == 0:
         return candidates

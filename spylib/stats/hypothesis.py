@@ -377,17 +377,18 @@ def sharpe_difference_test(
       sample std (the Sharpe ratio and its influence are unchanged): otherwise the bandwidth weights
       and the 0.97 cap, which mix the units of r and r^2, make the se depend on whether returns are in
       decimals or percent (Wolf's code does; it equals this on standardized returns).
-    - ``"bootstrap"``: the studentized circular block bootstrap of Ledoit and Wolf (section 3.2),
-      one-sided, ``n_boot`` replicates, seeded by ``seed``: Wolf's R code ``boot.time.inference`` made
-      one-sided, with one change: the observed statistic ``d = difference / se_b`` is studentized by the
-      overlapping-block (Bartlett, bandwidth b, not prewhitened) standard error of the same block length
-      b as the replicates' ``se*``, not by the prewhitened Parzen one; with fat-tailed returns whose
-      volatility clusters last months the prewhitened se is smaller than the block one, and the test
-      rejected 14% of true nulls at 5% on the default track (tests/bench/bench_sharpe_test_size.py).
-      ``p_value = (1 + #{d* >= d}) / (n_boot + 1)`` with ``d* = (difference* - difference) / se*`` per
-      replicate. The reported ``se`` and ``z`` stay the HAC ones. Block length: an int, or a sequence of ints whose largest p-value is reported; the
-      default is the documented rule :data:`DEFAULT_BLOCK_LENGTHS` (5, 10, 20, 40, 60 and 120 days, those
-      up to T/2) and the most conservative p (see :func:`bootstrap_block_lengths`), not the paper's
+    - ``"bootstrap"``: the studentized circular block bootstrap of Ledoit and Wolf (section 3.2):
+      Wolf's R code ``boot.time.inference`` made one-sided, ``n_boot`` replicates seeded by ``seed``,
+      with one change: the observed statistic ``d = difference / se_b`` is studentized by the
+      overlapping-block standard error of the same block length b as the replicates' ``se*``
+      (Bartlett kernel, bandwidth b, no prewhitening), not by the prewhitened Parzen one. On fat-tailed
+      returns whose volatility clusters last months the prewhitened se is the smaller, and studentized
+      by it the test rejected about 14% of true nulls at 5% on the default track resampled in 60-day
+      blocks (tests/bench/bench_sharpe_test_size.py). ``p_value = (1 + #{d* >= d}) / (n_boot + 1)``
+      with ``d* = (difference* - difference) / se*`` per replicate; the reported ``se`` and ``z`` stay
+      the HAC ones. ``block_length``: an int, or a sequence of ints whose largest p-value is reported;
+      by default the documented rule :data:`DEFAULT_BLOCK_LENGTHS` (5, 10, 20, 40, 60 and 120 days, those
+      up to T/2) and the most conservative p (:func:`bootstrap_block_lengths`), not the paper's
       calibration, which costs minutes per test.
 
     The delta method works on ddof=0 moments; the reported ``difference`` and ``se`` are both on the
