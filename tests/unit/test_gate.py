@@ -15,26 +15,28 @@ import pytest
 
 from spylib.core.config import GateConfig, ModelSpec, SweepConfig, WalkForwardConfig, parse_gate
 from spylib.core.errors import ConfigError
+from spylib.evaluation.assessment import assess
 from spylib.evaluation.baselines import vol_target_long_positions
-from spylib.evaluation.evidence import assess
+from spylib.evaluation.evidence import Evidence
 from spylib.evaluation.gate import GateDecision, apply_gate
 from spylib.features.table import build_features, feature_columns
 from spylib.modelling import scoring
 from spylib.modelling.scoring import score_configuration
 from spylib.modelling.trading import strategy_returns
 from spylib.modelling.walk_forward import walk_forward_splits
+from tests.helpers.evidence import make_evidence
 from tests.helpers.synthetic import synthetic_prices
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def passing(**over: float) -> dict[str, float]:
+def passing(**over: float) -> Evidence:
     base = {
         "dsr": 0.99, "dsr_effective": 0.99, "n_trials": 100, "n_trials_effective": 10, "psr": 0.99,
         "vs_buy_and_hold_p_value": 0.01, "vs_vol_target_long_p_value": 0.01, "prob_oos_loss": 0.05,
         "pbo": 0.1, "trades_per_year": 20.0, "exposure": 0.5, "auc_ci_low": 0.52,
     }  # fmt: skip
-    return {**base, **over}
+    return make_evidence(**{**base, **over})
 
 
 def test_gate_checks_each_hypothesis_and_nan_never_passes() -> None:
@@ -135,9 +137,9 @@ def test_the_vol_targeted_always_long_rule_entered_as_a_model_is_rejected(
     np.testing.assert_array_equal(track["position"].to_numpy(), expected)
     _, net = strategy_returns(expected, track["fwd_return"].to_numpy(), 1.0)
     np.testing.assert_array_equal(track["vol_target_long_net"].to_numpy(), net)
-    m = verdict.metrics
-    assert m["vs_vol_target_long_p_value"] == 0.5  # the same series: never a rejection
-    assert m["vol_target_long_sharpe_net"] == pytest.approx(m["sharpe_net"])
+    m = verdict.evidence
+    assert m.vs_vol_target_long_p_value == 0.5  # the same series: never a rejection
+    assert m.vol_target_long_sharpe_net == pytest.approx(m.sharpe_net)
     failed = [c.name for c in verdict.decision.checks if not c.passed]
     assert verdict.decision.status == "Rejected"
     assert "track_beats_vol_target_long" in failed
