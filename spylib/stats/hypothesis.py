@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -459,20 +459,11 @@ def sharpe_difference_test(
     lengths = bootstrap_block_lengths(n, block_length)
     if n_boot < 1:
         raise ConfigError(f"n_boot must be >= 1, got {n_boot}", source=src, key="n_boot")
+    result = SharpeDifferenceTest(
+        sr_a, sr_b, difference, se, z, p, method, n, bandwidth=bw, block_length=max(lengths), n_boot=n_boot
+    )
     if not se > 0.0:  # (a zero HAC se keeps the normal answer: nothing to studentize by)
-        return SharpeDifferenceTest(
-            sr_a,
-            sr_b,
-            difference,
-            se,
-            z,
-            p,
-            method,
-            n,
-            bandwidth=bw,
-            block_length=max(lengths),
-            n_boot=n_boot,
-        )
+        return result
     by_length = tuple(
         (
             length,
@@ -484,17 +475,4 @@ def sharpe_difference_test(
     )
     # The most conservative: the largest p (on a tie, the longer block).
     p, length = max((p_b, b_len) for b_len, p_b in by_length)
-    return SharpeDifferenceTest(
-        sr_a,
-        sr_b,
-        difference,
-        se,
-        z,
-        p,
-        method,
-        n,
-        bandwidth=bw,
-        block_length=length,
-        n_boot=n_boot,
-        block_p_values=by_length,
-    )
+    return replace(result, p_value=p, block_length=length, block_p_values=by_length)
