@@ -14,7 +14,8 @@ Steps (each a few lines of wiring; the logic lives in ``spylib.stages.daily`` an
 
 Every step measures its own duration and peak memory into the artifact ``step_resources``.
 
-Run: ``python flows/predict_flow.py run [--as-of YYYY-MM-DD]``. Deploy the daily schedule (22:30 UTC,
+Run: ``python flows/predict_flow.py run [--as-of YYYY-MM-DD]``; ``--config data_checks FILE`` (before
+``run``) gives the ingest's rules, as for SpyFlow. Deploy the daily schedule (22:30 UTC,
 Monday to Friday, after the US close) with
 ``SPYFLOW_FAIL_ON_ALERT=true python flows/predict_flow.py step-functions create``.
 """
@@ -25,7 +26,12 @@ from spylib.core.runtime import ensure_metaflow_user
 
 ensure_metaflow_user()  # before metaflow is imported: it refuses the user name "root"
 
-from metaflow import FlowSpec, Parameter, card, current, schedule, step  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from metaflow import Config, FlowSpec, Parameter, card, current, schedule, step  # noqa: E402
+from metaflow.exception import MetaflowException  # noqa: E402
+
+from spylib.core.errors import ConfigError  # noqa: E402
 
 from spylib.monitoring import alert_message, health_trend, measure_resources  # noqa: E402
 from spylib.monitoring.card import card_items, prediction_line  # noqa: E402
@@ -33,12 +39,13 @@ from spylib.monitoring.track_record import monitoring_predictions  # noqa: E402
 from spylib.stages import daily  # noqa: E402
 from spylib.stages.cards import to_card_components  # noqa: E402
 from spylib.stages.errors import one_line_errors  # noqa: E402
-from spylib.stages.settings import build_daily_settings, check_run_io  # noqa: E402
+from spylib.stages.settings import build_daily_settings, check_run_io, config_from_text  # noqa: E402
 from spylib.stages.step_history import read_step_stats  # noqa: E402
 
 # AWS (EventBridge) cron: minute hour day-of-month month day-of-week year, in UTC. 22:30 UTC is
 # 17:30/18:30 in New York: after the 16:00 close and the closing auction prints, all year round.
 DAILY_CRON = "30 22 ? * MON-FRI *"
+CONFIG_DIR = Path(__file__).resolve().parent / "config"
 # The Parameters passed by name to build_daily_settings.
 PARAMETERS: tuple[str, ...] = (
     "source",
@@ -57,9 +64,33 @@ PARAMETERS: tuple[str, ...] = (
 )
 
 
+class InvalidConfig(MetaflowException):
+    headline = "Invalid config"
+
+
+def config_parser(name: str):
+    """The parser of the Config ``name``: one line on invalid JSON or a non-object (as SpyFlow's)."""
+
+    def parse(text: str) -> dict:
+        try:
+            return config_from_text(name, text)
+        except ConfigError as exc:
+            raise InvalidConfig(str(exc)) from None
+
+    return parse
+
+
 @schedule(cron=DAILY_CRON)
 class PredictFlow(FlowSpec):
     """Daily: latest Approved model -> ingest + features -> predict (lake) -> monitor (card, PNGs)."""
+
+    data_checks_config = Config(
+        "data_checks",
+        default=str(CONFIG_DIR / "data_checks.json"),
+        help="JSON file with the ingest's plausibility and calendar rules: the same file as SpyFlow's "
+        "(files that SpyFlow accepted with a config are accepted by PredictFlow with the same config).",
+        parser=config_parser("data_checks"),
+    )
 
     source = Parameter(
         "source",
@@ -120,7 +151,9 @@ class PredictFlow(FlowSpec):
     def start(self):
         """Validate the parameters; load the latest Approved model and its reference profile."""
         with measure_resources() as self.step_resources:
-            self.settings = build_daily_settings(**{name: getattr(self, name) for name in PARAMETERS})
+            self.settings = build_daily_settings(
+                **{name: getattr(self, name) for name in PARAMETERS}, data_checks=self.data_checks_config
+            )
             check_run_io(self.settings)  # sources readable, output and lake writable: before any work
             self.model = daily.load_approved_model(self.settings)
             print(

@@ -161,12 +161,14 @@ def cut_at(prices: pd.DataFrame, as_of: date | None, source: str) -> AsOfPrices:
 
 
 def run_ingest(settings: DailySettings) -> DailyData:
-    """Load and validate the symbol and benchmark from the training sources (or yfinance), cut at as-of."""
+    """Load and validate the symbol and benchmark from the training sources (or yfinance), cut at as-of,
+    with the run's ``data_checks`` (the rules SpyFlow applies)."""
     loader = price_loader(settings.source)
+    checks = settings.data_checks
     market = (
-        ingest(settings.source, settings.symbol, settings.benchmark, loader=loader)
+        ingest(settings.source, settings.symbol, settings.benchmark, loader=loader, checks=checks)
         if loader is not None
-        else ingest(settings.source, settings.symbol, settings.benchmark)
+        else ingest(settings.source, settings.symbol, settings.benchmark, checks=checks)
     )
     cut = cut_at(market.prices, settings.as_of, market.symbol.source)
     provenance = market.provenance()

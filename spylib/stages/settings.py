@@ -99,6 +99,7 @@ class DailySettings:
     history_runs: int
     replay_days: int
     fail_on_alert: bool
+    data_checks: DataChecks = DEFAULT_DATA_CHECKS
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,8 +385,10 @@ def build_daily_settings(
     history_runs: int,
     replay_days: int,
     fail_on_alert: bool,
+    data_checks: Mapping[str, Any] | None = None,
 ) -> DailySettings:
-    """PredictFlow's Parameters (by their Python names), validated."""
+    """PredictFlow's Parameters (by their Python names) and its ``data_checks`` config (the same rules
+    and file format as SpyFlow's), validated."""
     if registry not in REGISTRY_TARGETS:
         raise ConfigError(
             f"unknown registry target {registry!r}: use 'local' or 'sagemaker'", source="--registry"
@@ -413,6 +416,7 @@ def build_daily_settings(
         history_runs=int(history_runs),
         replay_days=int(replay_days),
         fail_on_alert=bool(fail_on_alert),
+        data_checks=parse_data_checks(plain(data_checks or {}), source="config 'data_checks'"),
     )
 
 
