@@ -228,7 +228,11 @@ class SpyFlow(FlowSpec):
         """Load, validate and align the symbol and its benchmark."""
         ingested = run_ingest(self.settings)
         self.prices, self.data_provenance = ingested.prices, ingested.provenance
-        self.lake_files = {"prices": write_lake(self.prices, "prices", self.settings, self.output_run_id)}
+        self.lake_files = {
+            "prices": write_lake(
+                self.prices, "prices", self.settings, self.output_run_id, self.data_provenance["fingerprint"]
+            )
+        }
         self.next(self.features)
 
     @resources(cpu=resources_config.features.cpu, memory=resources_config.features.memory)
@@ -246,7 +250,9 @@ class SpyFlow(FlowSpec):
             made.audit,
             made.data_quality,
         )
-        self.lake_files["features"] = write_lake(made.table, "features", self.settings, self.output_run_id)
+        self.lake_files["features"] = write_lake(
+            made.table, "features", self.settings, self.output_run_id, self.data_provenance["fingerprint"]
+        )
         self.next(self.split)
 
     @step
@@ -307,7 +313,11 @@ class SpyFlow(FlowSpec):
         )
         self.bundle, self.predictions, self.prediction_files = made.bundle, made.predictions, made.files
         self.lake_files["predictions"] = write_lake(
-            self.predictions, "predictions", self.settings, self.output_run_id
+            self.predictions,
+            "predictions",
+            self.settings,
+            self.output_run_id,
+            self.data_provenance["fingerprint"],
         )
         self.glue_catalog = register_catalog(self.settings)
         self.next(self.register)

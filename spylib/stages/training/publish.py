@@ -10,16 +10,23 @@ import pandas as pd
 from spylib.stages.settings import TrainingSettings
 
 
-def write_lake(frame: pd.DataFrame, table: str, settings: TrainingSettings, run_id: str) -> list[str]:
+def write_lake(
+    frame: pd.DataFrame,
+    table: str,
+    settings: TrainingSettings,
+    run_id: str,
+    source_fingerprint: str | None = None,
+) -> list[str]:
     """Stage one of the lake's tables for this run (idempotent per run; invisible to readers until
-    :func:`publish_lake`); return the URIs the files have once published. Nothing when the lake is off."""
+    :func:`publish_lake`), every row carrying the data fingerprint of the run's source; return the URIs
+    the files have once published. Nothing when the lake is off."""
     if not settings.lake_root:
         return []
     from spylib.storage.staging import stage_table
     from spylib.storage.tables import get_lake_table
 
     columns = [c for c in get_lake_table(table).data_schema.names if c in frame.columns]
-    return stage_table(frame[columns], table, settings.lake_root, run_id)
+    return stage_table(frame[columns], table, settings.lake_root, run_id, source_fingerprint=source_fingerprint)
 
 
 def publish_lake(
