@@ -6,11 +6,12 @@ Steps (each a few lines of wiring; the logic lives in ``spylib.stages.daily`` an
                reference profile;
 * ``ingest``   the training sources (or ``--source yfinance``), validated, aligned, cut at ``--as-of``;
                then the training feature code, with the model's label convention;
-* ``predict``  the next trading day from the as-of row; write it to the lake's ``predictions`` table
+* ``predict``  the next trading day from the as-of row; stage it for the lake's ``predictions`` table
                (first prediction of a day kept, outcomes filled once known; no duplicate rows);
 * ``monitor``  data drift, prediction drift, realized performance, pipeline health (read back from
                this run and the last runs); card, PNGs and ``monitoring.json`` beside the predictions;
-* ``end``      the verdict; with ``--fail-on-alert true`` an alert fails the run (non-zero exit).
+* ``end``      publish the staged lake rows (a run that failed earlier shows none); the verdict; with
+               ``--fail-on-alert true`` an alert fails the run (non-zero exit), after publishing.
 
 Every step measures its own duration and peak memory into the artifact ``step_resources``.
 
@@ -32,7 +33,6 @@ from metaflow import Config, FlowSpec, Parameter, card, current, schedule, step 
 from metaflow.exception import MetaflowException  # noqa: E402
 
 from spylib.core.errors import ConfigError  # noqa: E402
-
 from spylib.monitoring import alert_message, health_trend, measure_resources  # noqa: E402
 from spylib.monitoring.card import card_items, prediction_line  # noqa: E402
 from spylib.monitoring.track_record import monitoring_predictions  # noqa: E402
@@ -179,7 +179,12 @@ class PredictFlow(FlowSpec):
         """Predict the next trading day; write it to the lake (no duplicates, outcomes filled)."""
         with measure_resources() as self.step_resources:
             predicted = daily.run_predict(
-                self.model, self.feature_table, self.settings, self.as_of_date, str(current.run_id)
+                self.model,
+                self.feature_table,
+                self.settings,
+                self.as_of_date,
+                str(current.run_id),
+                self.data_provenance["fingerprint"],
             )
             self.prediction, self.track_record = predicted.today, predicted.track
             self.lake_files = predicted.files
@@ -229,8 +234,11 @@ class PredictFlow(FlowSpec):
     @step
     @one_line_errors
     def end(self):
-        """The verdict; an alert with --fail-on-alert fails the run."""
+        """Publish the run's lake rows; the verdict (an alert with --fail-on-alert fails the run)."""
         with measure_resources() as self.step_resources:
+            self.publication = daily.publish_predictions(
+                self.settings, str(current.run_id), self.data_provenance["fingerprint"]
+            )
             daily.finish(self.monitoring, self.message, self.settings.fail_on_alert)
 
 

@@ -201,7 +201,9 @@ def align_symbols(
             column="date",
         )
     trimmed = [_trim_to_span(p, *span) for p in (symbol, benchmark)]
-    n_trimmed = _log_trim(symbol, trimmed[0], benchmark, span) + _log_trim(benchmark, trimmed[1], symbol, span)
+    n_trimmed = _log_trim(symbol, trimmed[0], benchmark, span) + _log_trim(
+        benchmark, trimmed[1], symbol, span
+    )
     symbol, benchmark = trimmed
     validation.check_alignment(symbol, benchmark, checks)
     frames = [p.frame[p.frame["date"].isin(common)] for p in (symbol, benchmark)]

@@ -89,7 +89,9 @@ def files_that_need_the_data_checks_config(directory: Path) -> str:
     template = write_pair(directory, 2400, start="2009-01-05", cut={"QQQ": (400, 0)})
     qqq = Path(template.format(symbol_lower="qqq"))
     lines = qqq.read_text().splitlines()
-    qqq.write_text("\n".join(line for i, line in enumerate(lines) if not (100 <= i < 420 and i % 2 == 0)) + "\n")
+    qqq.write_text(
+        "\n".join(line for i, line in enumerate(lines) if not (100 <= i < 420 and i % 2 == 0)) + "\n"
+    )
     return template
 
 
@@ -113,7 +115,10 @@ def test_files_spy_flow_accepts_with_a_config_predict_flow_accepts_with_it(tmp_p
 
     # SpyFlow's ingest: refused with the shipped rules, accepted with the config
     spy = flow_class(FLOW_FILE)
-    defaults = {**parameter_defaults(spy), **{n: load_json_config(p) for n, p in config_defaults(spy).items()}}
+    defaults = {
+        **parameter_defaults(spy),
+        **{n: load_json_config(p) for n, p in config_defaults(spy).items()},
+    }
     training = {**defaults, **output_params(tmp_path), "source": template, "sweep": defaults["sweep"]}
     shipped = build_training_settings(**training)
     with_config = build_training_settings(**{**training, "data_checks": checks})

@@ -201,9 +201,14 @@ def test_daily_rows_coexist_with_training_rows_in_the_lake(tmp_path: Path) -> No
     def run(day: date, probability: float, run_id: str, known: pd.DataFrame) -> list[str]:
         existing = track_record.read_daily_rows(lake, "SPY")
         track, changed = merge(existing, daily_row(day, probability), known, run_id)
-        return track_record.write_daily_rows(track, changed, lake)
+        staged = track_record.write_daily_rows(track, changed, lake, run_id)
+        assert len(read_table("predictions", lake)) == before  # staged: nobody sees it yet
+        track_record.publish_daily_rows(lake, run_id, f"data-of-{run_id}")
+        return staged
 
+    before = 3
     first = run(d1, 0.55, "100", outcomes())
+    before = 4
     assert run(d1, 0.99, "101", outcomes()) == []  # re-run of the same day: nothing written
     run(d2, 0.52, "102", outcomes((d1, 1, 0.01)))
     table = read_table("predictions", lake)

@@ -26,7 +26,9 @@ def write_lake(
     from spylib.storage.tables import get_lake_table
 
     columns = [c for c in get_lake_table(table).data_schema.names if c in frame.columns]
-    return stage_table(frame[columns], table, settings.lake_root, run_id, source_fingerprint=source_fingerprint)
+    return stage_table(
+        frame[columns], table, settings.lake_root, run_id, source_fingerprint=source_fingerprint
+    )
 
 
 def publish_lake(
