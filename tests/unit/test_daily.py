@@ -125,7 +125,6 @@ def test_flipped_labels_give_a_performance_alert(profile: dict) -> None:
     alerted = {c.name for c in report.alerts()}
     assert alerted == {"performance:edge_cusum"}  # the 60-day figures warn; the CUSUM alerts
     assert {c.name for c in report.warnings()} & {"performance:hit_rate_60", "performance:auc_60"}
-    assert "performance:auc_60" in alerted
     assert not [c for c in report.checks if c.name.startswith("drift:") and c.status != "ok"]
     assert rolling["auc_60"].iloc[-1] < 0.5
 
