@@ -299,6 +299,7 @@ class SpyFlow(FlowSpec):
         )
         self.track, self.refits, self.power = evaluation.track, evaluation.refits, evaluation.power
         self.importance, self.holdout_metrics = evaluation.importance, evaluation.holdout_metrics
+        self.reference_record = evaluation.reference_record  # the chosen trial's out-of-sample days
         current.card.extend(to_card_components(evaluation.card_items))
         self.evaluate_task_id = str(current.task_id)  # where the evaluation card is
         self.next(self.predict)
@@ -335,6 +336,7 @@ class SpyFlow(FlowSpec):
             self.settings,
             self.data_provenance,
             pathspec=f"{current.flow_name}/{current.run_id}",
+            reference_record=self.reference_record,
         )
         self.registration, self.champion_comparison = registered.registration, registered.champion_comparison
         self.next(self.end)

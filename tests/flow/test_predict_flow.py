@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tests.helpers.cards import card_payloads
 from tests.helpers.flowrun import task_of
@@ -123,22 +124,18 @@ def test_files_spy_flow_accepts_with_a_config_predict_flow_accepts_with_it(tmp_p
     shipped = build_training_settings(**training)
     with_config = build_training_settings(**{**training, "data_checks": checks})
     assert len(training_ingest(with_config).prices) == 2 * 1840
-    try:
+    with pytest.raises(DataValidationError) as refused:
         training_ingest(shipped)
-        raise AssertionError("the default rules should refuse these files")
-    except DataValidationError as exc:
-        refusal = str(exc)
+    refusal = str(refused.value)
     assert "max_dropped_share" in refusal
 
     # PredictFlow's ingest: the same refusal with the same rules, and the run accepts them with the config
     predict = flow_class(PREDICT_FLOW)
     daily = {**parameter_defaults(predict), **output_params(tmp_path), "source": template}
     daily = {k: v for k, v in daily.items() if k in {*parameter_defaults(predict)}}
-    try:
+    with pytest.raises(DataValidationError) as refused_daily:
         daily_ingest(build_daily_settings(**daily))
-        raise AssertionError("the default rules should refuse these files")
-    except DataValidationError as exc:
-        assert str(exc) == refusal
+    assert str(refused_daily.value) == refusal
     assert len(daily_ingest(build_daily_settings(**daily, data_checks=checks)).prices) == 2 * 1840
 
     register_approved_model(tmp_path / "registry")

@@ -198,9 +198,8 @@ def test_a_lake_with_two_sources_and_several_runs_answers_once_per_source(tmp_pa
         ("1", len(embedded)), ("2", len(embedded)), ("3", len(files)),
     ]  # fmt: skip
     # the storage README's example query: rows per year = the embedded index's plus the files', once each
-    by_year = dict(
-        one_query(root, "SELECT year, count(*) FROM prices WHERE symbol = 'SPY' GROUP BY 1 ORDER BY 1")
-    )
+    years = query("SELECT year, count(*) AS n FROM prices WHERE symbol = 'SPY' GROUP BY 1 ORDER BY 1", root)
+    by_year = dict(zip(years["year"], years["n"], strict=True))
     spy = pd.concat([embedded, files])
     spy = spy[spy["symbol"] == "SPY"]
     assert by_year == pd.to_datetime(spy["date"]).dt.year.value_counts().sort_index().to_dict()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -59,6 +59,8 @@ class Evaluation:
     power: dict[str, Any]
     gate: GateDecision
     card_items: list[CardItem]
+    # The chosen trial's out-of-sample record on every predicted day: monitoring's reference.
+    reference_record: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass(frozen=True)

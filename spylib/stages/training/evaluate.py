@@ -44,6 +44,7 @@ def run_evaluate(
     from spylib.evaluation.selection import chosen_trial
     from spylib.evaluation.simulation import load_simulated_power
     from spylib.modelling.models import fit_model, predict_up_probability
+    from spylib.monitoring.reference import chosen_record
     from spylib.reporting.evaluation_card import evaluation_report
 
     sweep, features, splits, cols = settings.sweep, data.features, data.splits, list(data.feature_columns)
@@ -107,4 +108,5 @@ def run_evaluate(
         power,
         gate,
         items,
+        chosen_record(trialset, walk.final, features),
     )
