@@ -131,8 +131,8 @@ def window_levels(values: npt.ArrayLike, window: int, quantile: float) -> dict[s
 def psi_levels(
     values: npt.ArrayLike, reference: Mapping[str, Any], window: int, quantile: float, epsilon: float
 ) -> dict[str, float] | None:
-    """PSI of every ``window``-row stretch of the reference (a step of 5 rows) against the reference's
-    own bins: its ``quantile`` and maximum (None: a reference shorter than two windows)."""
+    """PSI of every ``window``-row stretch of the reference against the reference's own bins: its
+    ``quantile`` and maximum (None: a reference shorter than two windows)."""
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if v.size < 2 * window:
@@ -141,6 +141,6 @@ def psi_levels(
     expected = np.asarray(reference["shares"], dtype=float)
     psis = [
         psi_from_shares(expected, bin_shares(v[start : start + window], edges), epsilon)
-        for start in range(0, v.size - window + 1, 5)
+        for start in range(v.size - window + 1)
     ]
     return {"quantile": float(np.quantile(psis, quantile)), "max": float(max(psis))}

@@ -38,8 +38,16 @@ def monitored_model(tmp: Path, sweep: Path | None = None, **over: Any) -> Monito
     from tests.helpers.paths import FLOW_FILE
 
     flow = flow_class(FLOW_FILE)
-    defaults = {**parameter_defaults(flow), **{n: load_json_config(p) for n, p in config_defaults(flow).items()}}
-    values = {**defaults, "output_dir": str(tmp / "out"), "lake_root": "", "registry_location": str(tmp / "reg")}
+    defaults = {
+        **parameter_defaults(flow),
+        **{n: load_json_config(p) for n, p in config_defaults(flow).items()},
+    }
+    values = {
+        **defaults,
+        "output_dir": str(tmp / "out"),
+        "lake_root": "",
+        "registry_location": str(tmp / "reg"),
+    }
     if sweep is not None:
         values["sweep"] = load_json_config(sweep)
     settings = build_training_settings(**{**values, **over})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -385,3 +386,34 @@ def test_plots_have_expected_titles_and_save(profile: dict, tmp_path) -> None:
     assert sorted(p.name for p in paths) == sorted(f"{k}.png" for k in figs)
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
     assert matplotlib.get_backend() == backend_before
+
+
+# --- the shipped data: the day after the training data ----------------------------------------------
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The reference SpyFlow registers on the shipped data (the small sweep, the flow's defaults)."""
+    from tests.helpers.monitoring_reference import monitored_model
+    from tests.helpers.paths import SMALL_SWEEP
+
+    return monitored_model(tmp_path_factory.mktemp("shipped"), SMALL_SWEEP)
+
+
+def test_the_day_after_the_training_data_raises_no_alert_the_reference_would_not(shipped: Any) -> None:
+    profile, features, record = shipped.profile, shipped.features, shipped.record
+    # the references are the chosen trial's own out-of-sample record, not the walk-forward track
+    assert profile["prediction"]["share_traded"] == pytest.approx(float((record["position"] > 0).mean()))
+    assert profile["prediction"]["share_traded"] == pytest.approx(shipped.trial["oof_exposure"])
+    assert profile["test_metrics"]["net_sharpe"] == pytest.approx(shipped.trial["oof_sharpe_net"], rel=1e-9)
+    # gap_open's reference leaves out the stand-in index's stale-open years (1999-2005)
+    assert profile["excluded_years"]["gap_open"] == list(range(1999, 2006))
+    # PredictFlow on the day after the training data, monitoring its out-of-sample days replayed
+    day_after = features.iloc[: shipped.train_last + 2]
+    replay = record.tail(60).assign(symbol="SPY", signal=(record["position"].tail(60) > 0).astype("int8"))
+    report = run_monitoring(profile, day_after, replay)
+    assert not report.alerts(), report.summary()
+    assert {c.name: c.status for c in report.checks}["drift:gap_open"] != "alert"
+    # and no window of the reference period itself alerts: year ends of the training window
+    ends = pd.Series(range(len(features))).groupby(pd.to_datetime(features["date"]).dt.year).max()
+    for end in ends[ends <= shipped.train_last]:
+        alerts = [c.name for c in data_drift_checks(profile, features.iloc[: end + 1]) if c.status == "alert"]
+        assert not alerts, (features["date"].iloc[end], alerts)
