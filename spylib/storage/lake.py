@@ -10,7 +10,13 @@ Conventions:
   :data:`LAKE_TABLES`; that single description drives write validation, the Glue table input and
   the Athena DDL (:mod:`spylib.storage.catalog`) and the DuckDB views (:mod:`spylib.storage.sql`).
 - ``symbol`` moves from the data columns into the partition path; ``year`` (int, from ``date``) is
-  a partition key only. Each file carries a ``run_id`` column: the Metaflow run id that wrote the row.
+  a partition key only. Each file carries a ``run_id`` column (the Metaflow run id that wrote the row)
+  and a ``source_fingerprint`` column (the data fingerprint of the run's source, from ingest).
+- ``{lake_root}/published_runs/run_id={RUN_ID}.parquet`` records a published run: one row per table
+  it wrote, with its source fingerprint, whether it is cumulative, and when it was published.
+  :func:`read_table` (by default) and the default SQL views show, per table and source, the rows of
+  the latest published run, and those of every cumulative run (PredictFlow's daily track record, and
+  ``mode="merge"`` writes); ``runs="all"`` and the ``*_runs`` views show every run's rows.
 - ``mode="run"`` (default): one file per (partition, run). Rewriting the same run replaces the same
   files, so retries and ``resume`` never duplicate rows; two runs are both present.
 - ``mode="merge"``: for the partitions the frame touches, the existing files are read, combined
