@@ -132,27 +132,41 @@ def performance_checks(
     return checks
 
 
+EDGE_ALERT_DAYS = (
+    60  # an alarm of the edge CUSUM stays an alert for 60 realized days (the window of the other checks)
+)
+
+
 def edge_check(rolling: pd.DataFrame, profile: Mapping[str, Any]) -> Check:
     """``performance:edge_cusum``: the CUSUM of the realized daily net returns against the registered
-    choice's out-of-sample mean (:func:`spylib.monitoring.reference.edge_cusum`), over every realized
-    day monitored. Alert at the calibrated boundary ``h``, warn at ``h / 2``; skipped when the profile
-    has no edge reference (no positive out-of-sample mean: no edge to lose)."""
+    choice's out-of-sample mean (:func:`spylib.monitoring.reference.edge_cusum`, restarted after each
+    alarm), over every realized day monitored. Alert when it crossed the calibrated boundary ``h``
+    within the last ``EDGE_ALERT_DAYS`` realized days; warn while it is at ``h / 2`` or more; skipped
+    when the profile has no edge reference (no positive out-of-sample mean: no edge to lose)."""
     name = "performance:edge_cusum"
     edge = (profile.get("calibration") or {}).get("edge")
     if not edge:
         return Check(name, "ok", math.nan, "n/a", "skipped: the profile has no edge reference")
     net = rolling["net_return"].to_numpy(dtype=float) if "net_return" in rolling.columns else np.array([])
-    h = float(edge["h"])
-    threshold = f"warn>={h / 2:.2f}, alert>={h:.2f} (CUSUM boundary for one false alarm per {edge['arl_days']:.0f} days)"
+    h, mean, std = float(edge["h"]), float(edge["mean"]), float(edge["std"])
+    threshold = (
+        f"warn>={h / 2:.2f}, alert>={h:.2f} (one false alarm per {edge['arl_days']:.0f} days for normal "
+        "returns; restarted after an alarm)"
+    )
     if net.size == 0:
         return Check(name, "ok", math.nan, threshold, "skipped: no realized day yet")
-    path = edge_cusum(net, float(edge["mean"]), float(edge["std"]))
-    value = float(path[-1])
-    status: Status = "alert" if value >= h else "warn" if value >= h / 2 else "ok"
+    path = edge_cusum(net, mean, std, h)
+    alarms = np.flatnonzero(path >= h)
+    recent = alarms[alarms >= net.size - EDGE_ALERT_DAYS]
+    value = float(path[recent[-1]]) if recent.size else float(path[-1])
+    status: Status = "alert" if recent.size else "warn" if value >= h / 2 else "ok"
+    when = ""
+    if recent.size and "date" in rolling.columns:
+        when = f"alarm on {rolling['date'].iloc[int(recent[-1])]}; "
     reason = (
-        f"CUSUM {value:.2f} of the net returns of {net.size} realized days against the out-of-sample "
-        f"mean {float(edge['mean']) * 1e4:.1f} bp/day (sd {float(edge['std']) * 1e4:.0f} bp); "
-        f"mean of the last {min(net.size, 60)} days {float(net[-60:].mean()) * 1e4:+.1f} bp"
+        f"{when}CUSUM {value:.2f} of the net returns of {net.size} realized days against the "
+        f"out-of-sample mean {mean * 1e4:.1f} bp/day (sd {std * 1e4:.0f} bp); mean of the last "
+        f"{min(net.size, 60)} days {float(net[-60:].mean()) * 1e4:+.1f} bp"
     )
     return Check(name, status, value, threshold, reason)
 

@@ -90,9 +90,13 @@ def cusum_threshold(k: float, arl_days: float) -> float:
     return hi
 
 
-def edge_cusum(net_returns: npt.ArrayLike, mean: float, std: float) -> npt.NDArray[np.float64]:
+def edge_cusum(
+    net_returns: npt.ArrayLike, mean: float, std: float, h: float = math.inf
+) -> npt.NDArray[np.float64]:
     """``S_t = max(0, S_{t-1} + (mean - r_t) / std - k)`` with ``k = mean / (2 std)``: grows when the
-    daily net returns fall short of the reference mean, drifts to 0 while they do not."""
+    daily net returns fall short of the reference mean, drifts to 0 while they do not. A day with
+    ``S_t >= h`` is an alarm, after which the CUSUM restarts from 0 (so each alarm is one event and
+    ``h``'s run length is the mean time between alarms)."""
     r = np.asarray(net_returns, dtype=float)
     k = mean / (2 * std)
     out = np.zeros(r.size)
@@ -100,6 +104,8 @@ def edge_cusum(net_returns: npt.ArrayLike, mean: float, std: float) -> npt.NDArr
     for i, value in enumerate(r):
         s = max(0.0, s + (mean - value) / std - k)
         out[i] = s
+        if s >= h:
+            s = 0.0
     return out
 
 

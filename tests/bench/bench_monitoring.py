@@ -9,8 +9,8 @@ choice's out-of-sample record and the profile over the training window. Then:
    returns with the record's mean and sd (synthetic), and stationary block bootstraps of the record's
    own daily net returns (replayed: its fat tails and serial dependence; mean block 20 days). Decay:
    the same streams with the mean set to zero (the edge gone) and to minus the mean (the edge
-   reversed). False alarms = alarm episodes (a day the CUSUM crosses ``h`` from below) per 252 days;
-   delay = trading days from the change (CUSUM at 0) to the first crossing.
+   reversed). False alarms = alarms (the CUSUM reaches ``h``, then restarts) per 252 days; delay =
+   trading days from the change (CUSUM at 0) to the first alarm.
 2. **Prediction drift** (``prediction:share_traded``, ``prediction:mean_probability`` over 60 days):
    healthy = circular block bootstraps (60-day blocks) of the record's positions and probabilities;
    alarm episodes a year with the calibrated levels and with the fixed ones (0.30 / 0.06).
@@ -107,7 +107,7 @@ def edge_figures(model: MonitoredModel, paths: int, years: int, seed: int) -> li
         "replayed (block bootstrap of the record)": lambda shift: block_bootstrap(net, n, 20, rng) + shift,
     }
     for name, draw in streams.items():
-        alarms = sum(episodes(edge_cusum(draw(0.0), mu, sd) >= h) for _ in range(paths))
+        alarms = sum(int(np.sum(edge_cusum(draw(0.0), mu, sd, h) >= h)) for _ in range(paths))
         rows.append({"stream": name, "case": "healthy", "false alarms / year": alarms / (paths * years)})
         for case, shift in (("edge to zero", -mu), ("edge reversed", -2 * mu)):
             delays = [first_crossing(edge_cusum(draw(shift), mu, sd), h) for _ in range(paths)]
