@@ -241,7 +241,7 @@ def gap_open_figure(model: MonitoredModel) -> dict[str, Any]:
     cfg = MonitorConfig()
     train = model.features.iloc[: model.train_last + 1]
     day_after = model.features.iloc[: model.train_last + 2].tail(cfg.drift_window)
-    with_stale = reference_profile(train.assign(open=np.nan), ["gap_open"])  # no open column: no exclusion
+    with_stale = reference_profile(train.assign(open=np.nan), ["gap_open"])  # opens unknown: no stale year found, none left out
     without = model.profile
     stale_years = sorted(set(pd.to_datetime(train["date"][stale_open_rows(train)]).dt.year))
     return {
