@@ -241,7 +241,8 @@ def gap_open_figure(model: MonitoredModel) -> dict[str, Any]:
     cfg = MonitorConfig()
     train = model.features.iloc[: model.train_last + 1]
     day_after = model.features.iloc[: model.train_last + 2].tail(cfg.drift_window)
-    with_stale = reference_profile(train.assign(open=np.nan), ["gap_open"])  # opens unknown: no stale year found, none left out
+    # opens unknown: no stale year is found, so none is left out (the reference as it was)
+    with_stale = reference_profile(train.assign(open=np.nan), ["gap_open"])
     without = model.profile
     stale_years = sorted(set(pd.to_datetime(train["date"][stale_open_rows(train)]).dt.year))
     return {
