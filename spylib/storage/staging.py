@@ -108,11 +108,14 @@ def stage_table(
     """Write ``frame`` as ``run_id``'s rows of ``table`` where readers cannot see them yet (or into the
     table, if the run is already published); return the URIs the files have once published (sorted).
 
-    Every row carries ``source_fingerprint`` (the data fingerprint of the run's source). ``owner``
+    Every row carries ``source_fingerprint`` (the data fingerprint of the run's source; by default the
+    one the run's staged or published rows already carry). ``owner``
     (default ``run_id``) is the run whose files these are: PredictFlow's run rewrites the file of the
     earlier run that first predicted a day (to fill its outcome) in its own staging, so the rewrite is
     published with the run, or not at all."""
     keyed = owner or run_id
+    if source_fingerprint is None:  # a later step's table: the source the run declared first
+        source_fingerprint = run_source(lake_root, run_id, s3)
     if is_published(lake_root, run_id, s3):
         return write_table(
             frame, table, lake_root, keyed, s3=s3, source_fingerprint=source_fingerprint, publish=False
@@ -163,6 +166,16 @@ def _staged_source(store: Any, staged: list[str], run_id: str) -> str | None:
             if run == run_id and source:
                 return str(source)
     return None
+
+
+def run_source(lake_root: str, run_id: str, s3: Any | None = None) -> str | None:
+    """The source fingerprint of ``run_id``: its staged rows' or, once published, its record's."""
+    source = _staged_source(get_store(lake_root, s3), staged_files(lake_root, run_id, s3), run_id)
+    if source is not None:
+        return source
+    runs = read_runs(lake_root, s3)
+    known = runs.loc[(runs[RUN_ID_COLUMN] == run_id) & (runs[SOURCE_COLUMN] != ""), SOURCE_COLUMN]
+    return str(known.iloc[0]) if len(known) else None
 
 
 def publish_run(

@@ -99,12 +99,11 @@ def files_that_need_the_data_checks_config(directory: Path) -> str:
 def test_files_spy_flow_accepts_with_a_config_predict_flow_accepts_with_it(tmp_path: Path) -> None:
     from metaflow import Runner
 
-    from spylib.core.config import load_json_config
     from spylib.core.errors import DataValidationError
     from spylib.stages.daily import run_ingest as daily_ingest
     from spylib.stages.settings import build_daily_settings, build_training_settings
     from spylib.stages.training.ingest import run_ingest as training_ingest
-    from tests.helpers.flow_defaults import config_defaults, flow_class, parameter_defaults
+    from tests.helpers.flow_defaults import config_defaults, flow_class, load_json_config, parameter_defaults
     from tests.helpers.flowrun import finished, runner_cwd
     from tests.helpers.metaflow_env import flow_env, output_params
     from tests.helpers.paths import FLOW_FILE, PREDICT_FLOW
@@ -123,9 +122,9 @@ def test_files_spy_flow_accepts_with_a_config_predict_flow_accepts_with_it(tmp_p
     training = {**defaults, **output_params(tmp_path), "source": template, "sweep": defaults["sweep"]}
     shipped = build_training_settings(**training)
     with_config = build_training_settings(**{**training, "data_checks": checks})
-    assert len(training_ingest(with_config).prices) == 2 * 1840
+    assert len(training_ingest(with_config, "spy").prices) == 2 * 1840
     with pytest.raises(DataValidationError) as refused:
-        training_ingest(shipped)
+        training_ingest(shipped, "spy")
     refusal = str(refused.value)
     assert "max_dropped_share" in refusal
 
@@ -147,5 +146,5 @@ def test_files_spy_flow_accepts_with_a_config_predict_flow_accepts_with_it(tmp_p
     assert result.status == "successful", result.stderr
     assert task_of(result.run, "start")["settings"].data.data_checks.max_dropped_share == 0.1
     assert daily_rows(tmp_path / "lake")["date"].dt.date.tolist() == [
-        max(training_ingest(with_config).prices["date"])
+        max(training_ingest(with_config, "spy").prices["date"])
     ]

@@ -25,7 +25,6 @@ class MonitoredModel:
 def monitored_model(tmp: Path, sweep: Path | None = None, **over: Any) -> MonitoredModel:
     """Ingest, features, split and every configuration scored, as the flow does; the chosen trial's
     record and the profile ``register`` would store."""
-    from spylib.core.config import load_json_config
     from spylib.evaluation.selection import choose_trial, combine_trials
     from spylib.modelling.scoring import score_configuration
     from spylib.monitoring import reference_profile
@@ -34,7 +33,7 @@ def monitored_model(tmp: Path, sweep: Path | None = None, **over: Any) -> Monito
     from spylib.stages.training.features import run_features
     from spylib.stages.training.ingest import run_ingest
     from spylib.stages.training.split import run_split
-    from tests.helpers.flow_defaults import config_defaults, flow_class, parameter_defaults
+    from tests.helpers.flow_defaults import config_defaults, flow_class, load_json_config, parameter_defaults
     from tests.helpers.paths import FLOW_FILE
 
     flow = flow_class(FLOW_FILE)
@@ -51,17 +50,18 @@ def monitored_model(tmp: Path, sweep: Path | None = None, **over: Any) -> Monito
     if sweep is not None:
         values["sweep"] = load_json_config(sweep)
     settings = build_training_settings(**{**values, **over})
-    ingested = run_ingest(settings)
-    made = run_features(ingested.prices, settings)
-    data = run_split(made.table, made.feature_columns, made.data_quality, settings)
+    plan = settings.plan
+    ingested = run_ingest(settings, "reference")  # the lake is off: nothing is staged
+    made = run_features(ingested.prices, settings, "reference", {})
+    data = run_split(made.feature_table, made.feature_columns, made.data_quality, plan).training_data
     results = [
-        score_configuration(spec, data.features, data.feature_columns, data.splits, settings.sweep,
-                            settings.cost_bps, settings.seed)
-        for spec in settings.sweep.models
+        score_configuration(spec, data.features, data.feature_columns, data.splits, plan.sweep,
+                            settings.cost_bps, plan.seed)
+        for spec in plan.sweep.models
     ]  # fmt: skip
     trialset = combine_trials(results, data.splits)
     rows = pd.Series(True, index=range(len(trialset.rows))).to_numpy()
-    choice = choose_trial(trialset, rows, settings.sweep.selection_metric, settings.gate)
+    choice = choose_trial(trialset, rows, plan.sweep.selection_metric, settings.gate)
     record = chosen_record(trialset, choice, data.features)
     train = data.splits.final_train_rows()
     profile = reference_profile(data.features.iloc[train], list(data.feature_columns), record=record)
