@@ -89,7 +89,10 @@ def read_daily_rows(lake_root: str, symbol: str) -> pd.DataFrame:
     """The daily track record of ``symbol`` in the lake (``PREDICTION_COLUMNS`` + ``run_id``), by date."""
     from spylib.storage.lake import read_table
 
-    frame = read_table("predictions", lake_root, [("symbol", "=", symbol), ("segment", "=", DAILY_SEGMENT)])
+    # Every run's daily rows (not only the published runs' views): the track record is cumulative and
+    # one row per day by construction, and rows written before runs were recorded stay in it.
+    daily = [("symbol", "=", symbol), ("segment", "=", DAILY_SEGMENT)]
+    frame = read_table("predictions", lake_root, daily, runs="all")
     frame["date"] = pd.to_datetime(frame["date"]).dt.date
     return frame.sort_values("date").reset_index(drop=True)
 
