@@ -1,22 +1,31 @@
 """SQL over the Parquet lake with DuckDB: the local stand-in for Athena.
 
-``query(sql, lake_root)`` opens an in-memory DuckDB and defines one view per lake table
-(``prices``, ``features``, ``predictions``) over
-``read_parquet('{root}/{table}/*/*/*.parquet', hive_partitioning=true)``. Each view has the table's
-data columns in schema order (``symbol`` back in place), then ``run_id`` and ``year``: the same
-columns Athena shows for the Glue tables of :mod:`spylib.storage.catalog`. A table without files is an
-empty view with the right column types, so queries never fail on a missing table. Only published runs
-are read: a flow run's staged files (:mod:`spylib.storage.staging`) sit outside the tables' directories
-until the run succeeds, and a run in the middle of its publication is left out until its publication
-record exists (:func:`spylib.storage.lake.list_lake_files`).
+``query(sql, lake_root)`` opens an in-memory DuckDB and defines, per lake table (``prices``,
+``features``, ``predictions``), two views:
+
+- ``{table}_runs``: every run's rows, over
+  ``read_parquet('{root}/{table}/*/*/*.parquet', hive_partitioning=true)``;
+- ``{table}`` (the default): the rows of the latest published run of each source (the run's
+  ``source_fingerprint``) and of every cumulative run (PredictFlow's daily track record), as chosen by
+  the ``published_runs`` view over ``{root}/published_runs/*.parquet``
+  (:func:`spylib.storage.tables.visible_runs_sql`). A question (a symbol and a date) has one answer per
+  source, never a mix of runs within a source.
+
+Each table view has the table's data columns in schema order (``symbol`` back in place), then
+``run_id``, ``source_fingerprint`` and ``year``: the same columns and views Athena shows for the Glue
+tables of :mod:`spylib.storage.catalog`. A table without files is an empty view with the right column
+types, so queries never fail on a missing table. Only published runs are read: a flow run's staged
+files (:mod:`spylib.storage.staging`) sit outside the tables' directories until the run succeeds, and a
+run in the middle of its publication is left out until its publication record exists
+(:func:`spylib.storage.lake.list_lake_files`).
 
 **Read-only.** One statement, and only a query: ``SELECT`` (with ``WITH``, ``VALUES``, ``FROM ...``,
 ``DESCRIBE``, ``SHOW``, ``SUMMARIZE``, which DuckDB parses as selects) or ``EXPLAIN`` of one; anything
 else (``COPY``, ``ATTACH``, ``CREATE``, ``INSERT``, ``SET``, ``INSTALL``, ``PRAGMA``...) is a
 :class:`~spylib.core.errors.ConfigError` before the lake is read. Beyond that rule, the connection
-cannot touch a file: the lake's rows are loaded into in-memory tables (the listed files only), then
-``enable_external_access`` is turned off and the configuration locked, so no statement can read or
-write any file afterwards.
+cannot touch a file: the lake's rows are loaded into in-memory tables (the listed files only; the
+``{table}`` views read those tables), then ``enable_external_access`` is turned off and the
+configuration locked, so no statement can read or write any file afterwards.
 
 An ``s3://`` lake is read in one of two ways (``s3_mode``):
 
@@ -50,10 +59,18 @@ import pandas as pd
 import pyarrow as pa
 
 from spylib.core.errors import ConfigError, SpyFlowError
-from spylib.storage.catalog import athena_ddl, hive_type
+from spylib.storage.catalog import all_tables_ddl, hive_type, latest_view_sql, runs_table_name
 from spylib.storage.lake import get_store, join_uri, list_lake_files
 from spylib.storage.s3 import s3_endpoint, split_s3_uri
-from spylib.storage.tables import LAKE_TABLES, RUN_ID_COLUMN, YEAR_COLUMN, LakeTable
+from spylib.storage.tables import (
+    LAKE_TABLES,
+    RUN_ID_COLUMN,
+    RUNS_SCHEMA,
+    RUNS_TABLE,
+    SOURCE_COLUMN,
+    YEAR_COLUMN,
+    LakeTable,
+)
 
 S3Mode = Literal["auto", "httpfs", "sync"]
 DEFAULT_DATABASE = "spy_flow"
@@ -80,59 +97,50 @@ def _quote_literal(text: str) -> str:
 
 
 def _view_columns(spec: LakeTable) -> list[pa.Field]:
-    """View column order: the data schema, then run_id and year."""
+    """View column order: the data schema, then run_id, source_fingerprint and year."""
     return [
         *spec.data_schema,
         spec.file_schema.field(RUN_ID_COLUMN),
+        spec.file_schema.field(SOURCE_COLUMN),
         spec.partition_schema.field(YEAR_COLUMN),
     ]
 
 
+def _empty_view(name: str, fields: Sequence[pa.Field]) -> str:
+    cols = ", ".join(f'CAST(NULL AS {_duckdb_type(f.type)}) AS "{f.name}"' for f in fields)
+    return f'CREATE VIEW "{name}" AS SELECT {cols} WHERE false'
+
+
 def view_sql(spec: LakeTable, files: Sequence[str]) -> str:
-    """``CREATE TABLE`` (in memory) for one lake table from its visible ``files`` (none: an empty,
-    typed table). A table, not a view: once it is loaded the connection never reads a file again."""
+    """``CREATE TABLE {table}_runs`` (in memory): every visible run's rows of one table, from its
+    ``files`` (none: an empty, typed view). A table: once loaded, the connection reads no file again."""
     fields = _view_columns(spec)
+    name = runs_table_name(spec.name)
     if not files:
-        cols = ", ".join(f'CAST(NULL AS {_duckdb_type(f.type)}) AS "{f.name}"' for f in fields)
-        return f'CREATE TABLE "{spec.name}" AS SELECT {cols} WHERE false'
-    listed = "[" + ", ".join(_quote_literal(f) for f in files) + "]"
+        return _empty_view(name, fields)
+    pattern = "[" + ", ".join(_quote_literal(f) for f in files) + "]"
     hive_types = ", ".join(f"'{f.name}': '{_duckdb_type(f.type)}'" for f in spec.partition_schema)
     cols = ", ".join(f'"{f.name}"' for f in fields)
     return (
-        f'CREATE TABLE "{spec.name}" AS SELECT {cols} FROM read_parquet({listed}, '
+        f'CREATE TABLE "{name}" AS SELECT {cols} FROM read_parquet({pattern}, '
         f"hive_partitioning = true, hive_types = {{{hive_types}}}, union_by_name = true)"
     )
 
 
-# DuckDB statement types a query may have; DESCRIBE, SHOW and SUMMARIZE parse as SELECT.
-_QUERY_TYPES = ("SELECT", "EXPLAIN")
-_EXPLAIN = re.compile(r"^\s*explain(\s+analyze)?\b", re.IGNORECASE)
+def runs_view_sql(root: str | None) -> str:
+    """``CREATE VIEW published_runs`` over the run records under ``root`` (None: empty)."""
+    if root is None:
+        return _empty_view(RUNS_TABLE, list(RUNS_SCHEMA))
+    pattern = _quote_literal(join_uri(root, RUNS_TABLE, "*.parquet"))
+    cols = ", ".join(f'"{f.name}"' for f in RUNS_SCHEMA)
+    return f'CREATE TABLE "{RUNS_TABLE}" AS SELECT {cols} FROM read_parquet({pattern}, hive_partitioning = false)'
 
 
-def check_read_only(sql: str, con: Any) -> None:
-    """One query statement (see the module docstring), else a one-line :class:`ConfigError`."""
-    import duckdb
-
-    try:
-        statements = con.extract_statements(sql)
-    except duckdb.Error as e:
-        raise ConfigError(_first_line(e), source="spy-flow sql") from None
-    if len(statements) != 1:
-        raise ConfigError(f"give exactly one query, got {len(statements)} statements", source="spy-flow sql")
-    kind = statements[0].type.name
-    if kind == "EXPLAIN":  # EXPLAIN ANALYZE runs its statement: that one must be a query too
-        inner = con.extract_statements(_EXPLAIN.sub("", sql, count=1))
-        kind = inner[0].type.name if len(inner) == 1 else kind
-    if kind not in ("SELECT",):
-        raise ConfigError(
-            f"read-only: only queries run here (SELECT, WITH, EXPLAIN, DESCRIBE, SHOW), not {kind}",
-            source="spy-flow sql",
-        )
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
+def latest_view(spec: LakeTable) -> str:
+    """``CREATE VIEW {table}``: the rows of the latest published run of each source (the same SQL as
+    the Athena view of :mod:`spylib.storage.catalog`)."""
+    cols = [f.name for f in _view_columns(spec)]
+    return f'CREATE VIEW "{spec.name}" AS {latest_view_sql(spec.name, cols)}'
 
 
 def httpfs_wheel_file(con: Any) -> Path | None:
@@ -195,23 +203,56 @@ def sync_lake(lake_root: str, target: Path, s3: Any | None = None) -> int:
     """Copy every lake file under ``lake_root`` (s3://) to ``target`` with the same layout; count them."""
     store = get_store(lake_root, s3)
     n = 0
-    for table in LAKE_TABLES:
-        for f in list_lake_files(table, lake_root, s3):
-            relative = f.uri[len(lake_root.rstrip("/")) + 1 :]
-            path = target / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(store.read_bytes(f.uri))
-            n += 1
+    uris = [f.uri for table in LAKE_TABLES for f in list_lake_files(table, lake_root, s3)]
+    uris += store.list_files(join_uri(lake_root, RUNS_TABLE))
+    for uri in uris:
+        path = target / uri[len(lake_root.rstrip("/")) + 1 :]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(store.read_bytes(uri))
+        n += 1
     return n
 
 
-def _load_tables(con: Any, root: str, files: dict[str, list[str]]) -> None:
+# DuckDB statement types a query may have; DESCRIBE, SHOW and SUMMARIZE parse as SELECT.
+_EXPLAIN = re.compile(r"^\s*explain(\s+analyze)?\b", re.IGNORECASE)
+
+
+def check_read_only(sql: str, con: Any) -> None:
+    """One query statement (see the module docstring), else a one-line :class:`ConfigError`."""
+    import duckdb
+
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as e:
+        raise ConfigError(_first_line(e), source="spy-flow sql") from None
+    if len(statements) != 1:
+        raise ConfigError(f"give exactly one query, got {len(statements)} statements", source="spy-flow sql")
+    kind = statements[0].type.name
+    if kind == "EXPLAIN":  # EXPLAIN ANALYZE runs its statement: that one must be a query too
+        inner = con.extract_statements(_EXPLAIN.sub("", sql, count=1))
+        kind = inner[0].type.name if len(inner) == 1 else kind
+    if kind != "SELECT":
+        raise ConfigError(
+            f"read-only: only queries run here (SELECT, WITH, EXPLAIN, DESCRIBE, SHOW), not {kind}",
+            source="spy-flow sql",
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _define_views(con: Any, root: str, files: dict[str, list[str]]) -> None:
     """Load every lake table, then lock the connection out of the file system (see the module docstring)."""
     import duckdb
 
+    statements = [(RUNS_TABLE, runs_view_sql(root if files[RUNS_TABLE] else None))]
     for name, spec in LAKE_TABLES.items():
+        statements += [(name, view_sql(spec, files[name])), (name, latest_view(spec))]
+    for name, statement in statements:
         try:
-            con.execute(view_sql(spec, files[name]))
+            con.execute(statement)
         except duckdb.Error as e:
             raise SpyFlowError(f"lake {root}, table '{name}': cannot read: {_first_line(e)}") from None
     con.execute("SET enable_external_access = false")
@@ -224,7 +265,7 @@ def _run(sql: str, root: str, files: dict[str, list[str]], con: Any | None = Non
     con = con if con is not None else duckdb.connect(":memory:")
     try:
         check_read_only(sql, con)
-        _load_tables(con, root, files)
+        _define_views(con, root, files)
         try:
             frame: pd.DataFrame = con.execute(sql).df()
         except duckdb.Error as e:
@@ -246,13 +287,14 @@ def query(sql: str, lake_root: str, *, s3_mode: S3Mode = "auto", s3: Any | None 
     ``lake_root`` is a local directory or an ``s3://`` prefix; ``s3_mode`` picks how S3 is read
     (``"auto"``, ``"httpfs"``, ``"sync"``); ``s3`` is an optional boto3 S3 client for the sync path.
     """
-    if s3_mode not in ("auto", "httpfs", "sync"):
-        raise ConfigError(f"unknown s3_mode {s3_mode!r}", source="sql", key="s3_mode")
     import duckdb
 
+    if s3_mode not in ("auto", "httpfs", "sync"):
+        raise ConfigError(f"unknown s3_mode {s3_mode!r}", source="sql", key="s3_mode")
     with duckdb.connect(":memory:") as con:
         check_read_only(sql, con)  # before the lake is listed or read
     files = {t: [f.uri for f in list_lake_files(t, lake_root, s3)] for t in LAKE_TABLES}
+    files[RUNS_TABLE] = get_store(lake_root, s3).list_files(join_uri(lake_root, RUNS_TABLE))
     if not lake_root.startswith("s3://"):
         return _run(sql, lake_root, files)
     split_s3_uri(lake_root)
@@ -275,7 +317,5 @@ def query(sql: str, lake_root: str, *, s3_mode: S3Mode = "auto", s3: Any | None 
 
 
 def all_ddl(database: str, location: str) -> str:
-    """The Athena DDL of every lake table, separated by blank lines, with the partition-loading hint."""
-    statements = [athena_ddl(t, database, join_uri(location, t)) for t in LAKE_TABLES]
-    repairs = "\n".join(f"-- MSCK REPAIR TABLE `{database}`.`{t}`;" for t in LAKE_TABLES)
-    return "\n\n".join(statements) + "\n\n-- Then load the Hive partitions:\n" + repairs + "\n"
+    """The Athena DDL of the lake (see :func:`spylib.storage.catalog.all_tables_ddl`)."""
+    return all_tables_ddl(database, location)
