@@ -52,6 +52,7 @@ import pyarrow.parquet as pq
 
 from spylib.core.errors import ConfigError
 from spylib.storage.files import atomic_write_bytes
+from spylib.storage.publishing import PUBLISHED_DIR, publishing_runs
 from spylib.storage.s3 import (
     copy_s3_object,
     head_s3_object,
@@ -200,32 +201,10 @@ class LakeFile:
     run_id: str
 
 
-# Publication records of staged runs (spylib.storage.staging): ``{PUBLISHED_DIR}/run_id=R.json``, and
-# while the run's files are being moved into the tables, the marker ``run_id=R{PUBLISHING_SUFFIX}``.
-PUBLISHED_DIR = "_published"
-PUBLISHING_SUFFIX = ".publishing"
-
-
-def publishing_runs(lake_root: str, s3: Any | None = None) -> set[str]:
-    """Runs whose publication has started but whose record is not written yet (a marker, no record):
-    their files already in the tables stay invisible to every reader until the record exists."""
-    markers, records = set(), set()
-    for uri in get_store(lake_root, s3).list_files(join_uri(lake_root, PUBLISHED_DIR), suffix=""):
-        name = uri.rsplit("/", 1)[-1]
-        if not name.startswith("run_id="):
-            continue
-        if name.endswith(PUBLISHING_SUFFIX):
-            markers.add(name[len("run_id=") : -len(PUBLISHING_SUFFIX)])
-        elif name.endswith(".json"):
-            records.add(name[len("run_id=") : -len(".json")])
-    return markers - records
-
-
 def list_lake_files(table: str, lake_root: str, s3: Any | None = None) -> list[LakeFile]:
-    """Every visible data file of ``table``, sorted by URI: files not matching the layout are ignored,
-    and so are the files of a run whose publication is under way (:func:`publishing_runs`)."""
+    """Every visible data file of ``table`` by URI (not the layout's, nor a run's being published)."""
     get_lake_table(table)
-    hidden = publishing_runs(lake_root, s3)
+    hidden = publishing_runs(get_store(lake_root, s3).list_files(join_uri(lake_root, PUBLISHED_DIR), ""))
     out = []
     for uri in get_store(lake_root, s3).list_files(table_uri(lake_root, table)):
         m = _PARTITION_RE.search(uri)

@@ -40,7 +40,6 @@ import pyarrow.parquet as pq
 
 from spylib.core.errors import ConfigError
 from spylib.storage.lake import (
-    PUBLISHING_SUFFIX,
     _check_path_value,
     get_store,
     join_uri,
@@ -48,6 +47,7 @@ from spylib.storage.lake import (
     record_run,
     write_table,
 )
+from spylib.storage.publishing import PUBLISHING_SUFFIX
 from spylib.storage.tables import RUN_ID_COLUMN, SOURCE_COLUMN
 
 STAGING_DIR = "_staging"
