@@ -116,8 +116,41 @@ def test_versions_default_location_comes_from_the_environment(
     status, out, _ = cli(capsys, "versions")
     assert status == 0
     assert f"local registry {registry_dir}, group spy-direction" in out
-    status, out, _ = cli(capsys, "versions", "--group", "other-group")
-    assert (status, out) == (0, f"no versions in group 'other-group' at {registry_dir}\n")
+    assert_one_line_error(
+        *cli(capsys, "versions", "--group", "other-group"),
+        "no versions in group 'other-group'",
+        "groups here: spy-direction",
+    )
+
+
+@pytest.mark.parametrize("command", [["versions"], ["latest"], ["show", "v1"], ["approve", "v1"]])
+def test_a_registry_that_does_not_exist_is_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: list[str]
+) -> None:
+    missing = tmp_path / "nonexistent"
+    assert_one_line_error(*cli(capsys, *command, "--location", str(missing)), "no registry here", "--location")
+    assert not missing.exists()  # nothing created
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(
+        *cli(capsys, "versions", "--location", str(tmp_path / "empty")), "it holds no registry"
+    )
+
+
+def test_latest_without_an_approved_version_names_the_approve_command(
+    capsys: pytest.CaptureFixture[str], registry_dir: Path
+) -> None:
+    cli(capsys, "reject", "v1", "--location", str(registry_dir))
+    status, out, _ = cli(capsys, "latest", "--location", str(registry_dir))
+    assert status == 0
+    assert "`spy-flow approve N`" in out
+    status, out, _ = cli(capsys, "versions", "--location", str(registry_dir))
+    assert out.splitlines()[-1].endswith("(approve one: `spy-flow approve N`)")
+
+
+def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = cli(capsys, "--version")
+    assert status == 0
+    assert out.startswith("spy-flow 0.")
 
 
 @pytest.mark.parametrize("value", ["", "  ", "/some/where"])
@@ -181,7 +214,7 @@ def test_reject(capsys: pytest.CaptureFixture[str], registry_dir: Path) -> None:
     assert manifest(registry_dir, 1)["status"] == "Rejected"
     assert open_registry("local", str(registry_dir)).latest_approved(GROUP) is None
     assert cli(capsys, "versions", "--location", str(registry_dir))[1].splitlines()[-1] == (
-        "no Approved version: PredictFlow has no model to use"
+        "no Approved version: PredictFlow has no model to use (approve one: `spy-flow approve N`)"
     )
 
 
@@ -277,6 +310,16 @@ def test_sql_over_a_small_lake(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert_one_line_error(*cli(capsys, "sql", "SELECT nope FROM prices", "--lake", root), "query over lake")
 
 
+def test_sql_over_a_lake_that_does_not_exist_is_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    missing = str(tmp_path / "nonexistent")
+    assert_one_line_error(*cli(capsys, "sql", "SELECT 1", "--lake", missing), "no lake here", "does not exist")
+    assert_one_line_error(
+        *cli(capsys, "sql", "SELECT 1", "--lake", str(tmp_path)), "no lake here", "holds no lake table"
+    )
+
+
 def test_ddl(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = cli(capsys, "ddl", "--location", "s3://bucket/lake")
     assert status == 0
@@ -287,10 +330,11 @@ def test_ddl(capsys: pytest.CaptureFixture[str]) -> None:
 
 # --- runs --------------------------------------------------------------------------------------------
 def test_runs_of_an_unknown_flow_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, err = cli(capsys, "runs", "--flow", "NoSuchCliTestFlow")
-    assert (status, err) == (0, "")
-    assert out.startswith("no runs of NoSuchCliTestFlow found (namespace ")
-    assert len(out.splitlines()) == 1
+    assert_one_line_error(
+        *cli(capsys, "runs", "--flow", "NoSuchCliTestFlow"),
+        "no runs of NoSuchCliTestFlow found (namespace ",
+        "`spy-flow runs --all-users`",
+    )
 
 
 def test_verdict_cells() -> None:
@@ -310,7 +354,7 @@ def subcommands() -> list[str]:
 
 
 def test_every_command_is_listed() -> None:
-    assert subcommands() == ["approve", "ddl", "latest", "reject", "runs", "show", "sql", "versions"]
+    assert subcommands() == ["approve", "compare", "ddl", "latest", "reject", "runs", "show", "sql", "versions"]
 
 
 @pytest.mark.parametrize("command", [[], *([c] for c in subcommands())])
