@@ -26,6 +26,14 @@ import pandas as pd
 
 from spylib.evaluation.gate import GateCheck, GateDecision
 from spylib.modelling.walk_forward import Splits
+from spylib.reporting.diagnostics import (
+    calibration_figure,
+    confusion_sentence,
+    confusion_table,
+    signal_by_block,
+    signal_figure,
+    signal_sentence,
+)
 from spylib.reporting.figures import importance_figure, scheme_figure, track_figure
 from spylib.reporting.format import MISSING, count, display_table, fmt, pct, plain
 
@@ -93,6 +101,31 @@ def verdict_banner(gate: GateDecision, metrics: Mapping[str, Any]) -> Banner:
     return Banner("SpyFlow quality gate", verdict_line(gate), tone, subtitle)
 
 
+BEAT_CHECK = "track_beats_buy_and_hold"
+
+
+def buy_and_hold_clause(gate: GateDecision, metrics: Mapping[str, Any]) -> str:
+    """What the track did against buy-and-hold, in words that follow the gate's own test: "beats" only
+    when the gate's test passed (or, without that check, never more than "has a higher Sharpe ratio")."""
+    m = metrics
+    figures = (
+        f"net Sharpe ratio {fmt(m.get('sharpe_net'))} against {fmt(m.get('buy_and_hold_sharpe_net'))}, "
+        f"annualized; one-sided p = {fmt(m.get('vs_buy_and_hold_p_value'))}"
+    )
+    check = next((c for c in gate.checks if c.name == BEAT_CHECK), None)
+    higher = float(m.get("sharpe_net", math.nan)) > float(m.get("buy_and_hold_sharpe_net", math.nan))
+    if check is not None and check.passed:
+        return f"beats buy-and-hold after costs ({figures}; the gate's test passes)"
+    if higher and check is not None:
+        return (
+            f"has a higher net Sharpe ratio than buy-and-hold but does not beat it significantly ({figures}; "
+            f"the gate needs p {check.requirement})"
+        )
+    if higher:
+        return f"has a higher net Sharpe ratio than buy-and-hold, not tested by this gate ({figures})"
+    return f"does NOT beat buy-and-hold after costs ({figures})"
+
+
 # --- configurations -------------------------------------------------------------------------------
 CONFIG_ID = re.compile(r"^(?P<family>[^(]+)\((?P<params>.*)\)$")
 
@@ -129,16 +162,16 @@ def configuration_table(trials: pd.DataFrame, labels: Mapping[str, str]) -> pd.D
     n = trials.groupby("config_id").size()
     rows = [
         {
-            "configuration": labels[cid],
+            "configuration": labels.get(cid, cid),
             "model": config_family(cid),
             "hyperparameters": config_parameters(cid) or MISSING,
             "trials": count(n[cid]),
-            "best net Sharpe": fmt(best[cid]),
+            "best net Sharpe (annualized)": fmt(best[cid]),
         }
-        for cid in sorted(labels, key=lambda c: labels[c])
+        for cid in sorted(set(trials["config_id"]), key=lambda c: labels.get(c, c))
     ]
     return pd.DataFrame(
-        rows, columns=["configuration", "model", "hyperparameters", "trials", "best net Sharpe"]
+        rows, columns=["configuration", "model", "hyperparameters", "trials", "best net Sharpe (annualized)"]
     )
 
 
@@ -155,8 +188,8 @@ BASELINE_DESCRIPTIONS = {
 
 BASELINE_KEY = {
     "strategy": "strategy",
-    "sharpe_net": "net Sharpe",
-    "sharpe_gross": "gross Sharpe",
+    "sharpe_net": "net Sharpe (annualized)",
+    "sharpe_gross": "gross Sharpe (annualized)",
     "cagr_net": "net CAGR",
     "max_drawdown_net": "max drawdown",
     "exposure": "exposure",
@@ -171,7 +204,7 @@ BASELINE_DETAIL = {
     "auc": "AUC",
     "accuracy": "accuracy",
     "hit_rate": "hit rate",
-    "sortino_net": "net Sortino",
+    "sortino_net": "net Sortino (annualized)",
     "calmar_net": "net Calmar",
     "total_return_net": "net total return",
     "turnover": "turnover",
@@ -181,11 +214,30 @@ BASELINE_DETAIL = {
 BASELINE_PERCENT = ("cagr_net", "max_drawdown_net", "exposure", "accuracy", "hit_rate", "total_return_net")
 
 
+def collapse_identical(baselines: pd.DataFrame) -> pd.DataFrame:
+    """One row for strategies whose every figure is the same (buy-and-hold, always-up and the majority
+    class often are), named ``buy_and_hold = always_up = ...`` with their descriptions joined."""
+    figures = [c for c in baselines.columns if c != "strategy"]
+    keys = [tuple(fmt(v, 6) for v in row) for row in baselines[figures].itertuples(index=False)]
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    rows = []
+    for members in groups.values():
+        row = baselines.iloc[members[0]].to_dict()
+        names = [str(baselines["strategy"].iloc[i]) for i in members]
+        row["strategy"] = " = ".join(names)
+        row["description"] = "; ".join(BASELINE_DESCRIPTIONS.get(n, MISSING) for n in names)
+        if len(names) > 1:
+            row["description"] += " (identical figures on these days)"
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*baselines.columns, "description"])
+
+
 def baseline_tables(baselines: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The key table (returns, risk, activity) and the detail table (classification and ratios)."""
-    frame = baselines.assign(
-        description=[BASELINE_DESCRIPTIONS.get(s, MISSING) for s in baselines["strategy"]]
-    )
+    """The key table (returns, risk, activity) and the detail table (classification and ratios), with
+    identical strategies in one row."""
+    frame = collapse_identical(baselines)
     key = display_table(frame, {c: h for c, h in BASELINE_KEY.items() if c in frame},
                         integers=("n_trades",), percent=BASELINE_PERCENT)  # fmt: skip
     detail = display_table(frame, {c: h for c, h in BASELINE_DETAIL.items() if c in frame},
@@ -193,7 +245,10 @@ def baseline_tables(baselines: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     return key, detail
 
 
-def refits_table(refits: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
+SELECTION_UNITS = {"sharpe_net": "per-period net Sharpe", "psr": "PSR"}
+
+
+def refits_table(refits: pd.DataFrame, labels: Mapping[str, str], metric: str = "sharpe_net") -> pd.DataFrame:
     """The trial chosen at each refit and how its block went."""
     frame = refits.assign(configuration=[labels.get(c, c) for c in refits["config_id"]])
     columns = {
@@ -204,8 +259,8 @@ def refits_table(refits: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFram
         "filter": "filter",
         "sizing": "sizing",
         "eligible_trials": "eligible trials",
-        "selection_score": "score on the blocks before",
-        "block_sharpe_net": "block net Sharpe",
+        "selection_score": f"score on the blocks before ({SELECTION_UNITS.get(metric, metric)})",
+        "block_sharpe_net": "block net Sharpe (annualized)",
         "block_return_net": "block net return",
     }
     return display_table(frame, {c: h for c, h in columns.items() if c in frame},
@@ -224,8 +279,8 @@ def trials_table(trials: pd.DataFrame, labels: Mapping[str, str], top: int) -> p
         "filter": "filter",
         "sizing": "sizing",
         "oof_auc": "AUC",
-        "oof_sharpe_net": "net Sharpe",
-        "oof_sharpe_gross": "gross Sharpe",
+        "oof_sharpe_net": "net Sharpe (annualized)",
+        "oof_sharpe_gross": "gross Sharpe (annualized)",
         "oof_max_drawdown_net": "max drawdown",
         "oof_n_trades": "trades",
         "oof_exposure": "exposure",
@@ -251,11 +306,15 @@ def evaluation_report(
     power: dict[str, Any],
     holdout: dict[str, Any],
     top_trials: int = 25,
+    labels: Mapping[str, str] | None = None,
 ) -> list[CardItem]:
-    """The evaluate step's card, in reading order."""
+    """The evaluate step's card, in reading order. ``labels``: the configurations' short names (by
+    default :func:`config_labels` of the ids shown; the flow passes those of its whole sweep)."""
     m = metrics
-    beats = m["sharpe_net"] > m["buy_and_hold_sharpe_net"]
-    labels = config_labels([*trials["config_id"], *refits["config_id"], best["config_id"]])
+    labels = dict(labels or {})
+    shown_ids = [*trials["config_id"], *refits["config_id"], best["config_id"]]
+    if any(cid not in labels for cid in shown_ids):
+        labels = {**config_labels(shown_ids), **labels}
     baseline_key, baseline_detail = baseline_tables(baselines)
     growth, drawdown = track_figure(track)
     shown = min(top_trials, len(trials))
@@ -266,10 +325,9 @@ def evaluation_report(
         (
             "markdown",
             f"On the walk-forward track, {m['track_start']} to {m['track_end']} ({fmt(m['years'])} years, the "
-            f"selection remade at every refit), the model's net Sharpe ratio is **{fmt(m['sharpe_net'])}**; "
-            f"buy-and-hold's is **{fmt(m['buy_and_hold_sharpe_net'])}** on the same days: the model "
-            f"{'beats' if beats else 'does not beat'} buy-and-hold after costs (one-sided p = "
-            f"{fmt(m['vs_buy_and_hold_p_value'])}).",
+            f"selection remade at every refit), the model's annualized net Sharpe ratio is "
+            f"**{fmt(m['sharpe_net'])}**; buy-and-hold's is **{fmt(m['buy_and_hold_sharpe_net'])}** on the same "
+            f"days: the model {buy_and_hold_clause(gate, m)}.",
         ),
         (
             "markdown",
@@ -304,8 +362,9 @@ def evaluation_report(
         ("table", baseline_key),
         ("markdown", "Details of the same strategies:"),
         ("table", baseline_detail),
+        *probability_items(track, refits),
         ("markdown", "## Refits: the trial chosen for each block"),
-        ("table", refits_table(refits, labels)),
+        ("table", refits_table(refits, labels, str(m.get("selection_metric", "sharpe_net")))),
         ("markdown", "## Configurations of the sweep"),
         ("table", configuration_table(trials, labels)),
         ("markdown", registered_model_markdown(best, m, labels)),
@@ -332,6 +391,23 @@ def evaluation_report(
         ("table", trials_table(trials, labels, top_trials)),
     ]
     return items
+
+
+def probability_items(track: pd.DataFrame, refits: pd.DataFrame) -> list[CardItem]:
+    """The probabilities on the track: calibration, the confusion matrix, the signal block by block."""
+    by_block = signal_by_block(track)
+    return [
+        ("markdown", "## The probabilities on the track"),
+        ("figure", calibration_figure(track)),
+        ("caption", "Points on the dashed line mean the probabilities can be taken at face value; points "
+                    "flatter than it mean the model is overconfident, and a flat row near the base rate "
+                    "means it barely tells days apart."),
+        ("markdown", "**Errors at the chosen thresholds** (every labelled track day):"),
+        ("table", confusion_table(track, refits)),
+        ("markdown", confusion_sentence(track, refits)),
+        ("figure", signal_figure(by_block)),
+        ("caption", signal_sentence(by_block)),
+    ]  # fmt: skip
 
 
 def registered_model_markdown(

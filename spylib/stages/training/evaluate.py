@@ -9,7 +9,9 @@ are imported inside the stages that need them, so the other steps start about 2 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from spylib.data.sources import data_note
@@ -31,6 +33,26 @@ def plain_text(markdown: str) -> str:
     return markdown.replace("**", "").replace("`", "")
 
 
+@contextmanager
+def phase(what: str) -> Iterator[None]:
+    """Print what the step is doing now, then how long it took (a long step is never silent)."""
+    print(f"evaluate: {what}...", flush=True)
+    started = time.perf_counter()
+    yield
+    print(f"evaluate: {what}: done in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def refit_lines(refits: Any, labels: Mapping[str, str], metric: str) -> list[str]:
+    """One line per refit: the trial chosen on the blocks before it, and how its block went."""
+    unit = "per-period net Sharpe" if metric == "sharpe_net" else metric.upper()
+    return [
+        f"  refit {r.refit_date} ({r.blocks_used} blocks before): trial {r.trial_id}, "
+        f"{labels.get(r.config_id, r.config_id)}, threshold {r.threshold:g}, score {r.selection_score:.4f} "
+        f"({unit}); block {r.block}: annualized net Sharpe {r.block_sharpe_net:.2f}"
+        for r in refits.itertuples()
+    ]
+
+
 def run_evaluate(
     task_results: Sequence[Sequence[ConfigResult]],
     data: TrainingData,
@@ -38,28 +60,35 @@ def run_evaluate(
     provenance: Mapping[str, Any],
     data_quality: Mapping[str, Any],
 ) -> Evaluation:
+    """The join: the walk-forward selection and every figure of the evidence, the final model, the
+    baselines, the importance and the card; each phase prints its progress and time."""
     from spylib.evaluation.baselines import BASELINE_COLUMNS, baseline_table
     from spylib.evaluation.evidence import assess, power_summary
     from spylib.evaluation.holdout import evaluate_holdout, permutation_importance_table
     from spylib.evaluation.selection import chosen_trial
     from spylib.evaluation.simulation import load_simulated_power
     from spylib.modelling.models import fit_model, predict_up_probability
-    from spylib.reporting.evaluation_card import evaluation_report
+    from spylib.reporting.evaluation_card import config_labels, evaluation_report
 
     sweep, features, splits, cols = settings.sweep, data.features, data.splits, list(data.feature_columns)
     results = [r for batch in task_results for r in batch]
-    verdict = assess(
-        results, features, splits, sweep, settings.gate, cost_bps=settings.cost_bps, seed=settings.seed
-    )
+    n_trials = sum(len(r.trials) for r in results)
+    labels = config_labels([s.config_id for s in sweep.models] + [r.spec.config_id for r in results])
+    with phase(
+        f"{n_trials} trials: the selection at each of {len(splits.traded_blocks)} refits, then the statistics "
+        "(PSR, DSR, PBO, the bootstrap interval, the test against buy-and-hold) and the gate"
+    ):
+        verdict = assess(
+            results, features, splits, sweep, settings.gate, cost_bps=settings.cost_bps, seed=settings.seed
+        )
     trialset, walk, gate = verdict.trialset, verdict.walk, verdict.decision
-    print(
-        f"evaluate: {trialset.n_trials} trials; the selection was made again at {len(walk.refits)} refit dates"
-    )
+    print("\n".join(refit_lines(walk.refits, labels, sweep.selection_metric)))
     best = chosen_trial(trialset, walk.final)
     spec = next(r.spec for r in results if r.spec.config_id == best["config_id"])
     final_rows = features.iloc[splits.final_train_rows()]
     final_rows = final_rows[final_rows["target_up"].notna()]
-    model = fit_model(spec, final_rows[cols], final_rows["target_up"].to_numpy("int8"), settings.seed)
+    with phase(f"the final model, {labels.get(spec.config_id, spec.config_id)}, on {len(final_rows)} labelled days"):
+        model = fit_model(spec, final_rows[cols], final_rows["target_up"].to_numpy("int8"), settings.seed)
     metrics = {**verdict.metrics, "execution": settings.execution, "shuffle_labels": settings.shuffle_labels}
     holdout: dict[str, Any] = {}
     if "holdout" in splits:
@@ -73,27 +102,31 @@ def run_evaluate(
         )
     power = power_summary(metrics, settings.gate, load_simulated_power())
     chosen_columns = {k: v for k, v in metrics.items() if k in BASELINE_COLUMNS}
-    baselines = baseline_table(features, cols, splits, settings.cost_bps, chosen=chosen_columns)
+    with phase(f"the baselines, the fitted ones refit on each of {len(splits.traded_blocks)} traded blocks"):
+        baselines = baseline_table(features, cols, splits, settings.cost_bps, chosen=chosen_columns)
     last = splits.traded_blocks[-1]
     train_last = features.iloc[last.train_rows()]
     train_last = train_last[train_last["target_up"].notna()]
-    oos_model = fit_model(spec, train_last[cols], train_last["target_up"].to_numpy("int8"), settings.seed)
-    importance = permutation_importance_table(oos_model, features.iloc[last.rows()], cols, settings.seed)
-    items = evaluation_report(
-        data_note=data_note(provenance),
-        quality_note=str(data_quality.get("note", "")),
-        trials=trialset.trials,
-        best=best,
-        metrics=metrics,
-        baselines=baselines,
-        track=walk.track,
-        refits=walk.refits,
-        splits=splits,
-        importance=importance,
-        gate=gate,
-        power=power,
-        holdout=holdout,
-    )
+    with phase(f"permutation importance of {len(cols)} features on block {last.name}"):
+        oos_model = fit_model(spec, train_last[cols], train_last["target_up"].to_numpy("int8"), settings.seed)
+        importance = permutation_importance_table(oos_model, features.iloc[last.rows()], cols, settings.seed)
+    with phase("the card"):
+        items = evaluation_report(
+            data_note=data_note(provenance),
+            quality_note=str(data_quality.get("note", "")),
+            trials=trialset.trials,
+            best=best,
+            metrics=metrics,
+            baselines=baselines,
+            track=walk.track,
+            refits=walk.refits,
+            splits=splits,
+            importance=importance,
+            gate=gate,
+            power=power,
+            holdout=holdout,
+            labels=labels,
+        )
     return Evaluation(
         trialset.trials,
         best,
