@@ -28,7 +28,7 @@ ensure_metaflow_user()  # before metaflow is imported: it refuses the user name 
 from metaflow import FlowSpec, Parameter, card, current, schedule, step  # noqa: E402
 
 from spylib.monitoring import alert_message, health_trend, measure_resources  # noqa: E402
-from spylib.monitoring.card import card_items, prediction_line  # noqa: E402
+from spylib.monitoring.card import card_items, prediction_line, predict_summary  # noqa: E402
 from spylib.monitoring.track_record import monitoring_predictions  # noqa: E402
 from spylib.stages import daily  # noqa: E402
 from spylib.stages.cards import to_card_components  # noqa: E402
@@ -162,7 +162,11 @@ class PredictFlow(FlowSpec):
             stats = read_step_stats(str(current.flow_name), str(current.run_id), self.settings.history_runs)
             self.step_stats, self.step_history = stats.current, stats.history
             self.monitored_predictions = monitoring_predictions(
-                self.track_record, self.model, self.feature_table, self.settings.replay_days
+                self.track_record,
+                self.model,
+                self.feature_table,
+                self.settings.replay_days,
+                as_of=self.as_of_date,
             )
             monitored = daily.run_daily_monitoring(
                 self.model.profile,
@@ -191,6 +195,15 @@ class PredictFlow(FlowSpec):
             )
             current.card.extend(to_card_components(items))
             self.message = alert_message(report, self.model.model_version, self.as_of_date)
+            self.monitor_task_id = str(current.task_id)  # where the monitoring card is
+            self.summary = predict_summary(
+                report,
+                self.prediction,
+                self.model,
+                run_id=str(current.run_id),
+                monitor_task=self.monitor_task_id,
+                output_files={"monitoring": self.output_files.get("monitoring", "")},
+            )
         self.next(self.end)
 
     @step
@@ -198,6 +211,7 @@ class PredictFlow(FlowSpec):
     def end(self):
         """The verdict; an alert with --fail-on-alert fails the run."""
         with measure_resources() as self.step_resources:
+            print(self.summary)
             daily.finish(self.monitoring, self.message, self.settings.fail_on_alert)
 
 

@@ -482,3 +482,55 @@ def test_the_probability_diagnostics() -> None:
     assert (by_block["auc_low"] <= by_block["auc"]).all() and (by_block["auc"] <= by_block["auc_high"]).all()
     assert (by_block["ic"] > 0).all()  # the fixture's probability follows the next return
     assert (by_block["ic_low"] <= by_block["ic"]).all() and (by_block["ic"] <= by_block["ic_high"]).all()
+
+
+# --- the monitoring card's glitches -------------------------------------------------------------------
+def test_one_prediction_is_visible_in_the_probability_plot() -> None:
+    from spylib.monitoring.plots import probability_figure
+
+    one = pd.DataFrame({"date": [date(2018, 12, 27)], "probability": [0.5312], "signal": [1], "segment": ["daily"]})
+    ax = probability_figure(one).axes[0]
+    line = next(line for line in ax.get_lines() if line.get_label() == "P(up next day)")
+    assert line.get_marker() == "o"  # a single point, drawn
+    low, high = ax.get_xlim()
+    assert high - low == pytest.approx(10)  # ten days around the day, not a degenerate axis
+    assert any("0.5312" in t.get_text() for t in ax.texts)
+
+
+def test_the_threshold_is_printed_as_recorded() -> None:
+    from types import SimpleNamespace
+
+    from spylib.monitoring.card import prediction_line
+
+    today = pd.DataFrame({"symbol": ["SPY"], "date": [date(2018, 12, 27)], "probability": [0.53], "signal": [1]})
+    model = SimpleNamespace(bundle={"threshold": 0.525}, model_version="spy-direction/v1")
+    assert "threshold 0.525," in prediction_line(today, model)  # type: ignore[arg-type]
+
+
+def test_a_replay_does_not_see_later_predictions() -> None:
+    from spylib.monitoring.track_record import monitoring_predictions
+
+    track = pd.DataFrame({
+        "date": [date(2018, 12, 26), date(2018, 12, 27), date(2018, 12, 31)], "symbol": "SPY", "segment": "daily",
+        "probability": [0.5, 0.52, 0.6], "signal": [0, 1, 1], "target_up": [1.0, math.nan, math.nan],
+        "fwd_return": [0.01, math.nan, math.nan], "model_version": "spy-direction/v1",
+    })  # fmt: skip
+    seen = monitoring_predictions(track, None, pd.DataFrame(), 0, as_of=date(2018, 12, 27))  # type: ignore[arg-type]
+    assert seen["date"].max() == date(2018, 12, 27)
+    assert len(monitoring_predictions(track, None, pd.DataFrame(), 0)) == 3  # type: ignore[arg-type]
+
+
+def test_predict_flow_summary_names_the_prediction_the_status_and_the_card() -> None:
+    from types import SimpleNamespace
+
+    from spylib.monitoring.card import predict_summary
+
+    today = pd.DataFrame({"symbol": ["SPY"], "date": [date(2018, 12, 27)], "probability": [0.53], "signal": [1]})
+    model = SimpleNamespace(bundle={"threshold": 0.525}, model_version="spy-direction/v1")
+    report = MonitoringReport.from_checks(CHECKS)
+    text = predict_summary(report, today, model, run_id="17", monitor_task="5",  # type: ignore[arg-type]
+                           output_files={"monitoring": "/tmp/m.json"})  # fmt: skip
+    assert "Prediction: SPY 2018-12-27 close" in text
+    assert f"Monitoring: {report.status.upper()}" in text
+    assert "card get 17/monitor/5 monitoring.html --id monitoring" in text
+    assert "namespace(None)" in text and "METAFLOW_USER=" in text
