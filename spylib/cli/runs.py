@@ -14,6 +14,7 @@ import argparse
 import hashlib
 import itertools
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
@@ -172,9 +173,18 @@ def has_card(task: Any, card_id: str) -> bool:
     from metaflow.cards import get_cards
 
     try:
-        return len(get_cards(task, id=card_id)) > 0
+        if len(get_cards(task, id=card_id)) > 0:
+            return True
     except Exception:  # no card store yet, or the card was never written
+        pass
+    # A local datastore moved by METAFLOW_DATASTORE_SYSROOT_LOCAL keeps its cards beside the tasks,
+    # where the card client does not look: look there too.
+    root = os.environ.get("METAFLOW_DATASTORE_SYSROOT_LOCAL")
+    if not root:
         return False
+    flow, run_id, step, task_id = str(task.pathspec).split("/")
+    pattern = f"{flow}/runs/{run_id}/steps/{step}/tasks/{task_id}/cards/*-{card_id}-*.html"
+    return any(Path(root).glob(f".metaflow/{pattern}")) or any(Path(root).glob(pattern))
 
 
 @dataclass(frozen=True)
