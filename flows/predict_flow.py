@@ -28,7 +28,7 @@ ensure_metaflow_user()  # before metaflow is imported: it refuses the user name 
 from metaflow import FlowSpec, Parameter, card, current, schedule, step  # noqa: E402
 
 from spylib.monitoring import alert_message, health_trend, measure_resources  # noqa: E402
-from spylib.monitoring.card import card_items, prediction_line, predict_summary  # noqa: E402
+from spylib.monitoring.card import card_items, predict_summary, prediction_line  # noqa: E402
 from spylib.monitoring.track_record import monitoring_predictions  # noqa: E402
 from spylib.stages import daily  # noqa: E402
 from spylib.stages.cards import to_card_components  # noqa: E402

@@ -10,6 +10,7 @@ is still in the Metaflow datastore, from that run too (the configurations and th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass
@@ -66,7 +67,11 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
         for key, item in value.items():
             out.update(flatten(item, f"{prefix}{key}."))
         return out
-    if isinstance(value, list | tuple) and value and all(isinstance(v, Mapping) and "family" in v for v in value):
+    if (
+        isinstance(value, list | tuple)
+        and value
+        and all(isinstance(v, Mapping) and "family" in v for v in value)
+    ):
         value = [f"{v['family']}({','.join(f'{k}={p}' for k, p in sorted(v.get('params', {}).items()))})"
                  for v in value]  # fmt: skip
     return {prefix.rstrip("."): value}
@@ -95,10 +100,8 @@ def reason_checks(reasons: Any) -> dict[str, tuple[bool, Any]]:
         match = re.match(r"^(\S+) (passed|FAILED): (\S+)", str(line))
         if match:
             value: Any = match[3]
-            try:
+            with contextlib.suppress(ValueError):
                 value = float(value)
-            except ValueError:
-                pass
             out[match[1]] = (match[2] == "passed", value)
     return out
 
@@ -113,12 +116,17 @@ def snapshot_from_run(run: Any, label: str | None = None) -> Snapshot:
         "source": source,
         "source kind": source_kind(source) if isinstance(source, str) else None,
         "fingerprint": provenance.get("fingerprint"),
-        "span": f"{provenance['first_date']} .. {provenance['last_date']}" if "first_date" in provenance else None,
+        "span": f"{provenance['first_date']} .. {provenance['last_date']}"
+        if "first_date" in provenance
+        else None,
         "symbols": f"{provenance.get('symbol')}, {provenance.get('benchmark')}" if provenance else None,
     }
     if settings is not None:
         snap.configs = settings_configs(settings)
-        snap.code = {"seed": getattr(settings, "seed", None), "shuffle_labels": getattr(settings, "shuffle_labels", None)}
+        snap.code = {
+            "seed": getattr(settings, "seed", None),
+            "shuffle_labels": getattr(settings, "shuffle_labels", None),
+        }
     snap.status, snap.checks = gate_checks(artifact(run, "evaluate", "gate"))
     metrics = artifact(run, "evaluate", "metrics")
     snap.metrics = dict(metrics) if isinstance(metrics, Mapping) else {}
@@ -156,7 +164,8 @@ def snapshot_from_version(args: argparse.Namespace, ref: str) -> Snapshot:
     if run is None:
         snap.notes.append(f"{snap.label}: its run {pathspec or MISSING} is not in this Metaflow datastore "
                           "(configurations and baselines unknown)")  # fmt: skip
-    provenance = metadata.get("provenance") if isinstance(metadata.get("provenance"), Mapping) else {}
+    raw_provenance = metadata.get("provenance")
+    provenance: Mapping[str, Any] = raw_provenance if isinstance(raw_provenance, Mapping) else {}
     if provenance:
         snap.data.update(
             {
@@ -174,15 +183,18 @@ def snapshot_from_version(args: argparse.Namespace, ref: str) -> Snapshot:
     snap.code["code version"] = provenance.get("code_version") or metadata.get("code_version")
     snap.code["run"] = pathspec or None
     if not snap.checks:
-        snap.status, snap.checks = str(metadata.get("requested_status", MISSING)), reason_checks(
-            metadata.get("gate_reasons")
+        snap.status, snap.checks = (
+            str(metadata.get("requested_status", MISSING)),
+            reason_checks(metadata.get("gate_reasons")),
         )
     if not snap.metrics:
         snap.metrics = dict(metadata.get("metrics") or {})
     return snap
 
 
-def side_by_side(names: list[str], a: Mapping[str, Any], b: Mapping[str, Any], only_diff: bool = False) -> str:
+def side_by_side(
+    names: list[str], a: Mapping[str, Any], b: Mapping[str, Any], only_diff: bool = False
+) -> str:
     """``item  A  B  differs`` rows for ``names``."""
     rows = []
     for name in names:
@@ -205,9 +217,15 @@ def render_comparison(a: Snapshot, b: Snapshot) -> str:
             lines.append(side_by_side(differing, a.configs, b.configs))
     if a.config_hashes or b.config_hashes:
         lines += ["", "configuration hashes (sha256)"]
-        lines.append(side_by_side(sorted(set(a.config_hashes) | set(b.config_hashes)), a.config_hashes, b.config_hashes))
+        lines.append(
+            side_by_side(
+                sorted(set(a.config_hashes) | set(b.config_hashes)), a.config_hashes, b.config_hashes
+            )
+        )
     lines += ["", "code and seed"]
-    lines.append(side_by_side(["code version", "seed", "shuffle_labels", "run", "registered as"], a.code, b.code))
+    lines.append(
+        side_by_side(["code version", "seed", "shuffle_labels", "run", "registered as"], a.code, b.code)
+    )
     lines += ["", f"gate: A {a.status}, B {b.status}"]
     names = list(dict.fromkeys([*a.checks, *b.checks]))
     rows = []
@@ -220,8 +238,8 @@ def render_comparison(a: Snapshot, b: Snapshot) -> str:
     if rows:
         lines.append(render_table(["check", "A value", "A", "B value", "B"], rows))
     lines += ["", "results (the walk-forward track; Sharpe ratios annualized, net of costs)"]
-    lines.append(side_by_side([label for label, _ in FIGURES], *(
-        {label: s.metrics.get(key) for label, key in FIGURES} for s in (a, b))))  # fmt: skip
+    figures_a, figures_b = ({label: s.metrics.get(key) for label, key in FIGURES} for s in (a, b))
+    lines.append(side_by_side([label for label, _ in FIGURES], figures_a, figures_b))
     strategies = list(dict.fromkeys([*a.baselines, *b.baselines]))
     if strategies:
         lines += ["", "baselines on the same days: net Sharpe (annualized)"]

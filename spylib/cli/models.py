@@ -12,8 +12,8 @@ import argparse
 import os
 import re
 import sys
-from pathlib import Path
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spylib.cli.table import MISSING, format_time, format_value, render_pairs, render_table

@@ -100,7 +100,7 @@ def predict_summary(
         f"  card server: python {flow_file} card server  (then open http://localhost:8324)",
         *(f"  {name + ':':<12} {path}" for name, path in output_files.items()),
         "  runs:        spy-flow runs --flow PredictFlow",
-        f"  artifacts:   METAFLOW_USER={user} python -c \"from metaflow import Run, namespace; namespace(None); "
+        f'  artifacts:   METAFLOW_USER={user} python -c "from metaflow import Run, namespace; namespace(None); '
         f"print(Run('PredictFlow/{run_id}').data.monitoring_status)\"",
     ]
     return "\n".join(lines)

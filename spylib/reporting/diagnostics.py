@@ -45,7 +45,9 @@ def calibration_table(track: pd.DataFrame, bins: int = CALIBRATION_BINS) -> pd.D
         here = codes == code
         n, k = int(here.sum()), float(y[here].sum())
         low, high = wilson_interval(k, n)
-        rows.append({"predicted": float(p[here].mean()), "observed": k / n, "low": low, "high": high, "days": n})
+        rows.append(
+            {"predicted": float(p[here].mean()), "observed": k / n, "low": low, "high": high, "days": n}
+        )
     return pd.DataFrame(rows, columns=["predicted", "observed", "low", "high", "days"])
 
 
@@ -65,7 +67,9 @@ def calibration_figure(track: pd.DataFrame) -> Figure:
     fig, ax = _figure(height=4.6)
     lo = min(table["low"].min(), table["predicted"].min()) - 0.02
     hi = max(table["high"].max(), table["predicted"].max()) + 0.02
-    ax.plot([lo, hi], [lo, hi], color=COLOURS["neutral"], linestyle="--", linewidth=1, label="perfect calibration")
+    ax.plot(
+        [lo, hi], [lo, hi], color=COLOURS["neutral"], linestyle="--", linewidth=1, label="perfect calibration"
+    )
     ax.errorbar(
         table["predicted"], table["observed"],
         yerr=[table["observed"] - table["low"], table["high"] - table["observed"]],
@@ -155,10 +159,15 @@ def signal_figure(by_block: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(10.0, 4.4), layout="constrained", dpi=100)
     x = np.arange(len(by_block))
     for ax, (key, name, null) in zip(
-        fig.subplots(1, 2), [("auc", "AUC", 0.5), ("ic", "rank correlation with the next return", 0.0)], strict=True
+        fig.subplots(1, 2),
+        [("auc", "AUC", 0.5), ("ic", "rank correlation with the next return", 0.0)],
+        strict=True,
     ):
         value = by_block[key].to_numpy("float64")
-        err = [value - by_block[f"{key}_low"].to_numpy("float64"), by_block[f"{key}_high"].to_numpy("float64") - value]
+        err = [
+            value - by_block[f"{key}_low"].to_numpy("float64"),
+            by_block[f"{key}_high"].to_numpy("float64") - value,
+        ]
         ax.axhline(null, color=COLOURS["neutral"], linestyle="--", linewidth=1, label=f"no signal ({null:g})")
         ax.errorbar(x, value, yerr=err, color=COLOURS["net"], marker="o", linestyle="none", capsize=3,
                     label="per block (95% interval)")  # fmt: skip

@@ -132,8 +132,10 @@ CONFIG_ID = re.compile(r"^(?P<family>[^(]+)\((?P<params>.*)\)$")
 
 def config_labels(config_ids: Iterable[str]) -> dict[str, str]:
     """Short names for configuration ids: the family alone when it has one configuration, else the
-    family and a number (``random_forest 2``), numbered in sorted id order."""
-    ids = sorted(set(config_ids))
+    family and a number (``random_forest 2``), numbered in natural id order (numbers compared as
+    numbers: ``min_samples_leaf=50`` before ``=200``, as a sweep file usually lists them). The train
+    log, the card and the CLI all name configurations this way."""
+    ids = sorted(set(config_ids), key=natural_key)
     families: dict[str, list[str]] = {}
     for cid in ids:
         families.setdefault(config_family(cid), []).append(cid)
@@ -142,6 +144,12 @@ def config_labels(config_ids: Iterable[str]) -> dict[str, str]:
         for i, cid in enumerate(members, start=1):
             labels[cid] = family if len(members) == 1 else f"{family} {i}"
     return labels
+
+
+def natural_key(text: str) -> tuple[tuple[int, float, str], ...]:
+    """Sort key comparing the numbers inside a string as numbers."""
+    parts = re.split(r"(\d+(?:\.\d+)?)", text)
+    return tuple((1, float(p), "") if i % 2 else (0, 0.0, p) for i, p in enumerate(parts) if p)
 
 
 def config_family(config_id: str) -> str:

@@ -128,7 +128,9 @@ def test_a_registry_that_does_not_exist_is_an_error(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, command: list[str]
 ) -> None:
     missing = tmp_path / "nonexistent"
-    assert_one_line_error(*cli(capsys, *command, "--location", str(missing)), "no registry here", "--location")
+    assert_one_line_error(
+        *cli(capsys, *command, "--location", str(missing)), "no registry here", "--location"
+    )
     assert not missing.exists()  # nothing created
     (tmp_path / "empty").mkdir()
     assert_one_line_error(
@@ -314,7 +316,9 @@ def test_sql_over_a_lake_that_does_not_exist_is_an_error(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     missing = str(tmp_path / "nonexistent")
-    assert_one_line_error(*cli(capsys, "sql", "SELECT 1", "--lake", missing), "no lake here", "does not exist")
+    assert_one_line_error(
+        *cli(capsys, "sql", "SELECT 1", "--lake", missing), "no lake here", "does not exist"
+    )
     assert_one_line_error(
         *cli(capsys, "sql", "SELECT 1", "--lake", str(tmp_path)), "no lake here", "holds no lake table"
     )
@@ -354,7 +358,17 @@ def subcommands() -> list[str]:
 
 
 def test_every_command_is_listed() -> None:
-    assert subcommands() == ["approve", "compare", "ddl", "latest", "reject", "runs", "show", "sql", "versions"]
+    assert subcommands() == [
+        "approve",
+        "compare",
+        "ddl",
+        "latest",
+        "reject",
+        "runs",
+        "show",
+        "sql",
+        "versions",
+    ]
 
 
 @pytest.mark.parametrize("command", [[], *([c] for c in subcommands())])

@@ -146,4 +146,5 @@ def test_permutation_importance_predicts_on_one_thread(setup: Setup) -> None:
     frame = features.iloc[splits.traded_blocks[-1].rows()]
     model = RecordingModel().fit(frame[cols], frame["target_up"])
     permutation_importance_table(model, frame, cols[:3], seed=0, n_repeats=2)
-    assert seen and set(seen) == {1}
+    assert seen
+    assert set(seen) == {1}

@@ -414,19 +414,31 @@ def beat_gate(passed: bool | None) -> GateDecision:
         (0.2, False, "does NOT beat buy-and-hold after costs"),
     ],
 )
-def test_the_sentence_about_buy_and_hold_follows_the_gate(sharpe: float, passed: bool | None, words: str) -> None:
+def test_the_sentence_about_buy_and_hold_follows_the_gate(
+    sharpe: float, passed: bool | None, words: str
+) -> None:
     from spylib.reporting.evaluation_card import buy_and_hold_clause
     from spylib.stages.training.summary import summary_line
 
-    metrics = {"sharpe_net": sharpe, "buy_and_hold_sharpe_net": 0.5, "vs_buy_and_hold_p_value": 0.06,
-               "track_start": "2008-01-02", "track_end": "2018-12-27", "years": 11.0, "cost_bps": 1.0, "auc": 0.51}
+    metrics = {
+        "sharpe_net": sharpe,
+        "buy_and_hold_sharpe_net": 0.5,
+        "vs_buy_and_hold_p_value": 0.06,
+        "track_start": "2008-01-02",
+        "track_end": "2018-12-27",
+        "years": 11.0,
+        "cost_bps": 1.0,
+        "auc": 0.51,
+    }
     gate = beat_gate(passed)
     clause = buy_and_hold_clause(gate, metrics)
     assert clause.startswith(words)
     assert "annualized" in clause
     if passed is not True:
         assert not clause.startswith("beats")
-    line = summary_line(gate.to_dict(), metrics, {"group": "g", "version": 1, "status": "Rejected", "location": "x"})
+    line = summary_line(
+        gate.to_dict(), metrics, {"group": "g", "version": 1, "status": "Rejected", "location": "x"}
+    )
     assert f"the model {words}" in line
 
 
@@ -440,7 +452,11 @@ def test_identical_baselines_are_one_row_naming_them_all() -> None:
         {"strategy": "momentum_20", "sharpe_net": 0.3, "auc": 0.51, "exposure": 0.7},
     ])  # fmt: skip
     key, detail = baseline_tables(baselines)
-    assert key["strategy"].tolist() == ["walk_forward_model", "buy_and_hold = always_up = majority_class", "momentum_20"]
+    assert key["strategy"].tolist() == [
+        "walk_forward_model",
+        "buy_and_hold = always_up = majority_class",
+        "momentum_20",
+    ]
     assert "identical figures" in detail["what it is"].iloc[1]
     assert "net Sharpe (annualized)" in key.columns
 
@@ -458,8 +474,12 @@ def test_one_label_per_configuration_in_log_and_card(capsys: pytest.CaptureFixtu
     inputs = report_inputs()
     labels = config_labels(inputs["trials"]["config_id"])
     items = evaluation_report(**inputs, labels=labels)
-    refits = [p for k, p in items if k == "table" and "eligible trials" in p.columns][0]
-    assert set(refits["configuration"]) == {labels["random_forest(max_depth=3,n_estimators=30)"]} == {"random_forest 1"}
+    refits = next(p for k, p in items if k == "table" and "eligible trials" in p.columns)
+    assert (
+        set(refits["configuration"])
+        == {labels["random_forest(max_depth=3,n_estimators=30)"]}
+        == {"random_forest 1"}
+    )
 
 
 def test_the_probability_diagnostics() -> None:
@@ -470,25 +490,32 @@ def test_the_probability_diagnostics() -> None:
     calibration = calibration_table(track)
     assert len(calibration) == 10
     assert calibration["days"].sum() == len(track)
-    assert (calibration["low"] <= calibration["observed"]).all() and (calibration["observed"] <= calibration["high"]).all()
+    assert (calibration["low"] <= calibration["observed"]).all()
+    assert (calibration["observed"] <= calibration["high"]).all()
     assert calibration["predicted"].is_monotonic_increasing
     confusion = confusion_table(track, refits)
-    counts = [int(cell.split()[0]) for cell in confusion[["predicted up", "predicted down"]].to_numpy().ravel()]
+    counts = [
+        int(cell.split()[0]) for cell in confusion[["predicted up", "predicted down"]].to_numpy().ravel()
+    ]
     assert sum(counts) == len(track)
     predicted_up = int((track["probability"] >= 0.55).sum())
     assert counts[0] + counts[2] == predicted_up
     by_block = signal_by_block(track)
     assert by_block["block"].tolist() == [str(b) for b in refits["block"]]
-    assert (by_block["auc_low"] <= by_block["auc"]).all() and (by_block["auc"] <= by_block["auc_high"]).all()
+    assert (by_block["auc_low"] <= by_block["auc"]).all()
+    assert (by_block["auc"] <= by_block["auc_high"]).all()
     assert (by_block["ic"] > 0).all()  # the fixture's probability follows the next return
-    assert (by_block["ic_low"] <= by_block["ic"]).all() and (by_block["ic"] <= by_block["ic_high"]).all()
+    assert (by_block["ic_low"] <= by_block["ic"]).all()
+    assert (by_block["ic"] <= by_block["ic_high"]).all()
 
 
 # --- the monitoring card's glitches -------------------------------------------------------------------
 def test_one_prediction_is_visible_in_the_probability_plot() -> None:
     from spylib.monitoring.plots import probability_figure
 
-    one = pd.DataFrame({"date": [date(2018, 12, 27)], "probability": [0.5312], "signal": [1], "segment": ["daily"]})
+    one = pd.DataFrame(
+        {"date": [date(2018, 12, 27)], "probability": [0.5312], "signal": [1], "segment": ["daily"]}
+    )
     ax = probability_figure(one).axes[0]
     line = next(line for line in ax.get_lines() if line.get_label() == "P(up next day)")
     assert line.get_marker() == "o"  # a single point, drawn
@@ -502,9 +529,11 @@ def test_the_threshold_is_printed_as_recorded() -> None:
 
     from spylib.monitoring.card import prediction_line
 
-    today = pd.DataFrame({"symbol": ["SPY"], "date": [date(2018, 12, 27)], "probability": [0.53], "signal": [1]})
+    today = pd.DataFrame(
+        {"symbol": ["SPY"], "date": [date(2018, 12, 27)], "probability": [0.53], "signal": [1]}
+    )
     model = SimpleNamespace(bundle={"threshold": 0.525}, model_version="spy-direction/v1")
-    assert "threshold 0.525," in prediction_line(today, model)  # type: ignore[arg-type]
+    assert "threshold 0.525," in prediction_line(today, model)
 
 
 def test_a_replay_does_not_see_later_predictions() -> None:
@@ -525,12 +554,15 @@ def test_predict_flow_summary_names_the_prediction_the_status_and_the_card() -> 
 
     from spylib.monitoring.card import predict_summary
 
-    today = pd.DataFrame({"symbol": ["SPY"], "date": [date(2018, 12, 27)], "probability": [0.53], "signal": [1]})
+    today = pd.DataFrame(
+        {"symbol": ["SPY"], "date": [date(2018, 12, 27)], "probability": [0.53], "signal": [1]}
+    )
     model = SimpleNamespace(bundle={"threshold": 0.525}, model_version="spy-direction/v1")
     report = MonitoringReport.from_checks(CHECKS)
-    text = predict_summary(report, today, model, run_id="17", monitor_task="5",  # type: ignore[arg-type]
+    text = predict_summary(report, today, model, run_id="17", monitor_task="5",
                            output_files={"monitoring": "/tmp/m.json"})  # fmt: skip
     assert "Prediction: SPY 2018-12-27 close" in text
     assert f"Monitoring: {report.status.upper()}" in text
     assert "card get 17/monitor/5 monitoring.html --id monitoring" in text
-    assert "namespace(None)" in text and "METAFLOW_USER=" in text
+    assert "namespace(None)" in text
+    assert "METAFLOW_USER=" in text

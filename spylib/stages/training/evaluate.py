@@ -34,12 +34,12 @@ def plain_text(markdown: str) -> str:
 
 
 @contextmanager
-def phase(what: str) -> Iterator[None]:
+def phase(name: str, detail: str = "") -> Iterator[None]:
     """Print what the step is doing now, then how long it took (a long step is never silent)."""
-    print(f"evaluate: {what}...", flush=True)
+    print(f"evaluate: {name}{': ' + detail if detail else ''}...", flush=True)
     started = time.perf_counter()
     yield
-    print(f"evaluate: {what}: done in {time.perf_counter() - started:.1f} s", flush=True)
+    print(f"evaluate: {name} done in {time.perf_counter() - started:.1f} s", flush=True)
 
 
 def refit_lines(refits: Any, labels: Mapping[str, str], metric: str) -> list[str]:
@@ -75,8 +75,9 @@ def run_evaluate(
     n_trials = sum(len(r.trials) for r in results)
     labels = config_labels([s.config_id for s in sweep.models] + [r.spec.config_id for r in results])
     with phase(
-        f"{n_trials} trials: the selection at each of {len(splits.traded_blocks)} refits, then the statistics "
-        "(PSR, DSR, PBO, the bootstrap interval, the test against buy-and-hold) and the gate"
+        "selection and statistics",
+        f"{n_trials} trials, the selection remade at each of {len(splits.traded_blocks)} refits; then PSR, "
+        "DSR, PBO, the bootstrap interval, the test against buy-and-hold and the gate",
     ):
         verdict = assess(
             results, features, splits, sweep, settings.gate, cost_bps=settings.cost_bps, seed=settings.seed
@@ -87,7 +88,9 @@ def run_evaluate(
     spec = next(r.spec for r in results if r.spec.config_id == best["config_id"])
     final_rows = features.iloc[splits.final_train_rows()]
     final_rows = final_rows[final_rows["target_up"].notna()]
-    with phase(f"the final model, {labels.get(spec.config_id, spec.config_id)}, on {len(final_rows)} labelled days"):
+    with phase(
+        "final model", f"{labels.get(spec.config_id, spec.config_id)} on {len(final_rows)} labelled days"
+    ):
         model = fit_model(spec, final_rows[cols], final_rows["target_up"].to_numpy("int8"), settings.seed)
     metrics = {**verdict.metrics, "execution": settings.execution, "shuffle_labels": settings.shuffle_labels}
     holdout: dict[str, Any] = {}
@@ -102,15 +105,15 @@ def run_evaluate(
         )
     power = power_summary(metrics, settings.gate, load_simulated_power())
     chosen_columns = {k: v for k, v in metrics.items() if k in BASELINE_COLUMNS}
-    with phase(f"the baselines, the fitted ones refit on each of {len(splits.traded_blocks)} traded blocks"):
+    with phase("baselines", f"the fitted ones refit on each of {len(splits.traded_blocks)} traded blocks"):
         baselines = baseline_table(features, cols, splits, settings.cost_bps, chosen=chosen_columns)
     last = splits.traded_blocks[-1]
     train_last = features.iloc[last.train_rows()]
     train_last = train_last[train_last["target_up"].notna()]
-    with phase(f"permutation importance of {len(cols)} features on block {last.name}"):
+    with phase("permutation importance", f"{len(cols)} features on block {last.name}"):
         oos_model = fit_model(spec, train_last[cols], train_last["target_up"].to_numpy("int8"), settings.seed)
         importance = permutation_importance_table(oos_model, features.iloc[last.rows()], cols, settings.seed)
-    with phase("the card"):
+    with phase("card", "figures and tables"):
         items = evaluation_report(
             data_note=data_note(provenance),
             quality_note=str(data_quality.get("note", "")),

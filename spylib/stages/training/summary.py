@@ -33,7 +33,7 @@ def client_one_liner(flow: str, run_id: str, artifact: str) -> str:
     (``namespace(None)`` looks in every one)."""
     user = os.environ.get("METAFLOW_USER") or "spyflow"
     return (
-        f"METAFLOW_USER={user} python -c \"from metaflow import Run, namespace; namespace(None); "
+        f'METAFLOW_USER={user} python -c "from metaflow import Run, namespace; namespace(None); '
         f"print(Run('{flow}/{run_id}').data.{artifact})\""
     )
 

@@ -18,7 +18,6 @@ def run_train(
 ) -> list[ConfigResult]:
     """Score each configuration of one foreach task on every walk-forward block."""
     from spylib.modelling.scoring import score_configuration
-
     from spylib.reporting.evaluation_card import config_labels
 
     results = []
