@@ -222,22 +222,28 @@ BASELINE_DETAIL = {
 BASELINE_PERCENT = ("cagr_net", "max_drawdown_net", "exposure", "accuracy", "hit_rate", "total_return_net")
 
 
+# What a strategy earns: strategies equal in all of these trade the same days the same way.
+TRADING_FIGURES = ("sharpe_net", "sharpe_gross", "cagr_net", "max_drawdown_net", "exposure", "n_trades",
+                   "total_return_net", "turnover", "hit_rate", "sortino_net", "calmar_net")  # fmt: skip
+
+
 def collapse_identical(baselines: pd.DataFrame) -> pd.DataFrame:
-    """One row for strategies whose every figure is the same (buy-and-hold, always-up and the majority
-    class often are), named ``buy_and_hold = always_up = ...`` with their descriptions joined."""
-    figures = [c for c in baselines.columns if c != "strategy"]
-    keys = [tuple(fmt(v, 6) for v in row) for row in baselines[figures].itertuples(index=False)]
+    """One row for strategies that trade identically (buy-and-hold, always-up and the majority class
+    often do), named ``buy_and_hold = always_up = ...`` with their descriptions joined; a classification
+    figure missing for one of them (buy-and-hold predicts nothing) is taken from the others."""
+    figures = [c for c in TRADING_FIGURES if c in baselines.columns]
     groups: dict[tuple[str, ...], list[int]] = {}
-    for i, key in enumerate(keys):
-        groups.setdefault(key, []).append(i)
+    for i, row in enumerate(baselines[figures].itertuples(index=False)):
+        groups.setdefault(tuple(fmt(v, 6) for v in row), []).append(i)
     rows = []
     for members in groups.values():
-        row = baselines.iloc[members[0]].to_dict()
-        names = [str(baselines["strategy"].iloc[i]) for i in members]
+        frame = baselines.iloc[members]
+        row = {c: next((v for v in frame[c] if not pd.isna(v)), frame[c].iloc[0]) for c in baselines.columns}
+        names = [str(n) for n in frame["strategy"]]
         row["strategy"] = " = ".join(names)
         row["description"] = "; ".join(BASELINE_DESCRIPTIONS.get(n, MISSING) for n in names)
         if len(names) > 1:
-            row["description"] += " (identical figures on these days)"
+            row["description"] += " (the same trades on these days)"
         rows.append(row)
     return pd.DataFrame(rows, columns=[*baselines.columns, "description"])
 
@@ -253,7 +259,7 @@ def baseline_tables(baselines: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     return key, detail
 
 
-SELECTION_UNITS = {"sharpe_net": "per-period net Sharpe", "psr": "PSR"}
+SELECTION_UNITS = {"sharpe_net": "per-period", "psr": "PSR"}
 
 
 def refits_table(refits: pd.DataFrame, labels: Mapping[str, str], metric: str = "sharpe_net") -> pd.DataFrame:
@@ -267,8 +273,8 @@ def refits_table(refits: pd.DataFrame, labels: Mapping[str, str], metric: str = 
         "filter": "filter",
         "sizing": "sizing",
         "eligible_trials": "eligible trials",
-        "selection_score": f"score on the blocks before ({SELECTION_UNITS.get(metric, metric)})",
-        "block_sharpe_net": "block net Sharpe (annualized)",
+        "selection_score": f"selection score ({SELECTION_UNITS.get(metric, metric)})",
+        "block_sharpe_net": "block net Sharpe (ann.)",
         "block_return_net": "block net return",
     }
     return display_table(frame, {c: h for c, h in columns.items() if c in frame},
@@ -287,8 +293,8 @@ def trials_table(trials: pd.DataFrame, labels: Mapping[str, str], top: int) -> p
         "filter": "filter",
         "sizing": "sizing",
         "oof_auc": "AUC",
-        "oof_sharpe_net": "net Sharpe (annualized)",
-        "oof_sharpe_gross": "gross Sharpe (annualized)",
+        "oof_sharpe_net": "net Sharpe (ann.)",
+        "oof_sharpe_gross": "gross Sharpe (ann.)",
         "oof_max_drawdown_net": "max drawdown",
         "oof_n_trades": "trades",
         "oof_exposure": "exposure",
@@ -372,6 +378,9 @@ def evaluation_report(
         ("table", baseline_detail),
         *probability_items(track, refits),
         ("markdown", "## Refits: the trial chosen for each block"),
+        ("markdown", "The selection score is the selection rule's figure on the blocks before the refit "
+                     + ("(a per-period net Sharpe ratio: daily, not annualized)" if m.get("selection_metric", "sharpe_net") == "sharpe_net" else "(the PSR)")
+                     + "; the block's net Sharpe ratio is annualized (ann.), like every other Sharpe ratio on this card."),
         ("table", refits_table(refits, labels, str(m.get("selection_metric", "sharpe_net")))),
         ("markdown", "## Configurations of the sweep"),
         ("table", configuration_table(trials, labels)),

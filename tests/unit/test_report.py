@@ -448,7 +448,8 @@ def test_identical_baselines_are_one_row_naming_them_all() -> None:
     same = {"sharpe_net": 0.61, "auc": 0.5, "exposure": 1.0}
     baselines = pd.DataFrame([
         {"strategy": "walk_forward_model", "sharpe_net": 0.4, "auc": 0.52, "exposure": 0.6},
-        {"strategy": "buy_and_hold", **same}, {"strategy": "always_up", **same}, {"strategy": "majority_class", **same},
+        {"strategy": "buy_and_hold", **same, "auc": math.nan}, {"strategy": "always_up", **same},
+        {"strategy": "majority_class", **same},
         {"strategy": "momentum_20", "sharpe_net": 0.3, "auc": 0.51, "exposure": 0.7},
     ])  # fmt: skip
     key, detail = baseline_tables(baselines)
@@ -457,8 +458,9 @@ def test_identical_baselines_are_one_row_naming_them_all() -> None:
         "buy_and_hold = always_up = majority_class",
         "momentum_20",
     ]
-    assert "identical figures" in detail["what it is"].iloc[1]
+    assert "the same trades" in detail["what it is"].iloc[1]
     assert "net Sharpe (annualized)" in key.columns
+    assert detail["AUC"].iloc[1] == "0.500"  # buy-and-hold predicts nothing; the classifiers' AUC is shown
 
 
 def test_every_sharpe_column_says_its_convention(report_items: list[tuple[str, Any]]) -> None:
@@ -466,7 +468,7 @@ def test_every_sharpe_column_says_its_convention(report_items: list[tuple[str, A
     headers = [str(h) for t in tables for h in t.columns if "Sharpe" in str(h) or "score" in str(h)]
     assert headers
     for header in headers:
-        assert "annualized" in header or "per-period" in header, header
+        assert "annualized" in header or "ann." in header or "per-period" in header, header
 
 
 def test_one_label_per_configuration_in_log_and_card(capsys: pytest.CaptureFixture[str]) -> None:
