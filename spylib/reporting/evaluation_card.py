@@ -272,8 +272,8 @@ def refits_table(refits: pd.DataFrame, labels: Mapping[str, str], metric: str = 
         "threshold": "threshold",
         "filter": "filter",
         "sizing": "sizing",
-        "eligible_trials": "eligible trials",
-        "selection_score": f"selection score ({SELECTION_UNITS.get(metric, metric)})",
+        "eligible_trials": "eligible",
+        "selection_score": f"score ({SELECTION_UNITS.get(metric, metric)})",
         "block_sharpe_net": "block net Sharpe (ann.)",
         "block_return_net": "block net return",
     }
@@ -294,7 +294,6 @@ def trials_table(trials: pd.DataFrame, labels: Mapping[str, str], top: int) -> p
         "sizing": "sizing",
         "oof_auc": "AUC",
         "oof_sharpe_net": "net Sharpe (ann.)",
-        "oof_sharpe_gross": "gross Sharpe (ann.)",
         "oof_max_drawdown_net": "max drawdown",
         "oof_n_trades": "trades",
         "oof_exposure": "exposure",
@@ -378,7 +377,8 @@ def evaluation_report(
         ("table", baseline_detail),
         *probability_items(track, refits),
         ("markdown", "## Refits: the trial chosen for each block"),
-        ("markdown", "The selection score is the selection rule's figure on the blocks before the refit "
+        ("markdown", "At each refit, the trial with the best score among the eligible ones (enough trades and "
+                     "exposure) is chosen. The score is the selection rule's figure on the blocks before the refit "
                      + ("(a per-period net Sharpe ratio: daily, not annualized)" if m.get("selection_metric", "sharpe_net") == "sharpe_net" else "(the PSR)")
                      + "; the block's net Sharpe ratio is annualized (ann.), like every other Sharpe ratio on this card."),
         ("table", refits_table(refits, labels, str(m.get("selection_metric", "sharpe_net")))),

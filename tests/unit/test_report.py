@@ -476,7 +476,7 @@ def test_one_label_per_configuration_in_log_and_card(capsys: pytest.CaptureFixtu
     inputs = report_inputs()
     labels = config_labels(inputs["trials"]["config_id"])
     items = evaluation_report(**inputs, labels=labels)
-    refits = next(p for k, p in items if k == "table" and "eligible trials" in p.columns)
+    refits = next(p for k, p in items if k == "table" and "eligible" in p.columns)
     assert (
         set(refits["configuration"])
         == {labels["random_forest(max_depth=3,n_estimators=30)"]}
