@@ -122,9 +122,7 @@ def test_evaluation_card_shows_every_baseline_and_every_trial(evaluation_card: C
         assert {len(row) for row in table} == {len(table[0])}, "a row is missing cells"
     trials = page.table_with_header("trial", "net Sharpe (ann.)", "exposure")
     assert len(trials) - 1 == min(25, len(data["trials"].data))
-    refits = page.table_with_header(
-        "block net Sharpe (ann.)", "score (per-period)"
-    )
+    refits = page.table_with_header("block net Sharpe (ann.)", "score (per-period)")
     assert len(refits) - 1 == len(data["refits"].data)
 
 
