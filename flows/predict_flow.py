@@ -153,7 +153,9 @@ class PredictFlow(FlowSpec):
             print(prediction_line(self.prediction, self.model))
         self.next(self.monitor)
 
-    @card(type="blank", id="monitoring")
+    # The card is rendered in a subprocess after the step; Metaflow's 45 s default was measured too
+    # short for this card's figures on a loaded 2-core machine (the card was lost, the run succeeded).
+    @card(type="blank", id="monitoring", timeout=300)
     @step
     @one_line_errors
     def monitor(self):

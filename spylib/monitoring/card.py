@@ -93,8 +93,7 @@ def predict_summary(
         f"PredictFlow run {run_id} finished.",
         f"Prediction: {prediction_line(today, model)}",
         f"Monitoring: {report.status.upper()} ({len(report.checks)} checks: {len(alerts)} alerts, "
-        f"{len(warnings)} warnings)",
-        *(f"  [{c.status}] {c.name}: {c.reason}" for c in [*alerts, *warnings]),
+        f"{len(warnings)} warnings{', listed below' if alerts or warnings else ''})",
         "",
         f"  card file:   python {flow_file} card get {run_id}/monitor/{monitor_task} monitoring.html --id monitoring",
         f"  card server: python {flow_file} card server  (then open http://localhost:8324)",
