@@ -141,14 +141,17 @@ def snapshot_from_run(run: Any, label: str | None = None) -> Snapshot:
 
 def find_run(pathspec: str) -> Any:
     """The Metaflow run ``SpyFlow/ID`` (or ``ID``), in any namespace; None when it is not there."""
-    from metaflow import Run, namespace
+    from metaflow import Run, get_namespace, namespace
     from metaflow.exception import MetaflowNotFound
 
+    before = get_namespace()
     namespace(None)
     try:
         return Run(pathspec if "/" in pathspec else f"SpyFlow/{pathspec}")
     except MetaflowNotFound:
         return None
+    finally:
+        namespace(before)
 
 
 def snapshot_from_version(args: argparse.Namespace, ref: str) -> Snapshot:
@@ -201,7 +204,7 @@ def side_by_side(
         left, right = format_value(a.get(name)), format_value(b.get(name))
         if only_diff and left == right:
             continue
-        rows.append([name, left, right, "yes" if left != right else ""])
+        rows.append([name, left, right, "yes" if left != right else "no"])
     return render_table(["", "A", "B", "differs"], rows) if rows else "  (no difference)"
 
 

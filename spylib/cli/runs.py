@@ -177,14 +177,26 @@ def has_card(task: Any, card_id: str) -> bool:
             return True
     except Exception:  # no card store yet, or the card was never written
         pass
-    # A local datastore moved by METAFLOW_DATASTORE_SYSROOT_LOCAL keeps its cards beside the tasks,
-    # where the card client does not look: look there too.
-    root = os.environ.get("METAFLOW_DATASTORE_SYSROOT_LOCAL")
-    if not root:
-        return False
+    # The card client misses the cards of a local datastore moved by METAFLOW_DATASTORE_SYSROOT_LOCAL
+    # (`card get` finds them): look for the file where a local run writes it.
     flow, run_id, step, task_id = str(task.pathspec).split("/")
     pattern = f"{flow}/runs/{run_id}/steps/{step}/tasks/{task_id}/cards/*-{card_id}-*.html"
-    return any(Path(root).glob(f".metaflow/{pattern}")) or any(Path(root).glob(pattern))
+    return any(any(root.glob(pattern)) for root in local_card_roots())
+
+
+def local_card_roots(cwd: Path | None = None) -> list[Path]:
+    """Where local runs write cards: $METAFLOW_CARD_LOCALROOT, the datastore root's ``.metaflow``, and
+    the ``.metaflow/mf.cards`` of the working directory or its nearest parent that has one."""
+    roots = [Path(v) for v in (os.environ.get("METAFLOW_CARD_LOCALROOT"),) if v]
+    sysroot = os.environ.get("METAFLOW_DATASTORE_SYSROOT_LOCAL")
+    if sysroot:
+        roots += [Path(sysroot) / ".metaflow", Path(sysroot) / ".metaflow" / "mf.cards"]
+    here = (cwd or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        if (directory / ".metaflow").is_dir():
+            roots.append(directory / ".metaflow" / "mf.cards")
+            break
+    return [r for r in roots if r.is_dir()]
 
 
 @dataclass(frozen=True)
@@ -254,7 +266,7 @@ def render_runs(flow: str, rows: Iterable[RunRow], spec: FlowCard | None) -> str
             for r in with_card
         ]
     if spec is not None and len(with_card) < len(rows):
-        lines.append(f"(no card for the runs that stopped before {spec.step})")
+        lines.append(f"(no card for the other runs: their {spec.step} step did not finish)")
     return "\n".join(lines)
 
 

@@ -4,6 +4,7 @@ a moto server is ``tests/aws/test_cli_sagemaker.py``)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import shutil
@@ -405,3 +406,86 @@ def test_format_value_and_table() -> None:
     assert format_value(True) == "true"
     table = render_table(["name", "x"], [["a", 1.5], ["bb", None]])
     assert table.splitlines() == ["name    x", "----  ---", "a     1.5", f"bb      {MISSING}"]
+
+
+# --- compare -----------------------------------------------------------------------------------------
+def test_compare_two_versions_shows_what_differs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    root = tmp_path / "registry"
+    registry = open_registry("local", str(root))
+    registry.register(request("SpyFlow/1", "Approved", [PASSED], 0.7))
+    registry.register(request("SpyFlow/22", "Rejected", [FAILED, PASSED], -0.25))
+    status, out, err = cli(capsys, "compare", "v1", "spy-direction/v2", "--location", str(root))
+    assert (status, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[:2] == ["A = spy-direction/v1 (Approved)", "B = spy-direction/v2 (Rejected)"]
+    assert "its run SpyFlow/1 is not in this Metaflow datastore" in out
+    fingerprint = next(line for line in lines if line.startswith("fingerprint"))
+    assert fingerprint.split() == ["fingerprint", "fp-abc123", "fp-abc123", "no"]
+    run = next(line for line in lines if line.startswith("run "))
+    assert run.split() == ["run", "SpyFlow/1", "SpyFlow/22", "yes"]
+    sharpe = next(line for line in lines if line.startswith("track net Sharpe (annualized)"))
+    assert sharpe.split()[-3:] == ["0.7", "-0.25", "yes"]
+    dsr = next(line for line in lines if line.startswith("dsr "))
+    assert dsr.split() == ["dsr", "–", "–", "0.41", "FAIL"]  # v1 has no dsr check; v2's failed
+    assert_one_line_error(*cli(capsys, "compare", "v1", "v9", "--location", str(root)), "no version 9")
+
+
+def test_compare_reads_a_run_key_by_key() -> None:
+    from spylib.cli.compare import render_comparison, snapshot_from_run
+    from spylib.stages.settings import TrainingSettings
+
+    class FakeTask:
+        def __init__(self, artifacts: dict[str, Any]) -> None:
+            self.artifacts = artifacts
+
+        def __contains__(self, name: str) -> bool:
+            return name in self.artifacts
+
+        def __getitem__(self, name: str) -> Any:
+            return argparse.Namespace(data=self.artifacts[name])
+
+    class FakeRun:
+        def __init__(self, run_id: str, steps: dict[str, dict[str, Any]]) -> None:
+            self.id, self.steps = run_id, steps
+
+        def __getitem__(self, step: str) -> Any:
+            if step not in self.steps:
+                raise KeyError(step)
+            return argparse.Namespace(task=FakeTask(self.steps[step]))
+
+    from spylib.stages.settings import build_training_settings
+    from tests.helpers.paths import CONFIG_DIR
+
+    def config(name: str) -> Any:
+        return json.loads((CONFIG_DIR / f"{name}.json").read_text())
+
+    base: TrainingSettings = build_training_settings(
+        source="embedded", symbol="SPY", benchmark="QQQ", holdout_start="", execution="open_to_open",
+        cost_bps=1.0, seed=42, shuffle_labels=False, extra_features="", output_dir="data", lake_root="",
+        glue_database="", registry="local", registry_location="data/registry", model_group="spy-direction",
+        sagemaker_image_uri="", configs_per_task=0, sweep=config("sweep"), gate=config("gate"),
+        resources=config("resources"),
+    )  # fmt: skip
+    other = dataclasses.replace(base, cost_bps=2.0, seed=7)
+    gate = {"status": "Rejected", "checks": [{"name": "psr_track", "passed": False, "value": 0.9}]}
+    runs_ = [
+        FakeRun(str(i), {"start": {"settings": s}, "evaluate": {"gate": gate, "metrics": {"sharpe_net": 0.5 + i}},
+                         "ingest": {"data_provenance": {"fingerprint": "f", "first_date": "2000-01-03",
+                                                        "last_date": "2018-12-31", "symbol": "SPY", "benchmark": "QQQ"}}})
+        for i, s in enumerate((base, other))
+    ]  # fmt: skip
+    text = render_comparison(*(snapshot_from_run(r) for r in runs_))
+    assert "configurations: 1 of " in text
+    assert next(line for line in text.splitlines() if line.startswith("cost_bps")).split() == [
+        "cost_bps",
+        "1",
+        "2",
+        "yes",
+    ]
+    assert next(line for line in text.splitlines() if line.startswith("seed")).split() == [
+        "seed",
+        "42",
+        "7",
+        "yes",
+    ]
+    assert "psr_track" in text
