@@ -19,6 +19,7 @@ from spylib.stages.settings import TrainingSettings
 from spylib.stages.training.artifacts import Evaluation, TrainingData
 
 if TYPE_CHECKING:
+    from spylib.core.config import ModelSpec
     from spylib.modelling.scoring import ConfigResult
 
 
@@ -53,6 +54,45 @@ def refit_lines(refits: Any, labels: Mapping[str, str], metric: str) -> list[str
     ]
 
 
+def final_model(
+    spec: ModelSpec, best: Mapping[str, Any], data: TrainingData, settings: TrainingSettings, label: str
+) -> tuple[Any, dict[str, Any]]:
+    """The chosen configuration refit on every labelled day, and its holdout figures (if any)."""
+    from spylib.evaluation.holdout import evaluate_holdout
+    from spylib.modelling.models import fit_model, predict_up_probability
+
+    cols = list(data.feature_columns)
+    rows = data.features.iloc[data.splits.final_train_rows()]
+    rows = rows[rows["target_up"].notna()]
+    with phase("final model", f"{label} on {len(rows)} labelled days"):
+        model = fit_model(spec, rows[cols], rows["target_up"].to_numpy("int8"), settings.seed)
+    if "holdout" not in data.splits:
+        return model, {}
+    frame = data.segment("holdout")
+    holdout = evaluate_holdout(
+        predict_up_probability(model, frame[cols]),
+        frame,
+        dict(best),
+        cost_bps=settings.cost_bps,
+        target_volatility=settings.sweep.target_volatility,
+    )
+    return model, holdout
+
+
+def importance_on_last_block(spec: ModelSpec, data: TrainingData, seed: int) -> Any:
+    """Permutation importance out of sample: the configuration fitted on the last traded block's own
+    training rows, scored on that block."""
+    from spylib.evaluation.holdout import permutation_importance_table
+    from spylib.modelling.models import fit_model
+
+    cols, last = list(data.feature_columns), data.splits.traded_blocks[-1]
+    train = data.features.iloc[last.train_rows()]
+    train = train[train["target_up"].notna()]
+    with phase("permutation importance", f"{len(cols)} features on block {last.name}"):
+        model = fit_model(spec, train[cols], train["target_up"].to_numpy("int8"), seed)
+        return permutation_importance_table(model, data.features.iloc[last.rows()], cols, seed)
+
+
 def run_evaluate(
     task_results: Sequence[Sequence[ConfigResult]],
     data: TrainingData,
@@ -64,10 +104,8 @@ def run_evaluate(
     baselines, the importance and the card; each phase prints its progress and time."""
     from spylib.evaluation.baselines import BASELINE_COLUMNS, baseline_table
     from spylib.evaluation.evidence import assess, power_summary
-    from spylib.evaluation.holdout import evaluate_holdout, permutation_importance_table
     from spylib.evaluation.selection import chosen_trial
     from spylib.evaluation.simulation import load_simulated_power
-    from spylib.modelling.models import fit_model, predict_up_probability
     from spylib.reporting.evaluation_card import config_labels, evaluation_report
 
     sweep, features, splits, cols = settings.sweep, data.features, data.splits, list(data.feature_columns)
@@ -86,33 +124,13 @@ def run_evaluate(
     print("\n".join(refit_lines(walk.refits, labels, sweep.selection_metric)))
     best = chosen_trial(trialset, walk.final)
     spec = next(r.spec for r in results if r.spec.config_id == best["config_id"])
-    final_rows = features.iloc[splits.final_train_rows()]
-    final_rows = final_rows[final_rows["target_up"].notna()]
-    with phase(
-        "final model", f"{labels.get(spec.config_id, spec.config_id)} on {len(final_rows)} labelled days"
-    ):
-        model = fit_model(spec, final_rows[cols], final_rows["target_up"].to_numpy("int8"), settings.seed)
+    model, holdout = final_model(spec, best, data, settings, labels.get(spec.config_id, spec.config_id))
     metrics = {**verdict.metrics, "execution": settings.execution, "shuffle_labels": settings.shuffle_labels}
-    holdout: dict[str, Any] = {}
-    if "holdout" in splits:
-        frame = data.segment("holdout")
-        holdout = evaluate_holdout(
-            predict_up_probability(model, frame[cols]),
-            frame,
-            best,
-            cost_bps=settings.cost_bps,
-            target_volatility=sweep.target_volatility,
-        )
     power = power_summary(metrics, settings.gate, load_simulated_power())
     chosen_columns = {k: v for k, v in metrics.items() if k in BASELINE_COLUMNS}
     with phase("baselines", f"the fitted ones refit on each of {len(splits.traded_blocks)} traded blocks"):
         baselines = baseline_table(features, cols, splits, settings.cost_bps, chosen=chosen_columns)
-    last = splits.traded_blocks[-1]
-    train_last = features.iloc[last.train_rows()]
-    train_last = train_last[train_last["target_up"].notna()]
-    with phase("permutation importance", f"{len(cols)} features on block {last.name}"):
-        oos_model = fit_model(spec, train_last[cols], train_last["target_up"].to_numpy("int8"), settings.seed)
-        importance = permutation_importance_table(oos_model, features.iloc[last.rows()], cols, settings.seed)
+    importance = importance_on_last_block(spec, data, settings.seed)
     with phase("card", "figures and tables"):
         items = evaluation_report(
             data_note=data_note(provenance),
