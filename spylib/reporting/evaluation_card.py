@@ -94,7 +94,7 @@ def verdict_banner(gate: GateDecision, metrics: Mapping[str, Any]) -> Banner:
     """The verdict in colour: green when Approved, red when Rejected."""
     m = metrics
     subtitle = (
-        f"Walk-forward track {m.get('track_start')} to {m.get('track_end')}: net Sharpe ratio "
+        f"Walk-forward track {m.get('track_start')} to {m.get('track_end')}: annualized net Sharpe ratio "
         f"{fmt(m.get('sharpe_net'))} against buy-and-hold's {fmt(m.get('buy_and_hold_sharpe_net'))}."
     )
     tone: Tone = "good" if gate.status == "Approved" else "bad"
