@@ -174,3 +174,14 @@ def test_monitoring_card_numbers_are_short_and_images_drawn(monitoring_card: Car
     run_ids = {monitoring_card.run.id, *monitor["step_history"].data["run_id"].astype(str)}
     assert long_numbers(page.text, ignore=tuple(run_ids)) == []
     assert_images_drawn(page, at_least=4)  # drift, performance, probability, step durations
+
+
+def test_monitoring_card_shows_the_threshold_as_recorded_and_only_days_up_to_the_as_of(
+    monitoring_card: Card,
+) -> None:
+    monitor = task_of(monitoring_card.run, "monitor")
+    bundle = monitor["model"].data.bundle
+    assert f"threshold {bundle['threshold']:g}," in monitoring_card.page.text
+    as_of = monitor["as_of_date"].data
+    assert max(monitor["monitored_predictions"].data["date"]) <= as_of
+
