@@ -184,4 +184,3 @@ def test_monitoring_card_shows_the_threshold_as_recorded_and_only_days_up_to_the
     assert f"threshold {bundle['threshold']:g}," in monitoring_card.page.text
     as_of = monitor["as_of_date"].data
     assert max(monitor["monitored_predictions"].data["date"]) <= as_of
-
