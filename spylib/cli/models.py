@@ -256,7 +256,10 @@ def cmd_latest(args: argparse.Namespace) -> int:
         lake,
     )
     if frame.empty:
-        print(f"no prediction by {name} in the lake {lake} yet")
+        print(
+            f"no prediction by {name} in the lake {lake} yet: make one with "
+            f"`python flows/predict_flow.py run --lake-root {lake}`"
+        )
         return 0
     row = frame.iloc[0]
     action = "LONG" if int(row["signal"]) == 1 else "FLAT"

@@ -268,7 +268,8 @@ def test_latest_shows_the_approved_model_and_its_latest_prediction(
     assert out.splitlines() == [
         "spy-direction/v1  Approved  sha256 "
         f"{manifest(registry_dir, 1)['model_sha256'][:12]}  (net Sharpe 0.07746, B&H Sharpe 0.6123, AUC 0.5312)",
-        f"no prediction by spy-direction/v1 in the lake {lake_root} yet",
+        f"no prediction by spy-direction/v1 in the lake {lake_root} yet: make one with "
+        f"`python flows/predict_flow.py run --lake-root {lake_root}`",
     ]
     frame = make_frame("predictions", symbols=("SPY",), days=4)
     frame["model_version"] = GROUP + "/v1"
