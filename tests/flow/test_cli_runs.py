@@ -85,6 +85,31 @@ def test_runs_shows_the_verdict_and_the_card_command(
     assert lines[-1].endswith(f" CliTinyFlow-{run_id}.html --id evaluation")
 
 
+def test_the_end_summary_client_line_works_as_printed_for_anyone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Metaflow refuses root and looks only in the reader's namespace: the printed line handles both."""
+    from spylib.stages.training.summary import client_one_liner
+
+    flow_file = tmp_path / "cli_tiny_flow.py"
+    flow_file.write_text(textwrap.dedent(TINY_FLOW))
+    env = {**os.environ, **flow_env()}
+    subprocess.run([sys.executable, str(flow_file), "--quiet", "run"], env=env, cwd=session_root(), check=True,
+                   capture_output=True, timeout=120)  # fmt: skip
+    run_id = max(run_ids(), key=int)
+    # the line is read by another user than the one who ran the flow: another namespace
+    monkeypatch.setenv("METAFLOW_USER", "another-reader")
+    line = client_one_liner("CliTinyFlow", run_id, "gate")
+    assert "METAFLOW_USER=another-reader " in line
+    reader = {k: v for k, v in env.items() if k not in ("METAFLOW_USER", "USER", "USERNAME", "LOGNAME")}
+    reader["USER"] = "root"  # as root, with another user's runs: the line must still work
+    done = subprocess.run(
+        ["bash", "-c", line], env=reader, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "'status': 'Rejected'" in done.stdout
+
+
 def start_tiny(flow_file: Path, mode: str, *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, str(flow_file), "--quiet", *(args or ("run",))],
