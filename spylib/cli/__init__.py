@@ -8,7 +8,7 @@
 ``latest``     the model PredictFlow uses (sha256 checked) and its latest prediction
 ``runs``       a flow's latest runs: state, source, sweep, verdict, net Sharpe, card commands
 ``compare``    two runs or two versions: data, configurations, code and seed, then the results
-``sql``        SQL over the Parquet lake with DuckDB (also ``spy-sql``)
+``sql``        SQL over the Parquet lake with DuckDB
 ``ddl``        the Athena DDL of the lake's tables
 =============  ===========================================================================
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any
 
 from spylib.cli.models import add_registry_options, find_version, model_name, open_from_args, parse_version
-from spylib.cli.runs import artifact, source_kind
+from spylib.cli.runs import artifact, setting, source_kind
 from spylib.cli.table import MISSING, format_value, render_table
 from spylib.core.errors import ConfigError
 
@@ -25,6 +25,7 @@ VERSION_REF = re.compile(r"^(?:[A-Za-z0-9-]+/)?v\d+$")
 # Settings that say where outputs go or how the work is spread, not what is computed.
 NOT_CONFIG = ("output_dir", "lake_root", "glue_database", "registry_location", "sagemaker_image_uri",
               "configs_per_task", "resources", "schedule_cron", "seed", "shuffle_labels")  # fmt: skip
+NOT_CONFIG_SECTIONS = ("outputs", "registry", "resources")
 FIGURES = (
     ("track net Sharpe (annualized)", "sharpe_net"),
     ("buy-and-hold net Sharpe (annualized)", "buy_and_hold_sharpe_net"),
@@ -80,7 +81,11 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 def settings_configs(settings: Any) -> dict[str, Any]:
     """The run's settings that decide its results, flattened key by key."""
     raw = asdict(settings) if is_dataclass(settings) and not isinstance(settings, type) else {}
-    return flatten({k: v for k, v in raw.items() if k not in NOT_CONFIG})
+    return {
+        key: value
+        for key, value in flatten(raw).items()
+        if key.split(".")[-1] not in NOT_CONFIG and key.split(".")[0] not in NOT_CONFIG_SECTIONS
+    }
 
 
 def gate_checks(gate: Any) -> tuple[str, dict[str, tuple[bool, Any]]]:
@@ -111,7 +116,7 @@ def snapshot_from_run(run: Any, label: str | None = None) -> Snapshot:
     snap = Snapshot(label or f"run {run.id}")
     settings = artifact(run, "start", "settings")
     provenance = artifact(run, "ingest", "data_provenance") or {}
-    source = getattr(settings, "source", None)
+    source = setting(settings, "data.source", "source")
     snap.data = {
         "source": source,
         "source kind": source_kind(source) if isinstance(source, str) else None,
@@ -124,8 +129,8 @@ def snapshot_from_run(run: Any, label: str | None = None) -> Snapshot:
     if settings is not None:
         snap.configs = settings_configs(settings)
         snap.code = {
-            "seed": getattr(settings, "seed", None),
-            "shuffle_labels": getattr(settings, "shuffle_labels", None),
+            "seed": setting(settings, "plan.seed", "seed"),
+            "shuffle_labels": setting(settings, "plan.shuffle_labels", "shuffle_labels"),
         }
     snap.status, snap.checks = gate_checks(artifact(run, "evaluate", "gate"))
     metrics = artifact(run, "evaluate", "metrics")

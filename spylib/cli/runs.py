@@ -156,6 +156,18 @@ def sweep_name(sweep: Any, default_hash: str | None) -> str:
     return f"custom {digest[:8]} ({n_configs} configs)" if n_configs else f"custom {digest[:8]}"
 
 
+def setting(settings: Any, *paths: str) -> Any:
+    """The first of ``paths`` (dotted attribute names) that ``settings`` has: the settings come in
+    sections (``plan.sweep``) since they were re-cut; older runs hold them flat (``sweep``)."""
+    for path in paths:
+        value = settings
+        for name in path.split("."):
+            value = getattr(value, name, None)
+        if value is not None:
+            return value
+    return None
+
+
 def artifact(run: Any, step: str, name: str) -> Any:
     """``run[step].task[name].data``, or None when the step, its task or the artifact is missing (or
     cannot be loaded)."""
@@ -218,8 +230,8 @@ class RunRow:
 def run_row(run: Any, spec: FlowCard | None, default_hash: str | None) -> RunRow:
     """What ``spy-flow runs`` shows of one run."""
     settings = artifact(run, "start", "settings")
-    source = getattr(settings, "source", None)
-    sweep = getattr(settings, "sweep", None)
+    source = setting(settings, "data.source", "source")
+    sweep = setting(settings, "plan.sweep", "sweep")
     verdict, failed = verdict_cells(artifact(run, spec.step, spec.verdict) if spec else None)
     metrics = artifact(run, "evaluate", "metrics") if spec and spec.step == "evaluate" else None
     sharpe = metrics.get("sharpe_net") if isinstance(metrics, Mapping) else None

@@ -156,12 +156,16 @@ def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert out.startswith("spy-flow 0.")
 
 
-@pytest.mark.parametrize("value", ["", "  ", "/some/where"])
-def test_env_defaults_match_predict_flow(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
-    from spylib.stages.daily import env_default
+@pytest.mark.parametrize(
+    ("value", "expected"), [("", "data/registry"), ("  ", "data/registry"), ("/x", "/x")]
+)
+def test_env_defaults_are_the_outputs_modules(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: str
+) -> None:
+    from spylib.core.outputs import LOCATION_ENV, env_or
 
     monkeypatch.setenv("SPYFLOW_REGISTRY_LOCATION", value)
-    assert models.env_or(models.LOCATION_ENV) == env_default("SPYFLOW_REGISTRY_LOCATION", "data/registry")
+    assert env_or(LOCATION_ENV) == expected
     assert lake.DEFAULT_DATABASE == sql.DEFAULT_DATABASE
 
 
@@ -389,7 +393,7 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_installed_console_scripts() -> None:
     bin_dir = str(Path(sys.executable).parent)
-    for script, expected in (("spy-flow", "versions"), ("spy-sql", "--ddl")):
+    for script, expected in (("spy-flow", "versions"),):
         path = shutil.which(script, path=bin_dir) or shutil.which(script)
         assert path is not None, f"{script} is not installed: pip install -e ."
         done = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=60, check=False)
@@ -465,9 +469,9 @@ def test_compare_reads_a_run_key_by_key() -> None:
         cost_bps=1.0, seed=42, shuffle_labels=False, extra_features="", output_dir="data", lake_root="",
         glue_database="", registry="local", registry_location="data/registry", model_group="spy-direction",
         sagemaker_image_uri="", configs_per_task=0, sweep=config("sweep"), gate=config("gate"),
-        resources=config("resources"),
+        resources=config("resources"), schedule=config("schedule"),
     )  # fmt: skip
-    other = dataclasses.replace(base, cost_bps=2.0, seed=7)
+    other = dataclasses.replace(base, cost_bps=2.0, plan=dataclasses.replace(base.plan, seed=7))
     gate = {"status": "Rejected", "checks": [{"name": "psr_track", "passed": False, "value": 0.9}]}
     runs_ = [
         FakeRun(str(i), {"start": {"settings": s}, "evaluate": {"gate": gate, "metrics": {"sharpe_net": 0.5 + i}},
@@ -490,3 +494,14 @@ def test_compare_reads_a_run_key_by_key() -> None:
         "yes",
     ]
     assert "psr_track" in text
+
+
+def test_headline_metrics_are_evidence_fields() -> None:
+    """The command line reads a registered version's metrics as a dict (importing the evaluation takes
+    seconds); its keys must be names of the typed evidence, so a misspelt one fails here."""
+    from dataclasses import fields
+
+    from spylib.evaluation.evidence import Evidence
+
+    names = {f.name for f in fields(Evidence)}
+    assert {key for _, key in models.HEADLINE_METRICS} <= names

@@ -3,6 +3,7 @@ in words, the evaluation report's items and figures, the monitoring card's order
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import date, datetime
 from typing import Any
@@ -20,15 +21,17 @@ from spylib.monitoring.checks import Check, MonitoringReport
 from spylib.monitoring.plots import plot_monitoring
 from spylib.reporting.evaluation_card import (
     Banner,
+    EvaluationInputs,
     config_labels,
     evaluation_report,
+    failed_first,
     gate_line,
-    gate_lines,
     verdict_line,
 )
 from spylib.reporting.format import MISSING, count, display_table, fmt, pct, plain
 from spylib.stages.cards import to_card_components
 from tests.helpers.browser import long_numbers, significant_digits
+from tests.helpers.evidence import make_evidence
 
 
 # --- numbers --------------------------------------------------------------------------------------
@@ -141,8 +144,8 @@ EVIDENCE = {
 
 
 def test_gate_lines_read_in_words() -> None:
-    gate = apply_gate(EVIDENCE, GateConfig())
-    lines = gate_lines(gate)
+    gate = apply_gate(make_evidence(**EVIDENCE), GateConfig())
+    lines = [gate_line(c) for c in failed_first(gate)]
     assert len(lines) == len(gate.checks)
     assert lines[0] == (
         "FAIL: deflated Sharpe ratio of the selection over 8 effective trials (out-of-fold): 0.0800, needs >= 0.95"
@@ -195,7 +198,7 @@ def test_config_labels_are_short_and_unique() -> None:
 
 
 # --- the evaluation report ------------------------------------------------------------------------
-def report_inputs(n_trials: int = 30) -> dict[str, Any]:
+def report_inputs(n_trials: int = 30) -> EvaluationInputs:
     """Every input of :func:`evaluation_report`, synthetic but shaped like a run's artifacts."""
     rng = np.random.default_rng(3)
     dates = list(pd.bdate_range("2010-01-01", periods=1500).date)
@@ -235,22 +238,22 @@ def report_inputs(n_trials: int = 30) -> dict[str, Any]:
         "sharpe_net", "cagr_net", "max_drawdown_net", "exposure", "break_even_cost_bps")},
         "n_trades": rng.integers(1, 300, k).astype(float)})  # fmt: skip
     baselines.loc[1, "auc"] = math.nan
-    metrics = {**EVIDENCE, "sharpe_net": 0.106, "buy_and_hold_sharpe_net": 0.356, "track_start": str(track["date"].iloc[0]),
-               "track_end": str(track["date"].iloc[-1]), "years": 4.2, "cost_bps": 1.0, "execution": "open_to_open"}  # fmt: skip
+    evidence = make_evidence(**EVIDENCE, **{"sharpe_net": 0.106, "buy_and_hold_sharpe_net": 0.356, "track_start": str(track["date"].iloc[0]),
+               "track_end": str(track["date"].iloc[-1]), "years": 4.2, "cost_bps": 1.0, "execution": "open_to_open"})  # fmt: skip
     importance = pd.DataFrame({"feature": [f"f{i}" for i in range(20)], "auc_drop_mean": np.linspace(0.004, 0, 20),
                                "auc_drop_std": np.full(20, 0.001)})  # fmt: skip
     power = {"track_days": len(track), "track_years": 4.2, "min_detectable_sharpe": 1.2,
              "min_detectable_sharpe_normal": 1.1, "min_detectable_excess_sharpe": 1.0}  # fmt: skip
-    return {
-        "data_note": "synthetic prices", "quality_note": "", "trials": trials, "best": trials.iloc[1].to_dict(),
-        "metrics": metrics, "baselines": baselines, "track": track, "refits": refits, "splits": splits,
-        "importance": importance, "gate": apply_gate(metrics, GateConfig()), "power": power, "holdout": {},
-    }  # fmt: skip
+    return EvaluationInputs(
+        data_note="synthetic prices", quality_note="", trials=trials, best=trials.iloc[1].to_dict(),
+        evidence=evidence, baselines=baselines, track=track, refits=refits, splits=splits,
+        importance=importance, gate=apply_gate(evidence, GateConfig()), power=power, holdout={},
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def report_items() -> list[tuple[str, Any]]:
-    return evaluation_report(**report_inputs())
+    return evaluation_report(report_inputs())
 
 
 def test_report_opens_with_the_verdict_in_colour(report_items: list[tuple[str, Any]]) -> None:
@@ -258,7 +261,7 @@ def test_report_opens_with_the_verdict_in_colour(report_items: list[tuple[str, A
     assert kinds[:3] == ["markdown", "banner", "markdown"]
     banner = report_items[1][1]
     assert isinstance(banner, Banner)
-    gate = apply_gate(report_inputs()["metrics"], GateConfig())
+    gate = apply_gate(report_inputs().evidence, GateConfig())
     assert banner.value == verdict_line(gate)
     assert banner.value.startswith("Rejected: ")
     assert banner.tone == "bad"
@@ -288,7 +291,7 @@ def test_report_tables_are_complete_strings_with_short_numbers(report_items: lis
     assert key["strategy"].tolist() == strategies
     assert detail["strategy"].tolist() == strategies
     assert detail["AUC"].iloc[1] == MISSING
-    assert len(refits) == len(report_inputs()["refits"])
+    assert len(refits) == len(report_inputs().refits)
     assert configurations["configuration"].tolist() == ["logistic", "random_forest 1", "random_forest 2"]
     assert len(trials) == 25
     for table in tables:
@@ -297,7 +300,7 @@ def test_report_tables_are_complete_strings_with_short_numbers(report_items: lis
 
 
 def test_report_says_when_every_trial_is_shown() -> None:
-    items = evaluation_report(**report_inputs(n_trials=10))
+    items = evaluation_report(report_inputs(n_trials=10))
     headings = [p for k, p in items if k == "markdown" and p.startswith("## Trials")]
     assert headings == ["## Trials (10 in all, ranked by out-of-fold net Sharpe over every block)"]
 
@@ -436,9 +439,10 @@ def test_the_sentence_about_buy_and_hold_follows_the_gate(
     assert "annualized" in clause
     if passed is not True:
         assert not clause.startswith("beats")
-    line = summary_line(
-        gate.to_dict(), metrics, {"group": "g", "version": 1, "status": "Rejected", "location": "x"}
-    )
+    from tests.helpers.evidence import make_evidence
+
+    registration = {"group": "g", "version": 1, "status": "Rejected", "location": "x"}
+    line = summary_line(gate, make_evidence(**metrics), registration)
     assert f"the model {words}" in line
 
 
@@ -474,8 +478,8 @@ def test_every_sharpe_column_says_its_convention(report_items: list[tuple[str, A
 def test_one_label_per_configuration_in_log_and_card(capsys: pytest.CaptureFixture[str]) -> None:
     """The card's name of a configuration is the one the train log prints."""
     inputs = report_inputs()
-    labels = config_labels(inputs["trials"]["config_id"])
-    items = evaluation_report(**inputs, labels=labels)
+    labels = config_labels(inputs.trials["config_id"])
+    items = evaluation_report(dataclasses.replace(inputs, labels=labels))
     refits = next(p for k, p in items if k == "table" and "eligible" in p.columns)
     assert (
         set(refits["configuration"])
@@ -487,8 +491,8 @@ def test_one_label_per_configuration_in_log_and_card(capsys: pytest.CaptureFixtu
 def test_the_probability_diagnostics() -> None:
     from spylib.reporting.diagnostics import calibration_table, confusion_table, signal_by_block
 
-    track = report_inputs()["track"]
-    refits = report_inputs()["refits"]
+    track = report_inputs().track
+    refits = report_inputs().refits
     calibration = calibration_table(track)
     assert len(calibration) == 10
     assert calibration["days"].sum() == len(track)
@@ -568,3 +572,18 @@ def test_predict_flow_summary_names_the_prediction_the_status_and_the_card() -> 
     assert "card get 17/monitor/5 monitoring.html --id monitoring" in text
     assert "namespace(None)" in text
     assert "METAFLOW_USER=" in text
+
+
+def test_the_card_states_the_measured_false_approval_rate() -> None:
+    from dataclasses import replace
+
+    from spylib.evaluation.simulation import load_simulated_power
+
+    simulated = load_simulated_power()
+    assert simulated, "the shipped simulation result (spylib/evaluation/resources/gate_power.json)"
+    inputs = report_inputs()
+    items = evaluation_report(replace(inputs, power={**inputs.power, "simulation": simulated}))
+    texts = [p for k, p in items if k == "markdown" and p.startswith("**What this track can detect.**")]
+    assert len(texts) == 1
+    assert "synthetic markets with no edge" in texts[0]
+    assert "the gate approved" in texts[0]

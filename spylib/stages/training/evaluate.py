@@ -1,37 +1,31 @@
-"""What SpyFlow's steps call: each stage takes typed values and returns the step's artifacts.
+"""evaluate (the join): the walk-forward selection, the track, the evidence and the gate's decision, the
+baselines, the optional holdout, the feature importance and the evaluation card's items.
 
-This layer only wires the research, storage and registry modules together; it does not import
-Metaflow, so every stage runs (and is tested) in a plain Python process. Each Metaflow task is a fresh
-process: the modelling modules (scikit-learn, scipy.stats: ~1.3 s) and the report (matplotlib: ~0.5 s)
-are imported inside the stages that need them, so the other steps start about 2 s faster.
+The stages only wire the library together and do not import Metaflow, so each runs (and is tested) in
+a plain Python process. Each Metaflow task is a fresh process: the modelling modules (scikit-learn,
+scipy.stats: ~1.3 s) and the report (matplotlib: ~0.5 s) are imported inside the stages that need them,
+so the other steps start about 2 s faster.
 """
 
 from __future__ import annotations
 
-import logging
+import dataclasses
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from spylib.data.sources import data_note
 from spylib.stages.settings import TrainingSettings
-from spylib.stages.training.artifacts import Evaluation, TrainingData
+from spylib.stages.training.artifacts import EvaluateResult, TrainingData
 
 if TYPE_CHECKING:
     from spylib.core.config import ModelSpec
+    from spylib.evaluation.evidence import Evidence
     from spylib.modelling.scoring import ConfigResult
-
-
-log = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------------------------------------
-# steps
-# ---------------------------------------------------------------------------------------------
-def plain_text(markdown: str) -> str:
-    """A Markdown line for the console: no emphasis markers or code quotes."""
-    return markdown.replace("**", "").replace("`", "")
+    from spylib.reporting.evaluation_card import EvaluationInputs
 
 
 @contextmanager
@@ -43,7 +37,7 @@ def phase(name: str, detail: str = "") -> Iterator[None]:
     print(f"evaluate: {name} done in {time.perf_counter() - started:.1f} s", flush=True)
 
 
-def refit_lines(refits: Any, labels: Mapping[str, str], metric: str) -> list[str]:
+def refit_lines(refits: pd.DataFrame, labels: Mapping[str, str], metric: str) -> list[str]:
     """One line per refit: the trial chosen on the blocks before it, and how its block went."""
     unit = "per-period net Sharpe" if metric == "sharpe_net" else metric.upper()
     return [
@@ -54,43 +48,41 @@ def refit_lines(refits: Any, labels: Mapping[str, str], metric: str) -> list[str
     ]
 
 
-def final_model(
-    spec: ModelSpec, best: Mapping[str, Any], data: TrainingData, settings: TrainingSettings, label: str
-) -> tuple[Any, dict[str, Any]]:
-    """The chosen configuration refit on every labelled day, and its holdout figures (if any)."""
-    from spylib.evaluation.holdout import evaluate_holdout
-    from spylib.modelling.models import fit_model, predict_up_probability
-
-    cols = list(data.feature_columns)
-    rows = data.features.iloc[data.splits.final_train_rows()]
-    rows = rows[rows["target_up"].notna()]
-    with phase("final model", f"{label} on {len(rows)} labelled days"):
-        model = fit_model(spec, rows[cols], rows["target_up"].to_numpy("int8"), settings.seed)
-    if "holdout" not in data.splits:
-        return model, {}
-    frame = data.segment("holdout")
-    holdout = evaluate_holdout(
-        predict_up_probability(model, frame[cols]),
-        frame,
-        dict(best),
-        cost_bps=settings.cost_bps,
-        target_volatility=settings.sweep.target_volatility,
-    )
-    return model, holdout
-
-
-def importance_on_last_block(spec: ModelSpec, data: TrainingData, seed: int) -> Any:
-    """Permutation importance out of sample: the configuration fitted on the last traded block's own
-    training rows, scored on that block."""
-    from spylib.evaluation.holdout import permutation_importance_table
+def fit_on_labelled(spec: ModelSpec, rows: pd.DataFrame, columns: list[str], seed: int) -> Any:
+    """``spec`` fitted on the labelled days of ``rows``."""
     from spylib.modelling.models import fit_model
 
+    rows = rows[rows["target_up"].notna()]
+    return fit_model(spec, rows[columns], rows["target_up"].to_numpy("int8"), seed)
+
+
+def holdout_figures(
+    model: Any, data: TrainingData, best: dict[str, Any], settings: TrainingSettings
+) -> dict[str, Any]:
+    """The registered model scored once on the untouched holdout (nothing when there is none)."""
+    if "holdout" not in data.splits:
+        return {}
+    from spylib.evaluation.holdout import evaluate_holdout
+    from spylib.modelling.models import predict_up_probability
+
+    frame = data.segment("holdout")
+    return evaluate_holdout(
+        predict_up_probability(model, frame[list(data.feature_columns)]),
+        frame,
+        best,
+        cost_bps=settings.cost_bps,
+        target_volatility=settings.plan.sweep.target_volatility,
+    )
+
+
+def last_block_importance(spec: ModelSpec, data: TrainingData, seed: int) -> pd.DataFrame:
+    """Permutation importance on the last traded block, of ``spec`` fitted on the days before it."""
+    from spylib.evaluation.holdout import permutation_importance_table
+
     cols, last = list(data.feature_columns), data.splits.traded_blocks[-1]
-    train = data.features.iloc[last.train_rows()]
-    train = train[train["target_up"].notna()]
     with phase("permutation importance", f"{len(cols)} features on block {last.name}"):
-        model = fit_model(spec, train[cols], train["target_up"].to_numpy("int8"), seed)
-        return permutation_importance_table(model, data.features.iloc[last.rows()], cols, seed)
+        oos_model = fit_on_labelled(spec, data.features.iloc[last.train_rows()], cols, seed)
+        return permutation_importance_table(oos_model, data.features.iloc[last.rows()], cols, seed)
 
 
 def run_evaluate(
@@ -99,66 +91,88 @@ def run_evaluate(
     settings: TrainingSettings,
     provenance: Mapping[str, Any],
     data_quality: Mapping[str, Any],
-) -> Evaluation:
-    """The join: the walk-forward selection and every figure of the evidence, the final model, the
-    baselines, the importance and the card; each phase prints its progress and time."""
+) -> EvaluateResult:
+    """The join: every task's trials, the selection and its track, the evidence and the gate, the final
+    model refit on every labelled day, the baselines, the holdout and the card; each phase prints its
+    progress and time."""
+    from spylib.evaluation.assessment import assess
     from spylib.evaluation.baselines import BASELINE_COLUMNS, baseline_table
-    from spylib.evaluation.evidence import assess, power_summary
+    from spylib.evaluation.evidence import power_summary
     from spylib.evaluation.selection import chosen_trial
     from spylib.evaluation.simulation import load_simulated_power
-    from spylib.reporting.evaluation_card import config_labels, evaluation_report
+    from spylib.reporting.evaluation_card import EvaluationInputs, config_labels
 
-    sweep, features, splits, cols = settings.sweep, data.features, data.splits, list(data.feature_columns)
+    plan, cols, splits = settings.plan, list(data.feature_columns), data.splits
     results = [r for batch in task_results for r in batch]
-    n_trials = sum(len(r.trials) for r in results)
-    labels = config_labels([s.config_id for s in sweep.models] + [r.spec.config_id for r in results])
+    labels = config_labels([s.config_id for s in plan.sweep.models] + [r.spec.config_id for r in results])
     with phase(
         "selection and statistics",
-        f"{n_trials} trials, the selection remade at each of {len(splits.traded_blocks)} refits; then PSR, "
-        "DSR, PBO, the bootstrap interval, the test against buy-and-hold and the gate",
+        f"{sum(len(r.trials) for r in results)} trials, the selection remade at each of "
+        f"{len(splits.traded_blocks)} refits; then PSR, DSR, PBO, the bootstrap interval, the test against "
+        "buy-and-hold and the gate",
     ):
         verdict = assess(
-            results, features, splits, sweep, settings.gate, cost_bps=settings.cost_bps, seed=settings.seed
+            results,
+            data.features,
+            splits,
+            plan.sweep,
+            settings.gate,
+            cost_bps=settings.cost_bps,
+            seed=plan.seed,
         )
     trialset, walk, gate = verdict.trialset, verdict.walk, verdict.decision
-    print("\n".join(refit_lines(walk.refits, labels, sweep.selection_metric)))
+    print("\n".join(refit_lines(walk.refits, labels, plan.sweep.selection_metric)))
     best = chosen_trial(trialset, walk.final)
     spec = next(r.spec for r in results if r.spec.config_id == best["config_id"])
-    model, holdout = final_model(spec, best, data, settings, labels.get(spec.config_id, spec.config_id))
-    metrics = {**verdict.metrics, "execution": settings.execution, "shuffle_labels": settings.shuffle_labels}
-    power = power_summary(metrics, settings.gate, load_simulated_power())
-    chosen_columns = {k: v for k, v in metrics.items() if k in BASELINE_COLUMNS}
+    final_rows = data.features.iloc[splits.final_train_rows()]
+    with phase("final model", f"{labels.get(spec.config_id, spec.config_id)} on {len(final_rows)} days"):
+        model = fit_on_labelled(spec, final_rows, cols, plan.seed)
+    evidence: Evidence = dataclasses.replace(
+        verdict.evidence, execution=plan.execution, shuffle_labels=plan.shuffle_labels
+    )
+    power = power_summary(evidence, settings.gate, load_simulated_power())
+    chosen = evidence.baseline_figures(BASELINE_COLUMNS)
     with phase("baselines", f"the fitted ones refit on each of {len(splits.traded_blocks)} traded blocks"):
-        baselines = baseline_table(features, cols, splits, settings.cost_bps, chosen=chosen_columns)
-    importance = importance_on_last_block(spec, data, settings.seed)
+        baselines = baseline_table(data.features, cols, splits, settings.cost_bps, chosen=chosen)
+    inputs = EvaluationInputs(
+        data_note=data_note(provenance),
+        quality_note=str(data_quality.get("note", "")),
+        trials=trialset.trials,
+        best=best,
+        evidence=evidence,
+        baselines=baselines,
+        track=walk.track,
+        refits=walk.refits,
+        splits=splits,
+        importance=last_block_importance(spec, data, plan.seed),
+        gate=gate,
+        power=power,
+        holdout=holdout_figures(model, data, best, settings),
+        labels=labels,
+    )
+    return evaluate_result(inputs, model)
+
+
+def evaluate_result(inputs: EvaluationInputs, model: Any) -> EvaluateResult:
+    """The evaluate step's artifacts: what the card shows, the final model, and the public dict forms
+    of the evidence (``metrics``) and of the gate's decision (``gate``)."""
+    from spylib.reporting.evaluation_card import evaluation_report
+
     with phase("card", "figures and tables"):
-        items = evaluation_report(
-            data_note=data_note(provenance),
-            quality_note=str(data_quality.get("note", "")),
-            trials=trialset.trials,
-            best=best,
-            metrics=metrics,
-            baselines=baselines,
-            track=walk.track,
-            refits=walk.refits,
-            splits=splits,
-            importance=importance,
-            gate=gate,
-            power=power,
-            holdout=holdout,
-            labels=labels,
-        )
-    return Evaluation(
-        trialset.trials,
-        best,
-        model,
-        metrics,
-        baselines,
-        walk.track,
-        walk.refits,
-        importance,
-        holdout,
-        power,
-        gate,
-        items,
+        card_items = evaluation_report(inputs)
+    return EvaluateResult(
+        trials=inputs.trials,
+        best=inputs.best,
+        model=model,
+        evidence=inputs.evidence,
+        metrics=inputs.evidence.to_dict(),
+        baselines=inputs.baselines,
+        track=inputs.track,
+        refits=inputs.refits,
+        importance=inputs.importance,
+        holdout_metrics=inputs.holdout,
+        power=inputs.power,
+        gate_decision=inputs.gate,
+        gate=inputs.gate.to_dict(),
+        card_items=card_items,
     )

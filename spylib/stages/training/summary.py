@@ -5,23 +5,40 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from spylib.evaluation.evidence import Evidence
+from spylib.evaluation.gate import GateDecision
 
-def summary_line(gate: Mapping[str, Any], metrics: Mapping[str, Any], registration: Mapping[str, Any]) -> str:
+
+@dataclass(frozen=True)
+class RunOutputs:
+    """Where a finished run's outputs are: the flow file and run, the evaluate task (its card), the
+    prediction files, the lake root ('' = off) and the registration."""
+
+    flow_file: str
+    run_id: str
+    evaluate_task: str
+    prediction_files: Mapping[str, str]
+    lake_root: str
+    registration: Mapping[str, Any]
+
+
+def summary_line(gate: GateDecision, evidence: Evidence, registration: Mapping[str, Any]) -> str:
     """One honest sentence: the verdict, the track against buy-and-hold in the words of the gate's own
     test (never "beats" when it failed), where it was registered."""
-    from spylib.evaluation.gate import GateDecision
     from spylib.reporting.evaluation_card import buy_and_hold_clause
 
-    failed = [c["name"] for c in gate["checks"] if not c["passed"]]
+    m = evidence
+    failed = [c.name for c in gate.checks if not c.passed]
     return (
-        f"Gate: {gate['status']}{' (failed: ' + ', '.join(failed) + ')' if failed else ''}. "
-        f"On the walk-forward track ({metrics['track_start']}..{metrics['track_end']}, {metrics['years']:.1f} years, "
-        f"selection included, {metrics['cost_bps']:g} bp per side) the model "
-        f"{buy_and_hold_clause(GateDecision.from_dict(gate), metrics)}, AUC {metrics['auc']:.3f}. "
+        f"Gate: {gate.status}{' (failed: ' + ', '.join(failed) + ')' if failed else ''}. "
+        f"On the walk-forward track ({m.track_start}..{m.track_end}, {m.years:.1f} years, "
+        f"selection included, {m.cost_bps:g} bp per side) the model "
+        f"{buy_and_hold_clause(gate, m.to_dict())}, AUC {m.auc:.3f}. "
         f"Registered {registration['group']} v{registration['version']} ({registration['status']}) at "
         f"{registration['location']}."
     )
@@ -38,25 +55,15 @@ def client_one_liner(flow: str, run_id: str, artifact: str) -> str:
     )
 
 
-def run_summary(
-    *,
-    flow_file: str,
-    run_id: str,
-    evaluate_task: str,
-    gate: Mapping[str, Any],
-    metrics: Mapping[str, Any],
-    baselines: pd.DataFrame,
-    registration: Mapping[str, Any],
-    prediction_files: Mapping[str, str],
-    lake_root: str,
-) -> str:
+def run_summary(gate: GateDecision, evidence: Evidence, baselines: pd.DataFrame, outputs: RunOutputs) -> str:
     """What the end of a run prints: the verdict, a short table, and where everything is."""
     from spylib.reporting.format import fmt
 
     rows = baselines.set_index("strategy")
+    run_id, flow_file, task = outputs.run_id, outputs.flow_file, outputs.evaluate_task
     lines = [
         f"SpyFlow run {run_id} finished.",
-        summary_line(gate, metrics, registration),
+        summary_line(gate, evidence, outputs.registration),
         "",
         f"  {'strategy':<22}{'net Sharpe (ann.)':>18}{'AUC':>8}{'max drawdown':>14}{'exposure':>10}",
     ]
@@ -69,12 +76,12 @@ def run_summary(
             )
     lines += [
         "",
-        f"  card file:   python {flow_file} card get {run_id}/evaluate/{evaluate_task} card.html --id evaluation",
+        f"  card file:   python {flow_file} card get {run_id}/evaluate/{task} card.html --id evaluation",
         f"  card server: python {flow_file} card server  (then open http://localhost:8324)",
         f"  compare:     spy-flow runs; spy-flow compare {run_id} OTHER_RUN",
-        f"  predictions: {prediction_files.get('parquet', '')}",
-        f"  lake:        {lake_root or '(off)'}",
-        f"  registry:    {registration['location']}",
+        f"  predictions: {outputs.prediction_files.get('parquet', '')}",
+        f"  lake:        {outputs.lake_root or '(off)'}",
+        f"  registry:    {outputs.registration['location']}",
         f"  artifacts:   {client_one_liner('SpyFlow', run_id, 'metrics')}",
     ]
     return "\n".join(lines)
