@@ -100,6 +100,7 @@ def run_evaluate(
     from spylib.evaluation.evidence import power_summary
     from spylib.evaluation.selection import chosen_trial
     from spylib.evaluation.simulation import load_simulated_power
+    from spylib.monitoring.reference import chosen_record
     from spylib.reporting.evaluation_card import EvaluationInputs, config_labels
 
     plan, cols, splits = settings.plan, list(data.feature_columns), data.splits
@@ -150,7 +151,9 @@ def run_evaluate(
         holdout=holdout_figures(model, data, best, settings),
         labels=labels,
     )
-    return evaluate_result(inputs, model)
+    result = evaluate_result(inputs, model)
+    # monitoring's reference: the chosen trial's own out-of-sample days (not the track's mix)
+    return dataclasses.replace(result, reference_record=chosen_record(trialset, walk.final, data.features))
 
 
 def evaluate_result(inputs: EvaluationInputs, model: Any) -> EvaluateResult:
