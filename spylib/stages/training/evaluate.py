@@ -134,7 +134,14 @@ def run_evaluate(
     power = power_summary(evidence, settings.gate, load_simulated_power())
     chosen = evidence.baseline_figures(BASELINE_COLUMNS)
     with phase("baselines", f"the fitted ones refit on each of {len(splits.traded_blocks)} traded blocks"):
-        baselines = baseline_table(data.features, cols, splits, settings.cost_bps, chosen=chosen)
+        baselines = baseline_table(
+            data.features,
+            cols,
+            splits,
+            settings.cost_bps,
+            chosen=chosen,
+            target_volatility=plan.sweep.target_volatility,
+        )
     inputs = EvaluationInputs(
         data_note=data_note(provenance),
         quality_note=str(data_quality.get("note", "")),
