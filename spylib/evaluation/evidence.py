@@ -27,8 +27,15 @@ import pandas as pd
 
 from spylib.core.config import GateConfig, SweepConfig
 from spylib.evaluation.gate import GateDecision, apply_gate
-from spylib.evaluation.selection import Choice, TrialSet, WalkForward, combine_trials, walk_forward_selection
-from spylib.modelling.scoring import ConfigResult, classification_metrics
+from spylib.evaluation.selection import (
+    Choice,
+    TrialSet,
+    WalkForward,
+    choice_stability,
+    combine_trials,
+    walk_forward_selection,
+)
+from spylib.modelling.scoring import ConfigResult, classification_metrics, member_result
 from spylib.modelling.trading import trading_metrics
 from spylib.modelling.walk_forward import Splits
 from spylib.stats import performance as stats
@@ -94,39 +101,100 @@ def track_inference(track: pd.DataFrame, *, seed: int) -> dict[str, Any]:
     }
 
 
-def selection_inference(trialset: TrialSet, final: Choice) -> dict[str, Any]:
-    """DSR of the final choice on the out-of-fold blocks (N and N_eff), and the sweep's PBO."""
+def selection_inference(
+    trialset: TrialSet, final: Choice, ledger_trials: int | None = None
+) -> dict[str, Any]:
+    """DSR of the final choice on the out-of-fold blocks (N and N_eff), and the sweep's PBO.
+
+    N is every trial ever evaluated on this data when the trials ledger counted them
+    (``ledger_trials``, :mod:`spylib.registry.ledger`), else this run's; V is this run's trials'
+    (the ledger keeps keys, not returns). The effective N is estimated two ways, by clustering the
+    trials' return correlations and by the eigenvalue ratio ``(sum lambda)^2 / sum lambda^2``, each
+    scaled by N / this run's trials (earlier grids assumed as redundant as this one); the gate's
+    ``dsr_effective`` is the lower (more conservative) of the two DSRs, and ``n_trials_effective`` its N."""
     net = trialset.net_returns
     chosen = net[:, final.trial_id]
     s = stats.sharpe_stats(chosen)
-    n = trialset.n_trials
+    n_run = trialset.n_trials
+    n = max(n_run, int(ledger_trials or 0))
+    scale = n / n_run
     srs = trialset.trials["oof_sr_per_period"].to_numpy("float64")
-    v_all = float(np.nanvar(srs, ddof=1)) if n > 1 else 0.0
+    v_all = float(np.nanvar(srs, ddof=1)) if n_run > 1 else 0.0
     effective = effective_number_of_trials(net)
-    n_eff, v_eff = effective.n_clusters, effective.cluster_sr_variance
+    n_cluster = math.ceil(effective.n_clusters * scale)
+    n_eigen = max(math.ceil(effective.eigen_n_eff * scale), 1)
+    v_eff = effective.cluster_sr_variance
 
     def dsr(n_trials: int, variance: float) -> float:
         if n_trials < 2 or variance <= 0:
             return stats.probabilistic_sharpe_ratio(s.sr, s.n, s.skew, s.kurtosis)
         return stats.deflated_sharpe_ratio(s.sr, s.n, s.skew, s.kurtosis, n_trials, variance)
 
+    dsr_cluster, dsr_eigen = dsr(n_cluster, v_eff), dsr(n_eigen, v_all)
+    eigen_rules = dsr_eigen < dsr_cluster
     out: dict[str, Any] = {
         "oof_sr_per_period": s.sr,
         "oof_sharpe_net": s.sr * math.sqrt(stats.PERIODS_PER_YEAR),
         "n_trials": n,
+        "n_trials_run": n_run,
         "trials_sr_variance": v_all,
         "expected_max_sr": stats.expected_max_sharpe(n, v_all) if n > 1 and v_all > 0 else 0.0,
         "dsr": dsr(n, v_all),
-        "n_trials_effective": n_eff,
-        "n_trials_effective_eigen": effective.eigen_n_eff,
+        "n_trials_effective": n_eigen if eigen_rules else n_cluster,
+        "n_trials_effective_cluster": n_cluster,
+        "n_trials_effective_eigen": n_eigen,
+        "n_trials_effective_eigen_run": effective.eigen_n_eff,
         "trials_sr_variance_effective": v_eff,
-        "dsr_effective": dsr(n_eff, v_eff),
+        "dsr_effective": min(dsr_cluster, dsr_eigen),
+        "dsr_effective_cluster": dsr_cluster,
+        "dsr_effective_eigen": dsr_eigen,
+        "dsr_effective_rule": "eigenvalue" if eigen_rules else "clusters",
     }
     if net.shape[1] >= 2 and net.shape[0] >= PBO_BLOCKS:
         cscv = probability_of_backtest_overfitting(net, n_blocks=PBO_BLOCKS)
         out["pbo"], out["prob_oos_loss"] = cscv.pbo, cscv.prob_oos_loss
     else:
         out["pbo"] = out["prob_oos_loss"] = math.nan
+    return out
+
+
+def seed_spread(
+    results: Sequence[ConfigResult],
+    features: pd.DataFrame,
+    splits: Splits,
+    sweep: SweepConfig,
+    gate: GateConfig,
+    cost_bps: float,
+) -> dict[str, Any]:
+    """What one seed alone would have given: the selection and the track redone with each seed
+    member's probabilities in place of the seed-averaged ones (:mod:`spylib.modelling.models`), the
+    deterministic configurations unchanged. Median, min and max over the members of the track's
+    annualized net Sharpe and of its p-value against buy-and-hold (HAC). These are independent
+    single-seed runs of the same data at no extra fit; the averaged run varies less than they do."""
+    members = max(
+        (r.member_probability.shape[1] for r in results if r.member_probability is not None), default=1
+    )
+    out: dict[str, Any] = {"seed_members": members}
+    if members < 2:
+        return out
+    sharpes, p_values = [], []
+    for k in range(members):
+        alone = [member_result(r, k, features, sweep.target_volatility, cost_bps) for r in results]
+        walk = walk_forward_selection(
+            combine_trials(alone, splits), features, splits, sweep.selection_metric, gate, cost_bps
+        )
+        net = walk.track["strategy_net"].to_numpy("float64")
+        sharpes.append(stats.sharpe_ratio(net))
+        bh = walk.track["buy_and_hold_net"].to_numpy("float64")
+        p_values.append(sharpe_difference_test(net, bh, method="hac").p_value)
+    for name, values in (("seed_track_sharpe_net", sharpes), ("seed_p_value", p_values)):
+        out.update(
+            {
+                f"{name}_median": float(np.median(values)),
+                f"{name}_min": float(np.min(values)),
+                f"{name}_max": float(np.max(values)),
+            }
+        )
     return out
 
 
@@ -183,15 +251,25 @@ def assess(
     *,
     cost_bps: float,
     seed: int,
+    ledger_trials: int | None = None,
+    robustness: bool = True,
 ) -> Assessment:
     """Walk-forward selection, the track's and the selection's figures, and the gate's decision: the
-    same function for a flow run and for every replication of the gate's simulation."""
+    same function for a flow run and for every replication of the gate's simulation. ``ledger_trials``
+    is the trials ledger's N (the DSR's); ``robustness`` adds the seed spread and the choices'
+    stability under price noise (a few seconds; the simulation turns it off)."""
     trialset = combine_trials(results, splits)
     walk = walk_forward_selection(trialset, features, splits, sweep.selection_metric, gate, cost_bps)
+    robust: dict[str, Any] = {}
+    if robustness:
+        fwd = features["fwd_return"].to_numpy("float64")[trialset.rows]
+        stability = choice_stability(trialset, splits, fwd, (sweep.selection_metric, gate), seed=seed)
+        robust = {**seed_spread(results, features, splits, sweep, gate, cost_bps), **stability.to_dict()}
     metrics: dict[str, Any] = {
         **track_metrics(walk.track, cost_bps),
         **track_inference(walk.track, seed=seed),
-        **selection_inference(trialset, walk.final),
+        **selection_inference(trialset, walk.final, ledger_trials),
+        **robust,
         "cost_bps": cost_bps,
         "annualization": stats.PERIODS_PER_YEAR,
         "selection_metric": sweep.selection_metric,

@@ -235,6 +235,41 @@ def trials_table(trials: pd.DataFrame, labels: Mapping[str, str], top: int) -> p
                          parameters=("threshold",))  # fmt: skip
 
 
+def robustness_markdown(m: Mapping[str, Any]) -> str:
+    """Seeds, stable choices and trials counted: what the verdict does not hinge on (or does)."""
+    lines = ["**What does not hinge on a draw.**"]
+    members = int(m.get("seed_members", 1))
+    if members > 1 and "seed_track_sharpe_net_median" in m:
+        lines.append(
+            f"Seeds: each forest averages {members} independently seeded forests. Each of them alone (a "
+            f"single-seed run) gives a track net Sharpe of {fmt(m['seed_track_sharpe_net_median'])} "
+            f"(median; range {fmt(m['seed_track_sharpe_net_min'])} to {fmt(m['seed_track_sharpe_net_max'])}) "
+            f"and p = {fmt(m['seed_p_value_median'])} against buy-and-hold (range "
+            f"{fmt(m['seed_p_value_min'])} to {fmt(m['seed_p_value_max'])}); the averaged run varies less."
+        )
+    if "choice_change_rate" in m:
+        lines.append(
+            f"Stable choices: with a +-{m['stability_relative_price_noise']:.0e} relative error on every price "
+            f"({count(m['stability_replications'])} replications), {m['choice_change_rate']:.0%} of the refits' "
+            f"choices change and the final one in {m['final_choice_change_rate']:.0%} of replications; a "
+            f"median of {count(m['median_indistinguishable_trials'])} trials per refit are within one "
+            "standard error of the best (the previous choice is kept among them)."
+        )
+    if "n_trials_effective_cluster" in m:
+        ledger = (
+            f" ({count(m['n_trials_run'])} in this run; the trials ledger counts every trial evaluated on "
+            "this data)"
+            if m.get("n_trials", 0) != m.get("n_trials_run", 0) or "ledger_n_trials" in m
+            else ""
+        )
+        lines.append(
+            f"Trials: N = {count(m['n_trials'])}{ledger}; effective N {count(m['n_trials_effective_cluster'])} "
+            f"by clusters, {count(m['n_trials_effective_eigen'])} by eigenvalues; the gate uses the "
+            f"{m['dsr_effective_rule']} one (the lower DSR)."
+        )
+    return "\n\n".join(lines) if len(lines) > 1 else ""
+
+
 def evaluation_report(
     *,
     data_note: str,
@@ -280,6 +315,7 @@ def evaluation_report(
             f"{fmt(power['min_detectable_excess_sharpe'])}. Smaller edges are mostly rejected."
             + _simulation_sentence(power),
         ),
+        *[("markdown", text) for text in [robustness_markdown(m)] if text],
         ("markdown", "## The data\n\n" + data_note + (f"\n\n**Data quality:** {quality_note}" if quality_note else "")),
         ("markdown", "## How the track was made"),
         ("figure", scheme_figure(splits)),

@@ -31,6 +31,33 @@ def plain_text(markdown: str) -> str:
     return markdown.replace("**", "").replace("`", "")
 
 
+def count_trials(
+    results: Sequence[ConfigResult], settings: TrainingSettings, provenance: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Add this run's trials to the trials ledger beside the registry (keyed by the data's fingerprint)
+    and return the ledger's count. A negative control (``--shuffle-labels``) is not a search for an
+    edge: it reads the ledger (its N includes its own trials) but adds nothing to it."""
+    import pandas as pd
+
+    from spylib.registry.ledger import TrialsLedger, trial_keys
+
+    if not settings.registry_location or not provenance.get("fingerprint"):
+        return {}
+    trials = pd.concat([r.trials for r in results], ignore_index=True)
+    keys = trial_keys(trials, execution=settings.execution, cost_bps=settings.cost_bps)
+    ledger = TrialsLedger(settings.registry_location)
+    fingerprint = str(provenance["fingerprint"])
+    if settings.shuffle_labels:
+        distinct = ledger.distinct_trials(fingerprint) | set(keys)
+        return {"ledger_n_trials": len(distinct), "ledger_run_trials": len(set(keys)), "ledger_entries": 0}
+    count = ledger.record_and_count(fingerprint, keys, run=f"{settings.source} seed {settings.seed}")
+    print(
+        f"evaluate: trials ledger {count.location}: {count.n_trials} distinct trials on this data "
+        f"({count.n_run} in this run, {count.n_entries} grid(s) recorded)"
+    )
+    return count.to_dict()
+
+
 def run_evaluate(
     task_results: Sequence[Sequence[ConfigResult]],
     data: TrainingData,
@@ -48,8 +75,16 @@ def run_evaluate(
 
     sweep, features, splits, cols = settings.sweep, data.features, data.splits, list(data.feature_columns)
     results = [r for batch in task_results for r in batch]
+    ledger = count_trials(results, settings, provenance)
     verdict = assess(
-        results, features, splits, sweep, settings.gate, cost_bps=settings.cost_bps, seed=settings.seed
+        results,
+        features,
+        splits,
+        sweep,
+        settings.gate,
+        cost_bps=settings.cost_bps,
+        seed=settings.seed,
+        ledger_trials=ledger.get("ledger_n_trials"),
     )
     trialset, walk, gate = verdict.trialset, verdict.walk, verdict.decision
     print(
@@ -60,7 +95,12 @@ def run_evaluate(
     final_rows = features.iloc[splits.final_train_rows()]
     final_rows = final_rows[final_rows["target_up"].notna()]
     model = fit_model(spec, final_rows[cols], final_rows["target_up"].to_numpy("int8"), settings.seed)
-    metrics = {**verdict.metrics, "execution": settings.execution, "shuffle_labels": settings.shuffle_labels}
+    metrics = {
+        **verdict.metrics,
+        **ledger,
+        "execution": settings.execution,
+        "shuffle_labels": settings.shuffle_labels,
+    }
     holdout: dict[str, Any] = {}
     if "holdout" in splits:
         frame = data.segment("holdout")
