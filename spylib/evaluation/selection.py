@@ -168,6 +168,7 @@ def refit_choices(
     metric: str,
     gate: GateConfig,
     net_returns: np.ndarray | None = None,
+    standard_errors: float = STANDARD_ERRORS,
 ) -> tuple[list[Choice], Choice]:
     """The choice at each traded block's start (each from the blocks before it, the previous one kept
     when still indistinguishable from the best) and the final choice on every block."""
@@ -175,11 +176,27 @@ def refit_choices(
     previous: int | None = None
     for block in splits.traded_blocks:
         before = trialset.block < block.index
-        choice = choose_trial(trialset, before, metric, gate, previous=previous, net_returns=net_returns)
+        choice = choose_trial(
+            trialset,
+            before,
+            metric,
+            gate,
+            previous=previous,
+            standard_errors=standard_errors,
+            net_returns=net_returns,
+        )
         choices.append(choice)
         previous = choice.trial_id
     everything = np.ones(len(trialset.rows), dtype=bool)
-    final = choose_trial(trialset, everything, metric, gate, previous=previous, net_returns=net_returns)
+    final = choose_trial(
+        trialset,
+        everything,
+        metric,
+        gate,
+        previous=previous,
+        standard_errors=standard_errors,
+        net_returns=net_returns,
+    )
     return choices, final
 
 
@@ -213,6 +230,7 @@ def choice_stability(
     seed: int,
     replications: int = 8,
     relative_price_noise: float = 1e-6,
+    standard_errors: float = STANDARD_ERRORS,
 ) -> ChoiceStability:
     """Redo the selection (choices only) on perturbed out-of-fold net returns, ``replications`` times.
 
@@ -221,14 +239,14 @@ def choice_stability(
     position times that. The models' probabilities are left as they are: this is the selection's own
     sensitivity (``tests/bench/bench_stability.py`` measures the whole run's, refits included)."""
     metric, gate = settings
-    base, base_final = refit_choices(trialset, splits, metric, gate)
+    base, base_final = refit_choices(trialset, splits, metric, gate, standard_errors=standard_errors)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 20_061]))
     changed = final_changed = 0
     for _ in range(replications):
         u = rng.uniform(-relative_price_noise, relative_price_noise, len(fwd_return) + 1)
         noise = (1 + fwd_return) * (u[1:] - u[:-1])
         perturbed = trialset.net_returns + trialset.positions * noise[:, None]
-        choices, final = refit_choices(trialset, splits, metric, gate, net_returns=perturbed)
+        choices, final = refit_choices(trialset, splits, metric, gate, perturbed, standard_errors)
         changed += sum(a.trial_id != b.trial_id for a, b in zip(base, choices, strict=True))
         final_changed += int(final.trial_id != base_final.trial_id)
     return ChoiceStability(
