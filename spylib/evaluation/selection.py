@@ -123,12 +123,13 @@ def indistinguishable_from(net_returns: np.ndarray, best: int, standard_errors: 
     no variance is distinguishable only by its Sharpe of 0."""
     n = net_returns.shape[0]
     mean = net_returns.mean(axis=0)
-    centred = net_returns - mean
-    std = np.sqrt((centred**2).sum(axis=0) / max(n - 1, 1))
+    std = net_returns.std(axis=0, ddof=1) if n > 1 else np.zeros_like(mean)
+    # Covariances with the best column by one matrix-vector product (no T x N temporary).
+    cov = (net_returns.T @ net_returns[:, best] - n * mean * mean[best]) / max(n - 1, 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         sr = np.where(std > 0, mean / std, 0.0)
-        rho = (centred * centred[:, [best]]).sum(axis=0) / ((n - 1) * std * std[best])
-    rho = np.clip(np.nan_to_num(rho, nan=0.0), -1.0, 1.0)
+        rho = cov / (std * std[best])
+    rho = np.clip(np.nan_to_num(rho, nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)
     a = sr[best]
     variance = (2 - 2 * rho + 0.5 * (a**2 + sr**2 - 2 * a * sr * rho**2)) / max(n, 1)
     within = a - sr <= standard_errors * np.sqrt(np.maximum(variance, 0.0))
@@ -150,8 +151,11 @@ def choose_trial(
     activity rule (all trials when none does: the gate then rejects on activity), ties to the lowest
     id; but ``previous`` when it is eligible and within ``standard_errors`` of the best (module
     docstring). ``net_returns`` replaces the trial set's (the stability measurement's perturbed copy)."""
-    net = (trialset.net_returns if net_returns is None else net_returns)[row_mask]
-    trades_per_year, exposure = activity(trialset.positions[row_mask])
+    rows: slice | np.ndarray = row_mask
+    if row_mask.all() or not row_mask[np.argmin(row_mask) :].any():  # a prefix: a view, no copy
+        rows = slice(0, int(row_mask.sum()))
+    net = (trialset.net_returns if net_returns is None else net_returns)[rows]
+    trades_per_year, exposure = activity(trialset.positions[rows])
     eligible = (trades_per_year >= gate.min_trades_per_year) & (exposure >= gate.min_exposure)
     score = selection_scores(net, metric)
     pool = np.where(eligible, score, -np.inf) if eligible.any() else score
