@@ -8,6 +8,7 @@ verdict), then the median and range of each figure. The README's "What it finds"
 
     nice -n 10 python tests/bench/bench_seeds.py                  # seeds 0 1 2 3 4 42
     python tests/bench/bench_seeds.py --seeds 0 1 2
+    python tests/bench/bench_seeds.py --sweep tests/data/sweep_small.json   # the tests' small grid (fast)
 
 The data, features and walk-forward plan do not depend on the seed and are made once. Only the
 forests (random forest, extra trees) draw on the seed: histogram gradient boosting here has no early
@@ -45,17 +46,19 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 42])
+    parser.add_argument("--sweep", help="another sweep config file (default: the flow's)")
     args = parser.parse_args()
+    over = {"sweep": args.sweep} if args.sweep else {}
     print(machine_header("bench_seeds: the default run across seeds"))
     rows: list[dict[str, Any]] = []
     reused: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="spyflow-bench-seeds-") as tmp:
-        first = training_settings(tmp, seed=args.seeds[0])
+        first = training_settings(tmp, seed=args.seeds[0], **over)
         ingested = run_ingest(first)
         made = run_features(ingested.prices, first)
         data = run_split(made.table, made.feature_columns, made.data_quality, first)
         for seed in args.seeds:
-            settings = training_settings(f"{tmp}/{seed}", seed=seed)
+            settings = training_settings(f"{tmp}/{seed}", seed=seed, **over)
             started = time.perf_counter()
             results = []
             for spec in settings.sweep.models:
