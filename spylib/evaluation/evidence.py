@@ -1,8 +1,9 @@
 """The evidence the gate judges, each figure computed where it belongs.
 
 * The **selection** (the best of N trials, made on the out-of-fold blocks): the deflated Sharpe ratio
-  of the final choice, with N = every trial and with the effective number of independent trials
-  (clusters of the trials' return correlations, López de Prado 2019); by CSCV over the sweep, the
+  of the final choice, with N = every trial ever evaluated on this data (the trials ledger) and with
+  the effective number of independent trials (clusters of the trials' return correlations, López de
+  Prado 2019, and the eigenvalue estimate: the gate takes the lower DSR); by CSCV over the sweep, the
   probability that the in-sample best trial loses out of sample and the probability of backtest
   overfitting (PBO: the in-sample best ranks below the median out of sample; a rank statistic, ~0.5
   when the trials are equally good whether or not they have an edge, so reported, not gated by default).
@@ -10,6 +11,8 @@
   choices): PSR(0) (its null Sharpe is 0, so no second deflation), the Sharpe difference against
   buy-and-hold on the same days (Ledoit and Wolf 2008, HAC, prewhitened Parzen kernel), the AUC with
   its DeLong interval, trades per year and exposure, and the minimum detectable Sharpe of its length.
+* What the verdict must not hinge on: the **seed spread** (the track redone with each seed member of
+  the averaged forests alone) and the **choices' stability** under a +-1e-6 price error.
 
 Conventions: per-period (daily) Sharpe ratios inside the tests, annualized with 252 for display;
 std ddof=1; flat days count as 0 return; costs in basis points per side on every position change.
