@@ -326,7 +326,7 @@ def evaluation_report(
             "markdown",
             f"Conventions: daily returns, annualized with 252 days, std ddof=1, flat days count as 0, costs "
             f"{plain(m['cost_bps'])} bp per side on every position change, execution `{m['execution']}`. "
-            f"{count(len(refits))} refit dates; at each, the selection over all {count(m['n_trials'])} trials "
+            f"{count(len(refits))} refit dates; at each, the selection over all {count(m.get('n_trials_run', m['n_trials']))} trials "
             "used only the blocks before it.",
         ),
         ("markdown", "## The track"),

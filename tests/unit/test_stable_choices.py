@@ -183,3 +183,46 @@ def test_the_ledger_n_deflates_more_and_the_gate_takes_the_lower_effective_dsr()
             else m["n_trials_effective_cluster"]
         )
         assert m["n_trials_effective"] == rule_n
+
+
+def test_a_run_records_its_seed_spread_and_stability_and_the_card_shows_them() -> None:
+    from spylib.core.config import SweepConfig, WalkForwardConfig
+    from spylib.evaluation.evidence import assess
+    from spylib.features.table import build_features, feature_columns
+    from spylib.modelling.scoring import score_configuration
+    from spylib.modelling.walk_forward import walk_forward_splits
+    from spylib.reporting.evaluation_card import robustness_markdown
+    from tests.helpers.synthetic import synthetic_prices
+
+    sweep = SweepConfig(
+        models=(
+            ModelSpec("random_forest", {"n_estimators": 10, "max_depth": 3, "min_samples_leaf": 20}),
+            ModelSpec("logistic", {"C": 0.1}),
+        ),
+        thresholds=(0.5, 0.55),
+        filters=((), ("trend_up",)),
+        walk_forward=WalkForwardConfig(min_train_days=250, embargo_days=20, min_selection_blocks=1),
+    )
+    features = build_features(synthetic_prices(1300, seed=5), "SPY", "QQQ")
+    splits = walk_forward_splits(
+        list(features["date"]), features["target_up"].notna().to_numpy(), sweep.walk_forward, 1
+    )
+    results = [
+        score_configuration(spec, features, feature_columns(), splits, sweep, 1.0, 7) for spec in sweep.models
+    ]
+    forest, logistic = results
+    assert forest.member_probability is not None
+    assert forest.member_probability.shape == (len(forest.rows), SEED_MEMBERS)
+    assert logistic.member_probability is None
+    m = assess(results, features, splits, sweep, LENIENT, cost_bps=1.0, seed=7, ledger_trials=20).metrics
+    assert m["seed_members"] == SEED_MEMBERS
+    assert (
+        m["seed_track_sharpe_net_min"] <= m["seed_track_sharpe_net_median"] <= m["seed_track_sharpe_net_max"]
+    )
+    assert 0.0 <= m["seed_p_value_min"] <= m["seed_p_value_max"] <= 1.0
+    assert 0.0 <= m["choice_change_rate"] <= 1.0
+    assert (m["n_trials"], m["n_trials_run"]) == (20, 8)
+    text = robustness_markdown(m)
+    assert f"averages {SEED_MEMBERS} independently seeded forests" in text
+    assert "N = 20 (8 in this run" in text
+    assert "relative error on every price" in text
