@@ -82,3 +82,30 @@ def test_bad_fingerprint_and_missing_columns_fail_with_one_line(tmp_path: Path) 
             execution="x",
             cost_bps=1,
         )
+
+
+def test_the_evaluate_step_counts_every_grid_and_a_negative_control_adds_nothing(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    from spylib.stages.training.evaluate import count_trials
+
+    def settings(shuffle: bool = False) -> Any:
+        return SimpleNamespace(
+            registry_location=str(tmp_path / "registry"),
+            execution="open_to_open",
+            cost_bps=1.0,
+            shuffle_labels=shuffle,
+            source="embedded",
+            seed=42,
+        )
+
+    def results(configs: list[str]) -> Any:
+        return cast(Any, [SimpleNamespace(trials=grid([c], [0.5, 0.55])) for c in configs])
+
+    provenance = {"fingerprint": "062fc3d3bf1d969a"}
+    assert count_trials(results(["rf-a", "lr-a"]), settings(), provenance)["ledger_n_trials"] == 4
+    assert count_trials(results(["lr-a", "hgb-a"]), settings(), provenance)["ledger_n_trials"] == 6
+    control = count_trials(results(["shuffled-x"]), settings(shuffle=True), provenance)
+    assert control["ledger_n_trials"] == 8  # the ledger's six and its own two
+    assert count_trials(results(["lr-a"]), settings(), provenance)["ledger_n_trials"] == 6  # nothing added
