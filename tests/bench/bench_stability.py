@@ -42,18 +42,22 @@ def perturbed(prices: pd.DataFrame, noise: float, seed: int) -> pd.DataFrame:
     return out
 
 
-def choices_under_both_rules(prices: pd.DataFrame, settings: Any, provenance: Any) -> dict[str, Any]:
+def choices_under_both_rules(
+    prices: pd.DataFrame, settings: Any, quality: dict[str, Any] | None
+) -> dict[str, Any]:
     from spylib.evaluation.selection import choice_stability, combine_trials, refit_choices
     from spylib.stages.training.features import run_features
     from spylib.stages.training.split import run_split
     from spylib.stages.training.train import run_train
 
     made = run_features(prices, settings)
-    data = run_split(made.table, made.feature_columns, made.data_quality, settings)
+    # The walk-forward plan of the unperturbed data: the stale-open rule counts opens exactly equal
+    # to the previous close, which a 1e-6 error breaks; the same calendar keeps the refits comparable.
+    data = run_split(made.table, made.feature_columns, quality or made.data_quality, settings)
     results = run_train(list(settings.sweep.models), data, settings)
     trials = combine_trials(results, data.splits)
     metric, gate = settings.sweep.selection_metric, settings.gate
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"quality": made.data_quality}
     for name, width in (("best-of", 0.0), ("one-SE, keep previous", 1.0)):
         choices, final = refit_choices(trials, data.splits, metric, gate, standard_errors=width)
         fwd = data.features["fwd_return"].to_numpy("float64")[trials.rows]
@@ -81,13 +85,15 @@ def main() -> int:
             settings = dataclasses.replace(settings, sweep=dataclasses.replace(settings.sweep, models=kept))
         ingested = run_ingest(settings)
         started = time.perf_counter()
-        base = choices_under_both_rules(ingested.prices, settings, ingested.provenance)
+        base = choices_under_both_rules(ingested.prices, settings, None)
+        quality = base.pop("quality")
         print(f"... unperturbed run: {time.perf_counter() - started:.0f} s", flush=True)
         changed: dict[str, list[float]] = {name: [] for name in base}
         final_changed: dict[str, int] = dict.fromkeys(base, 0)
         for r in range(replications):
             noisy = perturbed(ingested.prices, args.noise, seed=1000 + r)
-            again = choices_under_both_rules(noisy, settings, ingested.provenance)
+            again = choices_under_both_rules(noisy, settings, quality)
+            again.pop("quality")
             for name, (choices, final, _) in again.items():
                 reference, reference_final, _ = base[name]
                 changed[name].append(
