@@ -120,10 +120,14 @@ def score_configuration(
         model = fit_model(
             spec, train[cols], train["target_up"].to_numpy("int8"), seed, shuffle_labels=shuffle_labels
         )
-        prob = predict_up_probability(model, scored[cols])
-        parts.append(prob)
         if members > 1:
-            member_parts.append(member_probabilities(model, scored[cols], members))
+            # The members' mean is the forest's probability (up to rounding): no second prediction.
+            member = member_probabilities(model, scored[cols], members)
+            member_parts.append(member)
+            prob = member.mean(axis=1)
+        else:
+            prob = predict_up_probability(model, scored[cols])
+        parts.append(prob)
         block_rows.append(
             {
                 "block": block.name,
