@@ -151,7 +151,7 @@ def selection_inference(
         "dsr_effective": min(dsr_cluster, dsr_eigen),
         "dsr_effective_cluster": dsr_cluster,
         "dsr_effective_eigen": dsr_eigen,
-        "dsr_effective_rule": "eigenvalue" if eigen_rules else "clusters",
+        "dsr_effective_rule": "eigenvalue" if eigen_rules else "clustering",
     }
     if net.shape[1] >= 2 and net.shape[0] >= PBO_BLOCKS:
         cscv = probability_of_backtest_overfitting(net, n_blocks=PBO_BLOCKS)

@@ -265,7 +265,7 @@ def robustness_markdown(m: Mapping[str, Any]) -> str:
         lines.append(
             f"Trials: N = {count(m['n_trials'])}{ledger}; effective N {count(m['n_trials_effective_cluster'])} "
             f"by clusters, {count(m['n_trials_effective_eigen'])} by eigenvalues; the gate uses the "
-            f"{m['dsr_effective_rule']} one (the lower DSR)."
+            f"{m['dsr_effective_rule']} estimate (the lower DSR)."
         )
     return "\n\n".join(lines) if len(lines) > 1 else ""
 
