@@ -1,6 +1,6 @@
 """What ``PredictFlow``'s steps call: settings, the Approved model, ingest and features cut at the as-of
 day, the prediction and the track-record update, the monitoring run and its files. Wiring only: the
-logic is in :mod:`spylib.registry`, :mod:`spylib.evaluation` and :mod:`spylib.monitoring`.
+logic is in :mod:`spylib.registry`, :mod:`spylib.data`, :mod:`spylib.features`, :mod:`spylib.modelling` and :mod:`spylib.monitoring`.
 
 **As-of day.** ``as_of`` (``YYYY-MM-DD``; empty = the latest common day of the data) is the day whose
 close the prediction is made at. Prices are cut at ``as_of`` (inclusive) before the features are built,
