@@ -12,7 +12,8 @@
   buy-and-hold on the same days (Ledoit and Wolf 2008, HAC, prewhitened Parzen kernel), the AUC with
   its DeLong interval, trades per year and exposure, and the minimum detectable Sharpe of its length.
 * What the verdict must not hinge on: the **seed spread** (the track redone with each seed member of
-  the averaged forests alone) and the **choices' stability** under a +-1e-6 price error.
+  the averaged forests alone, :mod:`spylib.evaluation.assessment`) and the **choices' stability**
+  under a +-1e-6 price error (:func:`spylib.evaluation.selection.choice_stability`).
 
 Conventions: per-period (daily) Sharpe ratios inside the tests, annualized with 252 for display;
 std ddof=1; flat days count as 0 return; costs in basis points per side on every position change.
@@ -21,26 +22,17 @@ std ddof=1; flat days count as 0 return; costs in basis points per side on every
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from spylib.core.config import GateConfig, SweepConfig
-from spylib.evaluation.gate import GateDecision, apply_gate
-from spylib.evaluation.selection import (
-    Choice,
-    TrialSet,
-    WalkForward,
-    choice_stability,
-    combine_trials,
-    walk_forward_selection,
-)
-from spylib.modelling.scoring import ConfigResult, classification_metrics, member_result
+from spylib.core.config import GateConfig
+from spylib.evaluation.selection import Choice, TrialSet
+from spylib.modelling.scoring import classification_metrics
 from spylib.modelling.trading import trading_metrics
-from spylib.modelling.walk_forward import Splits
 from spylib.stats import performance as stats
 from spylib.stats.hypothesis import sharpe_difference_test
 from spylib.stats.overfitting import probability_of_backtest_overfitting
@@ -48,6 +40,139 @@ from spylib.stats.power import minimum_detectable_sharpe
 from spylib.stats.trials import effective_number_of_trials
 
 PBO_BLOCKS = 16
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Every figure the gate reads and the reports print (the run's ``metrics``), by attribute: a
+    misspelt name is a type error. :meth:`to_dict` gives the public ``metrics`` artifact (same keys, same
+    order, same values). Sharpe-like figures are annualized with ``annualization`` (252) unless their
+    name says ``per_period``; ``*_net`` figures are after ``cost_bps`` per side."""
+
+    # classification on the track (the chosen configuration's probability)
+    auc: float
+    log_loss: float
+    brier: float
+    accuracy: float
+    f1: float
+    base_rate: float
+    auc_ci_low: float
+    auc_ci_high: float
+    # trading on the track (see spylib.modelling.trading)
+    n_days: float
+    n_trades: float
+    exposure: float
+    mean_position: float
+    turnover: float
+    hit_rate: float
+    break_even_cost_bps: float
+    sharpe_gross: float
+    sortino_gross: float
+    max_drawdown_gross: float
+    cagr_gross: float
+    calmar_gross: float
+    total_return_gross: float
+    mean_return_gross: float
+    sharpe_net: float
+    sortino_net: float
+    max_drawdown_net: float
+    cagr_net: float
+    calmar_net: float
+    total_return_net: float
+    mean_return_net: float
+    years: float
+    trades_per_year: float
+    buy_and_hold_sharpe_gross: float
+    buy_and_hold_sharpe_net: float
+    buy_and_hold_cagr_net: float
+    buy_and_hold_max_drawdown_net: float
+    buy_and_hold_total_return_net: float
+    track_start: str
+    track_end: str
+    n_blocks: int
+    # inference on the track
+    track_sr_per_period: float
+    track_skew: float
+    track_kurtosis: float
+    psr: float
+    min_track_record_days: float
+    sharpe_ci_low: float
+    sharpe_ci_high: float
+    vs_buy_and_hold_difference: float
+    vs_buy_and_hold_se: float
+    vs_buy_and_hold_p_value: float
+    vs_buy_and_hold_method: str
+    vs_buy_and_hold_p_value_memmel: float
+    vs_buy_and_hold_correlation: float
+    # the selection (out-of-fold)
+    oof_sr_per_period: float
+    oof_sharpe_net: float
+    n_trials: int
+    trials_sr_variance: float
+    expected_max_sr: float
+    dsr: float
+    n_trials_effective: int
+    n_trials_effective_eigen: float
+    trials_sr_variance_effective: float
+    dsr_effective: float
+    pbo: float
+    prob_oos_loss: float
+    # conventions of the run
+    cost_bps: float
+    annualization: int
+    selection_metric: str
+    # the DSR's N: this run's trials, and the two effective-N estimates (the gate's is the lower DSR)
+    n_trials_run: int | None = None
+    n_trials_effective_cluster: int | None = None
+    dsr_effective_cluster: float | None = None
+    dsr_effective_eigen: float | None = None
+    dsr_effective_rule: str | None = None  # "clustering" or "eigenvalue": whose DSR the gate reads
+    # the seed spread: each seed member of the averaged forests alone (median, min, max over members)
+    seed_members: int | None = None
+    seed_track_sharpe_net_median: float | None = None
+    seed_track_sharpe_net_min: float | None = None
+    seed_track_sharpe_net_max: float | None = None
+    seed_p_value_median: float | None = None
+    seed_p_value_min: float | None = None
+    seed_p_value_max: float | None = None
+    # the choices' stability under a relative price error (selection redone on perturbed returns)
+    stability_relative_price_noise: float | None = None
+    stability_replications: int | None = None
+    choice_change_rate: float | None = None
+    final_choice_change_rate: float | None = None
+    median_indistinguishable_trials: float | None = None
+    # set by the training stage (not known to :func:`assess`); left out of :meth:`to_dict` while None
+    ledger_n_trials: int | None = None
+    ledger_run_trials: int | None = None
+    ledger_entries: int | None = None
+    ledger_location: str | None = None
+    execution: str | None = None
+    shuffle_labels: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public ``metrics`` artifact: every figure under its field's name, in declaration order
+        (an optional figure that was not computed, None, is left out)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        for f in fields(self):
+            if f.default is None and out[f.name] is None:
+                del out[f.name]
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Evidence:
+        """The inverse of :meth:`to_dict` (a run's ``metrics`` artifact, a registered version's metrics);
+        keys that are not figures (e.g. the registry's ``champion_comparison``) are ignored. A missing
+        figure raises ``KeyError`` naming it."""
+        names = {f.name for f in fields(cls)}
+        missing = [f.name for f in fields(cls) if f.default is MISSING and f.name not in raw]
+        if missing:
+            raise KeyError(f"metrics lack {', '.join(missing)}")
+        return cls(**{k: v for k, v in raw.items() if k in names})
+
+    def baseline_figures(self, columns: Iterable[str]) -> dict[str, Any]:
+        """The figures named in ``columns`` (the baselines table's columns), in this evidence's order."""
+        wanted = set(columns)
+        return {k: v for k, v in self.to_dict().items() if k in wanted}
 
 
 def track_metrics(track: pd.DataFrame, cost_bps: float) -> dict[str, Any]:
@@ -112,9 +237,10 @@ def selection_inference(
     N is every trial ever evaluated on this data when the trials ledger counted them
     (``ledger_trials``, :mod:`spylib.registry.ledger`), else this run's; V is this run's trials'
     (the ledger keeps keys, not returns). The effective N is estimated two ways, by clustering the
-    trials' return correlations and by the eigenvalue ratio ``(sum lambda)^2 / sum lambda^2``, each
-    scaled by N / this run's trials (earlier grids assumed as redundant as this one); the gate's
-    ``dsr_effective`` is the lower (more conservative) of the two DSRs, and ``n_trials_effective`` its N."""
+    trials' return correlations (with the clusters' V) and by the eigenvalue ratio
+    ``(sum lambda)^2 / sum lambda^2`` (with the trials' V), each scaled by N / this run's trials
+    (earlier grids assumed as redundant as this one); ``dsr_effective`` is the lower (more
+    conservative) of the two DSRs, and ``n_trials_effective`` its N."""
     net = trialset.net_returns
     chosen = net[:, final.trial_id]
     s = stats.sharpe_stats(chosen)
@@ -125,7 +251,7 @@ def selection_inference(
     v_all = float(np.nanvar(srs, ddof=1)) if n_run > 1 else 0.0
     effective = effective_number_of_trials(net)
     n_cluster = math.ceil(effective.n_clusters * scale)
-    n_eigen = max(math.ceil(effective.eigen_n_eff * scale), 1)
+    eigen = effective.eigen_n_eff * scale
     v_eff = effective.cluster_sr_variance
 
     def dsr(n_trials: int, variance: float) -> float:
@@ -133,22 +259,21 @@ def selection_inference(
             return stats.probabilistic_sharpe_ratio(s.sr, s.n, s.skew, s.kurtosis)
         return stats.deflated_sharpe_ratio(s.sr, s.n, s.skew, s.kurtosis, n_trials, variance)
 
-    dsr_cluster, dsr_eigen = dsr(n_cluster, v_eff), dsr(n_eigen, v_all)
+    dsr_cluster, dsr_eigen = dsr(n_cluster, v_eff), dsr(max(math.ceil(eigen), 1), v_all)
     eigen_rules = dsr_eigen < dsr_cluster
     out: dict[str, Any] = {
         "oof_sr_per_period": s.sr,
         "oof_sharpe_net": s.sr * math.sqrt(stats.PERIODS_PER_YEAR),
         "n_trials": n,
-        "n_trials_run": n_run,
         "trials_sr_variance": v_all,
         "expected_max_sr": stats.expected_max_sharpe(n, v_all) if n > 1 and v_all > 0 else 0.0,
         "dsr": dsr(n, v_all),
-        "n_trials_effective": n_eigen if eigen_rules else n_cluster,
-        "n_trials_effective_cluster": n_cluster,
-        "n_trials_effective_eigen": n_eigen,
-        "n_trials_effective_eigen_run": effective.eigen_n_eff,
+        "n_trials_effective": max(math.ceil(eigen), 1) if eigen_rules else n_cluster,
+        "n_trials_effective_eigen": eigen,
         "trials_sr_variance_effective": v_eff,
         "dsr_effective": min(dsr_cluster, dsr_eigen),
+        "n_trials_run": n_run,
+        "n_trials_effective_cluster": n_cluster,
         "dsr_effective_cluster": dsr_cluster,
         "dsr_effective_eigen": dsr_eigen,
         "dsr_effective_rule": "eigenvalue" if eigen_rules else "clustering",
@@ -161,61 +286,19 @@ def selection_inference(
     return out
 
 
-def seed_spread(
-    results: Sequence[ConfigResult],
-    features: pd.DataFrame,
-    splits: Splits,
-    sweep: SweepConfig,
-    gate: GateConfig,
-    cost_bps: float,
-) -> dict[str, Any]:
-    """What one seed alone would have given: the selection and the track redone with each seed
-    member's probabilities in place of the seed-averaged ones (:mod:`spylib.modelling.models`), the
-    deterministic configurations unchanged. Median, min and max over the members of the track's
-    annualized net Sharpe and of its p-value against buy-and-hold (HAC). These are independent
-    single-seed runs of the same data at no extra fit; the averaged run varies less than they do."""
-    members = max(
-        (r.member_probability.shape[1] for r in results if r.member_probability is not None), default=1
-    )
-    out: dict[str, Any] = {"seed_members": members}
-    if members < 2:
-        return out
-    sharpes, p_values = [], []
-    for k in range(members):
-        alone = [member_result(r, k, features, sweep.target_volatility, cost_bps) for r in results]
-        walk = walk_forward_selection(
-            combine_trials(alone, splits), features, splits, sweep.selection_metric, gate, cost_bps
-        )
-        net = walk.track["strategy_net"].to_numpy("float64")
-        sharpes.append(stats.sharpe_ratio(net))
-        bh = walk.track["buy_and_hold_net"].to_numpy("float64")
-        p_values.append(sharpe_difference_test(net, bh, method="hac").p_value)
-    for name, values in (("seed_track_sharpe_net", sharpes), ("seed_p_value", p_values)):
-        out.update(
-            {
-                f"{name}_median": float(np.median(values)),
-                f"{name}_min": float(np.min(values)),
-                f"{name}_max": float(np.max(values)),
-            }
-        )
-    return out
-
-
-def power_summary(
-    metrics: dict[str, Any], gate: GateConfig, simulated: dict[str, Any] | None
-) -> dict[str, Any]:
+def power_summary(evidence: Evidence, gate: GateConfig, simulated: dict[str, Any] | None) -> dict[str, Any]:
     """What this run's track could detect: the minimum annualized Sharpe (and excess Sharpe over
     buy-and-hold) that the gate's tests find with 80% probability at their level, from the Sharpe
     ratio's standard error (Lo 2002) with the track's own skew and kurtosis; and, when the
     simulation of the whole gate has been run (``tests/bench/bench_gate_power.py``), its measured
     false-approval rate and power curve."""
-    n_days = int(metrics["n_days"])
+    n_days = int(evidence.n_days)
     alpha_psr = 1 - gate.min_psr
-    skew = float(np.nan_to_num(metrics.get("track_skew", 0.0)))
-    kurt = float(np.nan_to_num(metrics.get("track_kurtosis", 3.0), nan=3.0))
+    skew = float(np.nan_to_num(evidence.track_skew))
+    kurt = float(np.nan_to_num(evidence.track_kurtosis, nan=3.0))
     mde = minimum_detectable_sharpe(n_days, alpha=alpha_psr, power=0.8, skew=skew, kurtosis=kurt)
     mde_normal = minimum_detectable_sharpe(n_days, alpha=alpha_psr, power=0.8)
-    rho = float(np.nan_to_num(metrics.get("vs_buy_and_hold_correlation", 0.0)))
+    rho = float(np.nan_to_num(evidence.vs_buy_and_hold_correlation))
     out: dict[str, Any] = {
         "track_days": n_days,
         "track_years": n_days / stats.PERIODS_PER_YEAR,
@@ -233,48 +316,3 @@ def power_summary(
     if simulated:
         out["simulation"] = simulated
     return out
-
-
-@dataclass(frozen=True)
-class Assessment:
-    """The whole verdict on a sweep: the trials, the walk-forward track, every figure and the gate."""
-
-    trialset: TrialSet
-    walk: WalkForward
-    metrics: dict[str, Any]
-    decision: GateDecision
-
-
-def assess(
-    results: Sequence[ConfigResult],
-    features: pd.DataFrame,
-    splits: Splits,
-    sweep: SweepConfig,
-    gate: GateConfig,
-    *,
-    cost_bps: float,
-    seed: int,
-    ledger_trials: int | None = None,
-    robustness: bool = True,
-) -> Assessment:
-    """Walk-forward selection, the track's and the selection's figures, and the gate's decision: the
-    same function for a flow run and for every replication of the gate's simulation. ``ledger_trials``
-    is the trials ledger's N (the DSR's); ``robustness`` adds the seed spread and the choices'
-    stability under price noise (a few seconds; the simulation turns it off)."""
-    trialset = combine_trials(results, splits)
-    walk = walk_forward_selection(trialset, features, splits, sweep.selection_metric, gate, cost_bps)
-    robust: dict[str, Any] = {}
-    if robustness:
-        fwd = features["fwd_return"].to_numpy("float64")[trialset.rows]
-        stability = choice_stability(trialset, splits, fwd, (sweep.selection_metric, gate), seed=seed)
-        robust = {**seed_spread(results, features, splits, sweep, gate, cost_bps), **stability.to_dict()}
-    metrics: dict[str, Any] = {
-        **track_metrics(walk.track, cost_bps),
-        **track_inference(walk.track, seed=seed),
-        **selection_inference(trialset, walk.final, ledger_trials),
-        **robust,
-        "cost_bps": cost_bps,
-        "annualization": stats.PERIODS_PER_YEAR,
-        "selection_metric": sweep.selection_metric,
-    }
-    return Assessment(trialset, walk, metrics, apply_gate(metrics, gate))

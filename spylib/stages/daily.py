@@ -50,13 +50,6 @@ def env_flag(name: str = FAIL_ON_ALERT_ENV) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
 
 
-def env_default(name: str, fallback: str) -> str:
-    """A string Parameter default read from ``$name``: evaluated at deploy time, so a scheduled
-    deployment made with ``SPYFLOW_LAKE_ROOT=s3://... step-functions create`` keeps that location
-    (scheduled runs take the defaults; there is no command line to pass them)."""
-    return os.environ.get(name, "").strip() or fallback
-
-
 # ---------------------------------------------------------------------------------------------
 # the model
 # ---------------------------------------------------------------------------------------------
@@ -138,7 +131,8 @@ class DailyData:
 
 def price_loader(source: str) -> Callable[..., Any] | None:
     """The ingest loader for ``source``: the yfinance live source, or None (the default loader)."""
-    from spylib.data.live import LIVE_SOURCE, load_live
+    from spylib.data.live import load_live
+    from spylib.data.price_files import LIVE_SOURCE
 
     return load_live if source == LIVE_SOURCE else None
 

@@ -187,7 +187,7 @@ def test_the_ledger_n_deflates_more_and_the_gate_takes_the_lower_effective_dsr()
 
 def test_a_run_records_its_seed_spread_and_stability_and_the_card_shows_them() -> None:
     from spylib.core.config import SweepConfig, WalkForwardConfig
-    from spylib.evaluation.evidence import assess
+    from spylib.evaluation.assessment import assess
     from spylib.features.table import build_features, feature_columns
     from spylib.modelling.scoring import score_configuration
     from spylib.modelling.walk_forward import walk_forward_splits
@@ -214,7 +214,8 @@ def test_a_run_records_its_seed_spread_and_stability_and_the_card_shows_them() -
     assert forest.member_probability is not None
     assert forest.member_probability.shape == (len(forest.rows), SEED_MEMBERS)
     assert logistic.member_probability is None
-    m = assess(results, features, splits, sweep, LENIENT, cost_bps=1.0, seed=7, ledger_trials=20).metrics
+    evidence = assess(results, features, splits, sweep, LENIENT, cost_bps=1.0, seed=7, ledger_trials=20).evidence
+    m = evidence.to_dict()
     assert m["seed_members"] == SEED_MEMBERS
     assert (
         m["seed_track_sharpe_net_min"] <= m["seed_track_sharpe_net_median"] <= m["seed_track_sharpe_net_max"]
@@ -222,7 +223,11 @@ def test_a_run_records_its_seed_spread_and_stability_and_the_card_shows_them() -
     assert 0.0 <= m["seed_p_value_min"] <= m["seed_p_value_max"] <= 1.0
     assert 0.0 <= m["choice_change_rate"] <= 1.0
     assert (m["n_trials"], m["n_trials_run"]) == (20, 8)
-    text = robustness_markdown(m)
+    text = robustness_markdown(evidence)
     assert f"averages {SEED_MEMBERS} independently seeded forests" in text
-    assert "N = 20 (8 in this run" in text
+    assert "N = 20;" in text  # no ledger figures on the evidence until the training stage adds them
+    import dataclasses
+
+    counted = dataclasses.replace(evidence, ledger_n_trials=20, ledger_run_trials=8, ledger_entries=2)
+    assert "N = 20 (8 in this run" in robustness_markdown(counted)
     assert "relative error on every price" in text
