@@ -167,6 +167,24 @@ METRICS_KEYS = [
     "cost_bps",
     "annualization",
     "selection_metric",
+    # the DSR's two effective-N estimates, the seed spread and the choices' stability
+    "n_trials_run",
+    "n_trials_effective_cluster",
+    "dsr_effective_cluster",
+    "dsr_effective_eigen",
+    "dsr_effective_rule",
+    "seed_members",
+    "seed_track_sharpe_net_median",
+    "seed_track_sharpe_net_min",
+    "seed_track_sharpe_net_max",
+    "seed_p_value_median",
+    "seed_p_value_min",
+    "seed_p_value_max",
+    "stability_relative_price_noise",
+    "stability_replications",
+    "choice_change_rate",
+    "final_choice_change_rate",
+    "median_indistinguishable_trials",
 ]
 
 

@@ -92,12 +92,10 @@ def test_the_evaluate_step_counts_every_grid_and_a_negative_control_adds_nothing
 
     def settings(shuffle: bool = False) -> Any:
         return SimpleNamespace(
-            registry_location=str(tmp_path / "registry"),
-            execution="open_to_open",
+            registry=SimpleNamespace(location=str(tmp_path / "registry")),
+            plan=SimpleNamespace(execution="open_to_open", shuffle_labels=shuffle, seed=42),
+            data=SimpleNamespace(source="embedded"),
             cost_bps=1.0,
-            shuffle_labels=shuffle,
-            source="embedded",
-            seed=42,
         )
 
     def results(configs: list[str]) -> Any:

@@ -214,7 +214,9 @@ def test_a_run_records_its_seed_spread_and_stability_and_the_card_shows_them() -
     assert forest.member_probability is not None
     assert forest.member_probability.shape == (len(forest.rows), SEED_MEMBERS)
     assert logistic.member_probability is None
-    evidence = assess(results, features, splits, sweep, LENIENT, cost_bps=1.0, seed=7, ledger_trials=20).evidence
+    evidence = assess(
+        results, features, splits, sweep, LENIENT, cost_bps=1.0, seed=7, ledger_trials=20
+    ).evidence
     m = evidence.to_dict()
     assert m["seed_members"] == SEED_MEMBERS
     assert (
