@@ -308,11 +308,13 @@ def robustness_markdown(m: Evidence) -> str:
         )
     if m.choice_change_rate is not None:
         lines.append(
-            f"Stable choices: with a +-{m.stability_relative_price_noise:.0e} relative error on every price "
-            f"({count(m.stability_replications)} replications), {m.choice_change_rate:.0%} of the refits' "
-            f"choices change and the final one in {m.final_choice_change_rate or 0:.0%} of replications; a "
-            f"median of {count(m.median_indistinguishable_trials)} trials per refit are within one "
-            "standard error of the best (the previous choice is kept among them)."
+            f"Stable choices: the selection redone on out-of-fold returns carrying a "
+            f"+-{m.stability_relative_price_noise:.0e} relative price error ({count(m.stability_replications)} "
+            f"replications, the models not refitted) changes {m.choice_change_rate:.0%} of the refits' choices "
+            f"and the final one in {m.final_choice_change_rate or 0:.0%} of replications; a median of "
+            f"{count(m.median_indistinguishable_trials)} trials per refit are within one standard error of the "
+            "best, and the previous choice is kept among them. Models refitted on such prices move their "
+            "probabilities and change more choices (measured by tests/bench/bench_stability.py)."
         )
     if m.n_trials_effective_cluster is not None:
         ledger = (

@@ -232,4 +232,4 @@ def test_a_run_records_its_seed_spread_and_stability_and_the_card_shows_them() -
 
     counted = dataclasses.replace(evidence, ledger_n_trials=20, ledger_run_trials=8, ledger_entries=2)
     assert "N = 20 (8 in this run" in robustness_markdown(counted)
-    assert "relative error on every price" in text
+    assert "relative price error" in text
