@@ -54,27 +54,29 @@ def main() -> int:
     reused: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="spyflow-bench-seeds-") as tmp:
         first = training_settings(tmp, seed=args.seeds[0], **over)
-        ingested = run_ingest(first)
-        made = run_features(ingested.prices, first)
-        data = run_split(made.table, made.feature_columns, made.data_quality, first)
+        ingested = run_ingest(first, "bench")
+        made = run_features(ingested.prices, first, "bench", ingested.lake_files)
+        data = run_split(
+            made.feature_table, made.feature_columns, made.data_quality, first.plan
+        ).training_data
         for seed in args.seeds:
             settings = training_settings(f"{tmp}/{seed}", seed=seed, **over)
             started = time.perf_counter()
             results = []
-            for spec in settings.sweep.models:
+            for spec in settings.plan.sweep.models:
                 if spec.family in SEEDED_FAMILIES or spec.config_id not in reused:
-                    (result,) = run_train([spec], data, settings)
+                    (result,) = run_train([spec], data, settings.plan, settings.cost_bps).results
                     if spec.family not in SEEDED_FAMILIES:
                         reused[spec.config_id] = result
                 results.append(reused.get(spec.config_id, result))
             trained = time.perf_counter() - started
-            evaluation = run_evaluate([results], data, settings, ingested.provenance, made.data_quality)
+            evaluation = run_evaluate([results], data, settings, ingested.data_provenance, made.data_quality)
             m = evaluation.metrics
             rows.append(
                 {
                     "seed": seed,
                     **{key: float(m.get(key, float("nan"))) for key, _ in FIGURES},
-                    "status": evaluation.gate.status,
+                    "status": evaluation.gate_decision.status,
                     "first_block": float(evaluation.refits["block_return_net"].iloc[0]),
                     "choices": " ".join(str(t) for t in evaluation.refits["trial_id"]),
                     "spread": {k: v for k, v in m.items() if k.startswith("seed_") or "choice_change" in k},

@@ -50,19 +50,21 @@ def choices_under_both_rules(
     from spylib.stages.training.split import run_split
     from spylib.stages.training.train import run_train
 
-    made = run_features(prices, settings)
+    made = run_features(prices, settings, "bench", {})
     # The walk-forward plan of the unperturbed data: the stale-open rule counts opens exactly equal
     # to the previous close, which a 1e-6 error breaks; the same calendar keeps the refits comparable.
-    data = run_split(made.table, made.feature_columns, quality or made.data_quality, settings)
-    results = run_train(list(settings.sweep.models), data, settings)
+    data = run_split(
+        made.feature_table, made.feature_columns, quality or made.data_quality, settings.plan
+    ).training_data
+    results = run_train(list(settings.plan.sweep.models), data, settings.plan, settings.cost_bps).results
     trials = combine_trials(results, data.splits)
-    metric, gate = settings.sweep.selection_metric, settings.gate
+    metric, gate = settings.plan.sweep.selection_metric, settings.gate
     out: dict[str, Any] = {"quality": made.data_quality}
     for name, width in (("best-of", 0.0), ("one-SE, keep previous", 1.0)):
         choices, final = refit_choices(trials, data.splits, metric, gate, standard_errors=width)
         fwd = data.features["fwd_return"].to_numpy("float64")[trials.rows]
         proxy = choice_stability(
-            trials, data.splits, fwd, (metric, gate), seed=settings.seed, standard_errors=width
+            trials, data.splits, fwd, (metric, gate), seed=settings.plan.seed, standard_errors=width
         )
         out[name] = ([c.trial_id for c in choices], final.trial_id, proxy)
     return out
@@ -81,9 +83,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="spyflow-bench-stability-") as tmp:
         settings = training_settings(tmp)
         if args.quick:
-            kept = tuple(s for s in settings.sweep.models if s.family not in ("random_forest", "extra_trees"))
-            settings = dataclasses.replace(settings, sweep=dataclasses.replace(settings.sweep, models=kept))
-        ingested = run_ingest(settings)
+            sweep = settings.plan.sweep
+            kept = tuple(s for s in sweep.models if s.family not in ("random_forest", "extra_trees"))
+            plan = dataclasses.replace(settings.plan, sweep=dataclasses.replace(sweep, models=kept))
+            settings = dataclasses.replace(settings, plan=plan)
+        ingested = run_ingest(settings, "bench")
         started = time.perf_counter()
         base = choices_under_both_rules(ingested.prices, settings, None)
         quality = base.pop("quality")
@@ -101,9 +105,9 @@ def main() -> int:
                 )
                 final_changed[name] += int(final != reference_final)
                 print(f"... replication {r + 1} {name}: {choices} (unperturbed {reference})", flush=True)
-    n_models = len(settings.sweep.models)
+    n_models = len(settings.plan.sweep.models)
     print(
-        f"\n{n_models} configurations x {settings.sweep.rules_per_model} trade rules; {replications} perturbed "
+        f"\n{n_models} configurations x {settings.plan.sweep.rules_per_model} trade rules; {replications} perturbed "
         f"copies (+-{args.noise:g} relative on every price)\n"
     )
     print("| selection rule | refit choices changed (whole run, refits included) | final choice changed | "
