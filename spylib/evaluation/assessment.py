@@ -4,14 +4,20 @@ one function shared by a flow run and every replication of the gate's simulation
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from spylib.core.config import GateConfig, SweepConfig
-from spylib.evaluation.evidence import Evidence, selection_inference, track_inference, track_metrics
+from spylib.evaluation.evidence import (
+    Evidence,
+    selection_inference,
+    track_inference,
+    track_metrics,
+    with_vol_target_long,
+)
 from spylib.evaluation.gate import GateDecision, apply_gate
 from spylib.evaluation.selection import (
     TrialSet,
@@ -54,6 +60,8 @@ def assess(
     stability under price noise (the selection redone a dozen times)."""
     trialset = combine_trials(results, splits)
     walk = walk_forward_selection(trialset, features, splits, sweep.selection_metric, gate, cost_bps)
+    # The sizing rule with no model, on the track's days: the gate's second comparison.
+    walk = replace(walk, track=with_vol_target_long(walk.track, features, sweep.target_volatility, cost_bps))
     robust: dict[str, Any] = {}
     if robustness:
         fwd = features["fwd_return"].to_numpy("float64")[trialset.rows]
@@ -61,7 +69,7 @@ def assess(
         robust = {**seed_spread(results, features, splits, sweep, gate, cost_bps), **stability.to_dict()}
     evidence = Evidence(
         **track_metrics(walk.track, cost_bps),
-        **track_inference(walk.track, seed=seed),
+        **track_inference(walk.track, seed=seed, gate=gate),
         **selection_inference(trialset, walk.final, ledger_trials),
         **robust,
         cost_bps=cost_bps,

@@ -191,7 +191,7 @@ def test_a_run_records_its_seed_spread_and_stability_and_the_card_shows_them() -
     from spylib.features.table import build_features, feature_columns
     from spylib.modelling.scoring import score_configuration
     from spylib.modelling.walk_forward import walk_forward_splits
-    from spylib.reporting.evaluation_card import robustness_markdown
+    from spylib.reporting.robustness import robustness_markdown
     from tests.helpers.synthetic import synthetic_prices
 
     sweep = SweepConfig(
