@@ -1,11 +1,14 @@
 """The gate, measured: the whole selection and gate run on synthetic markets with a known edge.
 
-Each replication generates a synthetic market (:mod:`spylib.data.synthetic`) with planted edge E
+Each replication generates a synthetic market of a family (:mod:`spylib.data.synthetic`'s Gaussian
+one, or :mod:`spylib.data.markets`' ``garch``, ``regimes`` and ``bootstrap``) with planted edge E
 and its own seed, builds the features, fits a small sweep on every walk-forward block, makes the
 walk-forward selection and applies the gate (:func:`spylib.evaluation.evidence.assess`, the function a
 flow run uses). With E = 0 the share of approvals is the gate's false approval rate; with E > 0 it is
-its power. ``tests/bench/bench_gate_power.py`` runs it at scale and writes the figures the card and the
-README quote (``spylib/evaluation/resources/gate_power.json``).
+its power. ``tests/bench/bench_gate_power.py`` (Gaussian, 48 trials) and
+``tests/bench/bench_gate_nulls.py`` (every family, the default grid's 560 trials: ``NULLS_SWEEP``)
+run it at scale and write the figures the card and the README quote
+(``spylib/evaluation/resources/gate_power.json``, ``gate_error_rates.json``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from typing import Any
 import pandas as pd
 
 from spylib.core.config import LABEL_HORIZON, GateConfig, ModelSpec, SweepConfig, WalkForwardConfig
-from spylib.data.synthetic import generate_market, parse_spec
+from spylib.data.markets import generate_family_market
+from spylib.data.synthetic import parse_spec
 from spylib.evaluation.evidence import assess
 from spylib.features.table import build_features, feature_columns
 from spylib.modelling.scoring import score_configuration
@@ -49,8 +53,39 @@ SIMULATION_SWEEP = SweepConfig(
 )
 
 
+# The default grid's size (flows/config/sweep.json: 14 configurations x 5 thresholds x 4 filters x
+# 2 sizings = 560 trials) with cheap configurations, so that hundreds of replications are affordable:
+# twelve L2 logistic regressions (C from 1e-4 to 10) and two small gradient-boosted tree models. The
+# trade-rule grid (thresholds, filters, sizings) and the walk-forward are the default's exactly, so the
+# selection chooses among as many trials, and the deflation corrects for as many, as in a default run;
+# the random forests and extra trees of the default are swapped for faster learners of similar
+# flexibility (their cost, not their count, is what differs).
+NULLS_SWEEP = SweepConfig(
+    models=(
+        *(
+            ModelSpec("logistic", {"C": c})
+            for c in (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 10.0)
+        ),
+        *(
+            ModelSpec(
+                "hist_gradient_boosting",
+                {"learning_rate": 0.1, "max_depth": depth, "max_iter": 30, "min_samples_leaf": 200},
+            )
+            for depth in (2, 3)
+        ),
+    ),
+    thresholds=(0.5, 0.525, 0.55, 0.575, 0.6),
+    filters=((), ("trend_up",), ("trend_up", "in_play_120"), ("low_vol",)),
+    sizings=("long_flat", "vol_target"),
+    walk_forward=WalkForwardConfig(
+        block_months=12, min_train_days=750, embargo_days=60, min_selection_blocks=2
+    ),
+)
+
+
 @dataclass(frozen=True)
 class Replication:
+    family: str
     edge: float
     seed: int
     approved: bool
@@ -71,13 +106,20 @@ class SimulationSetup:
     cost_bps: float = 1.0
     sweep: SweepConfig = SIMULATION_SWEEP
     gate: GateConfig = field(default_factory=GateConfig)
+    family: str = "gaussian"
+
+
+def market_spec(family: str, edge: float, years: float, seed: int) -> str:
+    """The ``--source`` spelling of one replication's market (a user can run the same market)."""
+    head = "" if family == "gaussian" else f"family={family},"
+    return f"synthetic:{head}edge={edge},years={years},seed={seed}"
 
 
 def replicate(edge: float, seed: int, setup: SimulationSetup) -> Replication:
-    """One synthetic market with planted ``edge``, the whole selection and the gate."""
+    """One synthetic market of ``setup.family`` with planted ``edge``, the whole selection and the gate."""
     started = time.perf_counter()
-    spec = parse_spec(f"synthetic:edge={edge},years={setup.years},seed={seed}")
-    prices = generate_market(spec)
+    spec = parse_spec(market_spec(setup.family, edge, setup.years, seed))
+    prices = generate_family_market(spec)
     features = build_features(prices, "SPY", "QQQ", setup.execution)
     cols = feature_columns()
     splits = walk_forward_splits(
@@ -93,6 +135,7 @@ def replicate(edge: float, seed: int, setup: SimulationSetup) -> Replication:
     verdict = assess(results, features, splits, setup.sweep, setup.gate, cost_bps=setup.cost_bps, seed=seed)
     m = verdict.metrics
     return Replication(
+        family=setup.family,
         edge=edge,
         seed=seed,
         approved=verdict.decision.status == "Approved",
@@ -135,11 +178,14 @@ def power_table(replications: pd.DataFrame) -> pd.DataFrame:
     from spylib.stats.power import binomial_interval
 
     rows = []
-    for edge, group in replications.groupby("edge"):
+    keys = ["family", "edge"] if "family" in replications else ["edge"]
+    for key, group in replications.groupby(keys):
+        family, edge = key if len(keys) == 2 else ("gaussian", key[0])
         k, n = int(group["approved"].sum()), len(group)
         ci = binomial_interval(k, n)
         rows.append(
             {
+                "family": str(family),
                 "edge": float(edge),
                 "replications": n,
                 "approved": k,
