@@ -41,8 +41,9 @@ the path's own returns) in place of a constant one.
 The planted edge (power): the next day's INTRADAY log return of the traded symbol is tilted by
 ``E sigma_{t+1} z_t``, where ``z_t = r_t / sigma_t`` is today's return standardized by the EWMA
 volatility known before today and ``sigma_{t+1}`` the EWMA after today: a function of today's
-observable prices only, so ``E`` is close to the correlation of today's standardized return with the
-next day's (both execution conventions see it, as in :mod:`spylib.data.synthetic`). The benchmark has
+observable prices only (the EWMA starts from the variance of the first 250 days, a constant whose
+weight halves every 11 days, long gone when the first model is fitted after 750 days), so ``E`` is
+close to the correlation of today's standardized return with the next day's (both execution conventions see it, as in :mod:`spylib.data.synthetic`). The benchmark has
 no edge. :func:`ideal_sharpe` measures what an edge is worth on a long path of the family.
 """
 
@@ -68,10 +69,10 @@ from spylib.data.synthetic import (
     SyntheticSpec,
     _fmt,
     _ohlcv,
+    _price_data,
     generate_market,
     load_synthetic,
     parse_spec,
-    _price_data,
 )
 
 PARAMS_FILE = Path(__file__).resolve().parent / "resources" / "market_params.json"
@@ -108,7 +109,9 @@ def _fit_garch(returns: pd.Series) -> tuple[dict[str, float], np.ndarray]:
 
     res = arch_model(returns * 100, vol="GARCH", p=1, o=1, q=1, dist="t").fit(disp="off")
     p = res.params
-    params = {k: float(p[n]) for k, n in zip(("mu", "omega", "alpha", "gamma", "beta", "nu"), p.index)}
+    params = {
+        k: float(p[n]) for k, n in zip(("mu", "omega", "alpha", "gamma", "beta", "nu"), p.index, strict=False)
+    }
     return params, np.asarray(res.std_resid, dtype="float64")
 
 
@@ -428,7 +431,9 @@ def ideal_sharpe(family: str, edge: float, *, years: float = 200.0, seed: int = 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Fit the realistic markets' parameters to the embedded indices.")
+    parser = argparse.ArgumentParser(
+        description="Fit the realistic markets' parameters to the embedded indices."
+    )
     parser.add_argument("--write", action="store_true", help=f"write {PARAMS_FILE.name} (else print)")
     args = parser.parse_args()
     text = json.dumps(fit_parameters(), indent=2) + "\n"

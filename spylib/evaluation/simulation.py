@@ -15,23 +15,30 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from spylib.core.config import LABEL_HORIZON, GateConfig, ModelSpec, SweepConfig, WalkForwardConfig
-from spylib.data.markets import generate_family_market
+from spylib.data.markets import IdealSharpe, generate_family_market
 from spylib.data.synthetic import parse_spec
 from spylib.evaluation.evidence import assess
 from spylib.features.table import build_features, feature_columns
 from spylib.modelling.scoring import score_configuration
 from spylib.modelling.walk_forward import walk_forward_splits
+from spylib.stats.power import minimum_detectable_edge
 
 RESULTS_FILE = Path(__file__).resolve().parent / "resources" / "gate_power.json"
+ERROR_RATES_FILE = Path(__file__).resolve().parent / "resources" / "gate_error_rates.json"
+ERROR_RATES_COMMAND = (
+    "nice -n 10 python tests/bench/bench_gate_nulls.py --null 100 --per-edge 20 --out gate_nulls.csv; "
+    "python tests/bench/bench_gate_nulls.py --summarize --out gate_nulls.csv"
+)
 
 # A small sweep: two model families, the default trade rules' shape. Enough trials for the selection
 # and its deflation to matter, cheap enough for hundreds of replications.
@@ -199,9 +206,115 @@ def power_table(replications: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _curve_row(
+    family: str, rows: pd.DataFrame, ideal: Mapping[tuple[str, float], IdealSharpe]
+) -> dict[str, Any]:
+    """One family's table row: its null figures, power curve and minimum detectable edge."""
+    null = rows[rows["edge"] == 0.0].iloc[0]
+    curve = [
+        {
+            "edge": float(r.edge),
+            "ideal_sharpe_long_flat": ideal[(family, float(r.edge))].long_flat,
+            "ideal_sharpe_buy_and_hold": ideal[(family, float(r.edge))].buy_and_hold,
+            "replications": int(r.replications),
+            "approved": int(r.approved),
+            "rate": float(r.approval_rate),
+            "ci_low": float(r.ci_low),
+            "ci_high": float(r.ci_high),
+            "mean_track_sharpe_net": float(r.mean_track_sharpe_net),
+        }
+        for r in rows.itertuples()
+    ]
+    edge = minimum_detectable_edge([(c["edge"], c["rate"]) for c in curve])
+    return {
+        "family": family,
+        "track_days": round(float(null["track_years"]) * 252),
+        "replications": int(null["replications"]),
+        "approved": int(null["approved"]),
+        "rate": float(null["approval_rate"]),
+        "ci_low": float(null["ci_low"]),
+        "ci_high": float(null["ci_high"]),
+        "min_detectable_edge": edge,
+        "min_detectable_sharpe": None if edge is None else _interpolate(curve, edge),
+        "power_curve": [c for c in curve if c["edge"] > 0],
+    }
+
+
+def _interpolate(curve: Sequence[Mapping[str, Any]], edge: float) -> float:
+    """The ideal long/flat Sharpe at ``edge``, linear between the measured edges."""
+    xs = [float(c["edge"]) for c in curve]
+    ys = [float(c["ideal_sharpe_long_flat"]) for c in curve]
+    return float(np.interp(edge, xs, ys))
+
+
+def error_rate_table(
+    table: pd.DataFrame,
+    ideal: Mapping[tuple[str, float], IdealSharpe],
+    n_trials: int,
+    *,
+    years: float,
+    cpu_seconds: float,
+    wall_seconds: float,
+    gate: str,
+) -> dict[str, Any]:
+    """What ``bench_gate_nulls.py --summarize`` ships: per family (with a null row) at ``n_trials``
+    trials, and the Gaussian 48-trial figures of ``gate_power.json`` when present."""
+    rows = [
+        {**_curve_row(str(family), group, ideal), "trials": n_trials}
+        for family, group in table.groupby("family", sort=False)
+        if (group["edge"] == 0.0).any()
+    ]
+    legacy = load_simulated_power(RESULTS_FILE)
+    if legacy:
+        rows.append(_legacy_row(legacy))
+    return {
+        "command": ERROR_RATES_COMMAND,
+        "gate": gate,
+        "years": years,
+        "sweep": f"{n_trials} trials: 12 logistic regressions and 2 small gradient-boosted models x 40 trade rules",
+        "cpu_seconds": round(cpu_seconds),
+        "wall_seconds": round(wall_seconds),
+        "power": 0.8,
+        "rows": rows,
+    }
+
+
+def _legacy_row(legacy: Mapping[str, Any]) -> dict[str, Any]:
+    """The Gaussian market at 48 trials (``bench_gate_power.py``), in the table's shape."""
+    from spylib.data.synthetic import signal_benchmarks
+
+    fa = legacy["false_approval"]
+    curve = [
+        {
+            **c,
+            "ideal_sharpe_long_flat": signal_benchmarks(c["edge"])["sharpe_long_flat"],
+            "ideal_sharpe_buy_and_hold": signal_benchmarks(c["edge"])["sharpe_buy_and_hold"],
+        }
+        for c in legacy["power_curve"]
+    ]
+    full = [
+        {"edge": 0.0, "rate": fa["rate"], "ideal_sharpe_long_flat": curve[0]["ideal_sharpe_buy_and_hold"]},
+        *curve,
+    ]
+    edge = minimum_detectable_edge([(c["edge"], c["rate"]) for c in full])
+    trials = int(legacy["sweep"].split()[0]) * int(legacy["sweep"].split()[3])
+    return {
+        "family": "gaussian",
+        "trials": trials,
+        "track_days": int(legacy["track_days"]),
+        **{k: fa[k] for k in ("replications", "approved", "rate", "ci_low", "ci_high")},
+        "min_detectable_edge": edge,
+        "min_detectable_sharpe": None if edge is None else _interpolate(full, edge),
+        "power_curve": curve,
+    }
+
+
 def load_simulated_power(path: Path = RESULTS_FILE) -> dict[str, Any] | None:
-    """The figures of the last ``bench_gate_power.py`` run shipped with the package, or None."""
+    """The figures of the last ``bench_gate_power.py`` run shipped with the package, or None; with the
+    rows of ``bench_gate_nulls.py``'s table (``ERROR_RATES_FILE``) under ``error_rates`` when shipped."""
     if not path.is_file():
         return None
     loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    if path == RESULTS_FILE and ERROR_RATES_FILE.is_file():
+        loaded["error_rates"] = json.loads(ERROR_RATES_FILE.read_text(encoding="utf-8"))["rows"]
     return loaded

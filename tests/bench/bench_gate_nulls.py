@@ -67,8 +67,11 @@ def run(args: argparse.Namespace) -> None:
         row["failed"] = "+".join(rep.failed)
         header = not out.is_file()
         pd.DataFrame([row]).to_csv(out, mode="a", header=header, index=False)
-        print(f"{family} E={edge:g} seed={seed}: {'Approved' if rep.approved else 'Rejected'} "
-              f"(track {rep.track_sharpe_net:.2f}, {rep.seconds:.0f} s)", flush=True)
+        print(
+            f"{family} E={edge:g} seed={seed}: {'Approved' if rep.approved else 'Rejected'} "
+            f"(track {rep.track_sharpe_net:.2f}, {rep.seconds:.0f} s)",
+            flush=True,
+        )
 
 
 def summarize(args: argparse.Namespace) -> None:
@@ -79,17 +82,23 @@ def summarize(args: argparse.Namespace) -> None:
     table = power_table(reps)
     ideal = {(f, e): ideal_sharpe(f, e) for f, e in table[["family", "edge"]].itertuples(index=False)}
     wall, cpu = float(reps["seconds"].sum()), float(reps["cpu_seconds"].sum())
-    print(f"# bench_gate_nulls: {len(reps)} replications, 560 trials each ({NULLS_SWEEP.n_trials} checked), "
-          f"{args.years:g}-year markets; cost {cpu / 60:.0f} CPU minutes, {wall / 60:.0f} wall minutes "
-          f"({cpu / len(reps):.1f} CPU s a replication)\n")
-    print("| family | edge E | ideal Sharpe long/flat (buy and hold) | replications | approved | rate | "
-          "95% interval | mean track net Sharpe |")
+    print(
+        f"# bench_gate_nulls: {len(reps)} replications, 560 trials each ({NULLS_SWEEP.n_trials} checked), "
+        f"{args.years:g}-year markets; cost {cpu / 60:.0f} CPU minutes, {wall / 60:.0f} wall minutes "
+        f"({cpu / len(reps):.1f} CPU s a replication)\n"
+    )
+    print(
+        "| family | edge E | ideal Sharpe long/flat (buy and hold) | replications | approved | rate | "
+        "95% interval | mean track net Sharpe |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in table.itertuples():
         i = ideal[(r.family, r.edge)]
-        print(f"| {r.family} | {r.edge:g} | {i.long_flat:.2f} ({i.buy_and_hold:.2f}) | {r.replications} | "
-              f"{r.approved} | {r.approval_rate:.1%} | {r.ci_low:.1%} - {r.ci_high:.1%} | "
-              f"{r.mean_track_sharpe_net:.2f} |")
+        print(
+            f"| {r.family} | {r.edge:g} | {i.long_flat:.2f} ({i.buy_and_hold:.2f}) | {r.replications} | "
+            f"{r.approved} | {r.approval_rate:.1%} | {r.ci_low:.1%} - {r.ci_high:.1%} | "
+            f"{r.mean_track_sharpe_net:.2f} |"
+        )
     nulls = reps[reps["edge"] == 0.0]
     for family, group in nulls.groupby("family"):
         failed = group.explode("failed")["failed"].value_counts().to_dict()
