@@ -35,6 +35,9 @@ from spylib.stats.power import minimum_detectable_edge
 
 RESULTS_FILE = Path(__file__).resolve().parent / "resources" / "gate_power.json"
 ERROR_RATES_FILE = Path(__file__).resolve().parent / "resources" / "gate_error_rates.json"
+# A minimum detectable edge is read off the power curve only when every planted edge has at least
+# this many replications (with fewer, one approval moves the 80% crossing by a whole grid step).
+MIN_POWER_REPLICATIONS = 10
 ERROR_RATES_COMMAND = (
     "nice -n 10 python tests/bench/bench_gate_nulls.py --null 100 --per-edge 20 --out gate_nulls.csv; "
     "python tests/bench/bench_gate_nulls.py --summarize --out gate_nulls.csv"
@@ -225,7 +228,12 @@ def _curve_row(
         }
         for r in rows.itertuples()
     ]
-    edge = minimum_detectable_edge([(c["edge"], c["rate"]) for c in curve])
+    power_reps = min((c["replications"] for c in curve if c["edge"] > 0), default=0)
+    edge = (
+        minimum_detectable_edge([(c["edge"], c["rate"]) for c in curve])
+        if power_reps >= MIN_POWER_REPLICATIONS
+        else None
+    )
     return {
         "family": family,
         "track_days": round(float(null["track_years"]) * 252),
@@ -234,6 +242,7 @@ def _curve_row(
         "rate": float(null["approval_rate"]),
         "ci_low": float(null["ci_low"]),
         "ci_high": float(null["ci_high"]),
+        "power_replications": power_reps,
         "min_detectable_edge": edge,
         "min_detectable_sharpe": None if edge is None else _interpolate(curve, edge),
         "power_curve": [c for c in curve if c["edge"] > 0],
@@ -303,6 +312,7 @@ def _legacy_row(legacy: Mapping[str, Any]) -> dict[str, Any]:
         "trials": trials,
         "track_days": int(legacy["track_days"]),
         **{k: fa[k] for k in ("replications", "approved", "rate", "ci_low", "ci_high")},
+        "power_replications": min(c["replications"] for c in curve),
         "min_detectable_edge": edge,
         "min_detectable_sharpe": None if edge is None else _interpolate(full, edge),
         "power_curve": curve,

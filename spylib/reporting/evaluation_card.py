@@ -389,6 +389,8 @@ def _error_rates_sentence(rates: Sequence[Mapping[str, Any]]) -> str:
             f"E = {fmt(r['min_detectable_edge'], 2)} (ideal Sharpe {fmt(r['min_detectable_sharpe'])})"
             if r["min_detectable_edge"] is not None
             else "above the largest edge simulated"
+            if r["power_replications"] >= 10
+            else "not measured (too few replications)"
         )
         for r in rates
     )

@@ -189,8 +189,9 @@ class RunErrorRate:
     rate: float
     ci_low: float
     ci_high: float
-    min_detectable_edge: float | None
+    min_detectable_edge: float | None  # None: no measured edge reached the power, or too few replications
     min_detectable_sharpe: float | None
+    power_replications: int  # the fewest replications of any planted edge of the power curve
     distance: float
 
     def to_dict(self) -> dict[str, Any]:
@@ -223,6 +224,7 @@ def run_error_rates(rows: Sequence[Mapping[str, Any]], n_trials: int, track_days
             ci_high=float(row["ci_high"]),
             min_detectable_edge=row.get("min_detectable_edge"),
             min_detectable_sharpe=row.get("min_detectable_sharpe"),
+            power_replications=int(row.get("power_replications", 0)),
             distance=round(d, 6),
         )
         for family, (d, row) in best.items()

@@ -30,6 +30,7 @@ def _row(family: str, trials: int, days: int, approved: int = 0, **extra: object
         "ci_high": 0.036,
         "min_detectable_edge": 0.2,
         "min_detectable_sharpe": 2.0,
+        "power_replications": 20,
         **extra,
     }
 
@@ -77,15 +78,24 @@ def test_power_summary_quotes_the_runs_own_setting_and_the_card_says_so() -> Non
         "error_rates": [
             _row("garch", 560, 3400, approved=3),
             _row("bootstrap", 560, 3400, min_detectable_edge=None, min_detectable_sharpe=None),
+            _row(
+                "regimes",
+                560,
+                3400,
+                min_detectable_edge=None,
+                min_detectable_sharpe=None,
+                power_replications=3,
+            ),
         ],
     }
     power = power_summary(metrics, GateConfig(), simulated)
     assert "error_rates" not in power["simulation"]
-    assert [r["family"] for r in power["error_rates"]] == ["garch", "bootstrap"]
+    assert [r["family"] for r in power["error_rates"]] == ["garch", "bootstrap", "regimes"]
     sentence = _simulation_sentence(power)
     assert "GJR-GARCH-t, 560 trials, 3,400 days: 3 of 100 (3.00%" in sentence
     assert "block bootstrap of the index: above the largest edge simulated" in sentence
     assert "E = 0.2" in sentence
+    assert "calm/turbulent regimes with crashes: not measured (too few replications)" in sentence
     del power["error_rates"]
     assert "200 synthetic markets with no edge" in _simulation_sentence(power)  # the older figure alone
 
