@@ -1,4 +1,6 @@
-"""Synthetic control markets: ``--source synthetic:edge=E[,years=Y][,seed=S][,drift=D][,vol=V][,corr=C][,overnight=Q]``.
+"""Synthetic control markets: ``--source synthetic:edge=E[,years=Y][,seed=S][,drift=D][,vol=V][,corr=C][,overnight=Q]``
+(the Gaussian family, here) or ``synthetic:family=garch|regimes|bootstrap,edge=E,...`` (realistic
+families fitted to the embedded indices: :mod:`spylib.data.markets`).
 
 A positive control (``edge > 0``: a known, planted, next-day predictability of strength ``E``) and a
 negative control (``edge=0``: nothing to predict) for the whole pipeline. A gate that approves models
