@@ -72,7 +72,7 @@ def assert_published_once(lake: str, run_id: str, predictions: int) -> None:
 def test_train_crash_then_resume_reruns_only_the_failed_task(tmp_path: Path) -> None:
     marker = tmp_path / "crash-logistic"
     marker.touch()
-    env = fault_env(marker, "spylib.stages:run_train", match="logistic")
+    env = fault_env(marker, "spylib.stages.training.train:run_train", match="logistic")
     # One worker: the random forest's train task (split 0) finishes before the logistic one (split 1)
     # fails; with two, the runtime would kill the sibling still running when the failure arrives.
     result = run_flow(tmp_path, env=env, max_workers=1)
@@ -121,7 +121,7 @@ def test_a_killed_train_task_leaves_nothing_visible(tmp_path: Path) -> None:
     marker.touch()
     env = {
         **os.environ,
-        **fault_env(marker, "spylib.stages:run_train", match="logistic", action="hold"),
+        **fault_env(marker, "spylib.stages.training.train:run_train", match="logistic", action="hold"),
     }
     run_id_file = tmp_path / "run-id"
     command = [
@@ -155,7 +155,7 @@ def test_a_killed_train_task_leaves_nothing_visible(tmp_path: Path) -> None:
 def test_a_run_failing_in_register_is_invisible_and_resume_publishes_it_once(tmp_path: Path) -> None:
     marker = tmp_path / "fail-register"
     marker.touch()
-    env = fault_env(marker, "spylib.stages:run_register")
+    env = fault_env(marker, "spylib.stages.training.register:run_register")
     result = run_flow(tmp_path, env=env)
     assert result.status == "failed"
     origin = result.run

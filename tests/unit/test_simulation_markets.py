@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import MISSING, fields
 
 import pytest
 
 from spylib.core.config import GateConfig, ModelSpec, SweepConfig, WalkForwardConfig
 from spylib.evaluation import simulation
-from spylib.evaluation.evidence import power_summary
+from spylib.evaluation.evidence import Evidence, power_summary
 from spylib.evaluation.simulation import NULLS_SWEEP, SimulationSetup, replicate
 from spylib.reporting.evaluation_card import _simulation_sentence
 from spylib.stats.power import minimum_detectable_edge, run_error_rates
@@ -71,7 +72,9 @@ def test_run_error_rates_picks_the_nearest_setting_per_family() -> None:
 
 
 def test_power_summary_quotes_the_runs_own_setting_and_the_card_says_so() -> None:
-    metrics = {"n_days": 3300, "n_trials": 560, "track_skew": -0.2, "track_kurtosis": 9.0}
+    figures: dict[str, object] = {f.name: 0.0 for f in fields(Evidence) if f.default is MISSING}
+    figures.update(n_days=3300, n_trials=560, track_skew=-0.2, track_kurtosis=9.0)
+    metrics = Evidence(**figures)  # type: ignore[arg-type]
     simulated = {
         "years": 20.0,
         "false_approval": {"replications": 200, "approved": 0, "rate": 0.0, "ci_low": 0.0, "ci_high": 0.018},
