@@ -469,15 +469,18 @@ ALIGNMENT_CASES: dict[str, tuple[pd.DataFrame, pd.DataFrame, Callable[[Path], st
         lambda d: f"{d / 'qqq.csv'}, line 3, date 2010-01-06, column 'date': the bars are not daily: the median "
         "step between rows is 2 trading days (every other trading day); daily bars are required",
     ),
-    "benchmark_covers_a_quarter_of_the_history": (
-        SPY400, QQQ400.iloc[300:].reset_index(drop=True),
-        lambda d: f"{d / 'qqq.csv'}, date 2010-01-04, column 'date': lacks 300 of SPY's 400 dates (75.0%; common "
-        "dates 2011-02-28..2011-07-15): aligning may drop at most 5% (data_checks.max_dropped_share)",
+    "benchmark_lacks_dates_within_the_common_span": (
+        # 30 of SPY's 400 dates (7.5%) are missing from QQQ's file: the date quoted is in SPY's file
+        SPY400, rows_without(QQQ400, range(100, 160, 2)),
+        lambda d: f"{d / 'spy.csv'}, line 102, date 2010-05-24, column 'date': 30 of the 400 dates of SPY "
+        f"within the common span 2010-01-04..2011-07-15 are missing from {d / 'qqq.csv'} (7.5%; the first is "
+        "this one): aligning may drop at most 5% (data_checks.max_dropped_share)",
     ),
-    "symbol_covers_less_than_the_benchmark": (
-        SPY400.iloc[:350].reset_index(drop=True), QQQ400,
-        lambda d: f"{d / 'spy.csv'}, date 2011-05-09, column 'date': lacks 50 of QQQ's 400 dates (12.5%; common "
-        "dates 2010-01-04..2011-05-06): aligning may drop at most 5% (data_checks.max_dropped_share)",
+    "symbol_lacks_dates_within_the_common_span": (
+        rows_without(SPY400, range(200, 260, 2)), QQQ400,
+        lambda d: f"{d / 'qqq.csv'}, line 202, date 2010-10-11, column 'date': 30 of the 400 dates of QQQ "
+        f"within the common span 2010-01-04..2011-07-15 are missing from {d / 'spy.csv'} (7.5%; the first is "
+        "this one): aligning may drop at most 5% (data_checks.max_dropped_share)",
     ),
     "gaps_that_join_on_the_common_calendar": (
         # each file's hole is 9 calendar days; together they leave 18 days without a common date
@@ -564,9 +567,10 @@ CONFIG_CASES: dict[str, tuple[Callable[[], object], str]] = {
     ),
     "gate_config_unknown_key": (
         lambda: parse_gate({"min_dsr": 0.9, "max_pbo2": 0.5}, source="gate.json"),
-        "gate.json, key 'max_pbo2': unknown key (allowed: champion_alpha, champion_days, champion_margin, "
-        "dsr_trials, max_difference_p_value, max_pbo, max_prob_oos_loss, min_auc_lower, min_dsr, min_exposure, "
-        "min_psr, min_trades_per_year, require_beat_buy_and_hold)",
+        "gate.json, key 'max_pbo2': unknown key (allowed: bootstrap_block_lengths, bootstrap_replicates, "
+        "champion_alpha, champion_days, champion_margin, dsr_trials, max_difference_p_value, max_pbo, "
+        "max_prob_oos_loss, min_auc_lower, min_dsr, min_exposure, min_psr, min_trades_per_year, "
+        "require_beat_buy_and_hold, require_beat_vol_target)",
     ),
     "gate_config_wrong_type": (
         lambda: parse_gate({"min_dsr": "high"}, source="gate.json"),
@@ -695,7 +699,7 @@ CONFIG_CASES: dict[str, tuple[Callable[[], object], str]] = {
         lambda: parse_data_checks({"max_daily_mvoe": 0.3}, source="data_checks.json"),
         "data_checks.json, key 'max_daily_mvoe': unknown key (allowed: accepted_moves, max_daily_move, "
         "max_day_range, max_dropped_share, max_gap_days, max_price, max_volume, max_zero_volume_days, "
-        "weekend_dates, zero_volume_runs)",
+        "stale_open_tolerance, weekend_dates, zero_volume_runs)",
     ),
     "data_checks_unknown_severity": (
         lambda: parse_data_checks({"weekend_dates": "ignore"}, source="data_checks.json"),
