@@ -286,6 +286,7 @@ class SpyFlow(FlowSpec):
             self.data_quality,
         )
         self.trials, self.best, self.model = evaluation.trials, evaluation.best, evaluation.model
+        self.strategy = evaluation.strategy
         self.metrics, self.baselines, self.gate = (
             evaluation.metrics,
             evaluation.baselines,
@@ -303,7 +304,7 @@ class SpyFlow(FlowSpec):
     def predict(self):
         """The predictions: the track as traded, the holdout and the latest day by the registered model."""
         made = run_predict(
-            self.model, self.best, self.track, self.training_data, self.settings, self.output_run_id
+            self.model, self.strategy, self.track, self.training_data, self.settings, self.output_run_id
         )
         self.bundle, self.predictions, self.prediction_files = made.bundle, made.predictions, made.files
         self.lake_files["predictions"] = write_lake(
@@ -324,7 +325,8 @@ class SpyFlow(FlowSpec):
             self.training_data,
             self.settings,
             self.data_provenance,
-            pathspec=f"{current.flow_name}/{current.run_id}",
+            # The origin run's id: a resumed run, or one retried after a crash here, registers once.
+            pathspec=f"{current.flow_name}/{self.output_run_id}",
         )
         self.registration, self.champion_comparison = registered.registration, registered.champion_comparison
         self.next(self.end)

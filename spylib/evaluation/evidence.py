@@ -29,6 +29,7 @@ from spylib.core.config import GateConfig, SweepConfig
 from spylib.evaluation.gate import GateDecision, apply_gate
 from spylib.evaluation.selection import Choice, TrialSet, WalkForward, combine_trials, walk_forward_selection
 from spylib.modelling.scoring import ConfigResult, classification_metrics
+from spylib.modelling.strategy import TradeContext
 from spylib.modelling.trading import trading_metrics
 from spylib.modelling.walk_forward import Splits
 from spylib.stats import performance as stats
@@ -183,11 +184,12 @@ def assess(
     *,
     cost_bps: float,
     seed: int,
+    context: TradeContext | None = None,
 ) -> Assessment:
     """Walk-forward selection, the track's and the selection's figures, and the gate's decision: the
     same function for a flow run and for every replication of the gate's simulation."""
     trialset = combine_trials(results, splits)
-    walk = walk_forward_selection(trialset, features, splits, sweep.selection_metric, gate, cost_bps)
+    walk = walk_forward_selection(trialset, features, splits, sweep.selection_metric, gate, cost_bps, context)
     metrics: dict[str, Any] = {
         **track_metrics(walk.track, cost_bps),
         **track_inference(walk.track, seed=seed),

@@ -14,41 +14,27 @@ import numpy as np
 import pandas as pd
 
 from spylib.modelling.scoring import classification_metrics
-from spylib.modelling.trading import filter_mask, position_size, positions, trading_metrics
+from spylib.modelling.strategy import Strategy
+from spylib.modelling.trading import trading_metrics
 from spylib.stats import performance as stats
 
 
-def rule_positions(
-    probability: np.ndarray, frame: pd.DataFrame, rule: dict[str, Any], target_volatility: float
-) -> np.ndarray:
-    """The chosen trade rule (threshold, filter columns, sizing) applied to ``frame``'s rows."""
-    signal = positions(probability, float(rule["threshold"]), filter_mask(frame, rule["filter_columns"]))
-    return signal * position_size(frame, str(rule["sizing"]), target_volatility)
-
-
-def evaluate_holdout(
-    probability: np.ndarray,
-    holdout: pd.DataFrame,
-    rule: dict[str, Any],
-    *,
-    cost_bps: float,
-    target_volatility: float,
-) -> dict[str, Any]:
-    """The final model on the holdout's labelled days, beside buy-and-hold: scored once, after every
-    choice was made."""
+def evaluate_holdout(probability: np.ndarray, holdout: pd.DataFrame, strategy: Strategy) -> dict[str, Any]:
+    """The final model on the holdout's labelled days, traded by the registered ``strategy`` (its
+    positions and cost), beside buy-and-hold: scored once, after every choice was made."""
     labelled = holdout["target_up"].notna().to_numpy()
     frame = holdout[labelled]
     p = probability[labelled]
     fwd = frame["fwd_return"].to_numpy("float64")
-    pos = rule_positions(p, frame, rule, target_volatility)
+    pos = strategy.positions(frame, p)
     y = frame["target_up"].to_numpy("int8")
     auc = stats.auc_with_ci(y, p)
     return {
         **classification_metrics(y, p),
         "auc_ci_low": auc.low,
         "auc_ci_high": auc.high,
-        **trading_metrics(pos, fwd, cost_bps),
-        "buy_and_hold_sharpe_net": trading_metrics(np.ones(len(fwd)), fwd, cost_bps)["sharpe_net"],
+        **trading_metrics(pos, fwd, strategy.cost_bps),
+        "buy_and_hold_sharpe_net": trading_metrics(np.ones(len(fwd)), fwd, strategy.cost_bps)["sharpe_net"],
         "start": str(frame["date"].iloc[0]),
         "end": str(frame["date"].iloc[-1]),
         "note": "the holdout is scored once, after every choice was made; it informs none",

@@ -30,6 +30,7 @@ from spylib.registry.bundle import (
     check_request,
     load_bundle_bytes,
     read_tar_member,
+    request_content_key,
     runtime_versions,
     serialize_bundle,
     sha256_bytes,
@@ -63,8 +64,8 @@ class SageMakerRegistry:
     The SageMaker endpoint comes from boto3's own configuration (``AWS_ENDPOINT_URL``,
     ``AWS_ENDPOINT_URL_SAGEMAKER``), the S3 one from spy-flow's one rule
     (:func:`spylib.storage.s3.s3_endpoint`), which is how tests point them at moto.
-    Concurrent registrations of the same run from two processes are not serialized (SageMaker has no
-    lock); the flow registers once per run.
+    SageMaker has no lock: a registration looks for a package of the same run or content first, and
+    after creating one keeps the lowest of any that raced it (:meth:`keep_first`).
     """
 
     target = "sagemaker"
@@ -102,10 +103,11 @@ class SageMakerRegistry:
         check_request(request)
         image = inference_image(self.image_uri, self.region, runtime_versions()["scikit-learn"])
         self.ensure_group(request.group)
-        existing = self.find_run(request.group, request.run_pathspec)
+        model_bytes = serialize_bundle(request.bundle)
+        key = request_content_key(request, model_bytes)
+        existing = self.find_existing(request.group, request.run_pathspec, key)
         if existing is not None:
             return existing
-        model_bytes = serialize_bundle(request.bundle)
         tarball = build_model_tarball(model_bytes)
         manifest = build_manifest(request, sha256_bytes(model_bytes), sha256_bytes(tarball))
         customer_metadata = build_customer_metadata(request, manifest)
@@ -122,7 +124,7 @@ class SageMakerRegistry:
                 ModelPackageGroupName=request.group,
                 ModelPackageDescription=to_description(
                     request.description
-                    or f"spy-flow model for {request.bundle['symbol']} from {request.run_pathspec}"
+                    or f"spy-flow model for {request.payload['symbol']} from {request.run_pathspec}"
                 ),
                 InferenceSpecification=inference_specification(
                     image, self.s3_uri(f"{base_key}/{TARBALL_FILE}")
@@ -143,7 +145,23 @@ class SageMakerRegistry:
             self.delete_objects(uploaded)
             raise
         description = self.sagemaker.describe_model_package(ModelPackageName=response["ModelPackageArn"])
-        return self.registration_from_description(description, created=True)
+        created = self.registration_from_description(description, created=True)
+        return self.keep_first(created, request.run_pathspec, key, uploaded)
+
+    def keep_first(
+        self, created: Registration, run_pathspec: str, key: str | None, uploaded: list[str]
+    ) -> Registration:
+        """After creating a package: if another process created one for the same run or content at
+        the same time (SageMaker has no lock), the lowest version wins; a later one is deleted with the
+        objects only it uses, and the winner is returned (``created=False``). Every racer sees both
+        packages once both exist, so they agree on the winner."""
+        winner = self.find_existing(created.group, run_pathspec, key)
+        if winner is None or winner.version >= created.version:
+            return created
+        self.sagemaker.delete_model_package(ModelPackageName=created.location)
+        shared = winner.model_uri.rsplit("/", 1)[0] + "/"
+        self.delete_objects([k for k in uploaded if not self.s3_uri(k).startswith(shared)])
+        return winner
 
     def latest_approved(self, group: str) -> RegisteredModel | None:
         """The newest Approved package of ``group`` with its bundle (sha256 checked against the package's
@@ -251,11 +269,20 @@ class SageMakerRegistry:
 
     def find_run(self, group: str, run_pathspec: str) -> Registration | None:
         """The package of ``group`` whose metadata names ``run_pathspec`` (created=False), if any."""
+        return self.find_existing(group, run_pathspec, None)
+
+    def find_existing(self, group: str, run_pathspec: str, key: str | None) -> Registration | None:
+        """The lowest package of ``group`` whose metadata names ``run_pathspec`` or content ``key``
+        (created=False), if any."""
+        found: list[Registration] = []
         for summary in self.list_package_summaries(group):
             description = self.sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
-            if (description.get("CustomerMetadataProperties") or {}).get("run_pathspec") == run_pathspec:
-                return self.registration_from_description(description, created=False)
-        return None
+            metadata = description.get("CustomerMetadataProperties") or {}
+            if metadata.get("run_pathspec") == run_pathspec or (
+                key is not None and metadata.get("content_key") == key
+            ):
+                found.append(self.registration_from_description(description, created=False))
+        return min(found, key=lambda r: r.version) if found else None
 
     def put_verified(self, key: str, data: bytes) -> None:
         """Upload ``data`` with its sha256 as object metadata, then head_object and compare size and hash."""
@@ -373,6 +400,7 @@ def to_description(text: str) -> str:
 
 def build_customer_metadata(request: RegistrationRequest, manifest: dict[str, Any]) -> dict[str, str]:
     """CustomerMetadataProperties: provenance and the model sha256 the loader checks (values <= 256)."""
+    bundle = request.payload
     metadata = {
         "run_pathspec": request.run_pathspec,
         "data_fingerprint": request.data_fingerprint,
@@ -380,22 +408,27 @@ def build_customer_metadata(request: RegistrationRequest, manifest: dict[str, An
         "model_sha256": manifest["model_sha256"],
         "tarball_sha256": manifest["tarball_sha256"],
         "gate_reasons": " / ".join(request.gate_reasons),
-        "threshold": repr(float(request.bundle["threshold"])),
-        "symbol": request.bundle["symbol"],
-        "label_convention": request.bundle["label_convention"],
-        "feature_count": str(len(request.bundle["feature_columns"])),
+        "threshold": repr(float(bundle["threshold"])),
+        "symbol": bundle["symbol"],
+        "label_convention": bundle["label_convention"],
+        "feature_count": str(len(bundle["feature_columns"])),
         "sklearn_version": manifest["sklearn_version"],
         "python_version": manifest[PICKLED_WITH]["python"],
         "numpy_version": manifest[PICKLED_WITH]["numpy"],
         "joblib_version": manifest[PICKLED_WITH]["joblib"],
     }
-    features = " ".join(request.bundle["feature_columns"])
+    features = " ".join(bundle["feature_columns"])
     if len(features) <= METADATA_VALUE_MAX:  # omitted when too long: the bundle has the full list
         metadata["feature_columns"] = features
+    metadata.update(strategy_metadata(manifest["strategy"]))
+    if manifest.get("provenance") is not None:
+        metadata.update(provenance_metadata(manifest["provenance"], str(manifest["content_key"])))
     safe = {key: to_metadata_value(value) for key, value in metadata.items()}
-    for key in ("run_pathspec", "model_sha256"):
+    for key in ("run_pathspec", "model_sha256", "content_key"):
+        if key not in metadata:
+            continue
         if safe[key] != metadata[key]:
-            # These two are compared exactly later, so they must survive unchanged.
+            # These are compared exactly later, so they must survive unchanged.
             raise ConfigError(
                 f"{metadata[key]!r} cannot be stored as SageMaker metadata (only letters, digits, spaces, "
                 "_.:/=+-@ and at most 256 characters)",
@@ -403,3 +436,35 @@ def build_customer_metadata(request: RegistrationRequest, manifest: dict[str, An
                 key=key,
             )
     return safe
+
+
+def strategy_metadata(strategy: dict[str, Any]) -> dict[str, str]:
+    """The strategy's parameters as metadata values (the full JSON is in metrics.json)."""
+    sizing = strategy["sizing"]
+    return {
+        "strategy_model": str(strategy["model"]["config_id"]),
+        "strategy_filter": " ".join(strategy["regime_filter"]["columns"]) or "none",
+        "strategy_sizing": str(sizing["kind"]),
+        "strategy_target_volatility": repr(float(sizing["target_volatility"])),
+        "strategy_volatility_window": str(sizing["window"]),
+        "strategy_cost_bps": repr(float(strategy["cost_bps"])),
+    }
+
+
+def provenance_metadata(provenance: dict[str, Any], key: str) -> dict[str, str]:
+    """The provenance as metadata values, and the content key :meth:`SageMakerRegistry.find_existing`
+    looks for."""
+    return {
+        "content_key": key,
+        "source_kind": str(provenance["source_kind"]),
+        "data_first_date": str(provenance["first_date"]),
+        "data_last_date": str(provenance["last_date"]),
+        "symbols": " ".join(provenance["symbols"]),
+        "sweep_config_sha256": str(provenance["sweep_config_sha256"]),
+        "gate_config_sha256": str(provenance["gate_config_sha256"]),
+        "seed": str(provenance["seed"]),
+        "shuffle_labels": "true" if provenance["shuffle_labels"] else "false",
+        "control": "true"
+        if provenance["source_kind"] == "synthetic" or provenance["shuffle_labels"]
+        else "false",
+    }

@@ -103,7 +103,7 @@ def test_register_versions_metadata_and_artifacts(sagemaker: Any, s3: Any) -> No
     assert any(k.endswith("/reference_profile.json") for k in keys)
     bucket, key = split_s3_uri(first.model_uri)
     with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
-        assert sorted(tar.getnames()) == ["code/inference.py", "model.joblib"]
+        assert sorted(tar.getnames()) == ["code/inference.py", "code/rule.py", "model.joblib"]
 
 
 def test_latest_approved_and_later_approval(s3: Any, sagemaker: Any) -> None:

@@ -24,6 +24,7 @@ from spylib.registry import RegistrationRequest, open_registry
 from spylib.storage import sql
 from spylib.storage.lake import write_table
 from tests.helpers.lake_frames import make_frame
+from tests.helpers.strategies import strategy_for
 
 GROUP = "spy-direction"
 FEATURES = ["ret_1d", "rsi_14"]
@@ -36,7 +37,9 @@ def tiny_bundle(seed: int) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     x = pd.DataFrame(rng.normal(size=(40, 2)), columns=FEATURES)
     y = (x["ret_1d"] + 0.3 * rng.normal(size=40) > 0).astype(int)
-    return make_bundle(LogisticRegression().fit(x, y), FEATURES, 0.55, ["trend_ok"], "close_to_close", "SPY")
+    return make_bundle(
+        LogisticRegression().fit(x, y), strategy_for(FEATURES, 0.55, ["trend_ok"])
+    ).to_payload()
 
 
 def request(run: str, status: str, reasons: list[str], sharpe: float) -> RegistrationRequest:

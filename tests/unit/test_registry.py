@@ -237,9 +237,11 @@ def register_in_child(root: str, run: str, barrier: Any, hold_seconds: float) ->
     """Runs in a spawned process: wait at the barrier, then register (slowed down inside the lock)."""
     real_write = LocalRegistry.write_version_files
 
-    def slow_write(directory: Path, request: RegistrationRequest, version: int) -> dict[str, Any]:
+    def slow_write(
+        directory: Path, request: RegistrationRequest, version: int, model_bytes: bytes
+    ) -> dict[str, Any]:
         time.sleep(hold_seconds)  # widen the critical section so the two writers surely overlap
-        return real_write(directory, request, version)
+        return real_write(directory, request, version, model_bytes)
 
     LocalRegistry.write_version_files = staticmethod(slow_write)  # type: ignore[method-assign]
     barrier.wait()
@@ -288,7 +290,7 @@ def test_two_processes_same_run_register_once(tmp_path: Path) -> None:
 def import_inference_from_tarball(tmp_path: Path, tarball: bytes) -> tuple[Any, Path]:
     model_dir = tmp_path / "model"
     with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
-        assert sorted(tar.getnames()) == ["code/inference.py", "model.joblib"]
+        assert sorted(tar.getnames()) == ["code/inference.py", "code/rule.py", "model.joblib"]
         tar.extractall(model_dir, filter="data")
     spec = importlib.util.spec_from_file_location("shipped_inference", model_dir / "code" / "inference.py")
     assert spec is not None
@@ -314,8 +316,11 @@ def test_inference_handlers_from_the_tarball(tmp_path: Path) -> None:
     assert prediction["signal"].tolist() == [1, 0, 0]  # high prob; low prob; filter off
     text, content_type = inference.output_fn(prediction, "text/csv")
     assert content_type == "text/csv"
-    assert text.splitlines()[0] == "probability,signal"
+    assert text.splitlines()[0] == "probability,signal,position"
     assert len(text.splitlines()) == 4
+    # The trade rule comes from the tarball's code/rule.py, not from an installed spylib.
+    assert Path(inference.trade_rule.__file__) == model_dir / "code" / "rule.py"
+    assert prediction["position"].tolist() == [1.0, 0.0, 0.0]
     body_json, content_type = inference.output_fn(prediction, "application/json")
     assert content_type == "application/json"
     assert [row["signal"] for row in json.loads(body_json)] == [1, 0, 0]

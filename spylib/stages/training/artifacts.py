@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from spylib.modelling.strategy import ModelBundle, Strategy
 from spylib.modelling.walk_forward import Splits
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class Evaluation:
 
     trials: pd.DataFrame
     best: dict[str, Any]
+    strategy: Strategy
     model: Any
     metrics: dict[str, Any]
     baselines: pd.DataFrame
@@ -65,7 +67,7 @@ class Evaluation:
 class Prediction:
     """The predict step's artifacts: the registered bundle, the predictions and where they went."""
 
-    bundle: dict[str, Any]
+    bundle: ModelBundle
     predictions: pd.DataFrame
     files: dict[str, str]
 

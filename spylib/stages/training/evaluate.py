@@ -41,21 +41,33 @@ def run_evaluate(
     from spylib.evaluation.baselines import BASELINE_COLUMNS, baseline_table
     from spylib.evaluation.evidence import assess, power_summary
     from spylib.evaluation.holdout import evaluate_holdout, permutation_importance_table
-    from spylib.evaluation.selection import chosen_trial
+    from spylib.evaluation.selection import chosen_strategy, chosen_trial
     from spylib.evaluation.simulation import load_simulated_power
     from spylib.modelling.models import fit_model, predict_up_probability
+    from spylib.modelling.strategy import TradeContext
     from spylib.reporting.evaluation_card import evaluation_report
 
     sweep, features, splits, cols = settings.sweep, data.features, data.splits, list(data.feature_columns)
     results = [r for batch in task_results for r in batch]
+    context = TradeContext(
+        settings.symbol, tuple(cols), settings.execution, settings.cost_bps, sweep.target_volatility
+    )
     verdict = assess(
-        results, features, splits, sweep, settings.gate, cost_bps=settings.cost_bps, seed=settings.seed
+        results,
+        features,
+        splits,
+        sweep,
+        settings.gate,
+        cost_bps=settings.cost_bps,
+        seed=settings.seed,
+        context=context,
     )
     trialset, walk, gate = verdict.trialset, verdict.walk, verdict.decision
     print(
         f"evaluate: {trialset.n_trials} trials; the selection was made again at {len(walk.refits)} refit dates"
     )
     best = chosen_trial(trialset, walk.final)
+    strategy = chosen_strategy(trialset, walk.final, context)
     spec = next(r.spec for r in results if r.spec.config_id == best["config_id"])
     final_rows = features.iloc[splits.final_train_rows()]
     final_rows = final_rows[final_rows["target_up"].notna()]
@@ -64,13 +76,7 @@ def run_evaluate(
     holdout: dict[str, Any] = {}
     if "holdout" in splits:
         frame = data.segment("holdout")
-        holdout = evaluate_holdout(
-            predict_up_probability(model, frame[cols]),
-            frame,
-            best,
-            cost_bps=settings.cost_bps,
-            target_volatility=sweep.target_volatility,
-        )
+        holdout = evaluate_holdout(predict_up_probability(model, frame[cols]), frame, strategy)
     power = power_summary(metrics, settings.gate, load_simulated_power())
     chosen_columns = {k: v for k, v in metrics.items() if k in BASELINE_COLUMNS}
     baselines = baseline_table(features, cols, splits, settings.cost_bps, chosen=chosen_columns)
@@ -97,6 +103,7 @@ def run_evaluate(
     return Evaluation(
         trialset.trials,
         best,
+        strategy,
         model,
         metrics,
         baselines,

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from spylib.stages.settings import TrainingSettings
 from spylib.stages.training.artifacts import Prediction, TrainingData
 
+if TYPE_CHECKING:
+    from spylib.modelling.strategy import Strategy
+
 
 def run_predict(
     model: Any,
-    best: Mapping[str, Any],
+    strategy: Strategy,
     track: pd.DataFrame,
     data: TrainingData,
     settings: TrainingSettings,
@@ -22,16 +24,7 @@ def run_predict(
     from spylib.modelling.models import make_bundle
     from spylib.modelling.predictions import batch_predictions, write_predictions
 
-    bundle = make_bundle(
-        model,
-        data.feature_columns,
-        float(best["threshold"]),
-        best["filter_columns"],
-        settings.execution,
-        settings.symbol,
-        sizing=str(best["sizing"]),
-        target_volatility=settings.sweep.target_volatility,
-    )
+    bundle = make_bundle(model, strategy)
     predictions = batch_predictions(bundle, data.features, data.splits, track, model_version=f"run-{run_id}")
     files = write_predictions(predictions, settings.output_dir, run_id)
     return Prediction(bundle, predictions, files)
