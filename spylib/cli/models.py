@@ -178,6 +178,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             ]
         )
     )
+    print_strategy_and_provenance(metadata)
     reasons = [str(r) for r in metadata.get("gate_reasons") or []]
     failed = failed_reasons(metadata)
     print(f"\ngate reasons ({len(failed)} of {len(reasons)} checks failed)")
@@ -186,6 +187,39 @@ def cmd_show(args: argparse.Namespace) -> int:
     print("\nmetrics")
     print(render_pairs(list(metrics.items())) if metrics else f"  {MISSING}")
     return 0
+
+
+def print_strategy_and_provenance(metadata: Mapping[str, Any]) -> None:
+    """The registered strategy (what PredictFlow, the serving image and monitoring apply) and what
+    trained the version; a version registered before they were recorded says so."""
+    from spylib.core.errors import SpyFlowError
+    from spylib.modelling.strategy import Strategy
+    from spylib.registry.provenance import Provenance
+
+    print("\nstrategy")
+    try:
+        raw = metadata.get("strategy")
+        lines = (
+            Strategy.from_dict(raw).describe()
+            if isinstance(raw, dict)
+            else ["not recorded (registered before it was)"]
+        )
+    except SpyFlowError as exc:
+        lines = [f"unreadable: {exc}"]
+    print("\n".join(f"  {line}" for line in lines))
+    print("\nprovenance")
+    try:
+        raw = metadata.get("provenance")
+        lines = (
+            Provenance.from_dict(raw).describe()
+            if isinstance(raw, dict)
+            else ["not recorded (registered before it was)"]
+        )
+    except SpyFlowError as exc:
+        lines = [f"unreadable: {exc}"]
+    print("\n".join(f"  {line}" for line in lines))
+    if metadata.get("content_key"):
+        print(f"  content key: {metadata['content_key']}")
 
 
 def set_status(args: argparse.Namespace, status: ApprovalStatus) -> int:

@@ -26,7 +26,6 @@ import pandas as pd
 
 from spylib.core.errors import ConfigError
 from spylib.modelling import rule
-from spylib.modelling.trading import strategy_returns
 
 STRATEGY_FORMAT_VERSION = 1
 BUNDLE_FORMAT_VERSION = 1
@@ -110,6 +109,9 @@ class Strategy:
 
     def net_returns(self, positions: npt.ArrayLike, fwd_return: npt.ArrayLike) -> FloatArray:
         """Net returns of holding ``positions`` (costs on every change, the first from flat)."""
+        # Imported here: trading needs scipy (~1 s), which readers of a registry never do.
+        from spylib.modelling.trading import strategy_returns
+
         return strategy_returns(positions, fwd_return, self.cost_bps)[1]
 
     @property
@@ -206,12 +208,11 @@ class Strategy:
 
     def describe(self) -> list[str]:
         """The strategy in plain lines (``spy-flow show``)."""
-        params = json.dumps(dict(self.model.params), sort_keys=True)
         return [
             f"symbol: {self.symbol}; execution: {self.execution.replace('_', '-')}",
-            f"model: {self.model.config_id} ({self.model.family} {params})",
+            f"model: {self.model.config_id}",
             f"features ({len(self.feature_columns)}): {', '.join(self.feature_columns)}",
-            f"signal: long when P(up) >= {self.threshold:.2f} and regime filter {self.regime_filter.name}",
+            f"signal: long when P(up) >= {self.threshold:g} and regime filter {self.regime_filter.name}",
             f"sizing: {self.sizing.describe()}",
             f"cost: {self.cost_bps:g} bps per side, charged on every position change",
         ]

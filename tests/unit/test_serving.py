@@ -171,7 +171,9 @@ def post(app: Any, body: bytes | str, content_type: str, accept: str | None = No
 
 def csv_scores(text: str, header: bool = True) -> pd.DataFrame:
     return pd.read_csv(
-        io.StringIO(text), header=0 if header else None, names=None if header else ["probability", "signal", "position"]
+        io.StringIO(text),
+        header=0 if header else None,
+        names=None if header else ["probability", "signal", "position"],
     )
 
 

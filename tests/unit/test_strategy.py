@@ -55,13 +55,17 @@ SEED = 7
 
 
 def test_the_json_form_round_trips_and_refuses_another_version() -> None:
-    strategy = strategy_for(["ret_5", "rsi_14"], 0.55, ["trend_up"], sizing="vol_target", target_volatility=0.12)
+    strategy = strategy_for(
+        ["ret_5", "rsi_14"], 0.55, ["trend_up"], sizing="vol_target", target_volatility=0.12
+    )
     assert Strategy.from_dict(json.loads(json.dumps(strategy.to_dict()))) == strategy
     assert strategy.input_columns == ["ret_5", "rsi_14", "trend_up", "vol_20"]
     with pytest.raises(ConfigError, match="strategy_format_version"):
         Strategy.from_dict({**strategy.to_dict(), "strategy_format_version": 2})
     with pytest.raises(ConfigError, match="sizing.kind"):
-        Strategy.from_dict({**strategy.to_dict(), "sizing": {**strategy.to_dict()["sizing"], "kind": "kelly"}})
+        Strategy.from_dict(
+            {**strategy.to_dict(), "sizing": {**strategy.to_dict()["sizing"], "kind": "kelly"}}
+        )
     with pytest.raises(ConfigError, match="threshold"):
         Strategy.from_dict({**strategy.to_dict(), "threshold": "high"})
 
@@ -89,7 +93,9 @@ def run() -> dict:
         list(features["date"]), features["target_up"].notna().to_numpy(), SWEEP.walk_forward, 1
     )
     cols = feature_columns()
-    results = [score_configuration(spec, features, cols, splits, SWEEP, COST_BPS, SEED) for spec in SWEEP.models]
+    results = [
+        score_configuration(spec, features, cols, splits, SWEEP, COST_BPS, SEED) for spec in SWEEP.models
+    ]
     context = TradeContext("SPY", tuple(cols), "close_to_close", COST_BPS, SWEEP.target_volatility)
     verdict = assess(results, features, splits, SWEEP, LENIENT, cost_bps=COST_BPS, seed=SEED, context=context)
     track, last = verdict.walk.track, splits.traded_blocks[-1]
@@ -113,7 +119,9 @@ def register_block_model(root: Path, run: dict) -> None:
     bundle: ModelBundle = run["bundle"]
     features = run["features"]
     profile = reference_profile(features, run["cols"])
-    provenance = Provenance("file", "prices.csv", "fp", "2001-01-02", "2005-03-18", ("SPY", "QQQ"), "s", "g", "c", 7, False)
+    provenance = Provenance(
+        "file", "prices.csv", "fp", "2001-01-02", "2005-03-18", ("SPY", "QQQ"), "s", "g", "c", 7, False
+    )
     LocalRegistry(root).register(
         RegistrationRequest(
             group="spy-direction",
@@ -193,15 +201,21 @@ def test_the_serving_handlers_give_the_track(run: dict, tmp_path: Path) -> None:
     block = run["block"]
     rows = run["features"].set_index("date").loc[block["date"]].reset_index()
     body = rows[inference.model_columns(loaded)].to_csv(index=False)
-    text, _ = inference.output_fn(inference.predict_fn(inference.input_fn(body, "text/csv"), loaded), "text/csv")
+    text, _ = inference.output_fn(
+        inference.predict_fn(inference.input_fn(body, "text/csv"), loaded), "text/csv"
+    )
     answer = pd.read_csv(io.StringIO(text))
     np.testing.assert_array_equal(answer["probability"].to_numpy(), block["probability"].to_numpy())
     np.testing.assert_array_equal(answer["position"].to_numpy(), block["position"].to_numpy())
 
 
 def test_predict_flow_refuses_a_control_and_other_symbols(run: dict, tmp_path: Path) -> None:
-    synthetic = Provenance("synthetic", "synthetic:edge=0.3", "fp", "a", "b", ("SPY", "QQQ"), "s", "g", "c", 1, False)
-    with pytest.raises(ConfigError, match="is a control .trained on a synthetic market.; controls are never served"):
+    synthetic = Provenance(
+        "synthetic", "synthetic:edge=0.3", "fp", "a", "b", ("SPY", "QQQ"), "s", "g", "c", 1, False
+    )
+    with pytest.raises(
+        ConfigError, match="is a control .trained on a synthetic market.; controls are never served"
+    ):
         daily.check_servable("g/v1", synthetic, ("SPY", "QQQ"), source="registry")
     shuffled = Provenance("file", "x.csv", "fp", "a", "b", ("SPY", "QQQ"), "s", "g", "c", 1, True)
     with pytest.raises(ConfigError, match="shuffled labels"):
