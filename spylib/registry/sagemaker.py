@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import json
 import re
+import time
 import unicodedata
 from typing import Any
 
@@ -56,6 +57,9 @@ BUCKET_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 # letters, numbers, space separators and ``_.:/=+-@`` (checked against botocore's service model).
 METADATA_VALUE_MAX = 256
 METADATA_ALLOWED_PUNCTUATION = frozenset("_.:/=+-@")
+# How long a registration waits for a concurrent run of the same content to create its package.
+CLAIM_WAIT_SECONDS = 120.0
+CLAIM_POLL_SECONDS = 0.5
 
 
 class SageMakerRegistry:
@@ -64,8 +68,9 @@ class SageMakerRegistry:
     The SageMaker endpoint comes from boto3's own configuration (``AWS_ENDPOINT_URL``,
     ``AWS_ENDPOINT_URL_SAGEMAKER``), the S3 one from spy-flow's one rule
     (:func:`spylib.storage.s3.s3_endpoint`), which is how tests point them at moto.
-    SageMaker has no lock: a registration looks for a package of the same run or content first, and
-    after creating one keeps the lowest of any that raced it (:meth:`keep_first`).
+    SageMaker has no lock: a registration looks for a package of the same run or content first, then
+    claims the content in S3 with a conditional put (:meth:`claim_content`), so of two concurrent
+    runs of identical content one creates the package and the other returns it.
     """
 
     target = "sagemaker"
@@ -108,6 +113,19 @@ class SageMakerRegistry:
         existing = self.find_existing(request.group, request.run_pathspec, key)
         if existing is not None:
             return existing
+        if key is not None:
+            claim = self.claim_content(request.group, key, request.run_pathspec)
+            if claim is not None:  # another run of the same content registered it meanwhile
+                return claim
+        try:
+            return self.create_version(request, model_bytes, image)
+        except BaseException:
+            if key is not None:
+                self.delete_objects([self.claim_key(request.group, key)])
+            raise
+
+    def create_version(self, request: RegistrationRequest, model_bytes: bytes, image: str) -> Registration:
+        """Upload the artifacts and create the package (the objects are removed if that fails)."""
         tarball = build_model_tarball(model_bytes)
         manifest = build_manifest(request, sha256_bytes(model_bytes), sha256_bytes(tarball))
         customer_metadata = build_customer_metadata(request, manifest)
@@ -145,23 +163,7 @@ class SageMakerRegistry:
             self.delete_objects(uploaded)
             raise
         description = self.sagemaker.describe_model_package(ModelPackageName=response["ModelPackageArn"])
-        created = self.registration_from_description(description, created=True)
-        return self.keep_first(created, request.run_pathspec, key, uploaded)
-
-    def keep_first(
-        self, created: Registration, run_pathspec: str, key: str | None, uploaded: list[str]
-    ) -> Registration:
-        """After creating a package: if another process created one for the same run or content at
-        the same time (SageMaker has no lock), the lowest version wins; a later one is deleted with the
-        objects only it uses, and the winner is returned (``created=False``). Every racer sees both
-        packages once both exist, so they agree on the winner."""
-        winner = self.find_existing(created.group, run_pathspec, key)
-        if winner is None or winner.version >= created.version:
-            return created
-        self.sagemaker.delete_model_package(ModelPackageName=created.location)
-        shared = winner.model_uri.rsplit("/", 1)[0] + "/"
-        self.delete_objects([k for k in uploaded if not self.s3_uri(k).startswith(shared)])
-        return winner
+        return self.registration_from_description(description, created=True)
 
     def latest_approved(self, group: str) -> RegisteredModel | None:
         """The newest Approved package of ``group`` with its bundle (sha256 checked against the package's
@@ -266,6 +268,56 @@ class SageMakerRegistry:
             if not token:
                 return summaries
             kwargs["NextToken"] = token
+
+    def claim_key(self, group: str, key: str) -> str:
+        """``{prefix}/{group}/claims/{content key}.json``: who registers that content."""
+        return "/".join(p for p in (self.prefix, group, "claims", f"{key}.json") if p)
+
+    def claim_content(self, group: str, key: str, run_pathspec: str) -> Registration | None:
+        """Claim content ``key`` for ``run_pathspec`` with a conditional put (``If-None-Match: *``:
+        exactly one of several concurrent writers succeeds). None when the claim is ours (a new claim,
+        or our own from an attempt that crashed): go on and create the package. When another run holds
+        it, wait for its package and return it; ConfigError if none appears in
+        ``CLAIM_WAIT_SECONDS`` (that run crashed: its claim names the object to delete)."""
+        from botocore.exceptions import ClientError
+
+        claim = self.claim_key(group, key)
+        body = dump_json({"run_pathspec": run_pathspec, "claimed": dt.datetime.now(dt.UTC).isoformat()})
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=claim, Body=body, IfNoneMatch="*")
+            return None
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
+                raise
+        holder = json.loads(self.get_object_bytes(self.s3_uri(claim))).get("run_pathspec")
+        if holder == run_pathspec:
+            return None
+        deadline = time.monotonic() + CLAIM_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            found = self.find_existing(group, run_pathspec, key)
+            if found is not None:
+                return found
+            if not self.object_exists(claim):  # the holder failed and withdrew its claim: try again
+                return self.claim_content(group, key, run_pathspec)
+            time.sleep(CLAIM_POLL_SECONDS)
+        raise ConfigError(
+            f"run {holder} claimed this content ({key}) but registered no package in {CLAIM_WAIT_SECONDS} s; "
+            f"if it crashed, delete {self.s3_uri(claim)} and register again",
+            source="SageMaker registry",
+            key="content_key",
+        )
+
+    def object_exists(self, key: str) -> bool:
+        """Whether ``s3://{bucket}/{key}`` exists (a 404 is False; any other error is raised)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
 
     def find_run(self, group: str, run_pathspec: str) -> Registration | None:
         """The package of ``group`` whose metadata names ``run_pathspec`` (created=False), if any."""
