@@ -248,7 +248,7 @@ def register_in_child(
     LocalRegistry.write_version_files = staticmethod(slow_write)  # type: ignore[method-assign]
     barrier.wait()
     start = time.monotonic()
-    extra = {"provenance": make_provenance()} if provenance else {}
+    extra: dict[str, Any] = {"provenance": make_provenance()} if provenance else {}
     registration = LocalRegistry(root).register(make_request(run, **extra))
     return registration.version, registration.created, time.monotonic() - start
 
@@ -318,7 +318,9 @@ def test_a_control_registers_only_in_a_control_group(tmp_path: Path) -> None:
     synthetic = make_provenance(source_kind="synthetic", source="synthetic:edge=0.3")
     with pytest.raises(
         ConfigError,
-        match="a control model .trained on a synthetic market. registers only in a group ending in '-control'",
+        match=re.escape(
+            "a control model (trained on a synthetic market) registers only in a group ending in '-control'"
+        ),
     ):
         reg.register(make_request("SpyFlow/1", provenance=synthetic))
     assert reg.list_versions("spy-direction") == []
