@@ -622,38 +622,36 @@ class Serving:
 
 
 def last_block_replay(data: Any) -> dict[str, Any]:
-    """The last traded block of a run as it was traded: the block's chosen trial (``refits``), its
-    configuration fitted on the block's training rows with the run's seed (as the walk-forward fitted
-    it), bundled with the trial's strategy; the tarball SageMaker would serve; the block's track rows."""
-    from spylib.core.config import ModelSpec
-    from spylib.modelling.models import fit_model, make_bundle
+    """The last traded block of a run as it was traded (``traded_block_bundle``: the block's chosen
+    trial fitted on the block's training rows with the run's seed, with the trial's strategy); the
+    tarball SageMaker would serve; the block's track rows."""
+    from spylib.evaluation.holdout import traded_block_bundle
     from spylib.modelling.strategy import TradeContext
     from spylib.registry import build_model_tarball, serialize_bundle
 
     training, settings, track = data.training_data, data.settings, data.track
     refit = data.refits.iloc[-1]
-    trial = data.trials.iloc[int(refit["trial_id"])].to_dict()
-    block = next(b for b in training.splits.traded_blocks if b.name == refit["block"])
-    cols = list(training.feature_columns)
-    train = training.features.iloc[block.train_rows()]
-    train = train[train["target_up"].notna()]
-    spec = ModelSpec(str(trial["family"]), json.loads(str(trial["params"])))
-    estimator = fit_model(
-        spec,
-        train[cols],
-        train["target_up"].to_numpy("int8"),
-        settings.seed,
+    context = TradeContext(
+        settings.symbol,
+        tuple(training.feature_columns),
+        settings.execution,
+        settings.cost_bps,
+        settings.sweep.target_volatility,
+    )
+    bundle = traded_block_bundle(
+        training.features,
+        training.splits,
+        data.trials.iloc[int(refit["trial_id"])].to_dict(),
+        str(refit["block"]),
+        context,
+        seed=settings.seed,
         shuffle_labels=settings.shuffle_labels,
     )
-    context = TradeContext(
-        settings.symbol, tuple(cols), settings.execution, settings.cost_bps, settings.sweep.target_volatility
-    )
-    bundle = make_bundle(estimator, context.strategy(trial))
     return {
-        "name": str(block.name),
+        "name": str(refit["block"]),
         "payload": bundle.to_payload(),
         "tarball": build_model_tarball(serialize_bundle(bundle)),
-        "block": track[track["block"] == block.name].reset_index(drop=True),
+        "block": track[track["block"] == refit["block"]].reset_index(drop=True),
         "track": track,
     }
 

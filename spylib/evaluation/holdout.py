@@ -7,15 +7,19 @@ on the last traded block, by the chosen configuration fitted on that block's own
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from spylib.core.config import ModelSpec
+from spylib.modelling.models import fit_model, make_bundle
 from spylib.modelling.scoring import classification_metrics
-from spylib.modelling.strategy import Strategy
+from spylib.modelling.strategy import ModelBundle, Strategy, TradeContext
 from spylib.modelling.trading import trading_metrics
+from spylib.modelling.walk_forward import Splits
 from spylib.stats import performance as stats
 
 
@@ -65,3 +69,28 @@ def permutation_importance_table(
         }
     )
     return table.sort_values("auc_drop_mean", ascending=False, ignore_index=True)
+
+
+def traded_block_bundle(
+    features: pd.DataFrame,
+    splits: Splits,
+    trial: Mapping[str, Any],
+    block_name: str,
+    context: TradeContext,
+    *,
+    seed: int,
+    shuffle_labels: bool = False,
+) -> ModelBundle:
+    """A traded block as it was traded: ``trial``'s configuration fitted on the block's training rows
+    with the run's seed (as the walk-forward fitted it), bundled with the trial's strategy. Applied to
+    the block's rows it gives the track's positions exactly; the parity checks replay it through
+    PredictFlow and the serving container."""
+    block = next(b for b in splits.traded_blocks if b.name == block_name)
+    cols = list(context.feature_columns)
+    train = features.iloc[block.train_rows()]
+    train = train[train["target_up"].notna()]
+    spec = ModelSpec(str(trial["family"]), json.loads(str(trial["params"])))
+    estimator = fit_model(
+        spec, train[cols], train["target_up"].to_numpy("int8"), seed, shuffle_labels=shuffle_labels
+    )
+    return make_bundle(estimator, context.strategy(trial))

@@ -23,9 +23,10 @@ from spylib.core.config import GateConfig, ModelSpec, SweepConfig, WalkForwardCo
 from spylib.core.conventions import PERIODS_PER_YEAR
 from spylib.core.errors import ConfigError
 from spylib.evaluation.evidence import assess
+from spylib.evaluation.holdout import traded_block_bundle
 from spylib.features.table import build_features, feature_columns
 from spylib.modelling import rule
-from spylib.modelling.models import apply_bundle, fit_model, make_bundle
+from spylib.modelling.models import apply_bundle
 from spylib.modelling.scoring import score_configuration
 from spylib.modelling.strategy import ModelBundle, Strategy, TradeContext
 from spylib.modelling.trading import strategy_returns
@@ -101,16 +102,13 @@ def run() -> dict:
     verdict = assess(results, features, splits, SWEEP, LENIENT, cost_bps=COST_BPS, seed=SEED, context=context)
     track, last = verdict.walk.track, splits.traded_blocks[-1]
     chosen = verdict.trialset.trials.iloc[int(verdict.walk.refits["trial_id"].iloc[-1])].to_dict()
-    spec = next(r.spec for r in results if r.spec.config_id == chosen["config_id"])
-    train = features.iloc[last.train_rows()]
-    train = train[train["target_up"].notna()]
-    model = fit_model(spec, train[cols], train["target_up"].to_numpy("int8"), SEED)  # as scoring fitted it
+    bundle = traded_block_bundle(features, splits, chosen, last.name, context, seed=SEED)
     return {
         "prices": prices,
         "features": features,
         "track": track,
         "block": track[track["block"] == last.name].reset_index(drop=True),
-        "bundle": make_bundle(model, context.strategy(chosen)),
+        "bundle": bundle,
         "cols": cols,
     }
 
