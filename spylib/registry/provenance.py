@@ -153,3 +153,35 @@ def content_key(model_sha256: str, strategy: Mapping[str, Any], provenance: Prov
     """sha256 of the model bytes' sha256, the strategy's and the provenance's canonical JSON."""
     document = {"model_sha256": model_sha256, "strategy": strategy, "provenance": provenance.to_dict()}
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+def strategy_metadata(strategy: dict[str, Any]) -> dict[str, str]:
+    """The strategy's parameters as SageMaker metadata values (the full JSON is in metrics.json)."""
+    sizing = strategy["sizing"]
+    return {
+        "strategy_model": str(strategy["model"]["config_id"]),
+        "strategy_filter": " ".join(strategy["regime_filter"]["columns"]) or "none",
+        "strategy_sizing": str(sizing["kind"]),
+        "strategy_target_volatility": repr(float(sizing["target_volatility"])),
+        "strategy_volatility_window": str(sizing["window"]),
+        "strategy_cost_bps": repr(float(strategy["cost_bps"])),
+    }
+
+
+def provenance_metadata(provenance: dict[str, Any], key: str) -> dict[str, str]:
+    """The provenance as SageMaker metadata values, and the content key the SageMaker registry looks
+    for before it creates a package."""
+    return {
+        "content_key": key,
+        "source_kind": str(provenance["source_kind"]),
+        "data_first_date": str(provenance["first_date"]),
+        "data_last_date": str(provenance["last_date"]),
+        "symbols": " ".join(provenance["symbols"]),
+        "sweep_config_sha256": str(provenance["sweep_config_sha256"]),
+        "gate_config_sha256": str(provenance["gate_config_sha256"]),
+        "seed": str(provenance["seed"]),
+        "shuffle_labels": "true" if provenance["shuffle_labels"] else "false",
+        "control": "true"
+        if provenance["source_kind"] == "synthetic" or provenance["shuffle_labels"]
+        else "false",
+    }

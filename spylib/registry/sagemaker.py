@@ -49,6 +49,7 @@ from spylib.registry.protocol import (
     RegistrationRequest,
     check_status,
 )
+from spylib.registry.provenance import provenance_metadata, strategy_metadata
 from spylib.storage.s3 import read_s3_bytes, s3_endpoint, split_s3_uri
 
 # S3 bucket naming rule (3-63 lowercase letters, digits, dots, hyphens): a bad prefix fails at once.
@@ -488,35 +489,3 @@ def build_customer_metadata(request: RegistrationRequest, manifest: dict[str, An
                 key=key,
             )
     return safe
-
-
-def strategy_metadata(strategy: dict[str, Any]) -> dict[str, str]:
-    """The strategy's parameters as metadata values (the full JSON is in metrics.json)."""
-    sizing = strategy["sizing"]
-    return {
-        "strategy_model": str(strategy["model"]["config_id"]),
-        "strategy_filter": " ".join(strategy["regime_filter"]["columns"]) or "none",
-        "strategy_sizing": str(sizing["kind"]),
-        "strategy_target_volatility": repr(float(sizing["target_volatility"])),
-        "strategy_volatility_window": str(sizing["window"]),
-        "strategy_cost_bps": repr(float(strategy["cost_bps"])),
-    }
-
-
-def provenance_metadata(provenance: dict[str, Any], key: str) -> dict[str, str]:
-    """The provenance as metadata values, and the content key :meth:`SageMakerRegistry.find_existing`
-    looks for."""
-    return {
-        "content_key": key,
-        "source_kind": str(provenance["source_kind"]),
-        "data_first_date": str(provenance["first_date"]),
-        "data_last_date": str(provenance["last_date"]),
-        "symbols": " ".join(provenance["symbols"]),
-        "sweep_config_sha256": str(provenance["sweep_config_sha256"]),
-        "gate_config_sha256": str(provenance["gate_config_sha256"]),
-        "seed": str(provenance["seed"]),
-        "shuffle_labels": "true" if provenance["shuffle_labels"] else "false",
-        "control": "true"
-        if provenance["source_kind"] == "synthetic" or provenance["shuffle_labels"]
-        else "false",
-    }
