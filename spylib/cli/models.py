@@ -264,7 +264,7 @@ def cmd_latest(args: argparse.Namespace) -> int:
     lake = args.lake or env_or(LAKE_ENV)
     literal = "'" + name.replace("'", "''") + "'"
     frame = query(
-        "SELECT date, symbol, probability, signal, target_up, fwd_return, run_id FROM predictions "
+        "SELECT date, symbol, probability, signal, position, target_up, fwd_return, run_id FROM predictions "
         f"WHERE model_version = {literal} ORDER BY date DESC, run_id DESC LIMIT 1",
         lake,
     )
@@ -272,8 +272,12 @@ def cmd_latest(args: argparse.Namespace) -> int:
         print(f"no prediction by {name} in the lake {lake} yet")
         return 0
     row = frame.iloc[0]
-    action = "LONG" if int(row["signal"]) == 1 else "FLAT"
-    print(f"latest prediction ({lake}): {action}, threshold {format_value(model.bundle.get('threshold'))}")
+    action = f"LONG {float(row['position']):.2f}" if int(row["signal"]) == 1 else "FLAT"
+    sizing = model.bundle.get("sizing", "long_flat")
+    print(
+        f"latest prediction ({lake}): {action}, threshold {format_value(model.bundle.get('threshold'))}, "
+        f"sizing {sizing}"
+    )
     print(render_table(list(frame.columns), frame.astype(object).to_numpy().tolist()))
     return 0
 
