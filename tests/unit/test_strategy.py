@@ -103,6 +103,12 @@ def run() -> dict:
     track, last = verdict.walk.track, splits.traded_blocks[-1]
     chosen = verdict.trialset.trials.iloc[int(verdict.walk.refits["trial_id"].iloc[-1])].to_dict()
     bundle = traded_block_bundle(features, splits, chosen, last.name, context, seed=SEED)
+    # Applying the strategy gives the positions the trial was scored with (the one rule, two callers).
+    trial = int(verdict.walk.refits["trial_id"].iloc[-1])
+    here = verdict.trialset.block == last.index
+    np.testing.assert_array_equal(
+        track.loc[track["block"] == last.name, "position"].to_numpy(), verdict.trialset.positions[here, trial]
+    )
     return {
         "prices": prices,
         "features": features,
