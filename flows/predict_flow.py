@@ -12,11 +12,12 @@ Steps (each a few lines of wiring; the logic lives in ``spylib.stages.daily`` an
                this run and the last runs); card, PNGs and ``monitoring.json`` beside the predictions;
 * ``end``      the verdict; with ``--fail-on-alert true`` an alert fails the run (non-zero exit).
 
-Every step measures its own duration and peak memory into the artifact ``step_resources``.
+Every step measures its own duration and peak memory into the artifact ``step_resources`` and prints
+expected errors as one line: both applied once by the ``StepDecorators`` flow mutator.
 
-Run: ``python flows/predict_flow.py run [--as-of YYYY-MM-DD]``. Deploy the daily schedule (22:30 UTC,
-Monday to Friday, after the US close) with
-``SPYFLOW_FAIL_ON_ALERT=true python flows/predict_flow.py step-functions create``.
+Run: ``python flows/predict_flow.py run [--as-of YYYY-MM-DD]``. Deploy the daily schedule (the
+``schedule`` Config, ``flows/config/predict_schedule.json``: 22:30 UTC, Monday to Friday, after the US
+close) with ``SPYFLOW_FAIL_ON_ALERT=true python flows/predict_flow.py step-functions create``.
 """
 
 from __future__ import annotations
@@ -25,20 +26,24 @@ from spylib.core.runtime import ensure_metaflow_user
 
 ensure_metaflow_user()  # before metaflow is imported: it refuses the user name "root"
 
-from metaflow import FlowSpec, Parameter, card, current, schedule, step  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-from spylib.monitoring import alert_message, health_trend, measure_resources  # noqa: E402
+from metaflow import Config, FlowSpec, Parameter, card, config_expr, current, schedule, step  # noqa: E402
+from metaflow.exception import MetaflowException  # noqa: E402
+
+from spylib.core import outputs  # noqa: E402
+from spylib.core.errors import ConfigError  # noqa: E402
+from spylib.monitoring import alert_message, health_trend  # noqa: E402
 from spylib.monitoring.card import card_items, prediction_line  # noqa: E402
 from spylib.monitoring.track_record import monitoring_predictions  # noqa: E402
 from spylib.stages import daily  # noqa: E402
 from spylib.stages.cards import to_card_components  # noqa: E402
-from spylib.stages.errors import one_line_errors  # noqa: E402
-from spylib.stages.settings import build_daily_settings, check_run_io  # noqa: E402
+from spylib.stages.flow_decorators import StepDecorators  # noqa: E402
+from spylib.stages.settings import build_daily_settings, check_run_io, config_from_text  # noqa: E402
 from spylib.stages.step_history import read_step_stats  # noqa: E402
 
-# AWS (EventBridge) cron: minute hour day-of-month month day-of-week year, in UTC. 22:30 UTC is
-# 17:30/18:30 in New York: after the 16:00 close and the closing auction prints, all year round.
-DAILY_CRON = "30 22 ? * MON-FRI *"
+CONFIG_DIR = Path(__file__).resolve().parent / "config"
+SCHEDULE, SCHEDULE_FILE = outputs.SCHEDULE_CONFIGS["PredictFlow"]
 # The Parameters passed by name to build_daily_settings.
 PARAMETERS: tuple[str, ...] = (
     "source",
@@ -57,18 +62,46 @@ PARAMETERS: tuple[str, ...] = (
 )
 
 
-@schedule(cron=DAILY_CRON)
+class InvalidConfig(MetaflowException):
+    headline = "Invalid config"
+
+
+def parse_schedule(text: str) -> dict:
+    """The schedule Config, validated whole before ``@schedule`` reads it: one line when it is wrong."""
+    try:
+        return config_from_text(SCHEDULE, text)
+    except ConfigError as exc:
+        raise InvalidConfig(str(exc)) from None
+
+
+# The daily schedule once deployed (`step-functions create`): an EventBridge cron in UTC from the
+# `schedule` config; 22:30 UTC is 17:30/18:30 in New York, after the 16:00 close and the closing
+# auction prints, all year round. A plain `run` ignores it.
+@StepDecorators(measure=True)
+@schedule(cron=config_expr("schedule.cron"))
 class PredictFlow(FlowSpec):
     """Daily: latest Approved model -> ingest + features -> predict (lake) -> monitor (card, PNGs)."""
 
+    schedule_config = Config(
+        SCHEDULE,
+        default=str(CONFIG_DIR / SCHEDULE_FILE),
+        help=f'JSON file with the daily schedule of a deployed flow, {{"cron": "..."}}: an EventBridge cron '
+        f"in UTC (default flows/config/{SCHEDULE_FILE}: 22:30, Monday to Friday).",
+        parser=parse_schedule,
+    )
+
     source = Parameter(
         "source",
-        default=lambda ctx: daily.env_default("SPYFLOW_SOURCE", "embedded"),
+        default=lambda ctx: outputs.env_or(outputs.SOURCE_ENV),
         help="Default $SPYFLOW_SOURCE or 'embedded'. As for SpyFlow ('embedded' stand-ins, or a CSV/Parquet path or s3:// template with {symbol}), "
         "or 'yfinance' for live Yahoo Finance prices (pip install 'spy-flow[live]'; needs network).",
     )
-    symbol = Parameter("symbol", default="SPY", help="The traded symbol (must match the model's).")
-    benchmark = Parameter("benchmark", default="QQQ", help="The benchmark the model was trained with.")
+    symbol = Parameter(
+        "symbol", default=outputs.DEFAULT_SYMBOL, help="The traded symbol (must match the model's)."
+    )
+    benchmark = Parameter(
+        "benchmark", default=outputs.DEFAULT_BENCHMARK, help="The benchmark the model was trained with."
+    )
     as_of = Parameter(
         "as-of",
         default="",
@@ -78,25 +111,29 @@ class PredictFlow(FlowSpec):
         "extra-features", default="", help="The model's 'module:function' user features, if it has any."
     )
     output_dir = Parameter(
-        "output-dir", default="data", help="Root of local outputs (predictions/run_id=.../ with PNGs)."
+        "output-dir",
+        default=outputs.DEFAULT_OUTPUT_DIR,
+        help="Root of local outputs (predictions/run_id=.../ with PNGs).",
     )
     lake_root = Parameter(
         "lake-root",
-        default=lambda ctx: daily.env_default("SPYFLOW_LAKE_ROOT", "data/lake"),
+        default=lambda ctx: outputs.env_or(outputs.LAKE_ENV),
         help="The Parquet lake holding the predictions table (dir or s3://). Default $SPYFLOW_LAKE_ROOT or data/lake.",
     )
     registry = Parameter(
         "registry",
-        default=lambda ctx: daily.env_default("SPYFLOW_REGISTRY", "local"),
+        default=lambda ctx: outputs.env_or(outputs.REGISTRY_ENV),
         help="Model registry target: 'local' or 'sagemaker'. Default $SPYFLOW_REGISTRY or local.",
     )
     registry_location = Parameter(
         "registry-location",
-        default=lambda ctx: daily.env_default("SPYFLOW_REGISTRY_LOCATION", "data/registry"),
+        default=lambda ctx: outputs.env_or(outputs.LOCATION_ENV),
         help="Local registry directory, or the s3:// prefix of the SageMaker model artifacts. "
         "Default $SPYFLOW_REGISTRY_LOCATION or data/registry.",
     )
-    model_group = Parameter("model-group", default="spy-direction", help="Model package group name.")
+    model_group = Parameter(
+        "model-group", default=outputs.DEFAULT_MODEL_GROUP, help="Model package group name."
+    )
     history_runs = Parameter(
         "history-runs", default=10, type=int, help="Previous runs compared in the pipeline-health checks."
     )
@@ -116,89 +153,79 @@ class PredictFlow(FlowSpec):
     )
 
     @step
-    @one_line_errors
     def start(self):
         """Validate the parameters; load the latest Approved model and its reference profile."""
-        with measure_resources() as self.step_resources:
-            self.settings = build_daily_settings(**{name: getattr(self, name) for name in PARAMETERS})
-            check_run_io(self.settings)  # sources readable, output and lake writable: before any work
-            self.model = daily.load_approved_model(self.settings)
-            print(
-                f"Model {self.model.model_version} (sha256 {self.model.model_sha256[:16]}) from "
-                f"{self.model.location}"
-            )
+        self.settings = build_daily_settings(**{name: getattr(self, name) for name in PARAMETERS})
+        check_run_io(self.settings)  # sources readable, output and lake writable: before any work
+        self.model = daily.load_approved_model(self.settings)
+        print(
+            f"Model {self.model.model_version} (sha256 {self.model.model_sha256[:16]}) from "
+            f"{self.model.location}"
+        )
         self.next(self.ingest)
 
     @step
-    @one_line_errors
     def ingest(self):
         """Load, validate and align the symbol and its benchmark, cut at the as-of day; then the training
         feature code with the model's label convention."""
-        with measure_resources() as self.step_resources:
-            data = daily.run_ingest(self.settings)
-            self.prices, self.data_provenance, self.as_of_date = data.prices, data.provenance, data.as_of
-            self.feature_table = daily.run_features(self.prices, self.settings, self.model, self.as_of_date)
+        data = daily.run_ingest(self.settings)
+        self.prices, self.data_provenance, self.as_of_date = data.prices, data.provenance, data.as_of
+        self.feature_table = daily.run_features(self.prices, self.settings, self.model, self.as_of_date)
         self.next(self.predict)
 
     @step
-    @one_line_errors
     def predict(self):
         """Predict the next trading day; write it to the lake (no duplicates, outcomes filled)."""
-        with measure_resources() as self.step_resources:
-            predicted = daily.run_predict(
-                self.model, self.feature_table, self.settings, self.as_of_date, str(current.run_id)
-            )
-            self.prediction, self.track_record = predicted.today, predicted.track
-            self.lake_files = predicted.files
-            print(prediction_line(self.prediction, self.model))
+        predicted = daily.run_predict(
+            self.model, self.feature_table, self.settings, self.as_of_date, str(current.run_id)
+        )
+        self.prediction, self.track_record = predicted.today, predicted.track
+        self.lake_files = predicted.files
+        print(prediction_line(self.prediction, self.model))
         self.next(self.monitor)
 
     @card(type="blank", id="monitoring")
     @step
-    @one_line_errors
     def monitor(self):
         """All checks; the card, the PNGs and monitoring.json beside the predictions."""
-        with measure_resources() as self.step_resources:
-            stats = read_step_stats(str(current.flow_name), str(current.run_id), self.settings.history_runs)
-            self.step_stats, self.step_history = stats.current, stats.history
-            self.monitored_predictions = monitoring_predictions(
-                self.track_record, self.model, self.feature_table, self.settings.replay_days
-            )
-            monitored = daily.run_daily_monitoring(
-                self.model.profile,
-                self.feature_table,
-                self.monitored_predictions,
-                self.step_stats,
-                self.step_history,
-                cost_bps=self.model.cost_bps,
-            )
-            report, self.rolling = monitored.report, monitored.rolling
-            self.monitoring, self.monitoring_status = report.to_dict(), report.status
-            saved = daily.save_outputs(
-                report,
-                self.monitored_predictions,
-                self.track_record,
-                self.rolling,
-                self.step_stats,
-                self.step_history,
-                self.settings.output_dir,
-                str(current.run_id),
-            )
-            self.output_files = saved.files
-            trend = health_trend(self.step_stats, self.step_history)
-            items = card_items(
-                report, self.prediction, self.model, self.monitored_predictions, saved.figures, trend
-            )
-            current.card.extend(to_card_components(items))
-            self.message = alert_message(report, self.model.model_version, self.as_of_date)
+        stats = read_step_stats(str(current.flow_name), str(current.run_id), self.settings.history_runs)
+        self.step_stats, self.step_history = stats.current, stats.history
+        self.monitored_predictions = monitoring_predictions(
+            self.track_record, self.model, self.feature_table, self.settings.replay_days
+        )
+        monitored = daily.run_daily_monitoring(
+            self.model.profile,
+            self.feature_table,
+            self.monitored_predictions,
+            self.step_stats,
+            self.step_history,
+            cost_bps=self.model.cost_bps,
+        )
+        report, self.rolling = monitored.report, monitored.rolling
+        self.monitoring, self.monitoring_status = report.to_dict(), report.status
+        saved = daily.save_outputs(
+            report,
+            self.monitored_predictions,
+            self.track_record,
+            self.rolling,
+            self.step_stats,
+            self.step_history,
+            self.settings.output_dir,
+            str(current.run_id),
+        )
+        self.output_files = saved.files
+        trend = health_trend(self.step_stats, self.step_history)
+        items = card_items(
+            report, self.prediction, self.model, self.monitored_predictions, saved.figures, trend
+        )
+        current.card.extend(to_card_components(items))
+        self.message = alert_message(report, self.model.model_version, self.as_of_date)
         self.next(self.end)
 
     @step
-    @one_line_errors
     def end(self):
         """The verdict; an alert with --fail-on-alert fails the run."""
-        with measure_resources() as self.step_resources:
-            daily.finish(self.monitoring, self.message, self.settings.fail_on_alert)
+        daily.finish(self.monitoring, self.message, self.settings.fail_on_alert)
 
 
 if __name__ == "__main__":

@@ -1,21 +1,26 @@
 """SpyFlow: will SPY close higher on the next trading day?
 
-Steps (each a few lines of wiring; the logic lives in ``spylib``):
+Steps (each a few lines of wiring: one call to ``spylib.stages.training.<step>.run_<step>``, whose
+result's fields are the artifacts the step sets):
 
 * ``start``    validate the parameters and the config files (sweep, gate, resources, schedule, data checks),
                that the source files can be read and the output, lake and registry locations written;
 * ``ingest``   load SPY and its benchmark (embedded stand-ins, CSV/Parquet, local or s3://), validate, align;
 * ``features`` indicators and labels; the look-ahead audit runs on every run;
-* ``split``    named date segments with gaps, and purged walk-forward folds over train + validation;
-* ``train``    ``foreach`` configuration of the sweep: out-of-fold trials, then a refit on train + validation;
-* ``evaluate`` the join: all trials, selection on out-of-fold figures, one test evaluation, baselines,
-               deflated Sharpe and PBO, the quality gate, and the evaluation card;
-* ``predict``  batch predictions for test, production and the latest day, written as Parquet and CSV;
-* ``register`` the model, its metrics and the gate's decision in the model registry;
+* ``split``    the burn-in, the walk-forward blocks (purged, embargoed) and the optional untouched holdout;
+* ``train``    ``foreach`` batch of the sweep's configurations: each fitted on the days before every block
+               and predicting the block (out-of-fold trials);
+* ``evaluate`` the join: the walk-forward selection and its track, the evidence (deflated Sharpe, PSR,
+               the test against buy-and-hold, CSCV), the baselines, the quality gate, the evaluation card;
+* ``predict``  the registered bundle's predictions: the track as traded, the holdout and the latest day,
+               written as Parquet and CSV;
+* ``register`` the model, its evidence and the gate's decision in the model registry (against the champion);
 * ``end``      publish the run's lake files (staged until now: a failed run is invisible to readers),
                then the verdict and where everything is.
 
-Run ``python flows/spy_flow.py run``; inspect with ``metaflow.Flow("SpyFlow").latest_run``.
+Every step carries ``one_line_step_errors`` and the ``resources`` Config's cpu and memory where it names
+the step, applied once by the ``StepDecorators`` flow mutator. Run ``python flows/spy_flow.py run``;
+inspect with ``metaflow.Flow("SpyFlow").latest_run``.
 """
 
 from __future__ import annotations
@@ -33,26 +38,26 @@ from metaflow import (  # noqa: E402
     card,
     config_expr,
     current,
-    resources,
     schedule,
     step,
 )
 from metaflow.exception import MetaflowException  # noqa: E402
 
+from spylib.core import outputs  # noqa: E402
 from spylib.core.errors import ConfigError  # noqa: E402
-from spylib.evaluation.gate import GateDecision  # noqa: E402
 from spylib.registry.images import metaflow_batch_image  # noqa: E402
 from spylib.stages.cards import to_card_components  # noqa: E402
-from spylib.stages.errors import one_line_errors  # noqa: E402
+from spylib.stages.flow_decorators import StepDecorators  # noqa: E402
 from spylib.stages.settings import build_training_settings, check_run_io, config_from_text  # noqa: E402
+from spylib.stages.training.artifacts import set_artifacts  # noqa: E402
 from spylib.stages.training.evaluate import run_evaluate  # noqa: E402
 from spylib.stages.training.features import run_features  # noqa: E402
 from spylib.stages.training.ingest import run_ingest  # noqa: E402
 from spylib.stages.training.predict import run_predict  # noqa: E402
-from spylib.stages.training.publish import publish_lake, register_catalog, write_lake  # noqa: E402
+from spylib.stages.training.publish import run_end  # noqa: E402
 from spylib.stages.training.register import run_register  # noqa: E402
-from spylib.stages.training.split import batch_configs, run_split  # noqa: E402
-from spylib.stages.training.summary import run_summary  # noqa: E402
+from spylib.stages.training.split import run_split  # noqa: E402
+from spylib.stages.training.summary import RunOutputs, run_summary  # noqa: E402
 from spylib.stages.training.train import run_train  # noqa: E402
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
@@ -95,8 +100,12 @@ def config_parser(name: str):
     return parse
 
 
+SCHEDULE, SCHEDULE_FILE = outputs.SCHEDULE_CONFIGS["SpyFlow"]
+
+
 # Retraining on a schedule once deployed (`step-functions create`): weekly by default, after the week's
 # last close; the cron comes from the `schedule` config. A plain `run` ignores it.
+@StepDecorators(resources_config="resources")
 @schedule(cron=config_expr("schedule.cron"))
 class SpyFlow(FlowSpec):
     """Next-day SPY direction: ingest -> features -> split -> train (foreach) -> evaluate -> predict -> register."""
@@ -114,11 +123,11 @@ class SpyFlow(FlowSpec):
         parser=config_parser("gate"),
     )
     schedule_config = Config(
-        "schedule",
-        default=str(CONFIG_DIR / "schedule.json"),
-        help='JSON file with the retraining schedule of a deployed flow: {"cron": "0 6 ? * SAT *"} '
-        "(an EventBridge cron in UTC; weekly, Saturday 06:00, by default).",
-        parser=config_parser("schedule"),
+        SCHEDULE,
+        default=str(CONFIG_DIR / SCHEDULE_FILE),
+        help=f'JSON file with the retraining schedule of a deployed flow, {{"cron": "..."}}: an EventBridge '
+        f"cron in UTC (default flows/config/{SCHEDULE_FILE}: weekly, Saturday 06:00).",
+        parser=config_parser(SCHEDULE),
     )
     resources_config = Config(
         "resources",
@@ -141,8 +150,10 @@ class SpyFlow(FlowSpec):
         "with {symbol} or {symbol_lower} (e.g. 'data/{symbol_lower}_daily.csv'), or a synthetic control market "
         "'synthetic:edge=E[,years=Y,seed=S]' whose next-day return has a planted edge E (0 = none).",
     )
-    symbol = Parameter("symbol", default="SPY", help="The traded symbol.")
-    benchmark = Parameter("benchmark", default="QQQ", help="The benchmark for relative strength.")
+    symbol = Parameter("symbol", default=outputs.DEFAULT_SYMBOL, help="The traded symbol.")
+    benchmark = Parameter(
+        "benchmark", default=outputs.DEFAULT_BENCHMARK, help="The benchmark for relative strength."
+    )
     holdout_start = Parameter(
         "holdout-start",
         default="",
@@ -175,10 +186,12 @@ class SpyFlow(FlowSpec):
         default="",
         help="Comma-separated 'module:function' user features, each audited for look-ahead.",
     )
-    output_dir = Parameter("output-dir", default="data", help="Root of local outputs (predictions).")
+    output_dir = Parameter(
+        "output-dir", default=outputs.DEFAULT_OUTPUT_DIR, help="Root of local outputs (predictions)."
+    )
     lake_root = Parameter(
         "lake-root",
-        default="data/lake",
+        default=outputs.DEFAULT_LAKE_ROOT,
         help="Parquet lake (prices, features, predictions; Hive partitions symbol=/year=): a directory or an "
         "s3:// prefix; '' turns the lake off.",
     )
@@ -187,13 +200,17 @@ class SpyFlow(FlowSpec):
         default="",
         help="If set (and the lake is on s3://), register the lake's tables in Glue.",
     )
-    registry = Parameter("registry", default="local", help="Model registry target: 'local' or 'sagemaker'.")
+    registry = Parameter(
+        "registry", default=outputs.DEFAULT_REGISTRY, help="Model registry target: 'local' or 'sagemaker'."
+    )
     registry_location = Parameter(
         "registry-location",
-        default="data/registry",
+        default=outputs.DEFAULT_REGISTRY_LOCATION,
         help="Local registry directory, or the s3:// prefix for SageMaker model artifacts.",
     )
-    model_group = Parameter("model-group", default="spy-direction", help="Model package group name.")
+    model_group = Parameter(
+        "model-group", default=outputs.DEFAULT_MODEL_GROUP, help="Model package group name."
+    )
     sagemaker_image_uri = Parameter(
         "sagemaker-image-uri",
         default=metaflow_batch_image,
@@ -203,7 +220,6 @@ class SpyFlow(FlowSpec):
     )
 
     @step
-    @one_line_errors
     def start(self):
         """Validate every parameter and config, the sources and the output locations, before any work."""
         settings = build_training_settings(
@@ -221,60 +237,40 @@ class SpyFlow(FlowSpec):
         self.output_run_id = str(current.run_id)
         self.next(self.ingest)
 
-    @resources(cpu=resources_config.ingest.cpu, memory=resources_config.ingest.memory)
     @step
-    @one_line_errors
     def ingest(self):
-        """Load, validate and align the symbol and its benchmark."""
-        ingested = run_ingest(self.settings)
-        self.prices, self.data_provenance = ingested.prices, ingested.provenance
-        self.lake_files = {"prices": write_lake(self.prices, "prices", self.settings, self.output_run_id)}
+        """Load, validate and align the symbol and its benchmark; stage the prices in the lake."""
+        set_artifacts(self, run_ingest(self.settings, self.output_run_id))
         self.next(self.features)
 
-    @resources(cpu=resources_config.features.cpu, memory=resources_config.features.memory)
     @step
-    @one_line_errors
     def features(self):
-        """Features and labels; the look-ahead audit (fails the run naming the feature); stale opens."""
-        made = run_features(self.prices, self.settings)
-        # `features` is the public artifact (read it with the Client); inside the flow `self.features`
-        # is this step's method, so later steps read the same object as `feature_table` (stored once:
-        # Metaflow's datastore is content-addressed).
-        self.features = self.feature_table = made.table
-        self.feature_columns, self.leakage_audit, self.data_quality = (
-            made.feature_columns,
-            made.audit,
-            made.data_quality,
-        )
-        self.lake_files["features"] = write_lake(made.table, "features", self.settings, self.output_run_id)
+        """Features and labels; the look-ahead audit (fails the run naming the feature); stale opens.
+        Sets ``features`` (the public artifact) and ``feature_table``, the same stored object that later
+        steps read: inside the flow ``self.features`` is this method."""
+        set_artifacts(self, run_features(self.prices, self.settings, self.output_run_id, self.lake_files))
         self.next(self.split)
 
     @step
-    @one_line_errors
     def split(self):
         """Burn-in, walk-forward blocks and the optional holdout; the configurations to sweep."""
-        self.training_data = run_split(
-            self.feature_table, self.feature_columns, self.data_quality, self.settings
+        set_artifacts(
+            self, run_split(self.feature_table, self.feature_columns, self.data_quality, self.settings.plan)
         )
-        self.splits = self.training_data.splits
-        self.configs = list(self.settings.sweep.models)
-        self.config_batches = batch_configs(self.configs, self.settings.configs_per_task)
         self.next(self.train, foreach="config_batches")
 
-    @resources(cpu=resources_config.train.cpu, memory=resources_config.train.memory)
     @step
-    @one_line_errors
     def train(self):
         """One batch of configurations: each fitted on the days before every walk-forward block and
         predicting the block."""
         assert self.input is not None  # a foreach task always has its item
-        self.results = run_train(self.input, self.training_data, self.settings)
+        set_artifacts(
+            self, run_train(self.input, self.training_data, self.settings.plan, self.settings.cost_bps)
+        )
         self.next(self.evaluate)
 
     @card(type="blank", id="evaluation")
-    @resources(cpu=resources_config.evaluate.cpu, memory=resources_config.evaluate.memory)
     @step
-    @one_line_errors
     def evaluate(self, inputs):
         """The walk-forward selection, the track, the baselines, the evidence and the gate."""
         self.merge_artifacts(inputs, exclude=["results"])
@@ -285,42 +281,32 @@ class SpyFlow(FlowSpec):
             self.data_provenance,
             self.data_quality,
         )
-        self.trials, self.best, self.model = evaluation.trials, evaluation.best, evaluation.model
-        self.strategy = evaluation.strategy
-        self.metrics, self.baselines, self.gate = (
-            evaluation.metrics,
-            evaluation.baselines,
-            evaluation.gate.to_dict(),
-        )
-        self.track, self.refits, self.power = evaluation.track, evaluation.refits, evaluation.power
-        self.importance, self.holdout_metrics = evaluation.importance, evaluation.holdout_metrics
+        set_artifacts(self, evaluation)
         current.card.extend(to_card_components(evaluation.card_items))
         self.evaluate_task_id = str(current.task_id)  # where the evaluation card is
         self.next(self.predict)
 
-    @resources(cpu=resources_config.predict.cpu, memory=resources_config.predict.memory)
     @step
-    @one_line_errors
     def predict(self):
         """The predictions: the track as traded, the holdout and the latest day by the registered model."""
         made = run_predict(
-            self.model, self.strategy, self.track, self.training_data, self.settings, self.output_run_id
+            self.model,
+            self.strategy,
+            self.track,
+            self.training_data,
+            self.settings,
+            self.output_run_id,
+            self.lake_files,
         )
-        self.bundle, self.predictions, self.prediction_files = made.bundle, made.predictions, made.files
-        self.lake_files["predictions"] = write_lake(
-            self.predictions, "predictions", self.settings, self.output_run_id
-        )
-        self.glue_catalog = register_catalog(self.settings)
+        set_artifacts(self, made)
         self.next(self.register)
 
     @step
-    @one_line_errors
     def register(self):
-        """Register the model with its metrics and the gate's decision (atomic; idempotent per run)."""
+        """Register the model with its evidence and the gate's decision (atomic; idempotent per run)."""
         registered = run_register(
             self.bundle,
-            self.metrics,
-            GateDecision.from_dict(self.gate),
+            (self.evidence, self.gate_decision),
             self.track,
             self.training_data,
             self.settings,
@@ -328,29 +314,23 @@ class SpyFlow(FlowSpec):
             # The origin run's id: a resumed run, or one retried after a crash here, registers once.
             pathspec=f"{current.flow_name}/{self.output_run_id}",
         )
-        self.registration, self.champion_comparison = registered.registration, registered.champion_comparison
+        set_artifacts(self, registered)
         self.next(self.end)
 
     @step
-    @one_line_errors
     def end(self):
         """Publish the run's lake files (staged so far); the verdict, a short results table, and where the
         card, predictions, lake and registry are."""
-        published = publish_lake(self.settings, self.output_run_id, self.glue_catalog)
-        self.lake_publication, self.glue_catalog = published["publication"], published["glue_catalog"]
-        print(
-            run_summary(
-                flow_file="flows/spy_flow.py",
-                run_id=str(current.run_id),
-                evaluate_task=self.evaluate_task_id,
-                gate=self.gate,
-                metrics=self.metrics,
-                baselines=self.baselines,
-                registration=self.registration,
-                prediction_files=self.prediction_files,
-                lake_root=self.settings.lake_root,
-            )
+        set_artifacts(self, run_end(self.settings.outputs, self.output_run_id, self.glue_catalog))
+        where = RunOutputs(
+            flow_file="flows/spy_flow.py",
+            run_id=str(current.run_id),
+            evaluate_task=self.evaluate_task_id,
+            prediction_files=self.prediction_files,
+            lake_root=self.settings.outputs.lake_root,
+            registration=self.registration,
         )
+        print(run_summary(self.gate_decision, self.evidence, self.baselines, where))
 
 
 if __name__ == "__main__":

@@ -632,11 +632,11 @@ def last_block_replay(data: Any) -> dict[str, Any]:
     training, settings, track = data.training_data, data.settings, data.track
     refit = data.refits.iloc[-1]
     context = TradeContext(
-        settings.symbol,
+        settings.data.symbol,
         tuple(training.feature_columns),
-        settings.execution,
+        settings.plan.execution,
         settings.cost_bps,
-        settings.sweep.target_volatility,
+        settings.plan.sweep.target_volatility,
     )
     bundle = traded_block_bundle(
         training.features,
@@ -644,8 +644,8 @@ def last_block_replay(data: Any) -> dict[str, Any]:
         data.trials.iloc[int(refit["trial_id"])].to_dict(),
         str(refit["block"]),
         context,
-        seed=settings.seed,
-        shuffle_labels=settings.shuffle_labels,
+        seed=settings.plan.seed,
+        shuffle_labels=settings.plan.shuffle_labels,
     )
     return {
         "name": str(refit["block"]),

@@ -7,7 +7,7 @@
 ``reject``     reject a version
 ``latest``     the model PredictFlow uses (sha256 checked) and its latest prediction
 ``runs``       a flow's latest runs with their verdict and the commands to open their cards
-``sql``        SQL over the Parquet lake with DuckDB (also ``spy-sql``)
+``sql``        SQL over the Parquet lake with DuckDB
 ``ddl``        the Athena DDL of the lake's tables
 =============  ===========================================================================
 

@@ -1,6 +1,6 @@
 """``spy-flow sql | ddl``: SQL over the Parquet lake with DuckDB, and the Athena DDL of its tables.
 
-Thin wrappers of :mod:`spylib.storage.sql` (``spy-sql`` stays as the older name of the same functions).
+Thin wrappers of :mod:`spylib.storage.sql`.
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from spylib.cli.models import LAKE_ENV, env_or
 from spylib.cli.table import SQL_DIGITS, render_table
+from spylib.core.outputs import LAKE_ENV, env_or
 from spylib.storage.s3 import is_s3_uri, split_s3_uri
 
 PLACEHOLDER_LOCATION = "s3://YOUR-BUCKET/lake"

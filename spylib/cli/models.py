@@ -2,14 +2,13 @@
 
 Every command opens the registry with :func:`spylib.registry.open_registry` and uses the
 :class:`~spylib.registry.ModelRegistry` methods, so the same words work for the local directory and
-the SageMaker Model Registry. The defaults follow PredictFlow's: ``$SPYFLOW_REGISTRY`` or ``local``,
-``$SPYFLOW_REGISTRY_LOCATION`` or ``data/registry``, ``$SPYFLOW_LAKE_ROOT`` or ``data/lake``.
+the SageMaker Model Registry. The defaults follow PredictFlow's (:mod:`spylib.core.outputs`):
+``$SPYFLOW_REGISTRY``, ``$SPYFLOW_REGISTRY_LOCATION`` and ``$SPYFLOW_LAKE_ROOT``, else the defaults.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -17,17 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from spylib.cli.table import MISSING, format_time, format_value, render_pairs, render_table
 from spylib.core.errors import ConfigError
+from spylib.core.outputs import DEFAULT_MODEL_GROUP, LAKE_ENV, LOCATION_ENV, REGISTRY_ENV, env_or
 
 if TYPE_CHECKING:
     from spylib.registry import ApprovalStatus, ModelRegistry, Registration
 
-DEFAULT_GROUP = "spy-direction"
-# (variable, fallback): the Parameter defaults of flows/predict_flow.py (``daily.env_default``; not
-# imported from there because spylib.stages.daily takes ~2 s to import, too slow for a command line).
-REGISTRY_ENV = ("SPYFLOW_REGISTRY", "local")
-LOCATION_ENV = ("SPYFLOW_REGISTRY_LOCATION", "data/registry")
-LAKE_ENV = ("SPYFLOW_LAKE_ROOT", "data/lake")
-# The headline metrics of a registered SpyFlow run (keys of the ``metrics`` the evaluate step computes).
+# The headline metrics of a registered SpyFlow run: fields of spylib.evaluation.evidence.Evidence, read
+# from the registered dict by name (importing the evaluation takes seconds; a unit test checks the names).
 HEADLINE_METRICS = (
     ("net Sharpe", "sharpe_net"),
     ("B&H Sharpe", "buy_and_hold_sharpe_net"),
@@ -36,12 +31,6 @@ HEADLINE_METRICS = (
 # A gate reason reads "<check> FAILED: <value> (required ...)" (spylib.evaluation.gate.GateCheck.reason).
 FAILED_MARK = " FAILED"
 VERSION_PATTERN = re.compile(r"(?:(?P<group>[A-Za-z0-9-]+)/)?v?(?P<version>\d+)")
-
-
-def env_or(variable: tuple[str, str]) -> str:
-    """``$name`` when it is set and not blank, else the fallback (as ``spylib.stages.daily.env_default``)."""
-    name, fallback = variable
-    return os.environ.get(name, "").strip() or fallback
 
 
 def add_registry_options(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +48,7 @@ def add_registry_options(parser: argparse.ArgumentParser) -> None:
         f"(default ${LOCATION_ENV[0]} or {LOCATION_ENV[1]})",
     )
     parser.add_argument(
-        "--group", default=DEFAULT_GROUP, help=f"model package group (default {DEFAULT_GROUP})"
+        "--group", default=DEFAULT_MODEL_GROUP, help=f"model package group (default {DEFAULT_MODEL_GROUP})"
     )
 
 

@@ -9,17 +9,14 @@ quietly fall back to a default.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from spylib.core.errors import ConfigError
 
-ExecutionConvention = Literal["close_to_close", "open_to_open"]
 EXECUTION_CONVENTIONS: tuple[str, ...] = ("close_to_close", "open_to_open")
 # Rows a label spans per convention: close t -> close t+1 (1); open t+1 -> open t+2 (2).
 LABEL_HORIZON: dict[str, int] = {"close_to_close": 1, "open_to_open": 2}
@@ -439,24 +436,6 @@ def parse_data_checks(raw: Mapping[str, Any], source: str = "data checks config"
         else:
             values[key] = float(value)
     return DataChecks(**values)
-
-
-def load_json_config(path: str | Path) -> dict[str, Any]:
-    """Read a JSON config file; a syntax error names the file, line and column."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", source=str(p)) from exc
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", source=str(p)
-        ) from exc
-    if not isinstance(value, dict):
-        raise ConfigError("expected a JSON object at the top level", source=str(p))
-    return value
 
 
 def parse_holdout_start(value: str, source: str = "--holdout-start") -> date | None:

@@ -20,10 +20,9 @@ import numpy as np
 import pandas as pd
 
 from spylib.core.errors import ConfigError, SpyFlowError
-from spylib.data.price_files import DATE_FORMATS, LAYOUTS
+from spylib.data.price_files import DATE_FORMATS, LAYOUTS, LIVE_SOURCE
 from spylib.data.prices import PriceData, normalize_prices, prices_fingerprint
 
-LIVE_SOURCE = "yfinance"
 INSTALL_HINT = "pip install 'spy-flow[live]'"
 
 

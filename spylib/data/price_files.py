@@ -52,7 +52,7 @@ LAYOUTS: dict[str, dict[str, str]] = {
 DATE_FORMATS: dict[str, str] = {"yahoo": "%Y-%m-%d", "yfinance": "%Y-%m-%d", "seed": "%m/%d/%Y"}
 
 EMBEDDED = "embedded"
-LIVE_SOURCE = "yfinance"  # spylib.data.live.LIVE_SOURCE (not imported: it needs yfinance's module)
+LIVE_SOURCE = "yfinance"  # the --source of live prices (spylib.data.live)
 SYNTHETIC_PREFIX = "synthetic:"
 TEMPLATE_FIELDS: tuple[str, ...] = ("symbol", "symbol_lower")
 SYMBOL_PATTERN = r"^(?=.*[A-Za-z0-9])[A-Za-z0-9.^=-]{1,20}$"

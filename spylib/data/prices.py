@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -204,19 +203,15 @@ def normalize_prices(
     source: str,
     *,
     today: date | None = None,
-    max_gap_days: int | None = None,
     checks: DataChecks = DEFAULT_DATA_CHECKS,
 ) -> pd.DataFrame:
     """Turn a layout-named frame (with a ``_line`` column) into validated ``PRICES_SCHEMA`` rows.
 
     Checks, in order: dates parse, no future dates, no duplicate dates, numbers parse, finite and
     below ``checks.max_price`` / ``checks.max_volume``, no NaN, prices positive, high >= low, close and
-    open within [low, high], volume >= 0, no calendar hole longer than ``max_gap_days`` (default
-    ``checks.max_gap_days``). Dates out of order are sorted, with a log line. (The plausibility and
+    open within [low, high], volume >= 0, no calendar hole longer than ``checks.max_gap_days``. Dates out of order are sorted, with a log line. (The plausibility and
     calendar rules are :func:`spylib.data.validation.check_prices`.)
     """
-    if max_gap_days is not None:
-        checks = dataclasses.replace(checks, max_gap_days=max_gap_days)
     return _normalize(raw, layout, symbol, source, today=today, checks=checks)[0]
 
 

@@ -60,7 +60,6 @@ EMBEDDED_STAND_INS: dict[str, tuple[str, str]] = {
 
 # A hole in the calendar longer than this (calendar days) is a data problem, not a holiday:
 # the longest US market closure since 1999 was 4 sessions (after 2001-09-11).
-DEFAULT_MAX_GAP_DAYS = DEFAULT_DATA_CHECKS.max_gap_days
 
 
 def load_embedded(symbol: str, *, checks: DataChecks = DEFAULT_DATA_CHECKS) -> PriceData:

@@ -18,20 +18,17 @@ std ddof=1; flat days count as 0 return; costs in basis points per side on every
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from spylib.core.config import GateConfig, SweepConfig
-from spylib.evaluation.gate import GateDecision, apply_gate
-from spylib.evaluation.selection import Choice, TrialSet, WalkForward, combine_trials, walk_forward_selection
-from spylib.modelling.scoring import ConfigResult, classification_metrics
-from spylib.modelling.strategy import TradeContext
+from spylib.core.config import GateConfig
+from spylib.evaluation.selection import Choice, TrialSet
+from spylib.modelling.scoring import classification_metrics
 from spylib.modelling.trading import trading_metrics
-from spylib.modelling.walk_forward import Splits
 from spylib.stats import performance as stats
 from spylib.stats.hypothesis import sharpe_difference_test
 from spylib.stats.overfitting import probability_of_backtest_overfitting
@@ -39,6 +36,114 @@ from spylib.stats.power import minimum_detectable_sharpe
 from spylib.stats.trials import effective_number_of_trials
 
 PBO_BLOCKS = 16
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Every figure the gate reads and the reports print (the run's ``metrics``), by attribute: a
+    misspelt name is a type error. :meth:`to_dict` gives the public ``metrics`` artifact (same keys, same
+    order, same values). Sharpe-like figures are annualized with ``annualization`` (252) unless their
+    name says ``per_period``; ``*_net`` figures are after ``cost_bps`` per side."""
+
+    # classification on the track (the chosen configuration's probability)
+    auc: float
+    log_loss: float
+    brier: float
+    accuracy: float
+    f1: float
+    base_rate: float
+    auc_ci_low: float
+    auc_ci_high: float
+    # trading on the track (see spylib.modelling.trading)
+    n_days: float
+    n_trades: float
+    exposure: float
+    mean_position: float
+    turnover: float
+    hit_rate: float
+    break_even_cost_bps: float
+    sharpe_gross: float
+    sortino_gross: float
+    max_drawdown_gross: float
+    cagr_gross: float
+    calmar_gross: float
+    total_return_gross: float
+    mean_return_gross: float
+    sharpe_net: float
+    sortino_net: float
+    max_drawdown_net: float
+    cagr_net: float
+    calmar_net: float
+    total_return_net: float
+    mean_return_net: float
+    years: float
+    trades_per_year: float
+    buy_and_hold_sharpe_gross: float
+    buy_and_hold_sharpe_net: float
+    buy_and_hold_cagr_net: float
+    buy_and_hold_max_drawdown_net: float
+    buy_and_hold_total_return_net: float
+    track_start: str
+    track_end: str
+    n_blocks: int
+    # inference on the track
+    track_sr_per_period: float
+    track_skew: float
+    track_kurtosis: float
+    psr: float
+    min_track_record_days: float
+    sharpe_ci_low: float
+    sharpe_ci_high: float
+    vs_buy_and_hold_difference: float
+    vs_buy_and_hold_se: float
+    vs_buy_and_hold_p_value: float
+    vs_buy_and_hold_method: str
+    vs_buy_and_hold_p_value_memmel: float
+    vs_buy_and_hold_correlation: float
+    # the selection (out-of-fold)
+    oof_sr_per_period: float
+    oof_sharpe_net: float
+    n_trials: int
+    trials_sr_variance: float
+    expected_max_sr: float
+    dsr: float
+    n_trials_effective: int
+    n_trials_effective_eigen: float
+    trials_sr_variance_effective: float
+    dsr_effective: float
+    pbo: float
+    prob_oos_loss: float
+    # conventions of the run
+    cost_bps: float
+    annualization: int
+    selection_metric: str
+    # set by the training stage (not known to :func:`assess`); left out of :meth:`to_dict` while None
+    execution: str | None = None
+    shuffle_labels: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public ``metrics`` artifact: every figure under its field's name, in declaration order."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        for optional in ("execution", "shuffle_labels"):
+            if out[optional] is None:
+                del out[optional]
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Evidence:
+        """The inverse of :meth:`to_dict` (a run's ``metrics`` artifact, a registered version's metrics);
+        keys that are not figures (e.g. the registry's ``champion_comparison``) are ignored. A missing
+        figure raises ``KeyError`` naming it."""
+        names = {f.name for f in fields(cls)}
+        missing = [f.name for f in fields(cls) if f.default is MISSING and f.name not in raw]
+        if missing:
+            raise KeyError(f"metrics lack {', '.join(missing)}")
+        return cls(**{k: v for k, v in raw.items() if k in names})
+
+    def baseline_figures(self, columns: Iterable[str]) -> dict[str, Any]:
+        """The figures named in ``columns`` (the baselines table's columns), in this evidence's order."""
+        wanted = set(columns)
+        return {k: v for k, v in self.to_dict().items() if k in wanted}
 
 
 def track_metrics(track: pd.DataFrame, cost_bps: float) -> dict[str, Any]:
@@ -131,21 +236,19 @@ def selection_inference(trialset: TrialSet, final: Choice) -> dict[str, Any]:
     return out
 
 
-def power_summary(
-    metrics: dict[str, Any], gate: GateConfig, simulated: dict[str, Any] | None
-) -> dict[str, Any]:
+def power_summary(evidence: Evidence, gate: GateConfig, simulated: dict[str, Any] | None) -> dict[str, Any]:
     """What this run's track could detect: the minimum annualized Sharpe (and excess Sharpe over
     buy-and-hold) that the gate's tests find with 80% probability at their level, from the Sharpe
     ratio's standard error (Lo 2002) with the track's own skew and kurtosis; and, when the
     simulation of the whole gate has been run (``tests/bench/bench_gate_power.py``), its measured
     false-approval rate and power curve."""
-    n_days = int(metrics["n_days"])
+    n_days = int(evidence.n_days)
     alpha_psr = 1 - gate.min_psr
-    skew = float(np.nan_to_num(metrics.get("track_skew", 0.0)))
-    kurt = float(np.nan_to_num(metrics.get("track_kurtosis", 3.0), nan=3.0))
+    skew = float(np.nan_to_num(evidence.track_skew))
+    kurt = float(np.nan_to_num(evidence.track_kurtosis, nan=3.0))
     mde = minimum_detectable_sharpe(n_days, alpha=alpha_psr, power=0.8, skew=skew, kurtosis=kurt)
     mde_normal = minimum_detectable_sharpe(n_days, alpha=alpha_psr, power=0.8)
-    rho = float(np.nan_to_num(metrics.get("vs_buy_and_hold_correlation", 0.0)))
+    rho = float(np.nan_to_num(evidence.vs_buy_and_hold_correlation))
     out: dict[str, Any] = {
         "track_days": n_days,
         "track_years": n_days / stats.PERIODS_PER_YEAR,
@@ -163,39 +266,3 @@ def power_summary(
     if simulated:
         out["simulation"] = simulated
     return out
-
-
-@dataclass(frozen=True)
-class Assessment:
-    """The whole verdict on a sweep: the trials, the walk-forward track, every figure and the gate."""
-
-    trialset: TrialSet
-    walk: WalkForward
-    metrics: dict[str, Any]
-    decision: GateDecision
-
-
-def assess(
-    results: Sequence[ConfigResult],
-    features: pd.DataFrame,
-    splits: Splits,
-    sweep: SweepConfig,
-    gate: GateConfig,
-    *,
-    cost_bps: float,
-    seed: int,
-    context: TradeContext | None = None,
-) -> Assessment:
-    """Walk-forward selection, the track's and the selection's figures, and the gate's decision: the
-    same function for a flow run and for every replication of the gate's simulation."""
-    trialset = combine_trials(results, splits)
-    walk = walk_forward_selection(trialset, features, splits, sweep.selection_metric, gate, cost_bps, context)
-    metrics: dict[str, Any] = {
-        **track_metrics(walk.track, cost_bps),
-        **track_inference(walk.track, seed=seed),
-        **selection_inference(trialset, walk.final),
-        "cost_bps": cost_bps,
-        "annualization": stats.PERIODS_PER_YEAR,
-        "selection_metric": sweep.selection_metric,
-    }
-    return Assessment(trialset, walk, metrics, apply_gate(metrics, gate))

@@ -9,12 +9,16 @@ configured, the PBO), the track's activity and its AUC interval. NaN never passe
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from spylib.core.config import GateConfig
 from spylib.core.jsonio import json_float
+
+if TYPE_CHECKING:
+    from spylib.evaluation.evidence import Evidence
 
 
 @dataclass(frozen=True)
@@ -77,96 +81,73 @@ class GateDecision:
         }
 
 
-def apply_gate(evidence: Mapping[str, Any], gate: GateConfig) -> GateDecision:
-    """Approved only if every check holds. ``evidence`` is the ``metrics`` of the run: the selection's
-    (``dsr``, ``dsr_effective``, ``prob_oos_loss``, ``pbo``) and the track's figures."""
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+# One check: (name, what it measures in words, the measured value, operator, bound, the bound as shown).
+CheckRow = tuple[str, str, float | None, str, float, str]
 
-    def value(key: str) -> float:
-        raw = evidence.get(key)
-        return math.nan if raw is None else float(raw)
 
-    def check(name: str, label: str, key: str, op: str, bound: float, requirement: str) -> GateCheck:
-        v = value(key)
-        passed = (
-            not math.isnan(v) and {">=": v >= bound, ">": v > bound, "<": v < bound, "<=": v <= bound}[op]
-        )
-        return GateCheck(name, v, requirement, bool(passed), label)
+def evaluate_check(name: str, label: str, raw: float | None, op: str, bound: float, shown: str) -> GateCheck:
+    """A check holds when ``value op bound``; NaN (or a missing value) never passes."""
+    value = math.nan if raw is None else float(raw)
+    passed = not math.isnan(value) and _OPERATORS[op](value, bound)
+    return GateCheck(name, value, f"{op} {shown}", bool(passed), label)
 
-    dsr_key = "dsr_effective" if gate.dsr_trials == "effective" else "dsr"
-    n_key = "n_trials_effective" if gate.dsr_trials == "effective" else "n_trials"
-    checks = [
-        check(
-            "dsr_selection",
-            f"deflated Sharpe ratio of the selection over {int(value(n_key))} "
-            f"{'effective ' if gate.dsr_trials == 'effective' else ''}trials (out-of-fold)",
-            dsr_key,
-            ">=",
-            gate.min_dsr,
-            f">= {gate.min_dsr}",
-        ),
-        check(
+
+def apply_gate(evidence: Evidence, gate: GateConfig) -> GateDecision:
+    """Approved only if every check holds, on the run's evidence: the selection's figures (``dsr``,
+    ``dsr_effective``, ``prob_oos_loss``, ``pbo``) and the track's."""
+    effective = gate.dsr_trials == "effective"
+    n_trials = evidence.n_trials_effective if effective else evidence.n_trials
+    dsr_label = (
+        f"deflated Sharpe ratio of the selection over {int(n_trials)} "
+        f"{'effective ' if effective else ''}trials (out-of-fold)"
+    )
+    dsr = evidence.dsr_effective if effective else evidence.dsr
+    rows: list[CheckRow] = [
+        ("dsr_selection", dsr_label, dsr, ">=", gate.min_dsr, f"{gate.min_dsr}"),
+        (
             "psr_track",
             "probability that the walk-forward track's Sharpe ratio is above 0",
-            "psr",
+            evidence.psr,
             ">=",
             gate.min_psr,
-            f">= {gate.min_psr}",
+            f"{gate.min_psr}",
         ),
     ]
     if gate.require_beat_buy_and_hold:
-        checks.append(
-            check(
+        rows.append(
+            (
                 "track_beats_buy_and_hold",
                 "p-value of the track's net Sharpe above buy-and-hold's (Ledoit-Wolf HAC test, one-sided)",
-                "vs_buy_and_hold_p_value",
+                evidence.vs_buy_and_hold_p_value,
                 "<=",
                 gate.max_difference_p_value,
-                f"<= {gate.max_difference_p_value}",
+                f"{gate.max_difference_p_value}",
             )
         )
-    checks += [
-        check(
+    rows += [
+        (
             "cscv_oos_loss",
             "probability that the sweep's in-sample best trial loses out of sample (CSCV)",
-            "prob_oos_loss",
+            evidence.prob_oos_loss,
             "<",
             gate.max_prob_oos_loss,
-            f"< {gate.max_prob_oos_loss}",
+            f"{gate.max_prob_oos_loss}",
         ),
-        check(
-            "trades_per_year",
-            "trades per year on the track",
-            "trades_per_year",
-            ">=",
-            gate.min_trades_per_year,
-            f">= {gate.min_trades_per_year:g}",
-        ),
-        check(
-            "exposure",
-            "share of track days in the market",
-            "exposure",
-            ">=",
-            gate.min_exposure,
-            f">= {gate.min_exposure:g}",
-        ),
-        check(
-            "auc_track_ci_low",
-            "lower bound of the track AUC's 95% DeLong interval",
-            "auc_ci_low",
-            ">",
-            gate.min_auc_lower,
-            f"> {gate.min_auc_lower}",
-        ),
-    ]
+        ("trades_per_year", "trades per year on the track", evidence.trades_per_year, ">=",
+         gate.min_trades_per_year, f"{gate.min_trades_per_year:g}"),
+        ("exposure", "share of track days in the market", evidence.exposure, ">=", gate.min_exposure,
+         f"{gate.min_exposure:g}"),
+        ("auc_track_ci_low", "lower bound of the track AUC's 95% DeLong interval", evidence.auc_ci_low, ">",
+         gate.min_auc_lower, f"{gate.min_auc_lower}"),
+    ]  # fmt: skip
     if gate.max_pbo is not None:
-        checks.append(
-            check(
-                "pbo",
-                "probability of backtest overfitting of the sweep (CSCV)",
-                "pbo",
-                "<",
-                gate.max_pbo,
-                f"< {gate.max_pbo}",
-            )
-        )
-    return GateDecision("Approved" if all(c.passed for c in checks) else "Rejected", tuple(checks))
+        rows.append(("pbo", "probability of backtest overfitting of the sweep (CSCV)", evidence.pbo, "<",
+                     gate.max_pbo, f"{gate.max_pbo}"))  # fmt: skip
+    checks = tuple(evaluate_check(*row) for row in rows)
+    return GateDecision("Approved" if all(c.passed for c in checks) else "Rejected", checks)

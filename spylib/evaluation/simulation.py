@@ -22,7 +22,7 @@ import pandas as pd
 
 from spylib.core.config import LABEL_HORIZON, GateConfig, ModelSpec, SweepConfig, WalkForwardConfig
 from spylib.data.synthetic import generate_market, parse_spec
-from spylib.evaluation.evidence import assess
+from spylib.evaluation.assessment import assess
 from spylib.features.table import build_features, feature_columns
 from spylib.modelling.scoring import score_configuration
 from spylib.modelling.walk_forward import walk_forward_splits
@@ -91,18 +91,18 @@ def replicate(edge: float, seed: int, setup: SimulationSetup) -> Replication:
         for m in setup.sweep.models
     ]
     verdict = assess(results, features, splits, setup.sweep, setup.gate, cost_bps=setup.cost_bps, seed=seed)
-    m = verdict.metrics
+    m = verdict.evidence
     return Replication(
         edge=edge,
         seed=seed,
         approved=verdict.decision.status == "Approved",
         failed=tuple(c.name for c in verdict.decision.checks if not c.passed),
-        track_years=float(m["years"]),
-        track_sharpe_net=float(m["sharpe_net"]),
-        buy_and_hold_sharpe_net=float(m["buy_and_hold_sharpe_net"]),
-        psr=float(m["psr"]),
-        dsr_effective=float(m["dsr_effective"]),
-        p_vs_buy_and_hold=float(m["vs_buy_and_hold_p_value"]),
+        track_years=float(m.years),
+        track_sharpe_net=float(m.sharpe_net),
+        buy_and_hold_sharpe_net=float(m.buy_and_hold_sharpe_net),
+        psr=float(m.psr),
+        dsr_effective=float(m.dsr_effective),
+        p_vs_buy_and_hold=float(m.vs_buy_and_hold_p_value),
         seconds=time.perf_counter() - started,
     )
 

@@ -73,14 +73,6 @@ def bollinger(close: pd.Series, n: int = 20, k: float = 2.0) -> tuple[pd.Series,
     return mid, mid + k * std, mid - k * std
 
 
-def on_balance_volume(close: pd.Series, volume: pd.Series) -> pd.Series:
-    """TA-Lib OBV: cumulative volume signed by the close-to-close direction, starting at volume[0]."""
-    sign = np.sign(close.diff().fillna(0.0))
-    signed = volume * sign
-    signed.iloc[0] = volume.iloc[0]
-    return signed.cumsum()
-
-
 def _safe_ratio(num: pd.Series, den: pd.Series) -> pd.Series:
     out = num / den
     return out.where(np.isfinite(out))

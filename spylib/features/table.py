@@ -184,27 +184,3 @@ def build_features(
 def feature_columns(extra: dict[str, ExtraFeature] | None = None) -> list[str]:
     """The columns the model sees."""
     return [*MODEL_FEATURE_COLUMNS, *(extra or {})]
-
-
-def build_features_many(
-    prices: pd.DataFrame,
-    symbols: Sequence[str],
-    benchmark: str,
-    convention: str = "close_to_close",
-    extra: dict[str, ExtraFeature] | None = None,
-) -> dict[str, pd.DataFrame]:
-    """``build_features`` for each of ``symbols`` against one benchmark: symbol -> feature table, each
-    equal to ``build_features(prices, symbol, benchmark, ...)``.
-
-    The long frame is split by symbol once (one ``groupby``) and each call sees only its symbol's and
-    the benchmark's rows, so the work grows linearly with the universe; calling ``build_features``
-    per symbol filters the whole long frame every time (quadratic in the number of symbols).
-    """
-    groups = {str(name): group for name, group in prices.groupby("symbol", sort=False)}
-    bench_rows = groups.get(benchmark, prices.iloc[:0])
-    out: dict[str, pd.DataFrame] = {}
-    for symbol in symbols:
-        own_rows = groups.get(symbol, prices.iloc[:0])
-        subset = own_rows if symbol == benchmark else pd.concat([own_rows, bench_rows])
-        out[symbol] = build_features(subset, symbol, benchmark, convention, extra)
-    return out

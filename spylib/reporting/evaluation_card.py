@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from spylib.evaluation.evidence import Evidence
 from spylib.evaluation.gate import GateCheck, GateDecision
 from spylib.modelling.walk_forward import Splits
 from spylib.reporting.figures import importance_figure, scheme_figure, track_figure
@@ -70,11 +71,6 @@ def gate_line(check: GateCheck) -> str:
     return f"{'pass' if check.passed else 'FAIL'}: {_check_words(check)}"
 
 
-def gate_lines(gate: GateDecision) -> list[str]:
-    """Every check in words, the failed ones first."""
-    return [gate_line(c) for c in failed_first(gate)]
-
-
 def gate_markdown(gate: GateDecision) -> str:
     """The checks as a Markdown list, failed first, each with its name in the ``gate`` artifact."""
     return "\n".join(
@@ -82,12 +78,12 @@ def gate_markdown(gate: GateDecision) -> str:
     )
 
 
-def verdict_banner(gate: GateDecision, metrics: Mapping[str, Any]) -> Banner:
+def verdict_banner(gate: GateDecision, evidence: Evidence) -> Banner:
     """The verdict in colour: green when Approved, red when Rejected."""
-    m = metrics
+    m = evidence
     subtitle = (
-        f"Walk-forward track {m.get('track_start')} to {m.get('track_end')}: net Sharpe ratio "
-        f"{fmt(m.get('sharpe_net'))} against buy-and-hold's {fmt(m.get('buy_and_hold_sharpe_net'))}."
+        f"Walk-forward track {m.track_start} to {m.track_end}: net Sharpe ratio "
+        f"{fmt(m.sharpe_net)} against buy-and-hold's {fmt(m.buy_and_hold_sharpe_net)}."
     )
     tone: Tone = "good" if gate.status == "Approved" else "bad"
     return Banner("SpyFlow quality gate", verdict_line(gate), tone, subtitle)
@@ -235,41 +231,56 @@ def trials_table(trials: pd.DataFrame, labels: Mapping[str, str], top: int) -> p
                          parameters=("threshold",))  # fmt: skip
 
 
-def evaluation_report(
-    *,
-    data_note: str,
-    quality_note: str,
-    trials: pd.DataFrame,
-    best: dict[str, Any],
-    metrics: dict[str, Any],
-    baselines: pd.DataFrame,
-    track: pd.DataFrame,
-    refits: pd.DataFrame,
-    splits: Splits,
-    importance: pd.DataFrame,
-    gate: GateDecision,
-    power: dict[str, Any],
-    holdout: dict[str, Any],
-    top_trials: int = 25,
-) -> list[CardItem]:
+@dataclass(frozen=True)
+class EvaluationInputs:
+    """What the evaluate step's card shows: the data notes, the trials, the choice and its evidence,
+    the baselines, the track and its refits, the plan, the importance, the gate, the power and the
+    holdout (empty when there is none)."""
+
+    data_note: str
+    quality_note: str
+    trials: pd.DataFrame
+    best: dict[str, Any]
+    evidence: Evidence
+    baselines: pd.DataFrame
+    track: pd.DataFrame
+    refits: pd.DataFrame
+    splits: Splits
+    importance: pd.DataFrame
+    gate: GateDecision
+    power: dict[str, Any]
+    holdout: dict[str, Any]
+    top_trials: int = 25
+
+
+def evaluation_report(inputs: EvaluationInputs) -> list[CardItem]:
     """The evaluate step's card, in reading order."""
-    m = metrics
-    beats = m["sharpe_net"] > m["buy_and_hold_sharpe_net"]
-    labels = config_labels([*trials["config_id"], *refits["config_id"], best["config_id"]])
-    baseline_key, baseline_detail = baseline_tables(baselines)
-    growth, drawdown = track_figure(track)
-    shown = min(top_trials, len(trials))
-    items: list[CardItem] = [
+    labels = config_labels(
+        [*inputs.trials["config_id"], *inputs.refits["config_id"], inputs.best["config_id"]]
+    )
+    return [
+        *verdict_items(inputs),
+        *method_items(inputs),
+        *result_items(inputs, labels),
+        *trial_items(inputs, labels),
+    ]
+
+
+def verdict_items(inputs: EvaluationInputs) -> list[CardItem]:
+    """The verdict: the banner, every check, the track against buy-and-hold and what it can detect."""
+    m, gate, power = inputs.evidence, inputs.gate, inputs.power
+    beats = m.sharpe_net > m.buy_and_hold_sharpe_net
+    return [
         ("markdown", f"# SpyFlow evaluation: {gate.status}"),
         ("banner", verdict_banner(gate, m)),
         ("markdown", gate_markdown(gate)),
         (
             "markdown",
-            f"On the walk-forward track, {m['track_start']} to {m['track_end']} ({fmt(m['years'])} years, the "
-            f"selection remade at every refit), the model's net Sharpe ratio is **{fmt(m['sharpe_net'])}**; "
-            f"buy-and-hold's is **{fmt(m['buy_and_hold_sharpe_net'])}** on the same days: the model "
+            f"On the walk-forward track, {m.track_start} to {m.track_end} ({fmt(m.years)} years, the "
+            f"selection remade at every refit), the model's net Sharpe ratio is **{fmt(m.sharpe_net)}**; "
+            f"buy-and-hold's is **{fmt(m.buy_and_hold_sharpe_net)}** on the same days: the model "
             f"{'beats' if beats else 'does not beat'} buy-and-hold after costs (one-sided p = "
-            f"{fmt(m['vs_buy_and_hold_p_value'])}).",
+            f"{fmt(m.vs_buy_and_hold_p_value)}).",
         ),
         (
             "markdown",
@@ -280,19 +291,35 @@ def evaluation_report(
             f"{fmt(power['min_detectable_excess_sharpe'])}. Smaller edges are mostly rejected."
             + _simulation_sentence(power),
         ),
-        ("markdown", "## The data\n\n" + data_note + (f"\n\n**Data quality:** {quality_note}" if quality_note else "")),
+    ]
+
+
+def method_items(inputs: EvaluationInputs) -> list[CardItem]:
+    """The data and how the track was made."""
+    m, quality_note = inputs.evidence, inputs.quality_note
+    return [
+        ("markdown", "## The data\n\n" + inputs.data_note + (f"\n\n**Data quality:** {quality_note}" if quality_note else "")),
         ("markdown", "## How the track was made"),
-        ("figure", scheme_figure(splits)),
+        ("figure", scheme_figure(inputs.splits)),
         ("caption", "Each block is predicted by models fitted on the days before it; only the dark blue blocks "
                     "are traded, each by the trial chosen on the blocks to its left, so every traded day is out "
                     "of sample."),
         (
             "markdown",
             f"Conventions: daily returns, annualized with 252 days, std ddof=1, flat days count as 0, costs "
-            f"{plain(m['cost_bps'])} bp per side on every position change, execution `{m['execution']}`. "
-            f"{count(len(refits))} refit dates; at each, the selection over all {count(m['n_trials'])} trials "
+            f"{plain(m.cost_bps)} bp per side on every position change, execution `{m.execution}`. "
+            f"{count(len(inputs.refits))} refit dates; at each, the selection over all {count(m.n_trials)} trials "
             "used only the blocks before it.",
         ),
+    ]  # fmt: skip
+
+
+def result_items(inputs: EvaluationInputs, labels: Mapping[str, str]) -> list[CardItem]:
+    """The track, the baselines, the refits, the configurations, the registered model and the holdout."""
+    growth, drawdown = track_figure(inputs.track)
+    baseline_key, baseline_detail = baseline_tables(inputs.baselines)
+    holdout = inputs.holdout
+    items: list[CardItem] = [
         ("markdown", "## The track"),
         ("figure", growth),
         ("caption", "Look at the dark blue line (the model net of costs) against the orange one (buy-and-hold): "
@@ -305,11 +332,11 @@ def evaluation_report(
         ("markdown", "Details of the same strategies:"),
         ("table", baseline_detail),
         ("markdown", "## Refits: the trial chosen for each block"),
-        ("table", refits_table(refits, labels)),
+        ("table", refits_table(inputs.refits, labels)),
         ("markdown", "## Configurations of the sweep"),
-        ("table", configuration_table(trials, labels)),
-        ("markdown", registered_model_markdown(best, m, labels)),
-        ("figure", importance_figure(importance)),
+        ("table", configuration_table(inputs.trials, labels)),
+        ("markdown", registered_model_markdown(inputs.best, inputs.evidence, labels)),
+        ("figure", importance_figure(inputs.importance)),
         ("caption", "Features whose shuffling lowers the AUC most carry the signal; bars within their error "
                     "line of zero carry none."),
     ]  # fmt: skip
@@ -322,30 +349,34 @@ def evaluation_report(
                 f"{fmt(holdout['buy_and_hold_sharpe_net'])}, AUC {fmt(holdout['auc'])}.",
             )
         )
-    items += [
+    return items
+
+
+def trial_items(inputs: EvaluationInputs, labels: Mapping[str, str]) -> list[CardItem]:
+    """Every trial, the best first."""
+    trials, top = inputs.trials, inputs.top_trials
+    shown = min(top, len(trials))
+    return [
         (
             "markdown",
             f"## Trials ({count(len(trials))} in all"
             + ("" if shown == len(trials) else f"; the top {shown}")
             + ", ranked by out-of-fold net Sharpe over every block)",
         ),
-        ("table", trials_table(trials, labels, top_trials)),
+        ("table", trials_table(trials, labels, top)),
     ]
-    return items
 
 
-def registered_model_markdown(
-    best: Mapping[str, Any], metrics: Mapping[str, Any], labels: Mapping[str, str]
-) -> str:
+def registered_model_markdown(best: Mapping[str, Any], evidence: Evidence, labels: Mapping[str, str]) -> str:
     """The registered model in a sentence: its configuration, trade rule and deflated Sharpe ratios."""
-    cid, m = best["config_id"], metrics
+    cid, m = best["config_id"], evidence
     label = labels.get(cid, cid)
     named = f" ({label} in the tables)" if label != config_family(cid) else ""
     return (
         f"## The registered model\n\n`{cid}`{named}, threshold {plain(best['threshold'])}, filter "
         f"`{best['filter']}`, sizing `{best['sizing']}`: chosen on every block (deflated Sharpe ratio "
-        f"{fmt(m['dsr'])} over {count(m['n_trials'])} trials, {fmt(m['dsr_effective'])} over "
-        f"{count(m['n_trials_effective'])} effective ones), refit on all labelled days."
+        f"{fmt(m.dsr)} over {count(m.n_trials)} trials, {fmt(m.dsr_effective)} over "
+        f"{count(m.n_trials_effective)} effective ones), refit on all labelled days."
     )
 
 

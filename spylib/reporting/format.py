@@ -1,4 +1,7 @@
-"""format: see spylib.reporting.evaluation_card."""
+"""Numbers for the cards (the evaluation card, the monitoring card): :func:`fmt`, :func:`pct`,
+:func:`count`, :func:`plain` (3 significant figures, thousands separators) and display tables of
+strings. The command line's values are :mod:`spylib.reporting.console`'s (4 significant figures,
+pasteable); both print a missing, undefined or infinite value as the one :data:`MISSING`."""
 
 from __future__ import annotations
 
@@ -10,7 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-MISSING = "–"  # an en dash: missing, undefined or infinite
+from spylib.reporting.console import MISSING
+
+__all__ = ["MISSING", "count", "display_table", "fmt", "pct", "plain", "plain_text"]
 
 
 # --- numbers --------------------------------------------------------------------------------------
@@ -93,3 +98,8 @@ def display_table(
         show = kinds.get(column, fmt)
         out[header] = [show(v) for v in frame[column].tolist()]
     return out
+
+
+def plain_text(markdown: str) -> str:
+    """A Markdown line for the console: no emphasis markers or code quotes."""
+    return markdown.replace("**", "").replace("`", "")

@@ -1,6 +1,6 @@
 """What ``PredictFlow``'s steps call: settings, the Approved model, ingest and features cut at the as-of
 day, the prediction and the track-record update, the monitoring run and its files. Wiring only: the
-logic is in :mod:`spylib.registry`, :mod:`spylib.evaluation` and :mod:`spylib.monitoring`.
+logic is in :mod:`spylib.registry`, :mod:`spylib.data`, :mod:`spylib.features`, :mod:`spylib.modelling` and :mod:`spylib.monitoring`.
 
 **As-of day.** ``as_of`` (``YYYY-MM-DD``; empty = the latest common day of the data) is the day whose
 close the prediction is made at. Prices are cut at ``as_of`` (inclusive) before the features are built,
@@ -50,13 +50,6 @@ def env_flag(name: str = FAIL_ON_ALERT_ENV) -> bool:
     Metaflow evaluates at deploy time, so ``SPYFLOW_FAIL_ON_ALERT=true ... step-functions create``
     bakes ``fail-on-alert = true`` into the scheduled deployment."""
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
-
-
-def env_default(name: str, fallback: str) -> str:
-    """A string Parameter default read from ``$name``: evaluated at deploy time, so a scheduled
-    deployment made with ``SPYFLOW_LAKE_ROOT=s3://... step-functions create`` keeps that location
-    (scheduled runs take the defaults; there is no command line to pass them)."""
-    return os.environ.get(name, "").strip() or fallback
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,7 +169,8 @@ class DailyData:
 
 def price_loader(source: str) -> Callable[..., Any] | None:
     """The ingest loader for ``source``: the yfinance live source, or None (the default loader)."""
-    from spylib.data.live import LIVE_SOURCE, load_live
+    from spylib.data.live import load_live
+    from spylib.data.price_files import LIVE_SOURCE
 
     return load_live if source == LIVE_SOURCE else None
 

@@ -51,35 +51,67 @@ RESOURCE_STEPS: tuple[str, ...] = ("ingest", "features", "train", "evaluate", "p
 
 
 @dataclass(frozen=True)
-class TrainingSettings:
-    """Every parameter of a SpyFlow run, validated once in ``start`` (the artifact ``settings``)."""
+class DataSettings:
+    """What is read: the source, the traded symbol and its benchmark, the ingest's checks and the user
+    features."""
 
     source: str
     symbol: str
     benchmark: str
-    holdout_start: date | None
-    execution: str
-    cost_bps: float
-    seed: int
-    shuffle_labels: bool
-    extra_features: tuple[str, ...]
-    output_dir: str
-    lake_root: str
-    glue_database: str
-    registry: str
-    registry_location: str
-    model_group: str
-    sagemaker_image_uri: str
-    configs_per_task: int
+    checks: DataChecks = DEFAULT_DATA_CHECKS
+    extra_features: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    """How the model is chosen and judged: the sweep (with its walk-forward), the execution convention,
+    the optional holdout, the seed, the negative control and the foreach's batch size."""
+
     sweep: SweepConfig
-    gate: GateConfig
-    resources: dict[str, StepResources]
-    schedule_cron: str = "0 6 ? * SAT *"
-    data_checks: DataChecks = DEFAULT_DATA_CHECKS
+    execution: str
+    holdout_start: date | None = None
+    seed: int = 42
+    shuffle_labels: bool = False
+    configs_per_task: int = 0
 
     @property
     def label_horizon(self) -> int:
         return LABEL_HORIZON[self.execution]
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """Where a run writes: the prediction files' directory, the lake ('' = off) and the Glue database."""
+
+    output_dir: str
+    lake_root: str
+    glue_database: str = ""
+
+
+@dataclass(frozen=True)
+class RegistryTarget:
+    """Where the model is registered: ``kind`` 'local' or 'sagemaker', the location, the model group and
+    (SageMaker) the inference image."""
+
+    kind: str
+    location: str
+    group: str
+    image_uri: str = ""
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """Every parameter of a SpyFlow run in sections, validated once in ``start`` (the artifact
+    ``settings``); each stage takes the sections it needs."""
+
+    data: DataSettings
+    plan: PlanSettings
+    cost_bps: float
+    outputs: OutputSettings
+    registry: RegistryTarget
+    gate: GateConfig
+    resources: dict[str, StepResources]
+    schedule_cron: str
 
 
 @dataclass(frozen=True)
@@ -304,7 +336,7 @@ def build_training_settings(
     sweep: Mapping[str, Any],
     gate: Mapping[str, Any],
     resources: Mapping[str, Any],
-    schedule: Mapping[str, Any] | None = None,
+    schedule: Mapping[str, Any],
     data_checks: Mapping[str, Any] | None = None,
 ) -> TrainingSettings:
     """SpyFlow's Parameters and Configs (by their Python names), validated: every scalar, every config
@@ -324,28 +356,27 @@ def build_training_settings(
     parsed_sweep = parse_sweep(plain(sweep), source="config 'sweep'")
     check_model_params(parsed_sweep.models, valid_seed)
     return TrainingSettings(
-        source=source,
-        symbol=sym,
-        benchmark=bench,
-        holdout_start=parse_holdout_start(holdout_start),
-        execution=validate_convention(execution),
+        data=DataSettings(
+            source=source,
+            symbol=sym,
+            benchmark=bench,
+            checks=parse_data_checks(plain(data_checks or {}), source="config 'data_checks'"),
+            extra_features=parse_extra_features(extra_features),
+        ),
+        plan=PlanSettings(
+            sweep=parsed_sweep,
+            execution=validate_convention(execution),
+            holdout_start=parse_holdout_start(holdout_start),
+            seed=valid_seed,
+            shuffle_labels=bool(shuffle_labels),
+            configs_per_task=int(configs_per_task),
+        ),
         cost_bps=validate_cost_bps(float(cost_bps)),
-        seed=valid_seed,
-        shuffle_labels=bool(shuffle_labels),
-        extra_features=parse_extra_features(extra_features),
-        output_dir=check_output_dir(output_dir),
-        lake_root=lake_root,
-        glue_database=glue_database,
-        registry=registry,
-        registry_location=registry_location,
-        model_group=model_group,
-        sagemaker_image_uri=sagemaker_image_uri,
-        configs_per_task=int(configs_per_task),
-        sweep=parsed_sweep,
+        outputs=OutputSettings(check_output_dir(output_dir), lake_root, glue_database),
+        registry=RegistryTarget(registry, registry_location, model_group, sagemaker_image_uri),
         gate=parse_gate(plain(gate), source="config 'gate'"),
         resources=check_resources(plain(resources)),
-        schedule_cron=check_schedule(plain(schedule or {"cron": "0 6 ? * SAT *"})),
-        data_checks=parse_data_checks(plain(data_checks or {}), source="config 'data_checks'"),
+        schedule_cron=check_schedule(plain(schedule)),
     )
 
 
@@ -428,13 +459,19 @@ def check_run_io(settings: TrainingSettings | DailySettings) -> None:
     from spylib.data.price_files import check_source_file, is_template_source, resolve_source
     from spylib.storage.probe import probe_writable
 
-    if is_template_source(settings.source):
-        for symbol in (settings.symbol, settings.benchmark):
-            check_source_file(resolve_source(settings.source, symbol))
-    probe_writable(settings.output_dir, "--output-dir")
-    probe_writable(settings.lake_root, "--lake-root")
     if isinstance(settings, TrainingSettings):
-        probe_writable(settings.registry_location, "--registry-location")
+        source, symbols = settings.data.source, (settings.data.symbol, settings.data.benchmark)
+        output_dir, lake_root = settings.outputs.output_dir, settings.outputs.lake_root
+    else:
+        source, symbols = settings.source, (settings.symbol, settings.benchmark)
+        output_dir, lake_root = settings.output_dir, settings.lake_root
+    if is_template_source(source):
+        for symbol in symbols:
+            check_source_file(resolve_source(source, symbol))
+    probe_writable(output_dir, "--output-dir")
+    probe_writable(lake_root, "--lake-root")
+    if isinstance(settings, TrainingSettings):
+        probe_writable(settings.registry.location, "--registry-location")
 
 
 # Configs that decorators read when the flow is built, before `start` runs: validated whole in the parser.

@@ -23,18 +23,15 @@ An ``s3://`` lake is read in one of two ways (``s3_mode``):
   afterwards) and queried there. Costs one download of the lake per query; fine for EDA-sized lakes.
 - ``"auto"`` (default): ``httpfs`` if the extension loads, else ``sync``.
 
-Command line: ``python -m spylib.storage.sql "SELECT ..." --lake data/lake`` prints the result;
-``python -m spylib.storage.sql --ddl --location s3://bucket/lake`` prints the Athena DDL of every table.
+Command line: ``spy-flow sql "SELECT ..."`` prints the result; ``spy-flow ddl --location s3://bucket/lake``
+prints the Athena DDL of every table (:mod:`spylib.cli.lake`).
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
-import sys
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,7 +45,6 @@ from spylib.storage.s3 import s3_endpoint, split_s3_uri
 from spylib.storage.tables import LAKE_TABLES, RUN_ID_COLUMN, YEAR_COLUMN, LakeTable
 
 S3Mode = Literal["auto", "httpfs", "sync"]
-DEFAULT_LAKE = "data/lake"
 DEFAULT_DATABASE = "spy_flow"
 
 _DUCKDB_TYPES = {
@@ -223,56 +219,3 @@ def all_ddl(database: str, location: str) -> str:
     statements = [athena_ddl(t, database, join_uri(location, t)) for t in LAKE_TABLES]
     repairs = "\n".join(f"-- MSCK REPAIR TABLE `{database}`.`{t}`;" for t in LAKE_TABLES)
     return "\n\n".join(statements) + "\n\n-- Then load the Hive partitions:\n" + repairs + "\n"
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m spylib.storage.sql",
-        description="SQL over the spy-flow Parquet lake (views: prices, features, predictions) with DuckDB.",
-    )
-    p.add_argument(
-        "sql", nargs="?", help='the SQL to run, e.g. "SELECT symbol, count(*) FROM prices GROUP BY 1"'
-    )
-    p.add_argument(
-        "--lake", default=DEFAULT_LAKE, help=f"lake root: a directory or s3://... (default {DEFAULT_LAKE})"
-    )
-    p.add_argument(
-        "--s3-mode", choices=["auto", "httpfs", "sync"], default="auto", help="how an s3:// lake is read"
-    )
-    p.add_argument("--ddl", action="store_true", help="print the Athena CREATE EXTERNAL TABLE DDL and exit")
-    p.add_argument(
-        "--database", default=DEFAULT_DATABASE, help=f"database name for --ddl (default {DEFAULT_DATABASE})"
-    )
-    p.add_argument(
-        "--location",
-        default=None,
-        help="S3 lake root for --ddl (default: --lake if it is s3://, else s3://YOUR-BUCKET/lake)",
-    )
-    p.add_argument("--max-rows", type=int, default=200, help="print at most this many rows (default 200)")
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m spylib.storage.sql`` / ``spy-sql``; returns the exit status."""
-    args = _parser().parse_args(argv)
-    if args.ddl:
-        location = args.location or (args.lake if args.lake.startswith("s3://") else "s3://YOUR-BUCKET/lake")
-        print(all_ddl(args.database, location), end="")
-        return 0
-    if not args.sql:
-        print("error: give a SQL statement or --ddl", file=sys.stderr)
-        return 2
-    try:
-        frame = query(args.sql, args.lake, s3_mode=args.s3_mode)
-    except SpyFlowError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    with pd.option_context("display.max_columns", None, "display.width", 200):
-        print(frame.head(args.max_rows).to_string(index=False))
-    if len(frame) > args.max_rows:
-        print(f"... {len(frame)} rows in total, first {args.max_rows} shown")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -61,7 +61,12 @@ def test_s3_endpoint_stopping_fails_fast_and_resume_completes_without_duplicates
     lake = f"s3://{S3_BUCKET}/lake"
     env = {
         **os.environ,
-        **fault_env(marker, "spylib.stages:run_predict", action="hold", SPYFLOW_FAULT_HOLD_SECONDS="240"),
+        **fault_env(
+            marker,
+            "spylib.stages.training.predict:run_predict",
+            action="hold",
+            SPYFLOW_FAULT_HOLD_SECONDS="240",
+        ),
         **aws_env(endpoint),
         "METAFLOW_DEFAULT_DATASTORE": "s3",
         "METAFLOW_DATASTORE_SYSROOT_S3": f"s3://{S3_BUCKET}/metaflow",

@@ -63,7 +63,6 @@ import json, sys
 import pandas as pd
 from metaflow import Run, namespace
 from spylib.core.jsonio import to_json_safe
-from spylib.evaluation.gate import GateDecision
 from spylib.stages.training.publish import register_catalog, write_lake
 from spylib.stages.training.register import run_register
 
@@ -87,16 +86,16 @@ if sys.argv[1] == "read":
         "n_features": len(data.feature_table),
         "n_predictions": len(predictions),
         "prediction_years": sorted({int(y) for y in pd.to_datetime(predictions["date"]).dt.year}),
-        "settings_lake_root": data.settings.lake_root,
+        "settings_lake_root": data.settings.outputs.lake_root,
     }
 else:
     settings = data.settings
     frames = {"prices": data.prices, "features": data.feature_table, "predictions": data.predictions}
     out = {
-        "lake_files": {t: write_lake(f, t, settings, run.id) for t, f in frames.items()},
-        "glue_catalog": register_catalog(settings),
+        "lake_files": {t: write_lake(f, t, settings.outputs, run.id) for t, f in frames.items()},
+        "glue_catalog": register_catalog(settings.outputs),
         "registration": run_register(
-            data.bundle, data.metrics, GateDecision.from_dict(data.gate), data.track, data.training_data,
+            data.bundle, (data.evidence, data.gate_decision), data.track, data.training_data,
             settings, data.data_provenance, pathspec=run.pathspec,
         ).registration,
     }

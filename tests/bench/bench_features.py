@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 from benchcommon import format_table, machine_header, symbol_names, synthetic_prices
 
-from spylib.features.indicators import atr_wilder, bollinger, macd, on_balance_volume, rsi_wilder
+from spylib.features.indicators import atr_wilder, bollinger, macd, rsi_wilder
 from spylib.features.table import WARMUP_ROWS, adjusted_ohlcv
 
-INDICATORS = ("rsi_14", "macd", "macd_signal", "bb_mid", "bb_upper", "bb_lower", "atr_14", "obv")
+INDICATORS = ("rsi_14", "macd", "macd_signal", "bb_mid", "bb_upper", "bb_lower", "atr_14")
 # The timed units: one call of each library per indicator family (MACD's line and signal come from
 # one computation, as do the three bands).
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -36,7 +36,6 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "macd+signal": ("macd", "macd_signal"),
     "bollinger": ("bb_mid", "bb_upper", "bb_lower"),
     "atr_14": ("atr_14",),
-    "obv": ("obv",),
 }
 
 Frame: TypeAlias = pd.DataFrame
@@ -53,16 +52,13 @@ def ours(family: str, f: Frame) -> dict[str, pd.Series]:
     if family == "bollinger":
         mid, up, lo = bollinger(c)
         return {"bb_mid": mid, "bb_upper": up, "bb_lower": lo}
-    if family == "atr_14":
-        return {"atr_14": atr_wilder(f["high"], f["low"], c, 14)}
-    return {"obv": on_balance_volume(c, f["volume"])}
+    return {"atr_14": atr_wilder(f["high"], f["low"], c, 14)}
 
 
 def theirs(family: str, f: Frame) -> dict[str, pd.Series]:
     from ta.momentum import RSIIndicator
     from ta.trend import MACD
     from ta.volatility import AverageTrueRange, BollingerBands
-    from ta.volume import OnBalanceVolumeIndicator
 
     c = f["close"]
     if family == "rsi_14":
@@ -77,9 +73,7 @@ def theirs(family: str, f: Frame) -> dict[str, pd.Series]:
             "bb_upper": b.bollinger_hband(),
             "bb_lower": b.bollinger_lband(),
         }
-    if family == "atr_14":
-        return {"atr_14": AverageTrueRange(f["high"], f["low"], c, window=14).average_true_range()}
-    return {"obv": OnBalanceVolumeIndicator(c, f["volume"]).on_balance_volume()}
+    return {"atr_14": AverageTrueRange(f["high"], f["low"], c, window=14).average_true_range()}
 
 
 def split_symbols(prices: pd.DataFrame) -> list[Frame]:

@@ -99,7 +99,6 @@ def child_inprocess(out_path: str, kwargs_path: str) -> None:
     """The flow's calls, step by step, in this process; per-stage times to ``out_path``."""
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    from spylib.evaluation.gate import GateDecision
     from spylib.stages.cards import to_card_components
     from spylib.stages.settings import build_training_settings, check_run_io
     from spylib.stages.training import summary
@@ -107,7 +106,7 @@ def child_inprocess(out_path: str, kwargs_path: str) -> None:
     from spylib.stages.training.features import run_features
     from spylib.stages.training.ingest import run_ingest
     from spylib.stages.training.predict import run_predict
-    from spylib.stages.training.publish import publish_lake, register_catalog, write_lake
+    from spylib.stages.training.publish import run_end
     from spylib.stages.training.register import run_register
     from spylib.stages.training.split import run_split
     from spylib.stages.training.train import run_train
@@ -125,44 +124,38 @@ def child_inprocess(out_path: str, kwargs_path: str) -> None:
     settings = build_training_settings(**parameters)
     check_run_io(settings)
     t = stage("start", t)
-    ingested = run_ingest(settings)
-    write_lake(ingested.prices, "prices", settings, run_id)
+    ingested = run_ingest(settings, run_id)
     t = stage("ingest", t)
-    made = run_features(ingested.prices, settings)
-    write_lake(made.table, "features", settings, run_id)
+    made = run_features(ingested.prices, settings, run_id, ingested.lake_files)
     t = stage("features", t)
-    data = run_split(made.table, made.feature_columns, made.data_quality, settings)
-    configs = list(settings.sweep.models)
+    split = run_split(made.feature_table, made.feature_columns, made.data_quality, settings.plan)
+    data, configs = split.training_data, split.configs
     t = stage("split", t)
     results = []
     per_config = []
     for spec in configs:  # the foreach, one configuration after another
         started = time.perf_counter()
-        results.append(run_train([spec], data, settings))
+        results.append(run_train([spec], data, settings.plan, settings.cost_bps).results)
         per_config.append(time.perf_counter() - started)
     t = stage("train", t)
-    evaluation = run_evaluate(results, data, settings, ingested.provenance, made.data_quality)
+    evaluation = run_evaluate(results, data, settings, ingested.data_provenance, made.data_quality)
     to_card_components(evaluation.card_items)
     t = stage("evaluate", t)
-    prediction = run_predict(evaluation.model, evaluation.best, evaluation.track, data, settings, run_id)
-    write_lake(prediction.predictions, "predictions", settings, run_id)
-    glue_catalog = register_catalog(settings)
+    prediction = run_predict(
+        evaluation.model, evaluation.best, evaluation.track, data, settings, run_id, made.lake_files
+    )
     t = stage("predict", t)
-    gate = evaluation.gate.to_dict()
     registered = run_register(
-        prediction.bundle, evaluation.metrics, GateDecision.from_dict(gate), evaluation.track, data,
-        settings, ingested.provenance, pathspec=f"SpyFlow/{run_id}",
+        prediction.bundle, (evaluation.evidence, evaluation.gate_decision), evaluation.track, data,
+        settings, ingested.data_provenance, pathspec=f"SpyFlow/{run_id}",
     )  # fmt: skip
     t = stage("register", t)
-    publish_lake(settings, run_id, glue_catalog)
-    print(
-        summary.run_summary(
-            flow_file="flows/spy_flow.py", run_id=run_id, evaluate_task="0", gate=gate,
-            metrics=evaluation.metrics, baselines=evaluation.baselines,
-            registration=registered.registration, prediction_files=prediction.files,
-            lake_root=settings.lake_root,
-        )
+    run_end(settings.outputs, run_id, prediction.glue_catalog)
+    where = summary.RunOutputs(
+        "flows/spy_flow.py", run_id, "0", prediction.prediction_files, settings.outputs.lake_root,
+        registered.registration,
     )  # fmt: skip
+    print(summary.run_summary(evaluation.gate_decision, evaluation.evidence, evaluation.baselines, where))
     stage("end", t)
     import gzip
     import pickle
@@ -185,7 +178,7 @@ def child_inprocess(out_path: str, kwargs_path: str) -> None:
         "n_blocks": len(data.splits.blocks),
         "chosen": evaluation.best["config_id"],
         "feature_rows": len(data.features),
-        "gate": gate["status"],
+        "gate": evaluation.gate_decision.status,
     }
     Path(out_path).write_text(json.dumps(payload))
 

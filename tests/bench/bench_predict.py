@@ -76,16 +76,18 @@ def main() -> None:
     family, params = json.loads(args.config)
     with tempfile.TemporaryDirectory(prefix="spyflow-bench-") as tmp:
         settings = training_settings(tmp)
-        ingested = run_ingest(settings)
-        made = run_features(ingested.prices, settings)
-        data = run_split(made.table, made.feature_columns, made.data_quality, settings)
+        ingested = run_ingest(settings, "bench")
+        made = run_features(ingested.prices, settings, "bench", ingested.lake_files)
+        data = run_split(
+            made.feature_table, made.feature_columns, made.data_quality, settings.plan
+        ).training_data
         features, cols = data.features, list(data.feature_columns)
         final = features.iloc[data.splits.final_train_rows()]
         final = final[final["target_up"].notna()]
         sizes = [1_000, 100_000] if args.quick else [1_000, 100_000, 1_000_000]
         chosen = ModelSpec(family, params)
         others: list[ModelSpec] = []
-        for spec in settings.sweep.models:
+        for spec in settings.plan.sweep.models:
             if spec.family != family and spec.family not in {o.family for o in others}:
                 others.append(spec)
         models = [(chosen, True)] + ([] if args.quick else [(o, False) for o in others])
@@ -94,17 +96,17 @@ def main() -> None:
         rows = []
         for spec, is_chosen in models:
             started = time.perf_counter()
-            model = fit_model(spec, final[cols], final["target_up"].to_numpy("int8"), settings.seed)
+            model = fit_model(spec, final[cols], final["target_up"].to_numpy("int8"), settings.plan.seed)
             fit_s = time.perf_counter() - started
             bundle = make_bundle(
                 model,
                 cols,
                 args.threshold,
                 filters,
-                settings.execution,
-                settings.symbol,
+                settings.plan.execution,
+                settings.data.symbol,
                 sizing=args.sizing,
-                target_volatility=settings.sweep.target_volatility,
+                target_volatility=settings.plan.sweep.target_volatility,
             )
             for n in sizes:
                 tile = np.arange(n) % len(features)

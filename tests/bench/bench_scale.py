@@ -47,7 +47,7 @@ from benchcommon import (
     training_settings,
 )
 
-from spylib.core.config import ModelSpec, load_json_config
+from spylib.core.config import ModelSpec
 from spylib.features import table as features_module
 from spylib.features.table import build_features, feature_columns
 from spylib.modelling.models import fit_model
@@ -55,6 +55,7 @@ from spylib.stages.settings import TrainingSettings
 from spylib.stages.training.features import run_features
 from spylib.stages.training.split import run_split
 from spylib.stages.training.train import run_train
+from tests.helpers.flow_defaults import load_json_config
 
 DAYS_PER_YEAR = 252
 # The default walk-forward (750 training days before the first block, 2 selection blocks) needs more
@@ -75,7 +76,7 @@ def history_settings(tmp: str) -> TrainingSettings:
 
 def first_of_each_family(settings: TrainingSettings) -> list[ModelSpec]:
     seen: dict[str, ModelSpec] = {}
-    for spec in settings.sweep.models:
+    for spec in settings.plan.sweep.models:
         seen.setdefault(spec.family, spec)
     return list(seen.values())
 
@@ -93,10 +94,14 @@ def bench_history(years: list[int], tmp: str) -> list[dict[str, Any]]:
     for y in years:
         n = y * DAYS_PER_YEAR
         # synthetic prices under the default run's names (the settings accept only names the source has)
-        prices = synthetic_prices([settings.symbol, settings.benchmark], n, seed=y)
-        t_build, _ = timed(build_features, prices, settings.symbol, settings.benchmark, settings.execution)
+        prices = synthetic_prices([settings.data.symbol, settings.data.benchmark], n, seed=y)
+        t_build, _ = timed(
+            build_features, prices, settings.data.symbol, settings.data.benchmark, settings.plan.execution
+        )
         t_run, made = timed(run_features, prices, settings)
-        data = run_split(made.table, made.feature_columns, made.data_quality, settings)
+        data = run_split(
+            made.feature_table, made.feature_columns, made.data_quality, settings.plan
+        ).training_data
         row: dict[str, Any] = {
             "years": y,
             "rows": n,
@@ -105,7 +110,7 @@ def bench_history(years: list[int], tmp: str) -> list[dict[str, Any]]:
             "+ audit s": t_run,
         }
         for spec in specs:
-            t, _ = timed(run_train, [spec], data, settings)
+            t, _ = timed(run_train, [spec], data, settings.plan, settings.cost_bps)
             row[f"train {spec.family} s"] = t
         rows.append(row)
         print(f"... {y} years: features {t_build:.2f} s, {len(data.splits.blocks)} blocks", flush=True)
@@ -116,7 +121,7 @@ def bench_universe(counts: list[int], years: int, max_rf: int, tmp: str) -> list
     rows = []
     n_days = years * DAYS_PER_YEAR
     settings = history_settings(tmp)
-    specs, execution = first_of_each_family(settings), settings.execution
+    specs, execution = first_of_each_family(settings), settings.plan.execution
     cols = feature_columns()
     for k in counts:
         names = symbol_names(k)

@@ -51,7 +51,7 @@ from benchcommon import (
 )
 
 from spylib.core.config import ModelSpec
-from spylib.evaluation.evidence import assess
+from spylib.evaluation.assessment import assess
 from spylib.evaluation.selection import activity, combine_trials, walk_forward_selection
 from spylib.modelling.scoring import ConfigResult
 from spylib.stages.settings import TrainingSettings
@@ -115,12 +115,14 @@ def score_all(
     """Every configuration through ``run_train`` (one at a time), and each one's wall seconds. The
     settings' grid becomes ``specs`` (``run_train`` numbers each configuration by its place there, and
     refuses one that is not in it)."""
-    grid = dataclasses.replace(settings, sweep=dataclasses.replace(settings.sweep, models=tuple(specs)))
+    grid = dataclasses.replace(
+        settings.plan, sweep=dataclasses.replace(settings.plan.sweep, models=tuple(specs))
+    )
     results: list[ConfigResult] = []
     seconds: list[float] = []
     for spec in specs:
         started = time.perf_counter()
-        results += run_train([spec], data, grid)
+        results += run_train([spec], data, grid, settings.cost_bps).results
         seconds.append(time.perf_counter() - started)
     return results, seconds
 
@@ -136,7 +138,7 @@ def family_table(
         trialset,
         data.features,
         data.splits,
-        settings.sweep.selection_metric,
+        settings.plan.sweep.selection_metric,
         settings.gate,
         settings.cost_bps,
     )
@@ -257,10 +259,12 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="spyflow-bench-") as tmp:
         settings = training_settings(tmp)
-        ingested = run_ingest(settings)
-        made = run_features(ingested.prices, settings)
-        data = run_split(made.table, made.feature_columns, made.data_quality, settings)
-        specs = list(settings.sweep.models)
+        ingested = run_ingest(settings, "bench")
+        made = run_features(ingested.prices, settings, "bench", ingested.lake_files)
+        data = run_split(
+            made.feature_table, made.feature_columns, made.data_quality, settings.plan
+        ).training_data
+        specs = list(settings.plan.sweep.models)
         if args.quick:
             seen: set[str] = set()
             specs = [s for s in specs if not (s.family in seen or seen.add(s.family))]  # type: ignore[func-returns-value]
@@ -268,7 +272,7 @@ def main() -> None:
         print(
             f"... data: {len(data.features)} feature rows, {n_blocks} walk-forward blocks "
             f"({len(data.splits.traded_blocks)} traded), {len(specs)} configurations x "
-            f"{settings.sweep.rules_per_model} trade rules",
+            f"{settings.plan.sweep.rules_per_model} trade rules",
             flush=True,
         )
         results, seconds = score_all(specs, data, settings)
@@ -279,14 +283,16 @@ def main() -> None:
             old_settings = training_settings(
                 tmp, sweep={**settings_kwargs(tmp)["sweep"], "models": PREVIOUS_MODELS}
             )
-            old_specs = list(old_settings.sweep.models)
+            old_specs = list(old_settings.plan.sweep.models)
             print(f"... previous grid: {len(old_specs)} configurations", flush=True)
             old_results, old_seconds = score_all(old_specs, data, old_settings)
             previous = family_table(old_results, old_seconds, data, old_settings)
 
         sizes = [8, 16] if args.quick else [8, 16, 32, 64]
         order = round_robin([s.family for s in specs])
-        assess(results[:2], data.features, data.splits, settings.sweep, settings.gate, cost_bps=1.0, seed=0)
+        assess(
+            results[:2], data.features, data.splits, settings.plan.sweep, settings.gate, cost_bps=1.0, seed=0
+        )
         growth_rows = []
         for n in sizes:
             picks = [order[i % len(order)] for i in range(n)]
@@ -296,24 +302,24 @@ def main() -> None:
                 chosen,
                 data.features,
                 data.splits,
-                settings.sweep,
+                settings.plan.sweep,
                 settings.gate,
                 cost_bps=settings.cost_bps,
-                seed=settings.seed,
+                seed=settings.plan.seed,
             )
             assess_s = time.perf_counter() - started
             growth_rows.append(
                 {
                     "configs": n,
                     "trials": verdict.trialset.n_trials,
-                    "N_eff": verdict.metrics["n_trials_effective"],
+                    "N_eff": verdict.evidence.n_trials_effective,
                     "train total s (1 core)": sum(seconds[j] for j in picks),
                     "selection + statistics s": assess_s,
                 }
             )
             print(f"... N={n}: assess {assess_s:.2f} s", flush=True)
         started = time.perf_counter()
-        evaluation = run_evaluate([results], data, settings, ingested.provenance, made.data_quality)
+        evaluation = run_evaluate([results], data, settings, ingested.data_provenance, made.data_quality)
         join_s = time.perf_counter() - started
 
     print_families(

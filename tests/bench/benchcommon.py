@@ -45,8 +45,7 @@ def flow_defaults() -> dict[str, Any]:
     """What SpyFlow's ``start`` receives in a run without options, by the keyword names of
     ``build_training_settings``: every Parameter's default and every Config's default file, loaded
     (imports metaflow: call it in the parent of a timed child process)."""
-    from spylib.core.config import load_json_config
-    from tests.helpers.flow_defaults import config_defaults, flow_class, parameter_defaults
+    from tests.helpers.flow_defaults import config_defaults, flow_class, load_json_config, parameter_defaults
 
     flow = flow_class(FLOW_FILE)
     configs = {name: load_json_config(path) for name, path in config_defaults(flow).items()}
@@ -57,7 +56,7 @@ def settings_kwargs(tmp: str | Path, **over: Any) -> dict[str, Any]:
     """The keyword arguments of a default run with its outputs under ``tmp`` (the lake off unless
     ``lake_root`` is given), then ``over``; JSON-serializable, so a child process can receive them.
     ``sweep`` may be a path to a sweep file. An unknown name is an error (no silent typo)."""
-    from spylib.core.config import load_json_config
+    from tests.helpers.flow_defaults import load_json_config
 
     kwargs = {
         **flow_defaults(),

@@ -73,7 +73,7 @@ def assert_published_once(lake: str, run_id: str, predictions: int) -> None:
 def test_train_crash_then_resume_reruns_only_the_failed_task(tmp_path: Path) -> None:
     marker = tmp_path / "crash-logistic"
     marker.touch()
-    env = fault_env(marker, "spylib.stages:run_train", match="logistic")
+    env = fault_env(marker, "spylib.stages.training.train:run_train", match="logistic")
     # One worker: the random forest's train task (split 0) finishes before the logistic one (split 1)
     # fails; with two, the runtime would kill the sibling still running when the failure arrives.
     result = run_flow(tmp_path, env=env, max_workers=1)
@@ -122,7 +122,7 @@ def test_a_killed_train_task_leaves_nothing_visible(tmp_path: Path) -> None:
     marker.touch()
     env = {
         **os.environ,
-        **fault_env(marker, "spylib.stages:run_train", match="logistic", action="hold"),
+        **fault_env(marker, "spylib.stages.training.train:run_train", match="logistic", action="hold"),
     }
     run_id_file = tmp_path / "run-id"
     command = [

@@ -30,12 +30,12 @@ def test_the_last_traded_block_through_predict_flow_gives_the_track(tmp_path: Pa
     metadata = registry.read_metadata(trained)
     settings, training, refit = data.settings, data.training_data, data.refits.iloc[-1]
     context = TradeContext(
-        settings.symbol, tuple(training.feature_columns), settings.execution, settings.cost_bps,
-        settings.sweep.target_volatility,
+        settings.data.symbol, tuple(training.feature_columns), settings.plan.execution, settings.cost_bps,
+        settings.plan.sweep.target_volatility,
     )  # fmt: skip
     bundle = traded_block_bundle(
         training.features, training.splits, data.trials.iloc[int(refit["trial_id"])].to_dict(),
-        str(refit["block"]), context, seed=settings.seed,
+        str(refit["block"]), context, seed=settings.plan.seed,
     )  # fmt: skip
     profile = Path(trained.location, "reference_profile.json").read_bytes()
     LocalRegistry(tmp_path / "daily" / "registry").register(

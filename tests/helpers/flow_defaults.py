@@ -9,6 +9,8 @@ from typing import Any
 
 from metaflow import Config, FlowSpec, Parameter
 
+from spylib.stages.settings import config_from_text
+
 
 def load_flow_module(path: Path) -> ModuleType:
     """Import a flow file (``flows/`` is not a package) without running it."""
@@ -57,3 +59,8 @@ def config_defaults(flow: type[FlowSpec]) -> dict[str, Path]:
         for value in vars(flow).values()
         if isinstance(value, Config)
     }
+
+
+def load_json_config(path: str | Path) -> dict[str, Any]:
+    """A config file as a dict, parsed as the flows parse it (``config_from_text``, named by its file)."""
+    return config_from_text(Path(path).name, Path(path).read_text(encoding="utf-8"))

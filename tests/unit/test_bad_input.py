@@ -28,7 +28,6 @@ import pytest
 from spylib.core.config import (
     ModelSpec,
     WalkForwardConfig,
-    load_json_config,
     parse_data_checks,
     parse_gate,
     parse_holdout_start,
@@ -53,7 +52,7 @@ from spylib.stages.settings import (
 )
 from spylib.stages.training.ingest import run_ingest
 from spylib.storage.s3 import s3_timeouts
-from tests.helpers.flow_defaults import config_defaults, flow_class, parameter_defaults
+from tests.helpers.flow_defaults import config_defaults, flow_class, load_json_config, parameter_defaults
 from tests.helpers.metaflow_env import output_params
 from tests.helpers.paths import CONFIG_DIR, FLOW_FILE, SMALL_SWEEP
 from tests.helpers.price_files import (
@@ -776,9 +775,11 @@ CONFIG_FILE_CASES: dict[str, tuple[str, Callable[[str], str]]] = {
 
 
 @pytest.mark.parametrize(("text", "message"), CONFIG_FILE_CASES.values(), ids=CONFIG_FILE_CASES.keys())
-def test_bad_config_file(tmp_path: Path, text: str, message: Callable[[str], str]) -> None:
-    path = write(tmp_path, text, "sweep.json")
-    assert config_error(lambda: parse_sweep(load_json_config(path), source=path)) == message(path)
+def test_bad_config_file(text: str, message: Callable[[str], str]) -> None:
+    source = "config 'sweep'"  # what the flow's Config parser and parse_sweep name
+    assert config_error(lambda: parse_sweep(config_from_text("sweep", text), source=source)) == message(
+        source
+    )
 
 
 # --- locations start probes, and what only the data can tell (checked in ingest before any write) -----
@@ -866,5 +867,5 @@ def test_what_only_the_data_tells_fails_in_ingest_before_any_write(
     source = write_pair(tmp_path / "data", 1700)
     settings = settings_under(tmp_path, flow_defaults, source=source, **over)
     with pytest.raises((ConfigError, DataValidationError)) as info:
-        run_ingest(settings)  # the ingest step writes the lake only after this returns
+        run_ingest(settings, "1")  # stages the prices in the lake only after every check
     assert str(info.value) == message(str(tmp_path / "data" / "spy_daily.csv"))

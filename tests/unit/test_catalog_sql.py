@@ -18,7 +18,7 @@ from spylib.storage.catalog import (
     register_glue_tables,
 )
 from spylib.storage.lake import write_table
-from spylib.storage.sql import all_ddl, main, query
+from spylib.storage.sql import query
 from spylib.storage.tables import LAKE_TABLES
 from tests.helpers.lake_frames import HIVE, expected_columns, make_frame
 
@@ -121,20 +121,3 @@ def test_missing_table_is_an_empty_view(tmp_path: Path) -> None:
 def test_bad_sql_is_a_spyflow_error(tmp_path: Path) -> None:
     with pytest.raises(SpyFlowError, match="query over lake"):
         query("SELECT * FROM nope", str(tmp_path))
-
-
-def test_cli_prints_the_result_and_the_ddl(
-    local_lake: tuple[str, dict[str, pd.DataFrame]], capsys: pytest.CaptureFixture[str]
-) -> None:
-    root, _ = local_lake
-    assert main(["SELECT symbol, count(*) AS n FROM prices GROUP BY 1 ORDER BY 1", "--lake", root]) == 0
-    out = capsys.readouterr().out.split("\n")
-    assert out[0].split() == ["symbol", "n"]
-    assert out[1].split() == ["QQQ", "12"]
-    assert main(["--ddl", "--location", "s3://b/lake"]) == 0
-    ddl = capsys.readouterr().out
-    assert ddl == all_ddl("spy_flow", "s3://b/lake")
-    assert ddl.count("CREATE EXTERNAL TABLE") == 3
-    assert "LOCATION 's3://b/lake/predictions/'" in ddl
-    assert main(["SELECT * FROM nope", "--lake", root]) == 1
-    assert "nope" in capsys.readouterr().err

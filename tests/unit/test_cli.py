@@ -125,12 +125,16 @@ def test_versions_default_location_comes_from_the_environment(
     assert (status, out) == (0, f"no versions in group 'other-group' at {registry_dir}\n")
 
 
-@pytest.mark.parametrize("value", ["", "  ", "/some/where"])
-def test_env_defaults_match_predict_flow(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
-    from spylib.stages.daily import env_default
+@pytest.mark.parametrize(
+    ("value", "expected"), [("", "data/registry"), ("  ", "data/registry"), ("/x", "/x")]
+)
+def test_env_defaults_are_the_outputs_modules(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: str
+) -> None:
+    from spylib.core.outputs import LOCATION_ENV, env_or
 
     monkeypatch.setenv("SPYFLOW_REGISTRY_LOCATION", value)
-    assert models.env_or(models.LOCATION_ENV) == env_default("SPYFLOW_REGISTRY_LOCATION", "data/registry")
+    assert env_or(LOCATION_ENV) == expected
     assert lake.DEFAULT_DATABASE == sql.DEFAULT_DATABASE
 
 
@@ -345,7 +349,7 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_installed_console_scripts() -> None:
     bin_dir = str(Path(sys.executable).parent)
-    for script, expected in (("spy-flow", "versions"), ("spy-sql", "--ddl")):
+    for script, expected in (("spy-flow", "versions"),):
         path = shutil.which(script, path=bin_dir) or shutil.which(script)
         assert path is not None, f"{script} is not installed: pip install -e ."
         done = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=60, check=False)
@@ -363,3 +367,14 @@ def test_format_value_and_table() -> None:
     assert format_value(True) == "true"
     table = render_table(["name", "x"], [["a", 1.5], ["bb", None]])
     assert table.splitlines() == ["name    x", "----  ---", "a     1.5", f"bb      {MISSING}"]
+
+
+def test_headline_metrics_are_evidence_fields() -> None:
+    """The command line reads a registered version's metrics as a dict (importing the evaluation takes
+    seconds); its keys must be names of the typed evidence, so a misspelt one fails here."""
+    from dataclasses import fields
+
+    from spylib.evaluation.evidence import Evidence
+
+    names = {f.name for f in fields(Evidence)}
+    assert {key for _, key in models.HEADLINE_METRICS} <= names

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from spylib.core.config import ModelSpec, load_json_config, parse_sweep
+from spylib.core.config import ModelSpec, parse_sweep
 from spylib.core.errors import ConfigError
 from spylib.core.runtime import ensure_metaflow_user
 from spylib.stages.settings import TrainingSettings, build_training_settings
-from tests.helpers.flow_defaults import config_defaults, flow_class, parameter_defaults
+from tests.helpers.flow_defaults import config_defaults, flow_class, load_json_config, parameter_defaults
 from tests.helpers.paths import FLOW_FILE
 
 
@@ -78,10 +78,12 @@ def test_configurations_are_batched_in_order() -> None:
 
 def test_settings_are_validated_and_normalized(build: Callable[..., TrainingSettings]) -> None:
     settings = build(symbol="spy")
-    assert settings.symbol == "SPY"
-    assert settings.execution == "open_to_open"
-    assert settings.label_horizon == 2
-    assert build(execution="close_to_close").label_horizon == 1
+    assert settings.data.symbol == "SPY"
+    assert settings.plan.execution == "open_to_open"
+    assert settings.plan.label_horizon == 2
+    assert build(execution="close_to_close").plan.label_horizon == 1
+    assert settings.registry.group == "spy-direction"
+    assert settings.outputs.lake_root.endswith("lake")
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spylib.core.config import DEFAULT_DATA_CHECKS, load_json_config, parse_data_checks
+from spylib.core.config import DEFAULT_DATA_CHECKS, parse_data_checks
 from spylib.core.errors import DataValidationError
 from spylib.core.schema import PRICE_COLUMNS
 from spylib.data.prices import PriceData, prices_fingerprint
 from spylib.data.sources import EMBEDDED, ingest, load_embedded, load_price_file
+from tests.helpers.flow_defaults import load_json_config
 from tests.helpers.paths import CONFIG_DIR, SEED_DATA
 from tests.helpers.price_files import seed_csv, write_parquet, yahoo_csv, yfinance_csv
 from tests.helpers.synthetic import TODAY, one_symbol, synthetic_prices

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -9,8 +10,9 @@ import pandas as pd
 import pytest
 
 from spylib.core.config import GateConfig, ModelSpec, SweepConfig, WalkForwardConfig
+from spylib.evaluation.assessment import assess
 from spylib.evaluation.baselines import baseline_table
-from spylib.evaluation.evidence import assess
+from spylib.evaluation.evidence import Evidence
 from spylib.evaluation.selection import combine_trials
 from spylib.features.table import build_features, feature_columns
 from spylib.modelling.models import bundle_signal, fit_model, make_bundle
@@ -70,7 +72,7 @@ def test_combine_is_independent_of_join_order(setup: Setup) -> None:
 def test_the_verdict_records_every_figure_the_gate_reads(setup: Setup) -> None:
     features, splits, _, results = setup
     verdict = assess(results, features, splits, SWEEP, GateConfig(), cost_bps=1.0, seed=7)
-    m: dict[str, Any] = verdict.metrics
+    m: dict[str, Any] = verdict.evidence.to_dict()
     for key in (
         "dsr",
         "dsr_effective",
@@ -95,6 +97,90 @@ def test_the_verdict_records_every_figure_the_gate_reads(setup: Setup) -> None:
         "psr_track",
         "track_beats_buy_and_hold",
     }
+
+
+# The public `metrics` artifact's keys, in order: users' notebooks and the registry's metadata read them.
+METRICS_KEYS = [
+    "auc",
+    "log_loss",
+    "brier",
+    "accuracy",
+    "f1",
+    "base_rate",
+    "auc_ci_low",
+    "auc_ci_high",
+    "n_days",
+    "n_trades",
+    "exposure",
+    "mean_position",
+    "turnover",
+    "hit_rate",
+    "break_even_cost_bps",
+    "sharpe_gross",
+    "sortino_gross",
+    "max_drawdown_gross",
+    "cagr_gross",
+    "calmar_gross",
+    "total_return_gross",
+    "mean_return_gross",
+    "sharpe_net",
+    "sortino_net",
+    "max_drawdown_net",
+    "cagr_net",
+    "calmar_net",
+    "total_return_net",
+    "mean_return_net",
+    "years",
+    "trades_per_year",
+    "buy_and_hold_sharpe_gross",
+    "buy_and_hold_sharpe_net",
+    "buy_and_hold_cagr_net",
+    "buy_and_hold_max_drawdown_net",
+    "buy_and_hold_total_return_net",
+    "track_start",
+    "track_end",
+    "n_blocks",
+    "track_sr_per_period",
+    "track_skew",
+    "track_kurtosis",
+    "psr",
+    "min_track_record_days",
+    "sharpe_ci_low",
+    "sharpe_ci_high",
+    "vs_buy_and_hold_difference",
+    "vs_buy_and_hold_se",
+    "vs_buy_and_hold_p_value",
+    "vs_buy_and_hold_method",
+    "vs_buy_and_hold_p_value_memmel",
+    "vs_buy_and_hold_correlation",
+    "oof_sr_per_period",
+    "oof_sharpe_net",
+    "n_trials",
+    "trials_sr_variance",
+    "expected_max_sr",
+    "dsr",
+    "n_trials_effective",
+    "n_trials_effective_eigen",
+    "trials_sr_variance_effective",
+    "dsr_effective",
+    "pbo",
+    "prob_oos_loss",
+    "cost_bps",
+    "annualization",
+    "selection_metric",
+]
+
+
+def test_evidence_gives_the_public_metrics_dict_and_back(setup: Setup) -> None:
+    features, splits, _, results = setup
+    evidence = assess(results, features, splits, SWEEP, GateConfig(), cost_bps=1.0, seed=7).evidence
+    assert list(evidence.to_dict()) == METRICS_KEYS
+    run = replace(evidence, execution="open_to_open", shuffle_labels=False)
+    assert list(run.to_dict()) == [*METRICS_KEYS, "execution", "shuffle_labels"]
+    registered = {**run.to_dict(), "champion_comparison": {"verdict": "no_champion"}}
+    assert Evidence.from_dict(registered) == run
+    with pytest.raises(KeyError, match="metrics lack psr"):
+        Evidence.from_dict({k: v for k, v in run.to_dict().items() if k != "psr"})
 
 
 def test_baselines_are_walk_forward_on_the_track_days(setup: Setup) -> None:

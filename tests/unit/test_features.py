@@ -9,7 +9,7 @@ import pytest
 from spylib.core.errors import LookaheadError
 from spylib.core.schema import FEATURE_TABLE_COLUMNS, LABEL_COLUMNS, MODEL_FEATURE_COLUMNS
 from spylib.features.audit import audit_lookahead
-from spylib.features.indicators import atr_wilder, bollinger, macd, on_balance_volume, rsi_wilder
+from spylib.features.indicators import atr_wilder, bollinger, macd, rsi_wilder
 from spylib.features.table import WARMUP_ROWS, build_feature_rows, build_features
 from tests.helpers.synthetic import one_symbol, synthetic_prices
 
@@ -74,12 +74,6 @@ def test_macd_uses_recursive_emas(spy: pd.DataFrame) -> None:
     np.testing.assert_allclose(signal, ema(line_ref, 9), rtol=1e-10)
 
 
-def test_obv_adds_and_subtracts_volume_by_direction() -> None:
-    close = pd.Series([10.0, 11.0, 10.5, 10.5, 12.0])
-    volume = pd.Series([100.0, 200.0, 50.0, 70.0, 30.0])
-    assert on_balance_volume(close, volume).tolist() == [100.0, 300.0, 250.0, 250.0, 280.0]
-
-
 def test_labels_follow_the_execution_convention(prices: pd.DataFrame, spy: pd.DataFrame) -> None:
     rows = build_feature_rows(prices, "SPY", "QQQ", "close_to_close")
     c = spy["close"]
@@ -131,12 +125,3 @@ def test_extra_features_are_appended_to_the_table(prices: pd.DataFrame) -> None:
     features = build_features(prices, "SPY", "QQQ", extra={"one": lambda p: pd.Series(1.0, index=p.index)})
     assert features.columns[-1] == "one"
     assert (features["one"] == 1.0).all()
-
-
-def test_build_features_many_equals_one_call_per_symbol() -> None:
-    from spylib.features.table import build_features_many
-
-    prices = synthetic_prices(260, seed=9, symbols=("SPY", "QQQ", "IWM"))
-    many = build_features_many(prices, ["SPY", "IWM"], "QQQ")
-    for symbol in ("SPY", "IWM"):
-        pd.testing.assert_frame_equal(many[symbol], build_features(prices, symbol, "QQQ"))

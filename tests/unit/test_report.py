@@ -20,15 +20,17 @@ from spylib.monitoring.checks import Check, MonitoringReport
 from spylib.monitoring.plots import plot_monitoring
 from spylib.reporting.evaluation_card import (
     Banner,
+    EvaluationInputs,
     config_labels,
     evaluation_report,
+    failed_first,
     gate_line,
-    gate_lines,
     verdict_line,
 )
 from spylib.reporting.format import MISSING, count, display_table, fmt, pct, plain
 from spylib.stages.cards import to_card_components
 from tests.helpers.browser import long_numbers, significant_digits
+from tests.helpers.evidence import make_evidence
 
 
 # --- numbers --------------------------------------------------------------------------------------
@@ -141,8 +143,8 @@ EVIDENCE = {
 
 
 def test_gate_lines_read_in_words() -> None:
-    gate = apply_gate(EVIDENCE, GateConfig())
-    lines = gate_lines(gate)
+    gate = apply_gate(make_evidence(**EVIDENCE), GateConfig())
+    lines = [gate_line(c) for c in failed_first(gate)]
     assert len(lines) == len(gate.checks)
     assert lines[0] == (
         "FAIL: deflated Sharpe ratio of the selection over 8 effective trials (out-of-fold): 0.0800, needs >= 0.95"
@@ -195,7 +197,7 @@ def test_config_labels_are_short_and_unique() -> None:
 
 
 # --- the evaluation report ------------------------------------------------------------------------
-def report_inputs(n_trials: int = 30) -> dict[str, Any]:
+def report_inputs(n_trials: int = 30) -> EvaluationInputs:
     """Every input of :func:`evaluation_report`, synthetic but shaped like a run's artifacts."""
     rng = np.random.default_rng(3)
     dates = list(pd.bdate_range("2010-01-01", periods=1500).date)
@@ -232,22 +234,22 @@ def report_inputs(n_trials: int = 30) -> dict[str, Any]:
         "sharpe_net", "cagr_net", "max_drawdown_net", "exposure", "break_even_cost_bps")},
         "n_trades": rng.integers(1, 300, k).astype(float)})  # fmt: skip
     baselines.loc[1, "auc"] = math.nan
-    metrics = {**EVIDENCE, "sharpe_net": 0.106, "buy_and_hold_sharpe_net": 0.356, "track_start": str(track["date"].iloc[0]),
-               "track_end": str(track["date"].iloc[-1]), "years": 4.2, "cost_bps": 1.0, "execution": "open_to_open"}  # fmt: skip
+    evidence = make_evidence(**EVIDENCE, **{"sharpe_net": 0.106, "buy_and_hold_sharpe_net": 0.356, "track_start": str(track["date"].iloc[0]),
+               "track_end": str(track["date"].iloc[-1]), "years": 4.2, "cost_bps": 1.0, "execution": "open_to_open"})  # fmt: skip
     importance = pd.DataFrame({"feature": [f"f{i}" for i in range(20)], "auc_drop_mean": np.linspace(0.004, 0, 20),
                                "auc_drop_std": np.full(20, 0.001)})  # fmt: skip
     power = {"track_days": len(track), "track_years": 4.2, "min_detectable_sharpe": 1.2,
              "min_detectable_sharpe_normal": 1.1, "min_detectable_excess_sharpe": 1.0}  # fmt: skip
-    return {
-        "data_note": "synthetic prices", "quality_note": "", "trials": trials, "best": trials.iloc[1].to_dict(),
-        "metrics": metrics, "baselines": baselines, "track": track, "refits": refits, "splits": splits,
-        "importance": importance, "gate": apply_gate(metrics, GateConfig()), "power": power, "holdout": {},
-    }  # fmt: skip
+    return EvaluationInputs(
+        data_note="synthetic prices", quality_note="", trials=trials, best=trials.iloc[1].to_dict(),
+        evidence=evidence, baselines=baselines, track=track, refits=refits, splits=splits,
+        importance=importance, gate=apply_gate(evidence, GateConfig()), power=power, holdout={},
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def report_items() -> list[tuple[str, Any]]:
-    return evaluation_report(**report_inputs())
+    return evaluation_report(report_inputs())
 
 
 def test_report_opens_with_the_verdict_in_colour(report_items: list[tuple[str, Any]]) -> None:
@@ -255,7 +257,7 @@ def test_report_opens_with_the_verdict_in_colour(report_items: list[tuple[str, A
     assert kinds[:3] == ["markdown", "banner", "markdown"]
     banner = report_items[1][1]
     assert isinstance(banner, Banner)
-    gate = apply_gate(report_inputs()["metrics"], GateConfig())
+    gate = apply_gate(report_inputs().evidence, GateConfig())
     assert banner.value == verdict_line(gate)
     assert banner.value.startswith("Rejected: ")
     assert banner.tone == "bad"
@@ -284,7 +286,7 @@ def test_report_tables_are_complete_strings_with_short_numbers(report_items: lis
     assert key["strategy"].tolist() == strategies
     assert detail["strategy"].tolist() == strategies
     assert detail["AUC"].iloc[1] == MISSING
-    assert len(refits) == len(report_inputs()["refits"])
+    assert len(refits) == len(report_inputs().refits)
     assert configurations["configuration"].tolist() == ["logistic", "random_forest 1", "random_forest 2"]
     assert len(trials) == 25
     for table in tables:
@@ -293,7 +295,7 @@ def test_report_tables_are_complete_strings_with_short_numbers(report_items: lis
 
 
 def test_report_says_when_every_trial_is_shown() -> None:
-    items = evaluation_report(**report_inputs(n_trials=10))
+    items = evaluation_report(report_inputs(n_trials=10))
     headings = [p for k, p in items if k == "markdown" and p.startswith("## Trials")]
     assert headings == ["## Trials (10 in all, ranked by out-of-fold net Sharpe over every block)"]
 
@@ -391,3 +393,18 @@ def test_card_components_for_every_kind() -> None:
 def test_card_components_reject_an_unknown_kind() -> None:
     with pytest.raises(ValueError, match="unknown card item kind 'chart'"):
         to_card_components([("chart", None)])
+
+
+def test_the_card_states_the_measured_false_approval_rate() -> None:
+    from dataclasses import replace
+
+    from spylib.evaluation.simulation import load_simulated_power
+
+    simulated = load_simulated_power()
+    assert simulated, "the shipped simulation result (spylib/evaluation/resources/gate_power.json)"
+    inputs = report_inputs()
+    items = evaluation_report(replace(inputs, power={**inputs.power, "simulation": simulated}))
+    texts = [p for k, p in items if k == "markdown" and p.startswith("**What this track can detect.**")]
+    assert len(texts) == 1
+    assert "synthetic markets with no edge" in texts[0]
+    assert "the gate approved" in texts[0]

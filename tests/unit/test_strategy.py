@@ -22,7 +22,7 @@ import pytest
 from spylib.core.config import GateConfig, ModelSpec, SweepConfig, WalkForwardConfig
 from spylib.core.conventions import PERIODS_PER_YEAR
 from spylib.core.errors import ConfigError
-from spylib.evaluation.evidence import assess
+from spylib.evaluation.assessment import assess
 from spylib.evaluation.holdout import traded_block_bundle
 from spylib.features.table import build_features, feature_columns
 from spylib.modelling import rule

@@ -14,6 +14,7 @@ import pytest
 from spylib.core.config import GateConfig, ModelSpec, SweepConfig, WalkForwardConfig
 from spylib.core.errors import ConfigError
 from spylib.data.synthetic import generate_market, parse_spec
+from spylib.evaluation.evidence import Evidence
 from spylib.evaluation.gate import GateDecision, apply_gate
 from spylib.evaluation.selection import choose_trial, combine_trials, walk_forward_selection
 from spylib.features.audit import audit_days, stale_open_years
@@ -21,6 +22,7 @@ from spylib.features.table import ExtraFeature, build_feature_rows, build_featur
 from spylib.modelling.scoring import ConfigResult, score_configuration
 from spylib.modelling.trading import position_size, trading_metrics
 from spylib.modelling.walk_forward import Splits, walk_forward_splits
+from tests.helpers.evidence import make_evidence
 
 WF = WalkForwardConfig(block_months=12, min_train_days=300, embargo_days=20, min_selection_blocks=1)
 SWEEP = SweepConfig(
@@ -153,13 +155,13 @@ def test_activity_rule_excludes_near_flat_trials(market: pd.DataFrame, scored: S
     assert chosen_exposure >= 0.5
 
 
-def passing(**over: float) -> dict[str, float]:
+def passing(**over: float) -> Evidence:
     base = {
         "dsr": 0.99, "dsr_effective": 0.99, "n_trials": 100, "n_trials_effective": 10, "psr": 0.99,
         "vs_buy_and_hold_p_value": 0.01, "prob_oos_loss": 0.05, "pbo": 0.1, "trades_per_year": 20.0,
         "exposure": 0.5, "auc_ci_low": 0.52,
     }  # fmt: skip
-    return {**base, **over}
+    return make_evidence(**{**base, **over})
 
 
 def test_gate_checks_each_hypothesis_and_nan_never_passes() -> None:

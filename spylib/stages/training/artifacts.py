@@ -1,18 +1,34 @@
-"""data: see spylib.stages.training.evaluate."""
+"""The values SpyFlow's steps pass: one result per step, whose fields are the artifacts the step sets.
+
+The flow stores a result with :func:`set_artifacts` (every field under its own name, except those
+marked ``internal``), so the artifact names are declared here, once, with their types.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from spylib.modelling.strategy import ModelBundle, Strategy
+from spylib.core.config import ModelSpec
 from spylib.modelling.walk_forward import Splits
 
 if TYPE_CHECKING:
+    from spylib.evaluation.evidence import Evidence
     from spylib.evaluation.gate import GateDecision
+    from spylib.modelling.scoring import ConfigResult
+    from spylib.modelling.strategy import ModelBundle, Strategy
     from spylib.reporting.evaluation_card import CardItem
+
+INTERNAL = {"internal": True}  # a result's field that is not stored as an artifact
+
+
+def set_artifacts(target: Any, result: Any) -> None:
+    """Set every artifact field of the step result ``result`` on ``target`` (the flow), by its name."""
+    for f in fields(result):
+        if not f.metadata.get("internal"):
+            setattr(target, f.name, getattr(result, f.name))
 
 
 @dataclass(frozen=True)
@@ -30,28 +46,57 @@ class TrainingData:
 
 
 @dataclass(frozen=True)
-class Ingested:
+class IngestResult:
+    """ingest: the aligned prices, where they came from, and the lake files staged so far."""
+
     prices: pd.DataFrame
-    provenance: dict[str, Any]
+    data_provenance: dict[str, Any]
+    lake_files: dict[str, list[str]]
 
 
 @dataclass(frozen=True)
-class Featurized:
-    table: pd.DataFrame
+class FeaturesResult:
+    """features: the table (``features``, the public name; ``feature_table``, the same stored object
+    that later steps read, since ``self.features`` is the step's method inside the flow), the model's
+    columns, the look-ahead audit, the data-quality note, and the lake files staged so far."""
+
+    features: pd.DataFrame
+    feature_table: pd.DataFrame
     feature_columns: list[str]
-    audit: dict[str, Any]
+    leakage_audit: dict[str, Any]
     data_quality: dict[str, Any]
+    lake_files: dict[str, list[str]]
 
 
-@dataclass
-class Evaluation:
-    """The join's artifacts: every trial, the walk-forward track and its refits, the final choice and
-    model, the evidence and the gate's decision."""
+@dataclass(frozen=True)
+class SplitResult:
+    """split: the training data and its segments; the sweep's configurations and the foreach's batches."""
+
+    training_data: TrainingData
+    splits: Splits
+    configs: list[ModelSpec]
+    config_batches: list[list[ModelSpec]]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """train (one foreach task): the scored configurations."""
+
+    results: list[ConfigResult]
+
+
+@dataclass(frozen=True)
+class EvaluateResult:
+    """evaluate: every trial, the walk-forward track and its refits, the final choice (as the trials
+    row ``best`` and as the :class:`Strategy` every consumer applies) and model, the
+    evidence (typed, and as the public ``metrics`` dict) and the gate's decision (typed, and as the
+    public ``gate`` dict)."""
 
     trials: pd.DataFrame
     best: dict[str, Any]
     strategy: Strategy
     model: Any
+    evidence: Evidence
     metrics: dict[str, Any]
     baselines: pd.DataFrame
     track: pd.DataFrame
@@ -59,22 +104,34 @@ class Evaluation:
     importance: pd.DataFrame
     holdout_metrics: dict[str, Any]
     power: dict[str, Any]
-    gate: GateDecision
-    card_items: list[CardItem]
+    gate_decision: GateDecision
+    gate: dict[str, Any]
+    card_items: list[CardItem] = field(metadata=INTERNAL)
 
 
 @dataclass(frozen=True)
-class Prediction:
-    """The predict step's artifacts: the registered bundle, the predictions and where they went."""
+class PredictResult:
+    """predict: the registered bundle, the predictions, the prediction files, the lake files staged so
+    far and the Glue report."""
 
     bundle: ModelBundle
     predictions: pd.DataFrame
-    files: dict[str, str]
+    prediction_files: dict[str, str]
+    lake_files: dict[str, list[str]]
+    glue_catalog: dict[str, Any]
 
 
 @dataclass(frozen=True)
-class Registered:
-    """The register step's artifacts: where the version went, and how it compared with the champion."""
+class RegisterResult:
+    """register: where the version went, and how it compared with the champion."""
 
     registration: dict[str, Any]
     champion_comparison: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EndResult:
+    """end: the lake's publication and the final Glue report."""
+
+    lake_publication: dict[str, Any]
+    glue_catalog: dict[str, Any]

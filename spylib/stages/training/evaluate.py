@@ -1,34 +1,58 @@
-"""What SpyFlow's steps call: each stage takes typed values and returns the step's artifacts.
+"""evaluate (the join): the walk-forward selection, the track, the evidence and the gate's decision, the
+baselines, the optional holdout, the feature importance and the evaluation card's items.
 
-This layer only wires the research, storage and registry modules together; it does not import
-Metaflow, so every stage runs (and is tested) in a plain Python process. Each Metaflow task is a fresh
-process: the modelling modules (scikit-learn, scipy.stats: ~1.3 s) and the report (matplotlib: ~0.5 s)
-are imported inside the stages that need them, so the other steps start about 2 s faster.
+The stages only wire the library together and do not import Metaflow, so each runs (and is tested) in
+a plain Python process. Each Metaflow task is a fresh process: the modelling modules (scikit-learn,
+scipy.stats: ~1.3 s) and the report (matplotlib: ~0.5 s) are imported inside the stages that need them,
+so the other steps start about 2 s faster.
 """
 
 from __future__ import annotations
 
-import logging
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from spylib.data.sources import data_note
 from spylib.stages.settings import TrainingSettings
-from spylib.stages.training.artifacts import Evaluation, TrainingData
+from spylib.stages.training.artifacts import EvaluateResult, TrainingData
 
 if TYPE_CHECKING:
+    from spylib.core.config import ModelSpec
+    from spylib.evaluation.evidence import Evidence
     from spylib.modelling.scoring import ConfigResult
+    from spylib.modelling.strategy import Strategy
+    from spylib.reporting.evaluation_card import EvaluationInputs
 
 
-log = logging.getLogger(__name__)
+def fit_on_labelled(spec: ModelSpec, rows: pd.DataFrame, columns: list[str], seed: int) -> Any:
+    """``spec`` fitted on the labelled days of ``rows``."""
+    from spylib.modelling.models import fit_model
+
+    rows = rows[rows["target_up"].notna()]
+    return fit_model(spec, rows[columns], rows["target_up"].to_numpy("int8"), seed)
 
 
-# ---------------------------------------------------------------------------------------------
-# steps
-# ---------------------------------------------------------------------------------------------
-def plain_text(markdown: str) -> str:
-    """A Markdown line for the console: no emphasis markers or code quotes."""
-    return markdown.replace("**", "").replace("`", "")
+def holdout_figures(model: Any, data: TrainingData, strategy: Strategy) -> dict[str, Any]:
+    """The registered model scored once on the untouched holdout (nothing when there is none)."""
+    if "holdout" not in data.splits:
+        return {}
+    from spylib.evaluation.holdout import evaluate_holdout
+    from spylib.modelling.models import predict_up_probability
+
+    frame = data.segment("holdout")
+    return evaluate_holdout(predict_up_probability(model, frame[list(data.feature_columns)]), frame, strategy)
+
+
+def last_block_importance(spec: ModelSpec, data: TrainingData, seed: int) -> pd.DataFrame:
+    """Permutation importance on the last traded block, of ``spec`` fitted on the days before it."""
+    from spylib.evaluation.holdout import permutation_importance_table
+
+    cols, last = list(data.feature_columns), data.splits.traded_blocks[-1]
+    oos_model = fit_on_labelled(spec, data.features.iloc[last.train_rows()], cols, seed)
+    return permutation_importance_table(oos_model, data.features.iloc[last.rows()], cols, seed)
 
 
 def run_evaluate(
@@ -37,31 +61,26 @@ def run_evaluate(
     settings: TrainingSettings,
     provenance: Mapping[str, Any],
     data_quality: Mapping[str, Any],
-) -> Evaluation:
+) -> EvaluateResult:
+    """The join: every task's trials, the selection and its track, the evidence and the gate, the final
+    model refit on every labelled day, the baselines, the holdout and the card."""
+    from spylib.evaluation.assessment import assess
     from spylib.evaluation.baselines import BASELINE_COLUMNS, baseline_table
-    from spylib.evaluation.evidence import assess, power_summary
-    from spylib.evaluation.holdout import evaluate_holdout, permutation_importance_table
+    from spylib.evaluation.evidence import power_summary
     from spylib.evaluation.selection import chosen_strategy, chosen_trial
     from spylib.evaluation.simulation import load_simulated_power
-    from spylib.modelling.models import fit_model, predict_up_probability
     from spylib.modelling.strategy import TradeContext
-    from spylib.reporting.evaluation_card import evaluation_report
+    from spylib.reporting.evaluation_card import EvaluationInputs
 
-    sweep, features, splits, cols = settings.sweep, data.features, data.splits, list(data.feature_columns)
+    plan, cols, splits = settings.plan, list(data.feature_columns), data.splits
     results = [r for batch in task_results for r in batch]
     context = TradeContext(
-        settings.symbol, tuple(cols), settings.execution, settings.cost_bps, sweep.target_volatility
+        settings.data.symbol, tuple(cols), plan.execution, settings.cost_bps, plan.sweep.target_volatility
     )
     verdict = assess(
-        results,
-        features,
-        splits,
-        sweep,
-        settings.gate,
-        cost_bps=settings.cost_bps,
-        seed=settings.seed,
+        results, data.features, splits, plan.sweep, settings.gate, cost_bps=settings.cost_bps, seed=plan.seed,
         context=context,
-    )
+    )  # fmt: skip
     trialset, walk, gate = verdict.trialset, verdict.walk, verdict.decision
     print(
         f"evaluate: {trialset.n_trials} trials; the selection was made again at {len(walk.refits)} refit dates"
@@ -69,49 +88,50 @@ def run_evaluate(
     best = chosen_trial(trialset, walk.final)
     strategy = chosen_strategy(trialset, walk.final, context)
     spec = next(r.spec for r in results if r.spec.config_id == best["config_id"])
-    final_rows = features.iloc[splits.final_train_rows()]
-    final_rows = final_rows[final_rows["target_up"].notna()]
-    model = fit_model(spec, final_rows[cols], final_rows["target_up"].to_numpy("int8"), settings.seed)
-    metrics = {**verdict.metrics, "execution": settings.execution, "shuffle_labels": settings.shuffle_labels}
-    holdout: dict[str, Any] = {}
-    if "holdout" in splits:
-        frame = data.segment("holdout")
-        holdout = evaluate_holdout(predict_up_probability(model, frame[cols]), frame, strategy)
-    power = power_summary(metrics, settings.gate, load_simulated_power())
-    chosen_columns = {k: v for k, v in metrics.items() if k in BASELINE_COLUMNS}
-    baselines = baseline_table(features, cols, splits, settings.cost_bps, chosen=chosen_columns)
-    last = splits.traded_blocks[-1]
-    train_last = features.iloc[last.train_rows()]
-    train_last = train_last[train_last["target_up"].notna()]
-    oos_model = fit_model(spec, train_last[cols], train_last["target_up"].to_numpy("int8"), settings.seed)
-    importance = permutation_importance_table(oos_model, features.iloc[last.rows()], cols, settings.seed)
-    items = evaluation_report(
+    model = fit_on_labelled(spec, data.features.iloc[splits.final_train_rows()], cols, plan.seed)
+    evidence: Evidence = dataclasses.replace(
+        verdict.evidence, execution=plan.execution, shuffle_labels=plan.shuffle_labels
+    )
+    power = power_summary(evidence, settings.gate, load_simulated_power())
+    chosen = evidence.baseline_figures(BASELINE_COLUMNS)
+    baselines = baseline_table(data.features, cols, splits, settings.cost_bps, chosen=chosen)
+    inputs = EvaluationInputs(
         data_note=data_note(provenance),
         quality_note=str(data_quality.get("note", "")),
         trials=trialset.trials,
         best=best,
-        metrics=metrics,
+        evidence=evidence,
         baselines=baselines,
         track=walk.track,
         refits=walk.refits,
         splits=splits,
-        importance=importance,
+        importance=last_block_importance(spec, data, plan.seed),
         gate=gate,
         power=power,
-        holdout=holdout,
+        holdout=holdout_figures(model, data, strategy),
     )
-    return Evaluation(
-        trialset.trials,
-        best,
-        strategy,
-        model,
-        metrics,
-        baselines,
-        walk.track,
-        walk.refits,
-        importance,
-        holdout,
-        power,
-        gate,
-        items,
+    return evaluate_result(inputs, model, strategy)
+
+
+def evaluate_result(inputs: EvaluationInputs, model: Any, strategy: Strategy) -> EvaluateResult:
+    """The evaluate step's artifacts: what the card shows, the final model, and the public dict forms
+    of the evidence (``metrics``) and of the gate's decision (``gate``)."""
+    from spylib.reporting.evaluation_card import evaluation_report
+
+    return EvaluateResult(
+        trials=inputs.trials,
+        best=inputs.best,
+        strategy=strategy,
+        model=model,
+        evidence=inputs.evidence,
+        metrics=inputs.evidence.to_dict(),
+        baselines=inputs.baselines,
+        track=inputs.track,
+        refits=inputs.refits,
+        importance=inputs.importance,
+        holdout_metrics=inputs.holdout,
+        power=inputs.power,
+        gate_decision=inputs.gate,
+        gate=inputs.gate.to_dict(),
+        card_items=evaluation_report(inputs),
     )

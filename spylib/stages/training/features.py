@@ -1,4 +1,5 @@
-"""features: see spylib.stages.training.evaluate."""
+"""features: indicators and labels, the look-ahead audit on every run, the stale-open check; the table
+staged in the lake."""
 
 from __future__ import annotations
 
@@ -9,39 +10,10 @@ import numpy as np
 import pandas as pd
 
 from spylib.features.audit import audit_lookahead, stale_open_years
-from spylib.features.table import (
-    WARMUP_ROWS,
-    build_features,
-    feature_columns,
-    load_extra_features,
-)
-from spylib.modelling.walk_forward import walk_forward_splits
+from spylib.features.table import build_features, feature_columns, load_extra_features
 from spylib.stages.settings import TrainingSettings
-from spylib.stages.training.artifacts import Featurized
-
-
-def check_walk_forward(prices: pd.DataFrame, settings: TrainingSettings) -> None:
-    """Cut the walk-forward on the dates the feature table will have (the warm-up dropped, the last
-    ``label_horizon`` rows unlabelled, stale-open years unscored under ``open_to_open``), so a
-    ``min_train_days`` longer than the data or a holdout outside it fails in ``ingest``, before any
-    lake write, with the message ``split`` would give."""
-    dates = sorted(set(prices.loc[prices["symbol"] == settings.symbol, "date"]))[WARMUP_ROWS:]
-    if not dates:
-        return  # require_history has refused it already
-    labelled = np.arange(len(dates)) < len(dates) - settings.label_horizon
-    unscored = None
-    if settings.execution == "open_to_open":
-        stale = set(stale_open_years(prices, settings.symbol))
-        if stale:
-            unscored = np.array([d.year in stale for d in dates])
-    walk_forward_splits(
-        dates,
-        labelled,
-        settings.sweep.walk_forward,
-        settings.label_horizon,
-        holdout_start=settings.holdout_start,
-        unscored=unscored,
-    )
+from spylib.stages.training.artifacts import FeaturesResult
+from spylib.stages.training.publish import stage_step_table
 
 
 def block_boundaries(dates: Sequence[Any], block_months: int) -> list[Any]:
@@ -51,16 +23,21 @@ def block_boundaries(dates: Sequence[Any], block_months: int) -> list[Any]:
     return [dates[int(i)] for i in np.flatnonzero(key.diff().fillna(0).to_numpy() != 0)]
 
 
-def run_features(prices: pd.DataFrame, settings: TrainingSettings) -> Featurized:
-    extra = load_extra_features(settings.extra_features)
-    table = build_features(prices, settings.symbol, settings.benchmark, settings.execution, extra)
+def run_features(
+    prices: pd.DataFrame, settings: TrainingSettings, run_id: str, staged: dict[str, list[str]]
+) -> FeaturesResult:
+    """The feature table and labels, audited for look-ahead (fails the run naming the feature); the
+    years whose opens are stale; the table staged in the lake beside ``staged``."""
+    data, plan = settings.data, settings.plan
+    extra = load_extra_features(data.extra_features)
+    table = build_features(prices, data.symbol, data.benchmark, plan.execution, extra)
     audited = audit_lookahead(
         prices,
-        settings.symbol,
-        settings.benchmark,
+        data.symbol,
+        data.benchmark,
         extra=extra,
-        seed=settings.seed,
-        boundary_dates=block_boundaries(list(table["date"]), settings.sweep.walk_forward.block_months),
+        seed=plan.seed,
+        boundary_dates=block_boundaries(list(table["date"]), plan.sweep.walk_forward.block_months),
     )
     audit = {
         "method": "truncation invariance (largest moves, block boundaries, random days)",
@@ -69,19 +46,26 @@ def run_features(prices: pd.DataFrame, settings: TrainingSettings) -> Featurized
         "features": len(table.columns),
         "passed": True,
     }
-    stale = stale_open_years(prices, settings.symbol)
+    quality = data_quality(prices, data.symbol, plan.execution)
+    lake_files = stage_step_table("features", table, settings.outputs, run_id, staged)
+    return FeaturesResult(table, table, feature_columns(extra), audit, quality, lake_files)
+
+
+def data_quality(prices: pd.DataFrame, symbol: str, execution: str) -> dict[str, Any]:
+    """The years whose opens equal the previous close, and what that means for this run, in a note."""
+    stale = stale_open_years(prices, symbol)
     quality: dict[str, Any] = {"stale_open_years": stale, "note": ""}
     if stale:
         years = f"{min(stale)}-{max(stale)}" if len(stale) > 1 else str(min(stale))
         consequence = (
             "those years are training data only: an open-to-open return there would be a close-to-close "
             "one, traded at the close that feeds the features, so no block there is scored or traded"
-            if settings.execution == "open_to_open"
+            if execution == "open_to_open"
             else "gap_open is about 0 there (the model learns nothing from it in those years)"
         )
         quality["note"] = (
-            f"{settings.symbol}'s opens equal the previous close on most days of {years} "
+            f"{symbol}'s opens equal the previous close on most days of {years} "
             f"({', '.join(f'{y}: {v:.0%}' for y, v in sorted(stale.items()))}): {consequence}."
         )
         print(quality["note"])
-    return Featurized(table, feature_columns(extra), audit, quality)
+    return quality

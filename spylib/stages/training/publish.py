@@ -1,4 +1,6 @@
-"""publish: see spylib.stages.training.evaluate."""
+"""The lake's side of SpyFlow's steps: each step stages the table :data:`spylib.core.outputs.LAKE_TABLE_OF_STEP`
+names for it (invisible to readers), ``predict`` registers the tables in Glue when asked, and ``end``
+publishes the run's staged files once the run has succeeded."""
 
 from __future__ import annotations
 
@@ -7,48 +9,56 @@ from typing import Any
 
 import pandas as pd
 
-from spylib.stages.settings import TrainingSettings
+from spylib.core.outputs import LAKE_TABLE_OF_STEP
+from spylib.stages.settings import OutputSettings
+from spylib.stages.training.artifacts import EndResult
 
 
-def write_lake(frame: pd.DataFrame, table: str, settings: TrainingSettings, run_id: str) -> list[str]:
+def write_lake(frame: pd.DataFrame, table: str, outputs: OutputSettings, run_id: str) -> list[str]:
     """Stage one of the lake's tables for this run (idempotent per run; invisible to readers until
-    :func:`publish_lake`); return the URIs the files have once published. Nothing when the lake is off."""
-    if not settings.lake_root:
+    :func:`run_end`); return the URIs the files have once published. Nothing when the lake is off."""
+    if not outputs.lake_root:
         return []
     from spylib.storage.staging import stage_table
     from spylib.storage.tables import get_lake_table
 
     columns = [c for c in get_lake_table(table).data_schema.names if c in frame.columns]
-    return stage_table(frame[columns], table, settings.lake_root, run_id)
+    return stage_table(frame[columns], table, outputs.lake_root, run_id)
 
 
-def publish_lake(
-    settings: TrainingSettings, run_id: str, catalog: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """When the run has succeeded: move its staged lake files into the tables (once: a resumed run
-    publishes the origin run's files, keyed by the same id), then register the new partitions in Glue
-    when ``--glue-database`` is set. Returns the publication and the Glue report (``catalog``, the
-    earlier report of the run, says whether the run created the database)."""
-    if not settings.lake_root:
-        return {"publication": {}, "glue_catalog": dict(catalog or {})}
-    from spylib.storage.staging import publish_run
-
-    publication = publish_run(settings.lake_root, run_id)
-    print(
-        f"lake: published run {run_id}: {publication.moved} file(s) moved into {settings.lake_root}"
-        + (" (the run had been published before)" if publication.already_published else "")
-    )
-    glue = dict(catalog or {})
-    if settings.glue_database:
-        glue = register_catalog(settings)
-        glue["database_created"] = bool(glue["database_created"] or (catalog or {}).get("database_created"))
-    return {"publication": publication.to_dict(), "glue_catalog": glue}
+def stage_step_table(
+    step: str, frame: pd.DataFrame, outputs: OutputSettings, run_id: str, staged: Mapping[str, list[str]]
+) -> dict[str, list[str]]:
+    """Stage the lake table of ``step`` (see the catalog); the run's staged files so far, with these."""
+    table = LAKE_TABLE_OF_STEP[step]
+    return {**staged, table: write_lake(frame, table, outputs, run_id)}
 
 
-def register_catalog(settings: TrainingSettings) -> dict[str, Any]:
+def register_catalog(outputs: OutputSettings) -> dict[str, Any]:
     """Register the lake in Glue when ``--glue-database`` is set."""
-    if not settings.glue_database:
+    if not outputs.glue_database:
         return {}
     from spylib.storage.catalog import register_glue_tables
 
-    return register_glue_tables(settings.lake_root, settings.glue_database)
+    return register_glue_tables(outputs.lake_root, outputs.glue_database)
+
+
+def run_end(outputs: OutputSettings, run_id: str, catalog: Mapping[str, Any] | None = None) -> EndResult:
+    """When the run has succeeded: move its staged lake files into the tables (once: a resumed run
+    publishes the origin run's files, keyed by the same id), then register the new partitions in Glue
+    when ``--glue-database`` is set. ``catalog``, the earlier Glue report of the run, says whether the
+    run created the database."""
+    if not outputs.lake_root:
+        return EndResult({}, dict(catalog or {}))
+    from spylib.storage.staging import publish_run
+
+    publication = publish_run(outputs.lake_root, run_id)
+    print(
+        f"lake: published run {run_id}: {publication.moved} file(s) moved into {outputs.lake_root}"
+        + (" (the run had been published before)" if publication.already_published else "")
+    )
+    glue = dict(catalog or {})
+    if outputs.glue_database:
+        glue = register_catalog(outputs)
+        glue["database_created"] = bool(glue["database_created"] or (catalog or {}).get("database_created"))
+    return EndResult(publication.to_dict(), glue)

@@ -1,4 +1,5 @@
-"""register: see spylib.stages.training.evaluate."""
+"""register: compare with the champion, then register the model with its evidence, the gate's reasons,
+the reference profile and the track."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import pandas as pd
 from spylib.core.jsonio import dumps_strict, to_json_safe
 from spylib.core.runtime import code_version
 from spylib.stages.settings import TrainingSettings
-from spylib.stages.training.artifacts import Registered, TrainingData
+from spylib.stages.training.artifacts import RegisterResult, TrainingData
 
 if TYPE_CHECKING:
+    from spylib.evaluation.evidence import Evidence
     from spylib.evaluation.gate import GateDecision
     from spylib.modelling.strategy import ModelBundle
     from spylib.registry.provenance import Provenance
@@ -25,31 +27,30 @@ def build_provenance(settings: TrainingSettings, data_provenance: Mapping[str, A
     from spylib.registry.provenance import Provenance, config_sha256, source_kind
 
     return Provenance(
-        source_kind=source_kind(settings.source),
-        source=settings.source,
+        source_kind=source_kind(settings.data.source),
+        source=settings.data.source,
         data_fingerprint=str(data_provenance["fingerprint"]),
         first_date=str(data_provenance["first_date"]),
         last_date=str(data_provenance["last_date"]),
         symbols=(str(data_provenance["symbol"]), str(data_provenance["benchmark"])),
-        sweep_config_sha256=config_sha256(settings.sweep),
+        sweep_config_sha256=config_sha256(settings.plan.sweep),
         gate_config_sha256=config_sha256(settings.gate),
         code_version=code_version(),
-        seed=settings.seed,
-        shuffle_labels=settings.shuffle_labels,
+        seed=settings.plan.seed,
+        shuffle_labels=settings.plan.shuffle_labels,
     )
 
 
 def run_register(
     bundle: ModelBundle,
-    evaluation_metrics: Mapping[str, Any],
-    gate: GateDecision,
+    verdict: tuple[Evidence, GateDecision],
     track: pd.DataFrame,
     data: TrainingData,
     settings: TrainingSettings,
     provenance: Mapping[str, Any],
     *,
     pathspec: str,
-) -> Registered:
+) -> RegisterResult:
     """Compare with the champion (the latest Approved version), then register with the status that
     follows (see :mod:`spylib.evaluation.champion`), the metrics, the comparison, the track and the
     provenance. A control (synthetic data or shuffled labels) registers under ``<group>-control``.
@@ -59,15 +60,13 @@ def run_register(
     from spylib.registry import RegistrationRequest, open_registry
     from spylib.registry.provenance import registration_group
 
+    evidence, gate = verdict
+    target = settings.registry
     origin = build_provenance(settings, provenance)
-    group = registration_group(settings.model_group, origin)
-    if group != settings.model_group:
-        print(
-            f"register: a control ({origin.control_reason}) registers under {group}, never {settings.model_group}"
-        )
-    registry = open_registry(
-        settings.registry, settings.registry_location, image_uri=settings.sagemaker_image_uri or None
-    )
+    group = registration_group(target.group, origin)
+    if group != target.group:
+        print(f"register: a control ({origin.control_reason}) registers under {group}, never {target.group}")
+    registry = open_registry(target.kind, target.location, image_uri=target.image_uri or None)
     rule = settings.gate
     status, comparison = challenge(
         registry,
@@ -83,23 +82,19 @@ def run_register(
         list(data.feature_columns),
         test_probability=track["probability"].to_numpy(),
         test_signal=(track["position"].to_numpy() > 0).astype("int8"),
-        test_metrics={
-            "hit_rate": evaluation_metrics.get("hit_rate"),
-            "auc": evaluation_metrics.get("auc"),
-            "net_sharpe": evaluation_metrics.get("sharpe_net"),
-        },
+        test_metrics={"hit_rate": evidence.hit_rate, "auc": evidence.auc, "net_sharpe": evidence.sharpe_net},
     )
     request = RegistrationRequest(
         group=group,
         bundle=bundle,
         approval_status=status,
-        metrics=to_json_safe({**evaluation_metrics, "champion_comparison": comparison.to_dict()}),
+        metrics=to_json_safe({**evidence.to_dict(), "champion_comparison": comparison.to_dict()}),
         gate_reasons=gate.reasons,
         run_pathspec=pathspec,
         data_fingerprint=str(provenance["fingerprint"]),
         code_version=origin.code_version,
         extra_files={PROFILE_FILE: dumps_strict(profile).encode(), TRACK_FILE: track_csv(track)},
-        description=f"{settings.symbol} next-day direction ({settings.execution}), {pathspec}",
+        description=f"{settings.data.symbol} next-day direction ({settings.plan.execution}), {pathspec}",
         provenance=origin,
     )
     registration = asdict(registry.register(request))
@@ -108,4 +103,4 @@ def run_register(
         f"registered {registration['group']} v{registration['version']}{again}: {registration['status']} "
         f"(gate {gate.status}; against the champion: {comparison.verdict.replace('_', ' ')})"
     )
-    return Registered(registration, comparison.to_dict())
+    return RegisterResult(registration, comparison.to_dict())

@@ -1,58 +1,87 @@
-"""split: see spylib.stages.training.evaluate."""
+"""split: the burn-in, the walk-forward blocks and the optional holdout; the configurations to sweep.
+
+The same cut is made in ``ingest`` (:func:`check_walk_forward`) on the dates the feature table will
+have, so a plan the data cannot hold fails before any lake write, with the message ``split`` would give.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from spylib.core.config import ModelSpec
-from spylib.features.table import (
-    LONGEST_WINDOW,
-)
-from spylib.modelling.walk_forward import walk_forward_splits
-from spylib.stages.settings import TrainingSettings
-from spylib.stages.training.artifacts import TrainingData
+from spylib.features.audit import stale_open_years
+from spylib.features.table import LONGEST_WINDOW, WARMUP_ROWS
+from spylib.modelling.walk_forward import Splits, walk_forward_splits
+from spylib.stages.settings import PlanSettings
+from spylib.stages.training.artifacts import SplitResult, TrainingData
 
 log = logging.getLogger(__name__)
 
 
+def unscored_mask(
+    dates: Sequence[Any], stale_years: Collection[int], execution: str
+) -> npt.NDArray[np.bool_] | None:
+    """The days no block may score: under ``open_to_open``, the years whose opens are stale (an
+    open-to-open return there would be a close-to-close one); None when every day can be scored."""
+    if execution != "open_to_open" or not stale_years:
+        return None
+    return pd.to_datetime(pd.Series(list(dates))).dt.year.isin(set(stale_years)).to_numpy()
+
+
+def cut_walk_forward(
+    dates: Sequence[Any], labelled: npt.NDArray[np.bool_], stale_years: Collection[int], plan: PlanSettings
+) -> Splits:
+    """The walk-forward of ``plan`` over ``dates`` (the feature table's), the unscored years left out."""
+    return walk_forward_splits(
+        list(dates),
+        labelled,
+        plan.sweep.walk_forward,
+        plan.label_horizon,
+        holdout_start=plan.holdout_start,
+        unscored=unscored_mask(dates, stale_years, plan.execution),
+    )
+
+
+def check_walk_forward(prices: pd.DataFrame, symbol: str, plan: PlanSettings) -> None:
+    """Cut the walk-forward on the dates the feature table will have (the warm-up dropped, the last
+    ``label_horizon`` rows unlabelled, stale-open years unscored under ``open_to_open``)."""
+    dates = sorted(set(prices.loc[prices["symbol"] == symbol, "date"]))[WARMUP_ROWS:]
+    if not dates:
+        return  # require_history has refused it already
+    labelled = np.arange(len(dates)) < len(dates) - plan.label_horizon
+    stale = stale_open_years(prices, symbol) if plan.execution == "open_to_open" else {}
+    cut_walk_forward(dates, labelled, set(stale), plan)
+
+
 def run_split(
-    features: pd.DataFrame,
-    columns: Sequence[str],
-    data_quality: Mapping[str, Any],
-    settings: TrainingSettings,
-) -> TrainingData:
-    """The burn-in, the walk-forward blocks and the optional holdout."""
-    wf = settings.sweep.walk_forward
+    features: pd.DataFrame, columns: Sequence[str], data_quality: Mapping[str, Any], plan: PlanSettings
+) -> SplitResult:
+    """The burn-in, the walk-forward blocks and the optional holdout; the foreach's batches."""
+    wf = plan.sweep.walk_forward
     if wf.embargo_days < LONGEST_WINDOW:
         log.warning(
             "walk_forward.embargo_days=%d is shorter than the longest feature window (%d)",
             wf.embargo_days,
             LONGEST_WINDOW,
         )
-    stale_years = set(data_quality.get("stale_open_years", {}))
-    unscored = None
-    if settings.execution == "open_to_open" and stale_years:
-        unscored = pd.to_datetime(features["date"]).dt.year.isin(stale_years).to_numpy()
-    splits = walk_forward_splits(
-        list(features["date"]),
-        features["target_up"].notna().to_numpy(),
-        wf,
-        settings.label_horizon,
-        holdout_start=settings.holdout_start,
-        unscored=unscored,
-    )
+    stale_years = {int(y) for y in data_quality.get("stale_open_years", {})}
+    splits = cut_walk_forward(features["date"], features["target_up"].notna().to_numpy(), stale_years, plan)
     traded = splits.traded_blocks
     print(
         f"Walk-forward: {len(splits.blocks)} blocks of {wf.block_months} months from {splits.blocks[0].start}; "
         f"{len(traded)} traded ({traded[0].start} .. {traded[-1].end}, "
         f"{sum(b.n_rows for b in traded) / 252:.1f} years)"
     )
-    return TrainingData(features, tuple(columns), splits)
+    configs = list(plan.sweep.models)
+    data = TrainingData(features, tuple(columns), splits)
+    return SplitResult(data, splits, configs, batch_configs(configs, plan.configs_per_task))
 
 
 def batch_configs(configs: Sequence[ModelSpec], per_task: int) -> list[list[ModelSpec]]:

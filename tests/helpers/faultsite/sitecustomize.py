@@ -9,7 +9,7 @@ contains ``SPYFLOW_FAULT_MATCH`` (if set), a call:
 * ``SPYFLOW_FAULT_ACTION=hold``: writes ``<marker>.reached`` and waits until the marker is removed
   (at most ``SPYFLOW_FAULT_HOLD_SECONDS``, default 300), then runs the real function.
 
-``SPYFLOW_FAULT_TARGET`` is ``module:function``, e.g. ``spylib.stages:run_train``. The product code
+``SPYFLOW_FAULT_TARGET`` is ``module:function``, e.g. ``spylib.stages.training.train:run_train``. The product code
 is never edited: the wrapper is installed by an import hook, so no module is imported early.
 """
 
