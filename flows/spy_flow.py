@@ -313,6 +313,7 @@ class SpyFlow(FlowSpec):
             self.data_provenance,
             # The origin run's id: a resumed run, or one retried after a crash here, registers once.
             pathspec=f"{current.flow_name}/{self.output_run_id}",
+            reference_record=self.reference_record,
         )
         set_artifacts(self, registered)
         self.next(self.end)

@@ -70,6 +70,7 @@ def run_evaluate(
     from spylib.evaluation.selection import chosen_strategy, chosen_trial
     from spylib.evaluation.simulation import load_simulated_power
     from spylib.modelling.strategy import TradeContext
+    from spylib.monitoring.reference import chosen_record
     from spylib.reporting.evaluation_card import EvaluationInputs
 
     plan, cols, splits = settings.plan, list(data.feature_columns), data.splits
@@ -110,7 +111,9 @@ def run_evaluate(
         power=power,
         holdout=holdout_figures(model, data, strategy),
     )
-    return evaluate_result(inputs, model, strategy)
+    result = evaluate_result(inputs, model, strategy)
+    # monitoring's reference: the chosen trial's own out-of-sample days (not the track's mix)
+    return dataclasses.replace(result, reference_record=chosen_record(trialset, walk.final, data.features))
 
 
 def evaluate_result(inputs: EvaluationInputs, model: Any, strategy: Strategy) -> EvaluateResult:
