@@ -170,9 +170,10 @@ def test_the_last_block_replayed_through_predict_flow_gives_the_track(run: dict,
     for i, day in enumerate(block["date"]):
         cut = daily.cut_at(run["prices"], day, "prices.csv")
         features = daily.run_features(cut.prices, settings, model, cut.as_of)
-        daily.run_predict(model, features, settings, cut.as_of, run_id=f"daily-{i}")
+        daily.run_predict(model, features, settings, cut.as_of, f"daily-{i}", "fp")
+        daily.publish_predictions(settings, f"daily-{i}", "fp")  # as PredictFlow's end does
     final = daily.run_features(run["prices"], settings, model, run["prices"]["date"].max())
-    record = daily.run_predict(model, final, settings, final["date"].iloc[-1], run_id="daily-last").track
+    record = daily.run_predict(model, final, settings, final["date"].iloc[-1], "daily-last", "fp").track
     replayed = record[record["date"].isin(set(block["date"]))].reset_index(drop=True)
     # The positions: exactly the track's (no tolerance), sized by the strategy.
     assert list(replayed["date"]) == list(block["date"])
