@@ -81,6 +81,10 @@ def test_the_verdict_records_every_figure_the_gate_reads(setup: Setup) -> None:
         "n_trials_effective_eigen",
         "psr",
         "vs_buy_and_hold_p_value",
+        "vs_buy_and_hold_p_value_hac",
+        "vs_vol_target_long_p_value",
+        "vs_vol_target_long_p_value_hac",
+        "vol_target_long_sharpe_net",
         "pbo",
         "trades_per_year",
         "exposure",
@@ -94,8 +98,8 @@ def test_the_verdict_records_every_figure_the_gate_reads(setup: Setup) -> None:
     assert len(verdict.walk.track) == len(splits.traded_rows())
     assert {c.name for c in verdict.decision.checks} >= {
         "dsr_selection",
-        "psr_track",
         "track_beats_buy_and_hold",
+        "track_beats_vol_target_long",
     }
 
 
@@ -137,6 +141,11 @@ METRICS_KEYS = [
     "buy_and_hold_cagr_net",
     "buy_and_hold_max_drawdown_net",
     "buy_and_hold_total_return_net",
+    "vol_target_long_sharpe_gross",
+    "vol_target_long_sharpe_net",
+    "vol_target_long_cagr_net",
+    "vol_target_long_max_drawdown_net",
+    "vol_target_long_total_return_net",
     "track_start",
     "track_end",
     "n_blocks",
@@ -153,6 +162,15 @@ METRICS_KEYS = [
     "vs_buy_and_hold_method",
     "vs_buy_and_hold_p_value_memmel",
     "vs_buy_and_hold_correlation",
+    "vs_buy_and_hold_p_value_hac",
+    "vs_buy_and_hold_block_length",
+    "vs_vol_target_long_difference",
+    "vs_vol_target_long_se",
+    "vs_vol_target_long_p_value",
+    "vs_vol_target_long_p_value_hac",
+    "vs_vol_target_long_block_length",
+    "vs_vol_target_long_method",
+    "vs_vol_target_long_correlation",
     "oof_sr_per_period",
     "oof_sharpe_net",
     "n_trials",
@@ -188,6 +206,8 @@ def test_baselines_are_walk_forward_on_the_track_days(setup: Setup) -> None:
     table = baseline_table(features, cols, splits, 1.0)
     assert table["strategy"].tolist() == [
         "buy_and_hold",
+        "vol_target_always_long",
+        "moving_average_200",
         "always_up",
         "majority_class",
         "momentum_20",
@@ -207,3 +227,31 @@ def test_bundle_signal_applies_threshold_and_filters(setup: Setup) -> None:
     prob, signal = bundle_signal(bundle, features)
     expected = (prob >= 0.5) & (features["trend_up"].to_numpy() == 1)
     np.testing.assert_array_equal(signal, expected.astype("int8"))
+
+
+def test_permutation_importance_predicts_on_one_thread(setup: Setup) -> None:
+    """The scorer calls the model's own predict_proba many times: with a thread pool per call
+    (HistGradientBoosting's OpenMP) a busy machine spin-waits for minutes; every call gets one thread."""
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from threadpoolctl import threadpool_info
+
+    from spylib.evaluation.holdout import permutation_importance_table
+
+    features, splits, cols, _ = setup
+    seen: list[int] = []
+
+    class RecordingModel(ClassifierMixin, BaseEstimator):
+        def fit(self, X: Any, y: Any) -> RecordingModel:
+            self.classes_ = np.array([0, 1])
+            return self
+
+        def predict_proba(self, X: Any) -> np.ndarray:
+            seen.append(max((pool["num_threads"] for pool in threadpool_info()), default=1))
+            p = np.linspace(0.4, 0.6, len(X))
+            return np.column_stack([1 - p, p])
+
+    frame = features.iloc[splits.traded_blocks[-1].rows()]
+    model = RecordingModel().fit(frame[cols], frame["target_up"])
+    permutation_importance_table(model, frame, cols[:3], seed=0, n_repeats=2)
+    assert seen
+    assert set(seen) == {1}

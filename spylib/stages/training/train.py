@@ -14,11 +14,15 @@ def run_train(
 ) -> TrainResult:
     """Score each configuration of one foreach task on every walk-forward block."""
     from spylib.modelling.scoring import score_configuration
+    from spylib.reporting.evaluation_card import config_labels
 
     results = []
     grid = list(plan.sweep.models)
+    # The same short name as the evaluation card's tables (the family and a number among its
+    # configurations in natural id order), so a log line and a card row can be matched by eye.
+    labels = config_labels([s.config_id for s in grid] + [s.config_id for s in specs])
     for spec in specs:
-        k = grid.index(spec) + 1 if spec in grid else "-"  # its number in the sweep, for the log line
+        k = f"{grid.index(spec) + 1} of {len(grid)}" if spec in grid else "extra"
         result = score_configuration(
             spec,
             data.features,
@@ -30,7 +34,7 @@ def run_train(
             shuffle_labels=plan.shuffle_labels,
         )
         print(
-            f"config {k}/{len(grid)} {spec.family}: {len(data.splits.blocks)} fits, out-of-fold AUC "
+            f"configuration {labels[spec.config_id]} ({k}): {len(data.splits.blocks)} fits, out-of-fold AUC "
             f"{result.trials['oof_auc'].iloc[0]:.3f}, {result.seconds:.1f} s  [{spec.config_id}]"
         )
         results.append(result)
