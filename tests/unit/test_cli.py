@@ -54,7 +54,7 @@ def request(run: str, status: str, reasons: list[str], sharpe: float) -> Registr
         run_pathspec=run,
         data_fingerprint="fp-abc123",
         code_version="0.1.0+gdeadbeef",
-        provenance=make_provenance(seed=int(run.rsplit("/", 1)[-1])),
+        provenance=make_provenance(data_fingerprint="fp-abc123", seed=int(run.rsplit("/", 1)[-1])),
     )
 
 
