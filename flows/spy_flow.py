@@ -314,7 +314,7 @@ class SpyFlow(FlowSpec):
         self.check_resume()
         made = run_predict(
             self.model,
-            self.best,
+            self.strategy,
             self.track,
             self.training_data,
             self.settings,
@@ -335,7 +335,8 @@ class SpyFlow(FlowSpec):
             self.training_data,
             self.settings,
             self.data_provenance,
-            pathspec=f"{current.flow_name}/{current.run_id}",
+            # The origin run's id: a resumed run, or one retried after a crash here, registers once.
+            pathspec=f"{current.flow_name}/{self.output_run_id}",
             reference_record=self.reference_record,
         )
         set_artifacts(self, registered)

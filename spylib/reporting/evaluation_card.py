@@ -35,8 +35,10 @@ from spylib.reporting.diagnostics import (
     signal_figure,
     signal_sentence,
 )
+from spylib.reporting.error_rates import error_rates_sentence
 from spylib.reporting.figures import importance_figure, scheme_figure, track_figure
 from spylib.reporting.format import MISSING, count, display_table, fmt, pct, plain
+from spylib.reporting.robustness import robustness_markdown
 
 CardItem = tuple[str, Any]
 
@@ -361,6 +363,7 @@ def verdict_items(inputs: EvaluationInputs) -> list[CardItem]:
             f"{fmt(power['min_detectable_excess_sharpe'])}. Smaller edges are mostly rejected."
             + _simulation_sentence(power),
         ),
+        *[("markdown", text) for text in [robustness_markdown(m)] if text],
     ]
 
 
@@ -378,7 +381,7 @@ def method_items(inputs: EvaluationInputs) -> list[CardItem]:
             "markdown",
             f"Conventions: daily returns, annualized with 252 days, std ddof=1, flat days count as 0, costs "
             f"{plain(m.cost_bps)} bp per side on every position change, execution `{m.execution}`. "
-            f"{count(len(inputs.refits))} refit dates; at each, the selection over all {count(m.n_trials)} trials "
+            f"{count(len(inputs.refits))} refit dates; at each, the selection over all {count(m.n_trials_run or m.n_trials)} trials "
             "used only the blocks before it.",
         ),
     ]  # fmt: skip
@@ -473,6 +476,9 @@ def registered_model_markdown(best: Mapping[str, Any], evidence: Evidence, label
 
 
 def _simulation_sentence(power: Mapping[str, Any]) -> str:
+    rates = power.get("error_rates")
+    if rates:
+        return error_rates_sentence(rates)
     sim = power.get("simulation")
     if not sim:
         return ""

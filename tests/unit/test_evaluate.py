@@ -18,6 +18,7 @@ from spylib.features.table import build_features, feature_columns
 from spylib.modelling.models import bundle_signal, fit_model, make_bundle
 from spylib.modelling.scoring import ConfigResult, score_configuration
 from spylib.modelling.walk_forward import Splits, walk_forward_splits
+from tests.helpers.strategies import strategy_for
 from tests.helpers.synthetic import synthetic_prices
 
 SWEEP = SweepConfig(
@@ -185,6 +186,24 @@ METRICS_KEYS = [
     "cost_bps",
     "annualization",
     "selection_metric",
+    # the DSR's two effective-N estimates, the seed spread and the choices' stability
+    "n_trials_run",
+    "n_trials_effective_cluster",
+    "dsr_effective_cluster",
+    "dsr_effective_eigen",
+    "dsr_effective_rule",
+    "seed_members",
+    "seed_track_sharpe_net_median",
+    "seed_track_sharpe_net_min",
+    "seed_track_sharpe_net_max",
+    "seed_p_value_median",
+    "seed_p_value_min",
+    "seed_p_value_max",
+    "stability_relative_price_noise",
+    "stability_replications",
+    "choice_change_rate",
+    "final_choice_change_rate",
+    "median_indistinguishable_trials",
 ]
 
 
@@ -222,7 +241,7 @@ def test_bundle_signal_applies_threshold_and_filters(setup: Setup) -> None:
     features, _, cols, _ = setup
     labelled = features[features["target_up"].notna()]
     model = fit_model(SWEEP.models[1], labelled[cols], labelled["target_up"].to_numpy("int8"), 7)
-    bundle = make_bundle(model, cols, 0.5, ["trend_up"], "close_to_close", "SPY")
+    bundle = make_bundle(model, strategy_for(cols, 0.5, ["trend_up"]))
     prob, signal = bundle_signal(bundle, features)
     expected = (prob >= 0.5) & (features["trend_up"].to_numpy() == 1)
     np.testing.assert_array_equal(signal, expected.astype("int8"))
