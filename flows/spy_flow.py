@@ -8,8 +8,9 @@ result's fields are the artifacts the step sets):
 * ``ingest``   load SPY and its benchmark (embedded stand-ins, CSV/Parquet, local or s3://), validate, align;
 * ``features`` indicators and labels; the look-ahead audit runs on every run;
 * ``split``    the burn-in, the walk-forward blocks (purged, embargoed) and the optional untouched holdout;
-* ``train``    ``foreach`` batch of the sweep's configurations: each fitted on the days before every block
-               and predicting the block (out-of-fold trials);
+* ``train``    ``foreach`` batch of the sweep's configurations (locally one task over a process pool of the
+               cores; with ``--with batch`` one task per configuration): each fitted on the days before
+               every block and predicting the block (out-of-fold trials);
 * ``evaluate`` the join: the walk-forward selection and its track, the evidence (deflated Sharpe, PSR,
                the test against buy-and-hold, CSCV), the baselines, the quality gate, the evaluation card;
 * ``predict``  the registered bundle's predictions: the track as traded, the holdout and the latest day,
@@ -47,7 +48,7 @@ from spylib.core import outputs  # noqa: E402
 from spylib.core.errors import ConfigError  # noqa: E402
 from spylib.registry.images import metaflow_batch_image  # noqa: E402
 from spylib.stages.cards import to_card_components  # noqa: E402
-from spylib.stages.flow_decorators import StepDecorators  # noqa: E402
+from spylib.stages.flow_decorators import StepDecorators, runs_remotely  # noqa: E402
 from spylib.stages.settings import build_training_settings, check_run_io, config_from_text  # noqa: E402
 from spylib.stages.training.artifacts import set_artifacts  # noqa: E402
 from spylib.stages.training.evaluate import run_evaluate  # noqa: E402
@@ -171,8 +172,9 @@ class SpyFlow(FlowSpec):
         "configs-per-task",
         default=0,
         type=int,
-        help="Configurations scored by one train task; 0 = as many tasks as this machine has cores (each task "
-        "start costs a few seconds of imports, so fewer, fuller tasks are faster on one machine).",
+        help="Configurations scored by one train task (over a process pool of the task's cores); 0 = automatic: "
+        "one task for the whole sweep on a local run (a task start costs seconds of imports and artifact "
+        "loads), one task per configuration on remote compute (--with batch: each task its own machine).",
     )
     seed = Parameter("seed", default=42, type=int, help="Random seed for every model and resampling.")
     shuffle_labels = Parameter(
@@ -254,15 +256,20 @@ class SpyFlow(FlowSpec):
     @step
     def split(self):
         """Burn-in, walk-forward blocks and the optional holdout; the configurations to sweep."""
-        set_artifacts(
-            self, run_split(self.feature_table, self.feature_columns, self.data_quality, self.settings.plan)
+        split = run_split(
+            self.feature_table,
+            self.feature_columns,
+            self.data_quality,
+            self.settings.plan,
+            one_machine=not runs_remotely(self, "train"),  # local: one train task over a process pool
         )
+        set_artifacts(self, split)
         self.next(self.train, foreach="config_batches")
 
     @step
     def train(self):
-        """One batch of configurations: each fitted on the days before every walk-forward block and
-        predicting the block."""
+        """One batch of configurations (locally the whole sweep, over a process pool of the cores): each
+        fitted on the days before every walk-forward block and predicting the block."""
         assert self.input is not None  # a foreach task always has its item
         set_artifacts(
             self, run_train(self.input, self.training_data, self.settings.plan, self.settings.cost_bps)
