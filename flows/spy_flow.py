@@ -47,19 +47,13 @@ from metaflow.exception import MetaflowException  # noqa: E402
 from spylib.core import outputs  # noqa: E402
 from spylib.core.errors import ConfigError  # noqa: E402
 from spylib.registry.images import metaflow_batch_image  # noqa: E402
-from spylib.stages.cards import to_card_components  # noqa: E402
 from spylib.stages.flow_decorators import StepDecorators, runs_remotely  # noqa: E402
 from spylib.stages.settings import build_training_settings, check_run_io, config_from_text  # noqa: E402
 from spylib.stages.training.artifacts import set_artifacts  # noqa: E402
-from spylib.stages.training.evaluate import run_evaluate  # noqa: E402
-from spylib.stages.training.features import run_features  # noqa: E402
-from spylib.stages.training.ingest import run_ingest  # noqa: E402
-from spylib.stages.training.predict import run_predict  # noqa: E402
-from spylib.stages.training.publish import run_end  # noqa: E402
-from spylib.stages.training.register import run_register  # noqa: E402
-from spylib.stages.training.split import run_split  # noqa: E402
-from spylib.stages.training.summary import RunOutputs, run_summary  # noqa: E402
-from spylib.stages.training.train import run_train  # noqa: E402
+
+# Each step imports its stage inside its body: every task is a fresh process, and a stage's imports
+# (scikit-learn and scipy for the evaluation's figures, matplotlib for the card) would otherwise be
+# paid by every task of every step, not only by the steps that use them.
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 # The Parameters passed by name to build_training_settings (the Configs are passed beside them).
@@ -242,6 +236,8 @@ class SpyFlow(FlowSpec):
     @step
     def ingest(self):
         """Load, validate and align the symbol and its benchmark; stage the prices in the lake."""
+        from spylib.stages.training.ingest import run_ingest
+
         set_artifacts(self, run_ingest(self.settings, self.output_run_id))
         self.next(self.features)
 
@@ -250,12 +246,16 @@ class SpyFlow(FlowSpec):
         """Features and labels; the look-ahead audit (fails the run naming the feature); stale opens.
         Sets ``features`` (the public artifact) and ``feature_table``, the same stored object that later
         steps read: inside the flow ``self.features`` is this method."""
+        from spylib.stages.training.features import run_features
+
         set_artifacts(self, run_features(self.prices, self.settings, self.output_run_id, self.lake_files))
         self.next(self.split)
 
     @step
     def split(self):
         """Burn-in, walk-forward blocks and the optional holdout; the configurations to sweep."""
+        from spylib.stages.training.split import run_split
+
         split = run_split(
             self.feature_table,
             self.feature_columns,
@@ -270,6 +270,8 @@ class SpyFlow(FlowSpec):
     def train(self):
         """One batch of configurations (locally the whole sweep, over a process pool of the cores): each
         fitted on the days before every walk-forward block and predicting the block."""
+        from spylib.stages.training.train import run_train
+
         assert self.input is not None  # a foreach task always has its item
         set_artifacts(
             self, run_train(self.input, self.training_data, self.settings.plan, self.settings.cost_bps)
@@ -280,6 +282,9 @@ class SpyFlow(FlowSpec):
     @step
     def evaluate(self, inputs):
         """The walk-forward selection, the track, the baselines, the evidence and the gate."""
+        from spylib.stages.cards import to_card_components
+        from spylib.stages.training.evaluate import run_evaluate
+
         self.merge_artifacts(inputs, exclude=["results"])
         evaluation = run_evaluate(
             [i.results for i in inputs],
@@ -296,6 +301,8 @@ class SpyFlow(FlowSpec):
     @step
     def predict(self):
         """The predictions: the track as traded, the holdout and the latest day by the registered model."""
+        from spylib.stages.training.predict import run_predict
+
         made = run_predict(
             self.model,
             self.best,
@@ -311,6 +318,8 @@ class SpyFlow(FlowSpec):
     @step
     def register(self):
         """Register the model with its evidence and the gate's decision (atomic; idempotent per run)."""
+        from spylib.stages.training.register import run_register
+
         registered = run_register(
             self.bundle,
             (self.evidence, self.gate_decision),
@@ -327,6 +336,9 @@ class SpyFlow(FlowSpec):
     def end(self):
         """Publish the run's lake files (staged so far); the verdict, a short results table, and where the
         card, predictions, lake and registry are."""
+        from spylib.stages.training.publish import run_end
+        from spylib.stages.training.summary import RunOutputs, run_summary
+
         set_artifacts(self, run_end(self.settings.outputs, self.output_run_id, self.glue_catalog))
         where = RunOutputs(
             flow_file="flows/spy_flow.py",

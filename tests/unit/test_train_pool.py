@@ -27,7 +27,9 @@ SWEEP = SweepConfig(
     thresholds=(0.5, 0.55),
     filters=((), ("trend_up",)),
     sizings=("long_flat",),
-    walk_forward=WalkForwardConfig(block_months=12, min_train_days=300, embargo_days=20, min_selection_blocks=1),
+    walk_forward=WalkForwardConfig(
+        block_months=12, min_train_days=300, embargo_days=20, min_selection_blocks=1
+    ),
 )
 
 

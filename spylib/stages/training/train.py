@@ -58,9 +58,7 @@ def score_all(
     from joblib import Parallel, delayed
 
     pool = Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")
-    jobs = (
-        delayed(_score_at)(i, *args(specs[i]), shuffle_labels=plan.shuffle_labels) for i in order
-    )
+    jobs = (delayed(_score_at)(i, *args(specs[i]), shuffle_labels=plan.shuffle_labels) for i in order)
     yield from pool(jobs)
 
 
