@@ -78,3 +78,40 @@ def test_remote_compute_is_seen_from_the_decorators_or_the_environment() -> None
     assert runs_remotely(batch, "train", environ={})
     assert runs_remotely(local, "train", environ={"AWS_BATCH_JOB_ID": "job-1"})
     assert runs_remotely(local, "train", environ={"METAFLOW_KUBERNETES_WORKLOAD": "1"})
+
+
+def test_a_rolling_window_never_sees_the_rows_before_it(data: TrainingData) -> None:
+    """Under ``rolling`` the last block's fit ignores every row before its window (corrupting them changes
+    nothing there); under ``expanding`` the same corruption changes the fit."""
+    from dataclasses import replace
+
+    from spylib.modelling.scoring import score_configuration
+
+    features, cols, spec = data.features, list(data.feature_columns), SWEEP.models[0]
+    rolling_cfg = replace(SWEEP.walk_forward, scheme="rolling", rolling_days=400)
+    labelled = features["target_up"].notna().to_numpy()
+    schemes = {
+        name: walk_forward_splits(list(features["date"]), labelled, cfg, 2)
+        for name, cfg in (("rolling", rolling_cfg), ("expanding", SWEEP.walk_forward))
+    }
+    last = schemes["rolling"].blocks[-1]
+    assert last.train_first > 0
+    assert last.train_last - last.train_first + 1 == 400
+    corrupted = features.copy()
+    old = np.arange(last.train_first)
+    rng = np.random.default_rng(0)
+    for column in [*cols, "target_up"]:  # every column shuffled on its own: the old rows mean nothing now
+        position = corrupted.columns.get_loc(column)
+        corrupted.iloc[old, position] = rng.permutation(corrupted.iloc[old, position].to_numpy())
+
+    def last_block_probability(frame: pd.DataFrame, scheme: str) -> np.ndarray:
+        splits = schemes[scheme]
+        result = score_configuration(spec, frame, cols, splits, SWEEP, 1.0, 7)
+        return result.probability[-splits.blocks[-1].n_rows :]
+
+    assert np.array_equal(
+        last_block_probability(features, "rolling"), last_block_probability(corrupted, "rolling")
+    )
+    assert not np.allclose(
+        last_block_probability(features, "expanding"), last_block_probability(corrupted, "expanding")
+    )
