@@ -6,16 +6,18 @@ Steps (each a few lines of wiring; the logic lives in ``spylib.stages.daily`` an
                reference profile;
 * ``ingest``   the training sources (or ``--source yfinance``), validated, aligned, cut at ``--as-of``;
                then the training feature code, with the model's label convention;
-* ``predict``  the next trading day from the as-of row; write it to the lake's ``predictions`` table
+* ``predict``  the next trading day from the as-of row; stage it for the lake's ``predictions`` table
                (first prediction of a day kept, outcomes filled once known; no duplicate rows);
 * ``monitor``  data drift, prediction drift, realized performance, pipeline health (read back from
                this run and the last runs); card, PNGs and ``monitoring.json`` beside the predictions;
-* ``end``      the verdict; with ``--fail-on-alert true`` an alert fails the run (non-zero exit).
+* ``end``      publish the staged lake rows (a run that failed earlier shows none); the verdict; with
+               ``--fail-on-alert true`` an alert fails the run (non-zero exit), after publishing.
 
 Every step measures its own duration and peak memory into the artifact ``step_resources`` and prints
 expected errors as one line: both applied once by the ``StepDecorators`` flow mutator.
 
-Run: ``python flows/predict_flow.py run [--as-of YYYY-MM-DD]``. Deploy the daily schedule (the
+Run: ``python flows/predict_flow.py run [--as-of YYYY-MM-DD]``; ``--config data_checks FILE`` (before
+``run``) gives the ingest's rules, as for SpyFlow. Deploy the daily schedule (the
 ``schedule`` Config, ``flows/config/predict_schedule.json``: 22:30 UTC, Monday to Friday, after the US
 close) with ``SPYFLOW_FAIL_ON_ALERT=true python flows/predict_flow.py step-functions create``.
 """
@@ -66,12 +68,22 @@ class InvalidConfig(MetaflowException):
     headline = "Invalid config"
 
 
+def config_parser(name: str):
+    """The parser of the Config ``name``: one line on invalid JSON or a non-object, before Metaflow uses
+    the value (the schedule, read by ``@schedule``, is validated whole)."""
+
+    def parse(text: str) -> dict:
+        try:
+            return config_from_text(name, text)
+        except ConfigError as exc:
+            raise InvalidConfig(str(exc)) from None
+
+    return parse
+
+
 def parse_schedule(text: str) -> dict:
     """The schedule Config, validated whole before ``@schedule`` reads it: one line when it is wrong."""
-    try:
-        return config_from_text(SCHEDULE, text)
-    except ConfigError as exc:
-        raise InvalidConfig(str(exc)) from None
+    return config_parser(SCHEDULE)(text)
 
 
 # The daily schedule once deployed (`step-functions create`): an EventBridge cron in UTC from the
@@ -88,6 +100,13 @@ class PredictFlow(FlowSpec):
         help=f'JSON file with the daily schedule of a deployed flow, {{"cron": "..."}}: an EventBridge cron '
         f"in UTC (default flows/config/{SCHEDULE_FILE}: 22:30, Monday to Friday).",
         parser=parse_schedule,
+    )
+    data_checks_config = Config(
+        "data_checks",
+        default=str(CONFIG_DIR / "data_checks.json"),
+        help="JSON file with the ingest's plausibility and calendar rules: the same file as SpyFlow's "
+        "(files that SpyFlow accepted with a config are accepted by PredictFlow with the same config).",
+        parser=config_parser("data_checks"),
     )
 
     source = Parameter(
@@ -155,7 +174,9 @@ class PredictFlow(FlowSpec):
     @step
     def start(self):
         """Validate the parameters; load the latest Approved model and its reference profile."""
-        self.settings = build_daily_settings(**{name: getattr(self, name) for name in PARAMETERS})
+        self.settings = build_daily_settings(
+            **{name: getattr(self, name) for name in PARAMETERS}, data_checks=self.data_checks_config
+        )
         check_run_io(self.settings)  # sources readable, output and lake writable: before any work
         self.model = daily.load_approved_model(self.settings)
         print(
@@ -175,9 +196,14 @@ class PredictFlow(FlowSpec):
 
     @step
     def predict(self):
-        """Predict the next trading day; write it to the lake (no duplicates, outcomes filled)."""
+        """Predict the next trading day; stage it for the lake (no duplicates, outcomes filled)."""
         predicted = daily.run_predict(
-            self.model, self.feature_table, self.settings, self.as_of_date, str(current.run_id)
+            self.model,
+            self.feature_table,
+            self.settings,
+            self.as_of_date,
+            str(current.run_id),
+            self.data_provenance["fingerprint"],
         )
         self.prediction, self.track_record = predicted.today, predicted.track
         self.lake_files = predicted.files
@@ -224,7 +250,10 @@ class PredictFlow(FlowSpec):
 
     @step
     def end(self):
-        """The verdict; an alert with --fail-on-alert fails the run."""
+        """Publish the run's lake rows; the verdict (an alert with --fail-on-alert fails the run)."""
+        self.publication = daily.publish_predictions(
+            self.settings, str(current.run_id), self.data_provenance["fingerprint"]
+        )
         daily.finish(self.monitoring, self.message, self.settings.fail_on_alert)
 
 

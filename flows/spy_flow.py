@@ -328,6 +328,7 @@ class SpyFlow(FlowSpec):
             self.settings,
             self.data_provenance,
             pathspec=f"{current.flow_name}/{current.run_id}",
+            reference_record=self.reference_record,
         )
         set_artifacts(self, registered)
         self.next(self.end)

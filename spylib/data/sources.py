@@ -17,6 +17,7 @@ calendar), with their thresholds in a :class:`~spylib.core.config.DataChecks`, a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
@@ -123,7 +124,8 @@ class MarketData:
     benchmark: PriceData
     prices: pd.DataFrame  # long format, both symbols, common dates only, sorted by (symbol, date)
     fingerprint: str
-    dropped_dates: int
+    dropped_dates: int  # rows within the common span whose date only one symbol has
+    trimmed_rows: int = 0  # rows before or after the common span (only one file covers them)
 
     def provenance(self) -> dict[str, object]:
         return {
@@ -138,16 +140,58 @@ class MarketData:
             "last_date": str(self.prices["date"].max()),
             "rows_per_symbol": int(len(self.prices) // 2),
             "dates_dropped_to_align": self.dropped_dates,
+            "rows_trimmed_to_common_span": self.trimmed_rows,
         }
+
+
+def _trim_to_span(data: PriceData, first: date, last: date) -> PriceData:
+    """``data`` without its rows before ``first`` or after ``last`` (line numbers kept in step)."""
+    keep = ((data.frame["date"] >= first) & (data.frame["date"] <= last)).to_numpy()
+    if keep.all():
+        return data
+    frame = data.frame[keep].reset_index(drop=True)
+    lines = data.lines[keep] if data.lines is not None else None
+    return dataclasses.replace(data, frame=frame, lines=lines)
+
+
+def common_span(symbol: PriceData, benchmark: PriceData) -> tuple[date, date] | None:
+    """The dates both files cover: from the later first date to the earlier last date (None: disjoint)."""
+    first = max(symbol.frame["date"].min(), benchmark.frame["date"].min())
+    last = min(symbol.frame["date"].max(), benchmark.frame["date"].max())
+    return (first, last) if first <= last else None
+
+
+def _log_trim(data: PriceData, kept: PriceData, other: PriceData, span: tuple[date, date]) -> int:
+    """Log what trimming ``data`` to the common span removed; return the number of rows removed."""
+    removed = len(data.frame) - len(kept.frame)
+    if not removed:
+        return 0
+    dates = data.frame["date"]
+    parts = []
+    before, after = dates[dates < span[0]], dates[dates > span[1]]
+    if len(before):
+        parts.append(f"{len(before)} rows {before.min()}..{before.max()} before {other.source} starts")
+    if len(after):
+        parts.append(f"{len(after)} rows {after.min()}..{after.max()} after {other.source} ends")
+    log.warning(
+        "%s: trimmed to the common span %s..%s of %s and %s: %s",
+        data.source, span[0], span[1], data.symbol, other.symbol, "; ".join(parts),
+    )  # fmt: skip
+    return removed
 
 
 def align_symbols(
     symbol: PriceData, benchmark: PriceData, checks: DataChecks = DEFAULT_DATA_CHECKS
 ) -> MarketData:
     """Keep the dates both symbols traded; fail if their calendars do not overlap, or if the common
-    calendar breaks a rule of :func:`spylib.data.validation.check_alignment`."""
+    calendar breaks a rule of :func:`spylib.data.validation.check_alignment`.
+
+    A leading or trailing span that only one file covers (SPY's file from 1993, QQQ's from 1999) is
+    trimmed first, with a log line naming the file and the span; the dropped-share rule then applies
+    within the common span (from the later first date to the earlier last date) only."""
+    span = common_span(symbol, benchmark)
     common = set(symbol.frame["date"]) & set(benchmark.frame["date"])
-    if not common:
+    if span is None or not common:
         ours, theirs = symbol.frame["date"], benchmark.frame["date"]
         raise DataValidationError(
             f"no common dates with {benchmark.source} ({ours.min()}..{ours.max()} "
@@ -155,18 +199,24 @@ def align_symbols(
             source=symbol.source,
             column="date",
         )
+    trimmed = [_trim_to_span(p, *span) for p in (symbol, benchmark)]
+    n_trimmed = _log_trim(symbol, trimmed[0], benchmark, span) + _log_trim(
+        benchmark, trimmed[1], symbol, span
+    )
+    symbol, benchmark = trimmed
     validation.check_alignment(symbol, benchmark, checks)
     frames = [p.frame[p.frame["date"].isin(common)] for p in (symbol, benchmark)]
     dropped = len(symbol.frame) + len(benchmark.frame) - 2 * len(common)
     if dropped:
         log.warning(
-            "dropped %d rows whose date only one of %s/%s has", dropped, symbol.symbol, benchmark.symbol
-        )
+            "dropped %d rows (within the common span) whose date only one of %s/%s has",
+            dropped, symbol.symbol, benchmark.symbol,
+        )  # fmt: skip
     prices = pd.concat(frames, ignore_index=True)
     fingerprint = hashlib.sha256(
         f"{symbol.fingerprint}:{benchmark.fingerprint}:{len(common)}".encode()
     ).hexdigest()
-    return MarketData(symbol, benchmark, prices, fingerprint, dropped)
+    return MarketData(symbol, benchmark, prices, fingerprint, dropped, n_trimmed)
 
 
 def ingest(

@@ -22,8 +22,9 @@ Per file (:func:`check_prices`), in this order:
 A real extreme day is accepted by listing it in ``accepted_moves`` (both days of a real spike and its
 reversal, if both moved more than the threshold).
 
-After alignment (:func:`check_alignment`): the share of either symbol's rows that the other file lacks
-is at most ``max_dropped_share``; no gap of the common calendar is longer than ``max_gap_days``; the
+After alignment (:func:`check_alignment`, on the common span: a leading or trailing span only one file
+covers is trimmed before, by :func:`spylib.data.sources.align_symbols`): the share of either symbol's
+rows within the span that the other file lacks is at most ``max_dropped_share``; no gap of the common calendar is longer than ``max_gap_days``; the
 common calendar is daily.
 """
 
@@ -243,20 +244,22 @@ def check_prices(data: PriceData, checks: DataChecks, *, plausibility: bool = Tr
 # after alignment
 # ---------------------------------------------------------------------------------------------
 def _check_dropped(ours: PriceData, theirs: PriceData, common: set[Any], checks: DataChecks) -> None:
-    """``theirs`` must not lack more than ``max_dropped_share`` of ``ours``'s dates."""
+    """``theirs`` must not lack more than ``max_dropped_share`` of ``ours``'s dates (both already trimmed
+    to the common span). The error names ``ours``'s file: the file that holds the date it quotes."""
     dates = ours.frame["date"]
     missing = ~dates.isin(common)
     share = float(missing.mean()) if len(dates) else 0.0
     if share <= checks.max_dropped_share:
         return
-    first = dates[missing].iloc[0]
+    i = int(np.flatnonzero(missing.to_numpy())[0])
     span = f"{min(common)}..{max(common)}"
-    raise DataValidationError(
-        f"lacks {int(missing.sum())} of {ours.symbol}'s {len(dates)} dates ({share:.1%}; common dates "
-        f"{span}): aligning may drop at most {checks.max_dropped_share:.0%} (data_checks.max_dropped_share)",
-        source=theirs.source,
-        date=str(first),
-        column="date",
+    raise _fail(
+        ours,
+        i,
+        f"{int(missing.sum())} of the {len(dates)} dates of {ours.symbol} within the common span {span} "
+        f"are missing from {theirs.source} ({share:.1%}; the first is this one): aligning may drop at most "
+        f"{checks.max_dropped_share:.0%} (data_checks.max_dropped_share)",
+        "date",
     )
 
 

@@ -8,11 +8,13 @@ behind every threshold are in ``README.md`` in this folder.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from spylib.core.errors import ConfigError
@@ -109,6 +111,29 @@ def band(value: float, warn: float, alert: float) -> Status:
     return "ok"
 
 
+def level_above(configured: float, observed: float | None) -> float:
+    """A level calibrated on the reference: the configured one, raised just above what the reference
+    period itself reached (``observed``), so the reference would never cross it."""
+    if observed is None or not math.isfinite(observed):
+        return configured
+    return max(configured, float(np.nextafter(observed, math.inf)))
+
+
+def calibrated_levels(
+    profile: Mapping[str, Any], key: str, warn: float, alert: float, feature: str | None = None
+) -> tuple[float, float]:
+    """(warn, alert) of a windowed check: the configured levels, raised to the reference's own
+    ``quantile`` (warn) and above its maximum (alert) when the profile has a calibration for ``key``."""
+    calibration = profile.get("calibration") or {}
+    levels = calibration.get(key)
+    if feature is not None:
+        levels = (levels or {}).get(feature)
+    if not levels:
+        return warn, alert
+    alert_level = level_above(alert, levels.get("max"))
+    return min(max(warn, float(levels.get("quantile", warn))), alert_level), alert_level
+
+
 def alert_message(report: MonitoringReport, model_version: str, as_of: date | str) -> str:
     """The message a run ends with: the overall status and every alert and warning with its reason."""
     head = f"MONITORING {report.status.upper()} for {model_version} as of {as_of}"
@@ -134,12 +159,20 @@ class MonitorConfig:
         mean_probability_warn/alert: absolute shift of the mean probability (0.03 / 0.06).
         share_traded_warn/alert: absolute shift of the share of days with signal 1 (0.15 / 0.30;
             the binomial standard error of a 30% share over 60 days is 0.06).
+    Calibration on the reference (see ``reference.py`` and ``README.md``):
+        reference_quantile: quantile of the reference's own windowed deviations that sets a warn
+            level (0.95); the alert level is above the largest (the reference never alerts).
+        cusum_arl_days: in-control mean run length the edge CUSUM is tuned to (504 trading days =
+            one false alarm in two years for normal returns; measured: ``bench_monitoring.py``).
     Realized performance:
         performance_window: rolling window compared with the registered metrics (60 days).
         performance_windows: the windows ``rolling_performance`` computes (20 and 60 days).
         min_traded_days: fewer traded days in the window -> hit-rate check skipped (10).
-        perf_z_warn, perf_z_alert: standard errors below the registered value (2.5 / 3). At 2 SE a
-            stable synthetic stream warned on 8% of days from the three metrics; at 2.5 about 1%.
+        perf_z_warn: standard errors below the registered value that warn (2.5). At 2 SE a stable
+            synthetic stream warned on 8% of days from the three metrics; at 2.5 about 1%. A 60-day
+            window cannot tell an edge from none (its Sharpe has an SE of 2 annualized), so these
+            checks only warn; the edge CUSUM alerts.
+        perf_z_alert: kept for the ordering check (3).
         cost_bps: cost per side on every position change, in basis points (1.0).
     Pipeline health:
         health_warn_ratio, health_alert_ratio: current / median of previous runs (2 / 4).
@@ -167,6 +200,8 @@ class MonitorConfig:
     min_traded_days: int = 10
     perf_z_warn: float = 2.5
     perf_z_alert: float = 3.0
+    reference_quantile: float = 0.95
+    cusum_arl_days: float = 504.0
     cost_bps: float = 1.0
     health_warn_ratio: float = 2.0
     health_alert_ratio: float = 4.0

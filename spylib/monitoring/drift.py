@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from spylib.core.errors import DataValidationError
-from spylib.monitoring.checks import PSI_EPSILON, Check, MonitorConfig, Status, band
+from spylib.monitoring.checks import PSI_EPSILON, Check, MonitorConfig, Status, band, calibrated_levels
 from spylib.monitoring.inputs import PROFILE_SOURCE, finite_values, require_key, tail_by_date
 
 
@@ -102,18 +102,21 @@ def data_drift_checks(
     """One check per profiled feature, named ``drift:<feature>``, value = PSI.
 
     Uses the last ``config.drift_window`` rows of ``recent`` (sorted by ``date`` when present).
-    Status: PSI >= psi_alert -> alert; PSI >= psi_warn -> warn; otherwise a KS rejection at the
-    (Bonferroni-corrected) level -> warn; else ok. A profiled feature missing from ``recent`` is an
-    alert (the feature pipeline changed under the model).
+    Status: PSI >= the alert level -> alert; PSI >= the warn level -> warn; otherwise a KS rejection
+    at the (Bonferroni-corrected) level -> warn; else ok. The levels are ``psi_warn`` / ``psi_alert``,
+    raised for a feature whose reference window itself drifts more over ``drift_window`` rows (the
+    profile's ``calibration.psi``: its 95% quantile warns, only a PSI above its maximum alerts). A
+    profiled feature missing from ``recent`` is an alert (the feature pipeline changed under the model).
     """
     cfg = config or MonitorConfig()
     feats: Mapping[str, Any] = require_key(profile, "features")
     window = tail_by_date(recent, cfg.drift_window)
     alpha = cfg.ks_alpha / max(len(feats), 1) if cfg.ks_bonferroni else cfg.ks_alpha
-    threshold = f"psi warn>={cfg.psi_warn:g}, alert>={cfg.psi_alert:g}; ks p<{alpha:.2g} warn"
     checks = []
     for col, ref in feats.items():
         name = f"drift:{col}"
+        warn, alert = calibrated_levels(profile, "psi", cfg.psi_warn, cfg.psi_alert, feature=col)
+        threshold = f"psi warn>={warn:.3g}, alert>={alert:.3g}; ks p<{alpha:.2g} warn"
         if col not in window.columns:
             checks.append(
                 Check(name, "alert", math.nan, threshold, f"feature '{col}' is missing from recent data")
@@ -128,9 +131,9 @@ def data_drift_checks(
         psi = psi_from_profile(ref, current, cfg.psi_epsilon)
         ks_stat, ks_p = ks_test(np.asarray(ref.get("sample", []), dtype=float), current)
         status: Status
-        if psi >= cfg.psi_alert:
+        if psi >= alert:
             status, verdict = "alert", "significant shift"
-        elif psi >= cfg.psi_warn:
+        elif psi >= warn:
             status, verdict = "warn", "moderate shift"
         elif ks_p < alpha:
             status, verdict = "warn", "KS rejects but PSI is small (KS flags small shifts on large samples)"
@@ -152,11 +155,13 @@ def prediction_drift_checks(
     recent_signal: np.ndarray,
     config: MonitorConfig | None = None,
 ) -> list[Check]:
-    """Shift of the mean probability and of the share of days traded against the test segment.
+    """Shift of the mean probability and of the share of days traded against the registered choice's
+    out-of-sample record.
 
     The caller passes the recent window (``run_monitoring`` uses the last ``prediction_window``
     predictions). Checks: ``prediction:mean_probability`` and ``prediction:share_traded``; value =
-    the recent statistic; status from the absolute shift (see ``MonitorConfig``).
+    the recent statistic; status from the absolute shift: the configured levels (``MonitorConfig``),
+    raised to what the record's own ``prediction_window``-day windows reach (``calibration``).
     """
     cfg = config or MonitorConfig()
     ref = profile.get("prediction") or {}
@@ -169,9 +174,10 @@ def prediction_drift_checks(
         ("share_traded", (sig > 0).astype(float), cfg.share_traded_warn, cfg.share_traded_alert),
     ]
     checks = []
-    for key, values, warn, alert in specs:
+    for key, values, warn_cfg, alert_cfg in specs:
         name = f"prediction:{key}"
-        threshold = f"|shift| warn>={warn:g}, alert>={alert:g}"
+        warn, alert = calibrated_levels(profile, key, warn_cfg, alert_cfg)
+        threshold = f"|shift| warn>={warn:.3g}, alert>={alert:.3g}"
         ref_value = ref.get(key)
         if ref_value is None:
             checks.append(Check(name, "ok", math.nan, threshold, f"skipped: profile has no prediction.{key}"))
@@ -184,8 +190,8 @@ def prediction_drift_checks(
         shift = current - float(ref_value)
         status = band(abs(shift), warn, alert)
         reason = (
-            f"{key} {current:.3f} over {values.size} days vs {float(ref_value):.3f} on test "
-            f"(shift {shift:+.3f})"
+            f"{key} {current:.3f} over {values.size} days vs {float(ref_value):.3f} in the model's "
+            f"out-of-sample record (shift {shift:+.3f})"
         )
         checks.append(Check(name, status, current, threshold, reason))
     return checks

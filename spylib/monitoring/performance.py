@@ -20,6 +20,7 @@ from spylib.core.conventions import PERIODS_PER_YEAR
 from spylib.modelling.trading import strategy_returns
 from spylib.monitoring.checks import Check, MonitorConfig, Status
 from spylib.monitoring.inputs import require_columns
+from spylib.monitoring.reference import edge_cusum
 from spylib.stats.performance import auc_score
 
 PREDICTION_REQUIRED = ("date", "probability", "signal", "target_up", "fwd_return")
@@ -80,9 +81,11 @@ def performance_checks(
     Each is compared in standard errors of the window estimate under "performance unchanged":
     hit rate ``sqrt(p0 (1 - p0) / n_traded)``; AUC Hanley-McNeil (1982) at the registered AUC with
     the window's up/down counts; Sharpe Lo (2002) ``sqrt((1 + SR0^2 / 2) / T)`` per period, times
-    sqrt(252). ``z = (value - registered) / SE``; z <= -perf_z_alert -> alert, z <= -perf_z_warn ->
-    warn. Improvements are not flagged. Checks: ``performance:hit_rate_60``, ``performance:auc_60``,
-    ``performance:net_sharpe_60`` (for the default window).
+    sqrt(252). ``z = (value - registered) / SE``; z <= -perf_z_warn -> warn. These checks never
+    alert: over 60 days a working edge and none are within one SE of each other, so an alert level
+    there either fires on noise or never (at 3 SE: below AUC 0.27 or a net Sharpe of -5.7). Alerts
+    on the edge come from :func:`edge_check`. Improvements are not flagged. Checks:
+    ``performance:hit_rate_60``, ``performance:auc_60``, ``performance:net_sharpe_60`` (default window).
     """
     cfg = config or MonitorConfig()
     w = cfg.performance_window
@@ -119,14 +122,53 @@ def performance_checks(
             se = math.sqrt((1 + sr0**2 / 2) / w) * math.sqrt(PERIODS_PER_YEAR)
             basis = f"{w} days"
         z = (value - ref) / se
-        status: Status = "alert" if z <= -cfg.perf_z_alert else "warn" if z <= -cfg.perf_z_warn else "ok"
+        status: Status = "warn" if z <= -cfg.perf_z_warn else "ok"
         threshold = (
-            f"warn<{ref - cfg.perf_z_warn * se:.3f}, alert<{ref - cfg.perf_z_alert * se:.3f} "
-            f"(registered {ref:.3f} - {cfg.perf_z_warn:g}/{cfg.perf_z_alert:g} SE, SE {se:.3f})"
+            f"warn<{ref - cfg.perf_z_warn * se:.3f} (registered {ref:.3f} - {cfg.perf_z_warn:g} SE, "
+            f"SE {se:.3f}); never alerts (see performance:edge_cusum)"
         )
         reason = f"{w}-day {metric} {value:.3f} vs registered {ref:.3f} (z {z:+.2f}, {basis})"
         checks.append(Check(name, status, value, threshold, reason))
     return checks
+
+
+EDGE_ALERT_DAYS = (
+    60  # an alarm of the edge CUSUM stays an alert for 60 realized days (the window of the other checks)
+)
+
+
+def edge_check(rolling: pd.DataFrame, profile: Mapping[str, Any]) -> Check:
+    """``performance:edge_cusum``: the CUSUM of the realized daily net returns against the registered
+    choice's out-of-sample mean (:func:`spylib.monitoring.reference.edge_cusum`, restarted after each
+    alarm), over every realized day monitored. Alert when it crossed the calibrated boundary ``h``
+    within the last ``EDGE_ALERT_DAYS`` realized days; warn while it is at ``h / 2`` or more; skipped
+    when the profile has no edge reference (no positive out-of-sample mean: no edge to lose)."""
+    name = "performance:edge_cusum"
+    edge = (profile.get("calibration") or {}).get("edge")
+    if not edge:
+        return Check(name, "ok", math.nan, "n/a", "skipped: the profile has no edge reference")
+    net = rolling["net_return"].to_numpy(dtype=float) if "net_return" in rolling.columns else np.array([])
+    h, mean, std = float(edge["h"]), float(edge["mean"]), float(edge["std"])
+    threshold = (
+        f"warn>={h / 2:.2f}, alert>={h:.2f} (one false alarm per {edge['arl_days']:.0f} days for normal "
+        "returns; restarted after an alarm)"
+    )
+    if net.size == 0:
+        return Check(name, "ok", math.nan, threshold, "skipped: no realized day yet")
+    path = edge_cusum(net, mean, std, h)
+    alarms = np.flatnonzero(path >= h)
+    recent = alarms[alarms >= net.size - EDGE_ALERT_DAYS]
+    value = float(path[recent[-1]]) if recent.size else float(path[-1])
+    status: Status = "alert" if recent.size else "warn" if value >= h / 2 else "ok"
+    when = ""
+    if recent.size and "date" in rolling.columns:
+        when = f"alarm on {rolling['date'].iloc[int(recent[-1])]}; "
+    reason = (
+        f"{when}CUSUM {value:.2f} of the net returns of {net.size} realized days against the "
+        f"out-of-sample mean {mean * 1e4:.1f} bp/day (sd {std * 1e4:.0f} bp); mean of the last "
+        f"{min(net.size, 60)} days {float(net[-60:].mean()) * 1e4:+.1f} bp"
+    )
+    return Check(name, status, value, threshold, reason)
 
 
 def hanley_mcneil_se(auc: float, n_pos: int, n_neg: int) -> float:

@@ -13,7 +13,12 @@ from spylib.monitoring.checks import MonitorConfig, MonitoringReport
 from spylib.monitoring.drift import data_drift_checks, prediction_drift_checks
 from spylib.monitoring.health import pipeline_health_checks
 from spylib.monitoring.inputs import require_columns, tail_by_date
-from spylib.monitoring.performance import PREDICTION_REQUIRED, performance_checks, rolling_performance
+from spylib.monitoring.performance import (
+    PREDICTION_REQUIRED,
+    edge_check,
+    performance_checks,
+    rolling_performance,
+)
 
 
 def run_monitoring(
@@ -36,6 +41,7 @@ def run_monitoring(
     )
     rolling = rolling_performance(predictions, cfg.performance_windows, cfg.cost_bps)
     checks += performance_checks(rolling, profile, cfg)
+    checks.append(edge_check(rolling, profile))
     if step_stats is not None:
         checks += pipeline_health_checks(step_stats, history, cfg)
     return MonitoringReport.from_checks(checks)

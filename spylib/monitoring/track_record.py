@@ -2,7 +2,9 @@
 
 The first prediction of a day is kept (never rewritten, even by a newer model); its outcome is filled
 once the data holds the day's label; each row stays in the lake file of the run that first predicted
-it. The reasons, and how the rows coexist with the training flow's, are in ``README.md`` here.
+it. A run's writes are staged (:mod:`spylib.storage.staging`) and published by its ``end`` step as a
+cumulative run (every PredictFlow run's rows stay visible beside the others). The reasons, and how the
+rows coexist with the training flow's, are in ``README.md`` here.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ DAILY_SEGMENT = "daily"
 REPLAY_SEGMENT = "replay"
 OUTCOME_COLUMNS = ("target_up", "fwd_return")
 RUN_ID = "run_id"
+SOURCE = "source_fingerprint"
 
 
 class ScoringModel(Protocol):
@@ -86,31 +89,41 @@ def read_daily_rows(lake_root: str, symbol: str) -> pd.DataFrame:
     """The daily track record of ``symbol`` in the lake (``PREDICTION_COLUMNS`` + ``run_id``), by date."""
     from spylib.storage.lake import read_table
 
-    frame = read_table("predictions", lake_root, [("symbol", "=", symbol), ("segment", "=", DAILY_SEGMENT)])
+    # Every run's daily rows (not only the published runs' views): the track record is cumulative and
+    # one row per day by construction, and rows written before runs were recorded stay in it.
+    daily = [("symbol", "=", symbol), ("segment", "=", DAILY_SEGMENT)]
+    frame = read_table("predictions", lake_root, daily, runs="all")
     frame["date"] = pd.to_datetime(frame["date"]).dt.date
     return frame.sort_values("date").reset_index(drop=True)
 
 
 def merge_daily_rows(
-    existing: pd.DataFrame, new: pd.DataFrame, outcomes: pd.DataFrame, run_id: str
+    existing: pd.DataFrame,
+    new: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    run_id: str,
+    source_fingerprint: str | None = None,
 ) -> TrackRecordMerge:
     """The track record after today's run, and the rows that changed (to write).
 
     ``existing``: the daily rows in the lake (with ``run_id``); ``new``: today's row(s), made by run
     ``run_id``; ``outcomes``: known labels by date. A date already present keeps its first prediction
     and its ``run_id``; null outcomes are filled from ``outcomes``; recorded outcomes are kept (a
-    differing value is logged). Both frames have ``PREDICTION_COLUMNS`` + ``run_id``, one row per
-    (date, symbol), sorted by date.
+    differing value is logged). Both frames have ``PREDICTION_COLUMNS`` + ``run_id`` +
+    ``source_fingerprint`` (today's rows get ``source_fingerprint``, the data fingerprint of the run's
+    inputs), one row per (date, symbol), sorted by date.
     """
-    columns = [*PREDICTION_COLUMNS, RUN_ID]
-    old = existing[columns].copy() if len(existing) else pd.DataFrame(columns=columns)
+    columns = [*PREDICTION_COLUMNS, RUN_ID, SOURCE]
+    old = existing.reindex(columns=columns).copy() if len(existing) else pd.DataFrame(columns=columns)
     if old.duplicated(["date", "symbol"]).any():
         dup = old[old.duplicated(["date", "symbol"])].iloc[0]
         raise DataValidationError("two daily rows for one day in the lake", source="lake table 'predictions'",
                                   date=str(dup["date"]), column="date")  # fmt: skip
     old_keys = set(zip(old["date"], old["symbol"], strict=True))
     is_new = [(d, s) not in old_keys for d, s in zip(new["date"], new["symbol"], strict=True)]
-    fresh = new.loc[is_new, list(PREDICTION_COLUMNS)].assign(**{RUN_ID: str(run_id)})
+    fresh = new.loc[is_new, list(PREDICTION_COLUMNS)].assign(
+        **{RUN_ID: str(run_id), SOURCE: source_fingerprint}
+    )
     track = pd.concat([old, fresh], ignore_index=True) if len(old) else fresh.reset_index(drop=True)
     track["target_up"] = track["target_up"].astype("Int8")
     track["fwd_return"] = track["fwd_return"].astype("float64")
@@ -131,29 +144,52 @@ def merge_daily_rows(
     return TrackRecordMerge(track=track, changed=track[track["date"].isin(changed)].reset_index(drop=True))
 
 
-def write_daily_rows(track: pd.DataFrame, changed: pd.DataFrame, lake_root: str) -> list[str]:
-    """Rewrite the lake file of every run that owns a changed row (see ``README.md``), atomically.
+def write_daily_rows(track: pd.DataFrame, changed: pd.DataFrame, lake_root: str, run_id: str) -> list[str]:
+    """Stage, in run ``run_id``'s staging, the lake file of every run that owns a changed row (see
+    ``README.md``); return the URIs the files have once the run is published.
 
     A run's file gets all the track-record rows that run first predicted, so rewriting it never drops
-    a row; ``mode="run"`` replaces that run's file in place (no duplicate, training files untouched).
+    a row; publishing the run replaces each file whole (no duplicate, training files untouched). Until
+    then, readers see the track record as it was.
     """
-    from spylib.storage.lake import write_table
+    from spylib.storage.staging import stage_table
 
     files: list[str] = []
     for owner in sorted(set(changed[RUN_ID].astype(str))):
         rows = track[track[RUN_ID].astype(str) == owner]
-        files += write_table(rows[list(PREDICTION_COLUMNS)], "predictions", lake_root, owner, mode="run")
+        sources = rows[SOURCE].dropna() if SOURCE in rows else pd.Series(dtype=object)
+        source = str(sources.iloc[0]) if len(sources) else None
+        files += stage_table(
+            rows[list(PREDICTION_COLUMNS)], "predictions", lake_root, str(run_id), owner=owner,
+            source_fingerprint=source,
+        )  # fmt: skip
     return sorted(files)
 
 
 def update_track_record(
-    lake_root: str, symbol: str, new: pd.DataFrame, outcomes: pd.DataFrame, run_id: str
+    lake_root: str,
+    symbol: str,
+    new: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    run_id: str,
+    source_fingerprint: str | None = None,
 ) -> TrackRecordUpdate:
-    """Read ``symbol``'s daily rows, merge ``new`` (made by run ``run_id``) and the known ``outcomes``
-    in, and write what changed (see :func:`merge_daily_rows` and :func:`write_daily_rows`)."""
-    merged = merge_daily_rows(read_daily_rows(lake_root, symbol), new, outcomes, run_id)
-    files = write_daily_rows(merged.track, merged.changed, lake_root)
+    """Read ``symbol``'s daily rows, merge ``new`` (made by run ``run_id`` from data with
+    ``source_fingerprint``) and the known ``outcomes`` in, and stage what changed (see
+    :func:`merge_daily_rows` and :func:`write_daily_rows`; published by :func:`publish_daily_rows`)."""
+    merged = merge_daily_rows(read_daily_rows(lake_root, symbol), new, outcomes, run_id, source_fingerprint)
+    files = write_daily_rows(merged.track, merged.changed, lake_root, run_id)
     return TrackRecordUpdate(track=merged.track, changed=merged.changed, files=files)
+
+
+def publish_daily_rows(lake_root: str, run_id: str, source_fingerprint: str | None) -> dict[str, Any]:
+    """Publish what run ``run_id`` staged (a cumulative run of its source: the earlier runs' daily rows
+    stay visible); a run that staged nothing is left unrecorded. Returns the publication."""
+    from spylib.storage.staging import publish_run, staged_files
+
+    if not staged_files(lake_root, run_id):
+        return {"run_id": run_id, "files": [], "moved": 0, "already_published": False}
+    return publish_run(lake_root, run_id, source_fingerprint=source_fingerprint, cumulative=True).to_dict()
 
 
 def monitoring_predictions(

@@ -31,7 +31,12 @@ from spylib.monitoring import (
     save_figures,
 )
 from spylib.monitoring.profile import PROFILE_FILE, loads_profile
-from spylib.monitoring.track_record import predict_day, realized_outcomes, update_track_record
+from spylib.monitoring.track_record import (
+    predict_day,
+    publish_daily_rows,
+    realized_outcomes,
+    update_track_record,
+)
 from spylib.registry import ModelRegistry, open_registry
 from spylib.stages.settings import DailySettings
 from spylib.storage.files import atomic_write_bytes
@@ -155,12 +160,14 @@ def cut_at(prices: pd.DataFrame, as_of: date | None, source: str) -> AsOfPrices:
 
 
 def run_ingest(settings: DailySettings) -> DailyData:
-    """Load and validate the symbol and benchmark from the training sources (or yfinance), cut at as-of."""
+    """Load and validate the symbol and benchmark from the training sources (or yfinance), cut at as-of,
+    with the run's ``data_checks`` (the rules SpyFlow applies)."""
     loader = price_loader(settings.source)
+    checks = settings.data_checks
     market = (
-        ingest(settings.source, settings.symbol, settings.benchmark, loader=loader)
+        ingest(settings.source, settings.symbol, settings.benchmark, loader=loader, checks=checks)
         if loader is not None
-        else ingest(settings.source, settings.symbol, settings.benchmark)
+        else ingest(settings.source, settings.symbol, settings.benchmark, checks=checks)
     )
     cut = cut_at(market.prices, settings.as_of, market.symbol.source)
     provenance = market.provenance()
@@ -200,7 +207,8 @@ def run_features(
 @dataclass(frozen=True)
 class DailyPrediction:
     """What ``predict`` stores: today's row (``prediction``), the track record after this run
-    (``track_record``) and the lake files written (``lake_files``, empty when nothing changed)."""
+    (``track_record``) and the lake files staged (``lake_files``: their URIs once ``end`` publishes the
+    run; empty when nothing changed)."""
 
     today: pd.DataFrame
     track: pd.DataFrame
@@ -208,12 +216,18 @@ class DailyPrediction:
 
 
 def run_predict(
-    model: DeployedModel, features: pd.DataFrame, settings: DailySettings, as_of: date, run_id: str
+    model: DeployedModel,
+    features: pd.DataFrame,
+    settings: DailySettings,
+    as_of: date,
+    run_id: str,
+    source_fingerprint: str | None = None,
 ) -> DailyPrediction:
-    """Predict ``as_of``, merge it into the track record in the lake, write the new and filled rows."""
+    """Predict ``as_of``, merge it into the track record in the lake, stage the new and filled rows
+    (visible once :func:`publish_predictions` publishes the run)."""
     today = predict_day(model, features, as_of)
     update = update_track_record(
-        settings.lake_root, settings.symbol, today, realized_outcomes(features), run_id
+        settings.lake_root, settings.symbol, today, realized_outcomes(features), run_id, source_fingerprint
     )
     kept = update.track[update.track["date"] == as_of].iloc[0]
     if kept["model_version"] != model.model_version or kept["probability"] != today["probability"].iloc[0]:
@@ -283,6 +297,17 @@ def save_outputs(
     atomic_write_bytes(report_path, report.to_json().encode("utf-8"))
     files["monitoring"] = str(report_path)
     return SavedOutputs(figures=dict(figures), files=files)
+
+
+def publish_predictions(
+    settings: DailySettings, run_id: str, source_fingerprint: str | None
+) -> dict[str, Any]:
+    """``end``: publish the run's staged track-record rows, as SpyFlow's ``end`` publishes its lake files
+    (a run that failed before never shows a row). It runs before the verdict, so a run that fails on
+    purpose with ``--fail-on-alert`` still records its prediction."""
+    publication = publish_daily_rows(settings.lake_root, run_id, source_fingerprint)
+    print(f"lake: published run {run_id}: {publication['moved']} file(s) moved into {settings.lake_root}")
+    return publication
 
 
 def finish(report_dict: Mapping[str, Any], message: str, fail_on_alert: bool) -> None:

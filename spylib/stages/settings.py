@@ -131,6 +131,7 @@ class DailySettings:
     history_runs: int
     replay_days: int
     fail_on_alert: bool
+    data_checks: DataChecks = DEFAULT_DATA_CHECKS
 
 
 # ---------------------------------------------------------------------------------------------
@@ -415,16 +416,13 @@ def build_daily_settings(
     history_runs: int,
     replay_days: int,
     fail_on_alert: bool,
+    data_checks: Mapping[str, Any] | None = None,
 ) -> DailySettings:
-    """PredictFlow's Parameters (by their Python names), validated."""
+    """PredictFlow's Parameters (by their Python names) and its ``data_checks`` config, validated."""
     if registry not in REGISTRY_TARGETS:
-        raise ConfigError(
-            f"unknown registry target {registry!r}: use 'local' or 'sagemaker'", source="--registry"
-        )
+        raise ConfigError(f"unknown registry {registry!r}: use 'local' or 'sagemaker'", source="--registry")
     if not lake_root:
-        raise ConfigError(
-            "the daily predictions live in the lake: give a directory or s3:// prefix", source="--lake-root"
-        )
+        raise ConfigError("the daily predictions need a lake: a directory or s3://", source="--lake-root")
     sym, bench = check_symbols(symbol, benchmark)
     check_lake_symbols(lake_root, (sym, bench))
     if int(history_runs) < 0 or int(replay_days) < 0:
@@ -444,6 +442,7 @@ def build_daily_settings(
         history_runs=int(history_runs),
         replay_days=int(replay_days),
         fail_on_alert=bool(fail_on_alert),
+        data_checks=parse_data_checks(plain(data_checks or {}), source="config 'data_checks'"),
     )
 
 

@@ -10,7 +10,13 @@ Conventions:
   :data:`LAKE_TABLES`; that single description drives write validation, the Glue table input and
   the Athena DDL (:mod:`spylib.storage.catalog`) and the DuckDB views (:mod:`spylib.storage.sql`).
 - ``symbol`` moves from the data columns into the partition path; ``year`` (int, from ``date``) is
-  a partition key only. Each file carries a ``run_id`` column: the Metaflow run id that wrote the row.
+  a partition key only. Each file carries a ``run_id`` column (the Metaflow run id that wrote the row)
+  and a ``source_fingerprint`` column (the data fingerprint of the run's source, from ingest).
+- ``{lake_root}/published_runs/run_id={RUN_ID}.parquet`` records a published run: one row per table
+  it wrote, with its source fingerprint, whether it is cumulative, and when it was published.
+  :func:`read_table` (by default) and the default SQL views show, per table and source, the rows of
+  the latest published run, and those of every cumulative run (PredictFlow's daily track record, and
+  ``mode="merge"`` writes); ``runs="all"`` and the ``*_runs`` views show every run's rows.
 - ``mode="run"`` (default): one file per (partition, run). Rewriting the same run replaces the same
   files, so retries and ``resume`` never duplicate rows; two runs are both present.
 - ``mode="merge"``: for the partitions the frame touches, the existing files are read, combined
@@ -60,11 +66,15 @@ from spylib.storage.tables import (
     _RUN_FILE_RE,
     DATE_COLUMN,
     RUN_ID_COLUMN,
+    RUNS_SCHEMA,
+    RUNS_TABLE,
+    SOURCE_COLUMN,
     SYMBOL_COLUMN,
     YEAR_COLUMN,
     LakeTable,
     get_lake_table,
     validate_frame,
+    visible_runs,
 )
 
 # --- storage ------------------------------------------------------------------------------------
@@ -226,13 +236,71 @@ def _to_parquet_bytes(table: pa.Table) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-def _file_table(data: pa.Table, spec: LakeTable, run_id: str | pa.Array) -> pa.Table:
-    """Drop the partition columns, append ``run_id``, sort by date: the on-disk form."""
+def _file_table(
+    data: pa.Table, spec: LakeTable, run_id: str | pa.Array, source: str | pa.Array | None = None
+) -> pa.Table:
+    """Drop the partition columns, append ``run_id`` and ``source_fingerprint``, sort by date: the
+    on-disk form."""
     n = data.num_rows
     run = pa.array([run_id] * n, pa.string()) if isinstance(run_id, str) else run_id
+    fingerprint = source if isinstance(source, pa.Array) else pa.array([source] * n, pa.string())
     body = data.drop_columns([c for c in spec.partition_keys if c in data.column_names])
-    body = body.append_column(RUN_ID_COLUMN, run)
+    body = body.append_column(RUN_ID_COLUMN, run).append_column(SOURCE_COLUMN, fingerprint)
     return body.select(spec.file_schema.names).cast(spec.file_schema).sort_by(DATE_COLUMN)
+
+
+def _read_file(store: _Store, uri: str, spec: LakeTable) -> pa.Table:
+    """One lake file in the file schema (a file written before ``source_fingerprint`` existed gets nulls)."""
+    body = pq.read_table(io.BytesIO(store.read_bytes(uri)))
+    if SOURCE_COLUMN not in body.column_names:
+        body = body.append_column(SOURCE_COLUMN, pa.nulls(body.num_rows, pa.string()))
+    return body.select(spec.file_schema.names).cast(spec.file_schema)
+
+
+# --- published runs -----------------------------------------------------------------------------
+
+
+def run_record_uri(lake_root: str, run_id: str) -> str:
+    """Where the published-runs row of ``run_id`` is: ``{lake_root}/published_runs/run_id={RUN}.parquet``."""
+    _check_path_value(run_id, "run_id")
+    return join_uri(lake_root, RUNS_TABLE, f"run_id={run_id}.parquet")
+
+
+def record_run(
+    lake_root: str,
+    run_id: str,
+    tables: Iterable[str],
+    source_fingerprint: str | None,
+    *,
+    cumulative: bool = False,
+    s3: Any | None = None,
+) -> str:
+    """Record ``run_id`` as a published run of its source for ``tables`` (its rows of those tables
+    become the default views' answer for that source, or stay beside the others when ``cumulative``);
+    return the record's URI. The run's earlier rows for other tables are kept. Written last and
+    atomically: the views show a run only once its files are in the tables."""
+    from datetime import UTC, datetime
+
+    store = get_store(lake_root, s3)
+    uri = run_record_uri(lake_root, run_id)
+    now = datetime.now(UTC).isoformat(timespec="microseconds")
+    rows = {t: {RUN_ID_COLUMN: run_id, "table_name": t, SOURCE_COLUMN: source_fingerprint or "",
+                "cumulative": bool(cumulative), "published_at": now} for t in tables}  # fmt: skip
+    if store.exists(uri):
+        for old in pq.read_table(io.BytesIO(store.read_bytes(uri))).to_pylist():
+            rows.setdefault(str(old["table_name"]), old)
+    table = pa.Table.from_pylist([rows[t] for t in sorted(rows)], schema=RUNS_SCHEMA)
+    store.write_bytes(uri, _to_parquet_bytes(table))
+    return uri
+
+
+def read_runs(lake_root: str, s3: Any | None = None) -> pd.DataFrame:
+    """Every published run of the lake (the columns of :data:`RUNS_SCHEMA`), oldest publication first."""
+    store = get_store(lake_root, s3)
+    uris = store.list_files(join_uri(lake_root, RUNS_TABLE))
+    tables = [pq.read_table(io.BytesIO(store.read_bytes(u))).cast(RUNS_SCHEMA) for u in uris]
+    frame = (pa.concat_tables(tables) if tables else RUNS_SCHEMA.empty_table()).to_pandas()
+    return frame.sort_values(["published_at", RUN_ID_COLUMN]).reset_index(drop=True)
 
 
 def _split_partitions(data: pa.Table) -> dict[tuple[str, int], pa.Table]:
@@ -254,13 +322,19 @@ def write_table(
     mode: Literal["run", "merge"] = "run",
     merge_on: Sequence[str] | None = None,
     s3: Any | None = None,
+    source_fingerprint: str | None = None,
+    publish: bool = True,
+    cumulative: bool = False,
 ) -> list[str]:
     """Validate ``frame`` and write it to the lake; return the written file URIs (sorted).
 
     Everything is validated before the first byte is written. ``mode="run"`` writes one file per
     (symbol, year) partition for ``run_id`` (replacing that run's earlier file: idempotent);
     ``mode="merge"`` merges into the partitions as described in the module docstring, on
-    ``merge_on`` (default: the table key). ``s3`` is an optional boto3 S3 client.
+    ``merge_on`` (default: the table key). ``s3`` is an optional boto3 S3 client. Every row carries
+    ``source_fingerprint``; with ``publish`` (a direct write) the run is then recorded as published
+    (:func:`record_run`, ``cumulative`` as given); :mod:`spylib.storage.staging` writes with
+    ``publish=False`` and records the run when it publishes it.
     """
     spec = get_lake_table(table)
     _check_path_value(run_id, "run_id")
@@ -279,15 +353,18 @@ def write_table(
     for (sym, year), part in _split_partitions(data).items():
         uri = file_uri(lake_root, table, sym, year, run_id)
         if mode == "run":
-            store.write_bytes(uri, _to_parquet_bytes(_file_table(part, spec, run_id)))
+            store.write_bytes(uri, _to_parquet_bytes(_file_table(part, spec, run_id, source_fingerprint)))
         else:
             olds = [f for f in existing if (f.symbol, f.year) == (sym, year)]
-            merged = _merge_partition(part, olds, spec, key, run_id, sym, store)
+            merged = _merge_partition(part, olds, spec, key, (run_id, source_fingerprint), sym, store)
             store.write_bytes(uri, _to_parquet_bytes(merged))
             for old in olds:
                 if old.uri != uri:
                     store.delete(old.uri)
         written.append(uri)
+    if publish:  # a merge keeps one row per key across runs: its runs stay visible side by side
+        merged = cumulative or mode == "merge"
+        record_run(lake_root, run_id, [table], source_fingerprint, cumulative=merged, s3=s3)
     return sorted(written)
 
 
@@ -301,16 +378,16 @@ def _merge_partition(
     olds: list[LakeFile],
     spec: LakeTable,
     key: tuple[str, ...],
-    run_id: str,
+    writer: tuple[str, str | None],
     symbol: str,
     store: _Store,
 ) -> pa.Table:
-    """Combine a partition's files with new rows: per key, each column's newest non-null value."""
-    frames = [_file_table(new, spec, run_id).to_pandas()]
-    old_tables = [pq.read_table(io.BytesIO(store.read_bytes(f.uri))) for f in olds]
+    """Combine a partition's files with new rows: per key, each column's newest non-null value
+    (``writer``: the run id and source fingerprint of the new rows)."""
+    frames = [_file_table(new, spec, *writer).to_pandas()]
+    old_tables = [_read_file(store, f.uri, spec) for f in olds]
     if old_tables:
-        old = pa.concat_tables([t.select(spec.file_schema.names).cast(spec.file_schema) for t in old_tables])
-        old_frame = old.to_pandas()
+        old_frame = pa.concat_tables(old_tables).to_pandas()
         order = sorted(
             range(len(old_frame)), key=lambda i: _run_sort_key(str(old_frame[RUN_ID_COLUMN].iloc[i]))
         )
@@ -320,8 +397,9 @@ def _merge_partition(
     # groupby.first() takes each column's first non-null value; rows are ordered newest first.
     merged = combined.groupby(list(key), sort=True, dropna=False).first().reset_index()
     run = pa.array(merged[RUN_ID_COLUMN].astype(str).tolist(), pa.string())
+    source = pa.array([None if pd.isna(v) else str(v) for v in merged[SOURCE_COLUMN]], pa.string())
     data = validate_frame(merged[list(spec.data_schema.names)], spec.name)
-    return _file_table(data, spec, run)
+    return _file_table(data, spec, run, source)
 
 
 # --- read ---------------------------------------------------------------------------------------
@@ -362,32 +440,42 @@ def read_table(
     filters: Iterable[Filter] | None = None,
     *,
     s3: Any | None = None,
+    runs: Literal["latest", "all"] = "latest",
 ) -> pd.DataFrame:
-    """Read ``table`` from the lake into a frame: the data schema's columns, then ``run_id``.
+    """Read ``table`` from the lake into a frame: the data schema's columns, then ``run_id`` and
+    ``source_fingerprint``.
 
     ``filters`` is a list of ``(column, op, value)`` with op in ``= != < <= > >= in, not in``, all
-    ANDed; filters on ``symbol``, ``year`` and ``run_id`` prune files by path before reading.
-    Rows of every run are returned (sorted by date, symbol, run_id); ``date`` comes back as
-    ``datetime64[ns]``. A table with no files gives an empty frame with the right columns.
+    ANDed; filters on ``symbol`` and ``year`` prune files by path before reading. ``runs="latest"``
+    (default, as the SQL views ``prices``, ``features``, ``predictions``): the rows of the latest
+    published run of each source, and of every cumulative run (:func:`spylib.storage.tables.visible_runs`);
+    ``runs="all"``: every run's rows in the tables (the views ``*_runs``). Sorted by date, symbol,
+    run_id; ``date`` comes back as ``datetime64[ns]``. No files: an empty frame with the right columns.
     """
     spec = get_lake_table(table)
     flt = [(c, op, _normalize_filter_value(c, v)) for c, op, v in (filters or [])]
     for column, op, _ in flt:
         if op not in _OPS:
             raise ConfigError(f"unknown filter operator {op!r}", source="lake", key="filters")
-        if column not in (*spec.data_schema.names, RUN_ID_COLUMN, YEAR_COLUMN):
+        if column not in (*spec.data_schema.names, RUN_ID_COLUMN, SOURCE_COLUMN, YEAR_COLUMN):
             raise ConfigError(f"filter column {column!r} not in '{table}'", source="lake", key="filters")
+    if runs not in ("latest", "all"):
+        raise ConfigError(f"unknown runs {runs!r} (latest or all)", source="lake", key="runs")
     store = get_store(lake_root, s3)
+    shown = visible_runs(read_runs(lake_root, s3), table) if runs == "latest" else None
     tables = []
     for f in list_lake_files(table, lake_root, s3):
         # run_id is not pruned by file name: a merged file holds rows of several runs.
         path_values = {SYMBOL_COLUMN: f.symbol, YEAR_COLUMN: f.year}
         if not all(_match(path_values[c], op, v) for c, op, v in flt if c in (SYMBOL_COLUMN, YEAR_COLUMN)):
             continue
-        body = pq.read_table(io.BytesIO(store.read_bytes(f.uri)))
-        body = body.select(spec.file_schema.names).cast(spec.file_schema)
+        body = _read_file(store, f.uri, spec)
+        if shown is not None:
+            body = body.filter(pc.is_in(body[RUN_ID_COLUMN], pa.array(sorted(shown), pa.string())))
         tables.append(body.append_column(SYMBOL_COLUMN, pa.array([f.symbol] * body.num_rows, pa.string())))
-    out_schema = pa.schema([*spec.data_schema, spec.file_schema.field(RUN_ID_COLUMN)])
+    out_schema = pa.schema(
+        [*spec.data_schema, spec.file_schema.field(RUN_ID_COLUMN), spec.file_schema.field(SOURCE_COLUMN)]
+    )
     if tables:
         result = pa.concat_tables(tables).select(out_schema.names).cast(out_schema)
     else:

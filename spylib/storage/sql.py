@@ -1,13 +1,21 @@
 """SQL over the Parquet lake with DuckDB: the local stand-in for Athena.
 
-``query(sql, lake_root)`` opens an in-memory DuckDB and defines one view per lake table
-(``prices``, ``features``, ``predictions``) over
-``read_parquet('{root}/{table}/*/*/*.parquet', hive_partitioning=true)``. Each view has the table's
-data columns in schema order (``symbol`` back in place), then ``run_id`` and ``year``: the same
-columns Athena shows for the Glue tables of :mod:`spylib.storage.catalog`. A table without files is an
-empty view with the right column types, so queries never fail on a missing table. Only published runs
-are read: a flow run's staged files (:mod:`spylib.storage.staging`) sit outside the tables' directories
-until the run succeeds.
+``query(sql, lake_root)`` opens an in-memory DuckDB and defines, per lake table (``prices``,
+``features``, ``predictions``), two views:
+
+- ``{table}_runs``: every run's rows, over
+  ``read_parquet('{root}/{table}/*/*/*.parquet', hive_partitioning=true)``;
+- ``{table}`` (the default): the rows of the latest published run of each source (the run's
+  ``source_fingerprint``) and of every cumulative run (PredictFlow's daily track record), as chosen by
+  the ``published_runs`` view over ``{root}/published_runs/*.parquet``
+  (:func:`spylib.storage.tables.visible_runs_sql`). A question (a symbol and a date) has one answer per
+  source, never a mix of runs within a source.
+
+Each table view has the table's data columns in schema order (``symbol`` back in place), then
+``run_id``, ``source_fingerprint`` and ``year``: the same columns and views Athena shows for the Glue
+tables of :mod:`spylib.storage.catalog`. A table without files is an empty view with the right column
+types, so queries never fail on a missing table. Only published runs are read: a flow run's staged
+files (:mod:`spylib.storage.staging`) sit outside the tables' directories until the run succeeds.
 
 An ``s3://`` lake is read in one of two ways (``s3_mode``):
 
@@ -32,6 +40,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,10 +48,18 @@ import pandas as pd
 import pyarrow as pa
 
 from spylib.core.errors import ConfigError, SpyFlowError
-from spylib.storage.catalog import athena_ddl, hive_type
+from spylib.storage.catalog import all_tables_ddl, hive_type, latest_view_sql, runs_table_name
 from spylib.storage.lake import get_store, join_uri, list_lake_files
 from spylib.storage.s3 import s3_endpoint, split_s3_uri
-from spylib.storage.tables import LAKE_TABLES, RUN_ID_COLUMN, YEAR_COLUMN, LakeTable
+from spylib.storage.tables import (
+    LAKE_TABLES,
+    RUN_ID_COLUMN,
+    RUNS_SCHEMA,
+    RUNS_TABLE,
+    SOURCE_COLUMN,
+    YEAR_COLUMN,
+    LakeTable,
+)
 
 S3Mode = Literal["auto", "httpfs", "sync"]
 DEFAULT_DATABASE = "spy_flow"
@@ -69,27 +86,52 @@ def _quote_literal(text: str) -> str:
 
 
 def _view_columns(spec: LakeTable) -> list[pa.Field]:
-    """View column order: the data schema, then run_id and year."""
+    """View column order: the data schema, then run_id, source_fingerprint and year."""
     return [
         *spec.data_schema,
         spec.file_schema.field(RUN_ID_COLUMN),
+        spec.file_schema.field(SOURCE_COLUMN),
         spec.partition_schema.field(YEAR_COLUMN),
     ]
 
 
+def _empty_view(name: str, fields: Sequence[pa.Field]) -> str:
+    cols = ", ".join(f'CAST(NULL AS {_duckdb_type(f.type)}) AS "{f.name}"' for f in fields)
+    return f'CREATE VIEW "{name}" AS SELECT {cols} WHERE false'
+
+
 def view_sql(spec: LakeTable, root: str | None) -> str:
-    """``CREATE VIEW`` for one table over the files under ``root`` (None: an empty, typed view)."""
+    """``CREATE VIEW {table}_runs``: every run's rows of one table, over the files under ``root``
+    (None: an empty, typed view)."""
     fields = _view_columns(spec)
+    name = runs_table_name(spec.name)
     if root is None:
-        cols = ", ".join(f'CAST(NULL AS {_duckdb_type(f.type)}) AS "{f.name}"' for f in fields)
-        return f'CREATE VIEW "{spec.name}" AS SELECT {cols} WHERE false'
+        return _empty_view(name, fields)
     pattern = _quote_literal(join_uri(root, spec.name, "*", "*", "*.parquet"))
     hive_types = ", ".join(f"'{f.name}': '{_duckdb_type(f.type)}'" for f in spec.partition_schema)
     cols = ", ".join(f'"{f.name}"' for f in fields)
     return (
-        f'CREATE VIEW "{spec.name}" AS SELECT {cols} FROM read_parquet({pattern}, '
+        f'CREATE VIEW "{name}" AS SELECT {cols} FROM read_parquet({pattern}, '
         f"hive_partitioning = true, hive_types = {{{hive_types}}}, union_by_name = true)"
     )
+
+
+def runs_view_sql(root: str | None) -> str:
+    """``CREATE VIEW published_runs`` over the run records under ``root`` (None: empty)."""
+    if root is None:
+        return _empty_view(RUNS_TABLE, list(RUNS_SCHEMA))
+    pattern = _quote_literal(join_uri(root, RUNS_TABLE, "*.parquet"))
+    cols = ", ".join(f'"{f.name}"' for f in RUNS_SCHEMA)
+    return (
+        f'CREATE VIEW "{RUNS_TABLE}" AS SELECT {cols} FROM read_parquet({pattern}, hive_partitioning = false)'
+    )
+
+
+def latest_view(spec: LakeTable) -> str:
+    """``CREATE VIEW {table}``: the rows of the latest published run of each source (the same SQL as
+    the Athena view of :mod:`spylib.storage.catalog`)."""
+    cols = [f.name for f in _view_columns(spec)]
+    return f'CREATE VIEW "{spec.name}" AS {latest_view_sql(spec.name, cols)}'
 
 
 def httpfs_wheel_file(con: Any) -> Path | None:
@@ -152,19 +194,21 @@ def sync_lake(lake_root: str, target: Path, s3: Any | None = None) -> int:
     """Copy every lake file under ``lake_root`` (s3://) to ``target`` with the same layout; count them."""
     store = get_store(lake_root, s3)
     n = 0
-    for table in LAKE_TABLES:
-        for f in list_lake_files(table, lake_root, s3):
-            relative = f.uri[len(lake_root.rstrip("/")) + 1 :]
-            path = target / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(store.read_bytes(f.uri))
-            n += 1
+    uris = [f.uri for table in LAKE_TABLES for f in list_lake_files(table, lake_root, s3)]
+    uris += store.list_files(join_uri(lake_root, RUNS_TABLE))
+    for uri in uris:
+        path = target / uri[len(lake_root.rstrip("/")) + 1 :]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(store.read_bytes(uri))
+        n += 1
     return n
 
 
 def _define_views(con: Any, root: str, has_files: dict[str, bool]) -> None:
+    con.execute(runs_view_sql(root if has_files[RUNS_TABLE] else None))
     for name, spec in LAKE_TABLES.items():
         con.execute(view_sql(spec, root if has_files[name] else None))
+        con.execute(latest_view(spec))
 
 
 def _run(sql: str, root: str, has_files: dict[str, bool], con: Any | None = None) -> pd.DataFrame:
@@ -193,6 +237,7 @@ def query(sql: str, lake_root: str, *, s3_mode: S3Mode = "auto", s3: Any | None 
     if s3_mode not in ("auto", "httpfs", "sync"):
         raise ConfigError(f"unknown s3_mode {s3_mode!r}", source="sql", key="s3_mode")
     has_files = {t: bool(list_lake_files(t, lake_root, s3)) for t in LAKE_TABLES}
+    has_files[RUNS_TABLE] = bool(get_store(lake_root, s3).list_files(join_uri(lake_root, RUNS_TABLE)))
     if not lake_root.startswith("s3://"):
         return _run(sql, lake_root, has_files)
     split_s3_uri(lake_root)
@@ -215,7 +260,5 @@ def query(sql: str, lake_root: str, *, s3_mode: S3Mode = "auto", s3: Any | None 
 
 
 def all_ddl(database: str, location: str) -> str:
-    """The Athena DDL of every lake table, separated by blank lines, with the partition-loading hint."""
-    statements = [athena_ddl(t, database, join_uri(location, t)) for t in LAKE_TABLES]
-    repairs = "\n".join(f"-- MSCK REPAIR TABLE `{database}`.`{t}`;" for t in LAKE_TABLES)
-    return "\n\n".join(statements) + "\n\n-- Then load the Hive partitions:\n" + repairs + "\n"
+    """The Athena DDL of the lake (see :func:`spylib.storage.catalog.all_tables_ddl`)."""
+    return all_tables_ddl(database, location)

@@ -12,8 +12,11 @@ Layout (next to the tables, never inside a table's directory)::
   Glue partitions of :mod:`spylib.storage.catalog`) read the tables' directories only: a staged run is
   invisible to them, whatever step it failed in.
 * :func:`publish_run` moves every staged file of the run into its table (a rename locally, a
-  server-side copy and a delete on S3; each file appears whole), then writes the run's publication
-  record ``_published/run_id={RUN_ID}.json``. Files are keyed by the run id, so publishing again (a
+  server-side copy and a delete on S3; each file appears whole), then records the run in the lake's
+  ``published_runs`` table (:func:`spylib.storage.lake.record_run`: from then on the default views and
+  ``read_table`` answer with this run's rows for its source) and writes the run's publication record
+  ``_published/run_id={RUN_ID}.json``. Until the ``published_runs`` row exists, a run cut short in the
+  middle of its publication is in the ``*_runs`` views only, never in the default ones. Files are keyed by the run id, so publishing again (a
   ``resume`` of the same run: SpyFlow keys its outputs by the origin run's id) replaces the same files:
   a run's rows are in the lake exactly once. A crash in the middle of a publication leaves some of the
   run's files published and the rest staged; publishing again completes it.
@@ -25,6 +28,7 @@ Layout (next to the tables, never inside a table's directory)::
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,9 +36,18 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from spylib.core.errors import ConfigError
-from spylib.storage.lake import _check_path_value, get_store, join_uri, write_table
+from spylib.storage.lake import (
+    _check_path_value,
+    get_store,
+    join_uri,
+    read_runs,
+    record_run,
+    write_table,
+)
+from spylib.storage.tables import RUN_ID_COLUMN, SOURCE_COLUMN
 
 STAGING_DIR = "_staging"
 PUBLISHED_DIR = "_published"
@@ -83,13 +96,34 @@ def _published_uri(lake_root: str, run_id: str, staged: str) -> str:
 
 
 def stage_table(
-    frame: pd.DataFrame, table: str, lake_root: str, run_id: str, *, s3: Any | None = None
+    frame: pd.DataFrame,
+    table: str,
+    lake_root: str,
+    run_id: str,
+    *,
+    s3: Any | None = None,
+    source_fingerprint: str | None = None,
+    owner: str | None = None,
 ) -> list[str]:
     """Write ``frame`` as ``run_id``'s rows of ``table`` where readers cannot see them yet (or into the
-    table, if the run is already published); return the URIs the files have once published (sorted)."""
+    table, if the run is already published); return the URIs the files have once published (sorted).
+
+    Every row carries ``source_fingerprint`` (the data fingerprint of the run's source; by default the
+    one the run's staged or published rows already carry). ``owner``
+    (default ``run_id``) is the run whose files these are: PredictFlow's run rewrites the file of the
+    earlier run that first predicted a day (to fill its outcome) in its own staging, so the rewrite is
+    published with the run, or not at all."""
+    keyed = owner or run_id
+    if source_fingerprint is None:  # a later step's table: the source the run declared first
+        source_fingerprint = run_source(lake_root, run_id, s3)
     if is_published(lake_root, run_id, s3):
-        return write_table(frame, table, lake_root, run_id, s3=s3)
-    staged = write_table(frame, table, staging_root(lake_root, run_id), run_id, s3=s3)
+        return write_table(
+            frame, table, lake_root, keyed, s3=s3, source_fingerprint=source_fingerprint, publish=False
+        )
+    staged = write_table(
+        frame, table, staging_root(lake_root, run_id), keyed, s3=s3,
+        source_fingerprint=source_fingerprint, publish=False,
+    )  # fmt: skip
     return sorted(_published_uri(lake_root, run_id, uri) for uri in staged)
 
 
@@ -122,19 +156,60 @@ def _remove_empty_directories(root: str) -> None:
         parent.rmdir()
 
 
-def publish_run(lake_root: str, run_id: str, *, s3: Any | None = None) -> Publication:
-    """Move every staged file of ``run_id`` into its table, then record the publication (see the module
+def _staged_source(store: Any, staged: list[str], run_id: str) -> str | None:
+    """The source fingerprint the run's own staged rows carry (None when none says)."""
+    for uri in staged:
+        column = pq.read_table(io.BytesIO(store.read_bytes(uri)), columns=[RUN_ID_COLUMN, SOURCE_COLUMN])
+        for run, source in zip(
+            column[RUN_ID_COLUMN].to_pylist(), column[SOURCE_COLUMN].to_pylist(), strict=True
+        ):
+            if run == run_id and source:
+                return str(source)
+    return None
+
+
+def run_source(lake_root: str, run_id: str, s3: Any | None = None) -> str | None:
+    """The source fingerprint of ``run_id``: its staged rows' or, once published, its record's."""
+    source = _staged_source(get_store(lake_root, s3), staged_files(lake_root, run_id, s3), run_id)
+    if source is not None:
+        return source
+    runs = read_runs(lake_root, s3)
+    known = runs.loc[(runs[RUN_ID_COLUMN] == run_id) & (runs[SOURCE_COLUMN] != ""), SOURCE_COLUMN]
+    return str(known.iloc[0]) if len(known) else None
+
+
+def publish_run(
+    lake_root: str,
+    run_id: str,
+    *,
+    s3: Any | None = None,
+    source_fingerprint: str | None = None,
+    cumulative: bool = False,
+) -> Publication:
+    """Move every staged file of ``run_id`` into its table, then record the run in ``published_runs``
+    (``source_fingerprint``: default, the one its staged rows carry; ``cumulative``: see
+    :data:`spylib.storage.tables.RUNS_SCHEMA`) and write its publication record (see the module
     docstring). Idempotent: a published run with nothing staged is left as it is."""
     store = get_store(lake_root, s3)
     previous = _previous_files(lake_root, run_id, s3)
+    staged = staged_files(lake_root, run_id, s3)
+    source = source_fingerprint or _staged_source(store, staged, run_id)
     moved = []
-    for uri in staged_files(lake_root, run_id, s3):
+    for uri in staged:
         target = _published_uri(lake_root, run_id, uri)
         store.move(uri, target)
         moved.append(target)
     if not lake_root.startswith("s3://"):
         _remove_empty_directories(staging_root(lake_root, run_id))
     files = tuple(sorted({*(previous or []), *moved}))
+    runs = read_runs(lake_root, s3)
+    known_tables = [uri.split("/")[-4] for uri in files]
+    if moved or run_id not in set(runs[RUN_ID_COLUMN]):
+        if source is None:  # a resumed publication: keep the source the run was recorded with
+            known = runs.loc[runs[RUN_ID_COLUMN] == run_id, SOURCE_COLUMN]
+            source = str(known.iloc[0]) if len(known) else None
+        tables = {uri.split("/")[-4] for uri in moved} or set(known_tables)
+        record_run(lake_root, run_id, sorted(tables), source, cumulative=cumulative, s3=s3)
     if moved or previous is None:
         record = {
             "run_id": run_id,

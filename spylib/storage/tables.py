@@ -15,6 +15,7 @@ from spylib.core.errors import ConfigError, DataValidationError
 from spylib.core.schema import FEATURES_SCHEMA, PREDICTIONS_SCHEMA, PRICES_SCHEMA
 
 RUN_ID_COLUMN = "run_id"
+SOURCE_COLUMN = "source_fingerprint"
 YEAR_COLUMN = "year"
 SYMBOL_COLUMN = "symbol"
 DATE_COLUMN = "date"
@@ -30,7 +31,8 @@ class LakeTable:
     """A lake table: its data schema (from :mod:`spylib.core.schema`) and its partitioning.
 
     ``data_schema`` is what producers hand to :func:`write_table` (``symbol`` included);
-    ``file_schema`` is what a Parquet file holds (``symbol`` removed, ``run_id`` appended);
+    ``file_schema`` is what a Parquet file holds (``symbol`` removed, ``run_id`` and
+    ``source_fingerprint`` appended);
     ``partition_schema`` are the Hive partition keys in path order.
     """
 
@@ -46,7 +48,14 @@ class LakeTable:
     @property
     def file_schema(self) -> pa.Schema:
         fields = [f for f in self.data_schema if f.name not in self.partition_keys]
-        return pa.schema([*fields, pa.field(RUN_ID_COLUMN, pa.string(), nullable=False)])
+        return pa.schema(
+            [
+                *fields,
+                pa.field(RUN_ID_COLUMN, pa.string(), nullable=False),
+                # The data fingerprint of the run's source (ingest's provenance); null: not given.
+                pa.field(SOURCE_COLUMN, pa.string(), nullable=True),
+            ]
+        )
 
     @property
     def lake_schema(self) -> pa.Schema:
@@ -79,6 +88,49 @@ def get_lake_table(table: str) -> LakeTable:
             source="lake",
             key="table",
         ) from None
+
+
+# --- published runs: which run answers for each source ---------------------------------------
+
+RUNS_TABLE = "published_runs"
+PUBLISHED_AT_COLUMN = "published_at"
+CUMULATIVE_COLUMN = "cumulative"
+TABLE_COLUMN = "table_name"
+# One row per published run and table it wrote: ``{lake_root}/published_runs/run_id={RUN}.parquet``.
+RUNS_SCHEMA = pa.schema(
+    [
+        pa.field(RUN_ID_COLUMN, pa.string(), nullable=False),
+        pa.field(TABLE_COLUMN, pa.string(), nullable=False),
+        pa.field(SOURCE_COLUMN, pa.string(), nullable=False),  # "" when the writer gave none
+        # A cumulative run's rows stay visible beside later runs of its source (PredictFlow's daily
+        # track record: each run owns the days it first predicted) instead of being replaced.
+        pa.field(CUMULATIVE_COLUMN, pa.bool_(), nullable=False),
+        pa.field(PUBLISHED_AT_COLUMN, pa.string(), nullable=False),  # ISO 8601 UTC, microseconds
+    ]
+)
+
+
+def visible_runs(runs: pd.DataFrame, table: str) -> set[str]:
+    """The run ids whose rows of ``table`` the default views show: per source fingerprint, the latest
+    published run that wrote ``table`` (by ``published_at``, then run id) among the runs that replace
+    (not cumulative), and every cumulative run. ``runs`` has the columns of :data:`RUNS_SCHEMA`."""
+    runs = runs[runs[TABLE_COLUMN] == table]
+    if runs.empty:
+        return set()
+    cumulative = runs[CUMULATIVE_COLUMN].astype(bool)
+    replacing = runs[~cumulative].sort_values([PUBLISHED_AT_COLUMN, RUN_ID_COLUMN])
+    latest = replacing.groupby(SOURCE_COLUMN, sort=False).tail(1)
+    return {str(r) for r in latest[RUN_ID_COLUMN]} | {str(r) for r in runs.loc[cumulative, RUN_ID_COLUMN]}
+
+
+def visible_runs_sql(runs: str, table: str) -> str:
+    """The run ids of :func:`visible_runs`, as a query over the relation ``runs`` (DuckDB and Athena)."""
+    return (
+        f"SELECT {RUN_ID_COLUMN} FROM (SELECT {RUN_ID_COLUMN}, "
+        f"{CUMULATIVE_COLUMN}, row_number() OVER (PARTITION BY {SOURCE_COLUMN}, {CUMULATIVE_COLUMN} "
+        f"ORDER BY {PUBLISHED_AT_COLUMN} DESC, {RUN_ID_COLUMN} DESC) AS newest FROM {runs} "
+        f"WHERE {TABLE_COLUMN} = '{table}') WHERE {CUMULATIVE_COLUMN} OR newest = 1"
+    )
 
 
 # --- validation ---------------------------------------------------------------------------------

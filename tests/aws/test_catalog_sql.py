@@ -39,8 +39,9 @@ def test_s3_lake_write_read_and_glue_registration(aws: dict[str, Any]) -> None:
         write_table(f, t, root, "1")  # clients from the environment (AWS_ENDPOINT_URL)
     write_table(frames["prices"], "prices", root, "1")  # idempotent on S3 too
     keys = sorted(o["Key"] for o in aws["s3"].list_objects_v2(Bucket=aws["bucket"])["Contents"])
-    assert len(keys) == 12
+    assert len(keys) == 13  # 3 tables x 4 partitions, and the run's published_runs record
     assert "lake/prices/symbol=SPY/year=2020/run_id=1.parquet" in keys
+    assert "lake/published_runs/run_id=1.parquet" in keys
     back = read_table("prices", root)
     assert len(back) == 12
     assert (back["run_id"] == "1").all()
@@ -51,14 +52,19 @@ def test_s3_lake_write_read_and_glue_registration(aws: dict[str, Any]) -> None:
 
     glue = aws["glue"]
     tables = {t["Name"]: t for t in glue.get_tables(DatabaseName="spy_flow")["TableList"]}
-    assert sorted(tables) == sorted(LAKE_TABLES)
-    for name, t in tables.items():
+    assert sorted(tables) == sorted([*LAKE_TABLES, *(f"{t}_runs" for t in LAKE_TABLES), "published_runs"])
+    assert tables["published_runs"]["StorageDescriptor"]["Location"] == f"{root}/published_runs/"
+    for name in LAKE_TABLES:
+        view = tables[name]  # the default view: an Athena (Presto) view over {name}_runs
+        assert view["TableType"] == "VIRTUAL_VIEW"
+        assert view["ViewOriginalText"].startswith("/* Presto View: ")
+        t = tables[f"{name}_runs"]
         sd = t["StorageDescriptor"]
         assert [(c["Name"], c["Type"]) for c in sd["Columns"]] == expected_columns(name)
         assert [(k["Name"], k["Type"]) for k in t["PartitionKeys"]] == [("symbol", "string"), ("year", "int")]
         assert sd["Location"] == f"{root}/{name}/"
         assert sd["SerdeInfo"]["SerializationLibrary"] == PARQUET_SERDE
-        parts = glue.get_partitions(DatabaseName="spy_flow", TableName=name)["Partitions"]
+        parts = glue.get_partitions(DatabaseName="spy_flow", TableName=f"{name}_runs")["Partitions"]
         assert sorted(tuple(p["Values"]) for p in parts) == [
             ("QQQ", "2019"),
             ("QQQ", "2020"),
@@ -75,8 +81,10 @@ def test_s3_lake_write_read_and_glue_registration(aws: dict[str, Any]) -> None:
     assert sum(r["partitions_added"] for r in again["tables"].values()) == 0
     write_table(make_frame("prices", symbols=("IWM",), start="2021-03-01", days=2), "prices", root, "2")
     third = register_glue_tables(root, "spy_flow", glue_client=glue, tables=("prices",))
-    assert third["tables"]["prices"] == {"action": "updated", "partitions_added": 1, "partitions": 5}
-    assert len(glue.get_partitions(DatabaseName="spy_flow", TableName="prices")["Partitions"]) == 5
+    assert third["tables"]["prices"] == {
+        "action": "updated", "partitions_added": 1, "partitions": 5, "view": "updated"
+    }  # fmt: skip
+    assert len(glue.get_partitions(DatabaseName="spy_flow", TableName="prices_runs")["Partitions"]) == 5
 
 
 def test_duckdb_over_the_s3_lake_by_sync(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:

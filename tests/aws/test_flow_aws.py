@@ -286,19 +286,20 @@ def test_glue_catalog_matches_the_lake(flow_run: FlowRun) -> None:
     assert glue.get_database(Name=DATABASE)["Database"]["Name"] == DATABASE
     assert flow_run.artifacts["glue_catalog"]["database_created"] is True
     tables = {t["Name"]: t for t in glue.get_tables(DatabaseName=DATABASE)["TableList"]}
-    assert set(tables) == set(TABLES)
+    assert set(tables) == {*TABLES, *(f"{t}_runs" for t in TABLES), "published_runs"}
     for name in TABLES:
-        table = tables[name]
+        assert tables[name]["TableType"] == "VIRTUAL_VIEW"  # the default view: latest run per source
+        table = tables[f"{name}_runs"]
         descriptor = table["StorageDescriptor"]
         assert descriptor["Columns"] == catalog.hive_columns(name), name
-        assert [c["Name"] for c in descriptor["Columns"]][-1] == "run_id"
+        assert [c["Name"] for c in descriptor["Columns"]][-2:] == ["run_id", "source_fingerprint"]
         assert table["PartitionKeys"] == [
             {"Name": "symbol", "Type": "string"},
             {"Name": "year", "Type": "int"},
         ]
         assert descriptor["Location"] == f"{LAKE}/{name}/"
         assert descriptor["SerdeInfo"]["SerializationLibrary"] == catalog.PARQUET_SERDE
-        pages = glue.get_paginator("get_partitions").paginate(DatabaseName=DATABASE, TableName=name)
+        pages = glue.get_paginator("get_partitions").paginate(DatabaseName=DATABASE, TableName=f"{name}_runs")
         partitions = [p for page in pages for p in page["Partitions"]]
         got = {(p["Values"][0], int(p["Values"][1])) for p in partitions}
         assert got == set(list_partitions(name, LAKE)), name

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tests.helpers.cards import card_payloads
 from tests.helpers.flowrun import task_of
@@ -78,3 +79,72 @@ def test_predict_flow_twice_on_one_day_then_the_next_day(tmp_path: Path, session
     assert "Drift per feature (PSI)" in text
     assert text.count("data:image/png;base64") >= 4  # the four figures
     assert "MONITORING" in task_of(third, "end")["message"].data
+
+
+def files_that_need_the_data_checks_config(directory: Path) -> str:
+    """SPY's file starts 400 rows before QQQ's (trimmed to the common span, whatever the config) and QQQ's
+    lacks every other day for 320 days of the span (160 of SPY's 2000 dates there: 8%, more than the
+    default 5% of ``max_dropped_share``): files that need ``{"max_dropped_share": 0.1}``."""
+    from tests.helpers.price_files import write_pair
+
+    template = write_pair(directory, 2400, start="2009-01-05", cut={"QQQ": (400, 0)})
+    qqq = Path(template.format(symbol_lower="qqq"))
+    lines = qqq.read_text().splitlines()
+    qqq.write_text(
+        "\n".join(line for i, line in enumerate(lines) if not (100 <= i < 420 and i % 2 == 0)) + "\n"
+    )
+    return template
+
+
+def test_files_spy_flow_accepts_with_a_config_predict_flow_accepts_with_it(tmp_path: Path) -> None:
+    from metaflow import Runner
+
+    from spylib.core.errors import DataValidationError
+    from spylib.stages.daily import run_ingest as daily_ingest
+    from spylib.stages.settings import build_daily_settings, build_training_settings
+    from spylib.stages.training.ingest import run_ingest as training_ingest
+    from tests.helpers.flow_defaults import config_defaults, flow_class, load_json_config, parameter_defaults
+    from tests.helpers.flowrun import finished, runner_cwd
+    from tests.helpers.metaflow_env import flow_env, output_params
+    from tests.helpers.paths import FLOW_FILE, PREDICT_FLOW
+
+    template = files_that_need_the_data_checks_config(tmp_path / "files")
+    config = tmp_path / "data_checks.json"
+    config.write_text(json.dumps({"max_dropped_share": 0.1}))
+    checks = load_json_config(config)
+
+    # SpyFlow's ingest: refused with the shipped rules, accepted with the config
+    spy = flow_class(FLOW_FILE)
+    defaults = {
+        **parameter_defaults(spy),
+        **{n: load_json_config(p) for n, p in config_defaults(spy).items()},
+    }
+    training = {**defaults, **output_params(tmp_path), "source": template, "sweep": defaults["sweep"]}
+    shipped = build_training_settings(**training)
+    with_config = build_training_settings(**{**training, "data_checks": checks})
+    assert len(training_ingest(with_config, "spy").prices) == 2 * 1840
+    with pytest.raises(DataValidationError) as refused:
+        training_ingest(shipped, "spy")
+    refusal = str(refused.value)
+    assert "max_dropped_share" in refusal
+
+    # PredictFlow's ingest: the same refusal with the same rules, and the run accepts them with the config
+    predict = flow_class(PREDICT_FLOW)
+    daily = {**parameter_defaults(predict), **output_params(tmp_path), "source": template}
+    daily = {k: v for k, v in daily.items() if k in {*parameter_defaults(predict)}}
+    with pytest.raises(DataValidationError) as refused_daily:
+        daily_ingest(build_daily_settings(**daily))
+    assert str(refused_daily.value) == refusal
+    assert len(daily_ingest(build_daily_settings(**daily, data_checks=checks)).prices) == 2 * 1840
+
+    register_approved_model(tmp_path / "registry")
+    with Runner(
+        str(PREDICT_FLOW), show_output=False, env=flow_env(), cwd=runner_cwd(), pylint=False,
+        config=[("data_checks", str(config))],
+    ) as runner:  # fmt: skip
+        result = finished(runner.run(max_workers=1, **output_params(tmp_path), source=template))
+    assert result.status == "successful", result.stderr
+    assert task_of(result.run, "start")["settings"].data.data_checks.max_dropped_share == 0.1
+    assert daily_rows(tmp_path / "lake")["date"].dt.date.tolist() == [
+        max(training_ingest(with_config, "spy").prices["date"])
+    ]

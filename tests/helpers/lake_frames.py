@@ -16,7 +16,10 @@ HIVE = {"double": "double", "int8": "tinyint", "string": "string", "date32[day]"
 def expected_columns(table: str) -> list[tuple[str, str]]:
     """(name, Hive type) of the file columns, from spylib.core.schema directly (not via the catalog)."""
     fields = [f for f in LAKE_TABLES[table].data_schema if f.name != "symbol"]
-    return [(f.name, HIVE[str(f.type)]) for f in fields] + [("run_id", "string")]
+    return [(f.name, HIVE[str(f.type)]) for f in fields] + [
+        ("run_id", "string"),
+        ("source_fingerprint", "string"),
+    ]
 
 
 def make_frame(

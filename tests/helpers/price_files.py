@@ -9,6 +9,7 @@ lines without the header, for tests that break one field of one line (line 1 is 
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -119,10 +120,23 @@ def write_parquet(path: Path, frame: pd.DataFrame, layout: str = "seed") -> Path
     return path
 
 
-def write_pair(directory: Path, n_days: int, *, seed: int = 0, start: str = "2010-01-04") -> str:
-    """SPY and QQQ seed-layout CSVs in ``directory``; returns the ``--source`` template for the flow."""
+def write_pair(
+    directory: Path,
+    n_days: int,
+    *,
+    seed: int = 0,
+    start: str = "2010-01-04",
+    cut: Mapping[str, tuple[int, int]] | None = None,
+) -> str:
+    """SPY and QQQ seed-layout CSVs in ``directory``; returns the ``--source`` template for the flow.
+
+    ``cut`` drops ``(leading, trailing)`` rows of a symbol's file: files whose symbols start or end on
+    different dates (real SPY from 1993, QQQ from 1999)."""
     directory.mkdir(parents=True, exist_ok=True)
     prices = synthetic_prices(n_days, seed=seed, start=start)
     for symbol in ("SPY", "QQQ"):
-        write_seed_csv(directory / f"{symbol.lower()}_daily.csv", one_symbol(prices, symbol))
+        frame = one_symbol(prices, symbol)
+        lead, trail = (cut or {}).get(symbol, (0, 0))
+        frame = frame.iloc[lead : len(frame) - trail].reset_index(drop=True)
+        write_seed_csv(directory / f"{symbol.lower()}_daily.csv", frame)
     return str(directory / "{symbol_lower}_daily.csv")

@@ -469,15 +469,18 @@ ALIGNMENT_CASES: dict[str, tuple[pd.DataFrame, pd.DataFrame, Callable[[Path], st
         lambda d: f"{d / 'qqq.csv'}, line 3, date 2010-01-06, column 'date': the bars are not daily: the median "
         "step between rows is 2 trading days (every other trading day); daily bars are required",
     ),
-    "benchmark_covers_a_quarter_of_the_history": (
-        SPY400, QQQ400.iloc[300:].reset_index(drop=True),
-        lambda d: f"{d / 'qqq.csv'}, date 2010-01-04, column 'date': lacks 300 of SPY's 400 dates (75.0%; common "
-        "dates 2011-02-28..2011-07-15): aligning may drop at most 5% (data_checks.max_dropped_share)",
+    "benchmark_lacks_dates_within_the_common_span": (
+        # 30 of SPY's 400 dates (7.5%) are missing from QQQ's file: the date quoted is in SPY's file
+        SPY400, rows_without(QQQ400, range(100, 160, 2)),
+        lambda d: f"{d / 'spy.csv'}, line 102, date 2010-05-24, column 'date': 30 of the 400 dates of SPY "
+        f"within the common span 2010-01-04..2011-07-15 are missing from {d / 'qqq.csv'} (7.5%; the first is "
+        "this one): aligning may drop at most 5% (data_checks.max_dropped_share)",
     ),
-    "symbol_covers_less_than_the_benchmark": (
-        SPY400.iloc[:350].reset_index(drop=True), QQQ400,
-        lambda d: f"{d / 'spy.csv'}, date 2011-05-09, column 'date': lacks 50 of QQQ's 400 dates (12.5%; common "
-        "dates 2010-01-04..2011-05-06): aligning may drop at most 5% (data_checks.max_dropped_share)",
+    "symbol_lacks_dates_within_the_common_span": (
+        rows_without(SPY400, range(200, 260, 2)), QQQ400,
+        lambda d: f"{d / 'qqq.csv'}, line 202, date 2010-10-11, column 'date': 30 of the 400 dates of QQQ "
+        f"within the common span 2010-01-04..2011-07-15 are missing from {d / 'spy.csv'} (7.5%; the first is "
+        "this one): aligning may drop at most 5% (data_checks.max_dropped_share)",
     ),
     "gaps_that_join_on_the_common_calendar": (
         # each file's hole is 9 calendar days; together they leave 18 days without a common date

@@ -18,7 +18,7 @@ from spylib.storage.catalog import (
     register_glue_tables,
 )
 from spylib.storage.lake import write_table
-from spylib.storage.sql import query
+from spylib.storage.sql import all_ddl, query
 from spylib.storage.tables import LAKE_TABLES
 from tests.helpers.lake_frames import HIVE, expected_columns, make_frame
 
@@ -37,7 +37,7 @@ def test_hive_type_mapping() -> None:
 @pytest.mark.parametrize("table", sorted(LAKE_TABLES))
 def test_athena_ddl_has_every_column_and_the_partitions(table: str) -> None:
     ddl = athena_ddl(table, "spy_flow", "s3://bucket/lake/" + table)
-    assert ddl.startswith(f"CREATE EXTERNAL TABLE IF NOT EXISTS `spy_flow`.`{table}` (")
+    assert ddl.startswith(f"CREATE EXTERNAL TABLE IF NOT EXISTS `spy_flow`.`{table}_runs` (")
     body = ddl[ddl.index("(") + 1 : ddl.index("\n)")]
     columns = re.findall(r"`(\w+)` (\w+)", body)
     assert columns == expected_columns(table)
@@ -50,7 +50,7 @@ def test_athena_ddl_has_every_column_and_the_partitions(table: str) -> None:
 def test_glue_table_input_matches_the_schema(table: str) -> None:
     ti = glue_table_input(table, "s3://bucket/lake/" + table)
     sd = ti["StorageDescriptor"]
-    assert ti["Name"] == table
+    assert ti["Name"] == f"{table}_runs"
     assert ti["TableType"] == "EXTERNAL_TABLE"
     assert [(c["Name"], c["Type"]) for c in sd["Columns"]] == expected_columns(table)
     assert ti["PartitionKeys"] == [{"Name": "symbol", "Type": "string"}, {"Name": "year", "Type": "int"}]
@@ -80,10 +80,14 @@ def local_lake(tmp_path: Path) -> tuple[str, dict[str, pd.DataFrame]]:
 
 def test_query_counts_and_filtered_aggregate(local_lake: tuple[str, dict[str, pd.DataFrame]]) -> None:
     root, frames = local_lake
-    counts = query("SELECT run_id, count(*) AS n FROM prices GROUP BY run_id ORDER BY run_id", root)
+    counts = query("SELECT run_id, count(*) AS n FROM prices_runs GROUP BY run_id ORDER BY run_id", root)
     assert counts.to_dict("list") == {"run_id": ["1", "2"], "n": [12, 12]}
+    # the default views: the latest run that wrote each table (one source: none was given)
+    latest = query("SELECT run_id, count(*) AS n FROM prices GROUP BY run_id", root)
+    assert latest.to_dict("list") == {"run_id": ["2"], "n": [12]}
+    assert query("SELECT DISTINCT run_id FROM features", root)["run_id"].tolist() == ["1"]
     got = query(
-        "SELECT avg(close) AS m, count(*) AS n FROM prices "
+        "SELECT avg(close) AS m, count(*) AS n FROM prices_runs "
         "WHERE symbol = 'SPY' AND year = 2020 AND run_id = '1'",
         root,
     )
@@ -97,7 +101,8 @@ def test_views_have_the_lake_columns_and_types(local_lake: tuple[str, dict[str, 
     root, _ = local_lake
     desc = query("DESCRIBE features", root)
     names = desc["column_name"].tolist()
-    assert names == [*LAKE_TABLES["features"].data_schema.names, "run_id", "year"]
+    assert names == [*LAKE_TABLES["features"].data_schema.names, "run_id", "source_fingerprint", "year"]
+    assert query("DESCRIBE features_runs", root)["column_name"].tolist() == names
     types = dict(zip(desc["column_name"], desc["column_type"], strict=True))
     assert (types["date"], types["target_up"], types["symbol"], types["year"]) == (
         "DATE",
@@ -106,7 +111,8 @@ def test_views_have_the_lake_columns_and_types(local_lake: tuple[str, dict[str, 
         "INTEGER",
     )
     joined = query(
-        "SELECT count(*) AS n FROM prices p JOIN features f USING (date, symbol) WHERE p.run_id = '1'", root
+        "SELECT count(*) AS n FROM prices_runs p JOIN features f USING (date, symbol) WHERE p.run_id = '1'",
+        root,
     )
     assert joined["n"].item() == 12
 
@@ -121,3 +127,11 @@ def test_missing_table_is_an_empty_view(tmp_path: Path) -> None:
 def test_bad_sql_is_a_spyflow_error(tmp_path: Path) -> None:
     with pytest.raises(SpyFlowError, match="query over lake"):
         query("SELECT * FROM nope", str(tmp_path))
+
+
+def test_the_ddl_has_the_runs_tables_published_runs_and_the_views() -> None:
+    ddl = all_ddl("spy_flow", "s3://b/lake")
+    assert ddl.count("CREATE EXTERNAL TABLE") == 4  # the three *_runs tables and published_runs
+    assert ddl.count("CREATE OR REPLACE VIEW") == 3
+    assert "LOCATION 's3://b/lake/predictions/'" in ddl
+    assert "LOCATION 's3://b/lake/published_runs/'" in ddl

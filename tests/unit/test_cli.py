@@ -285,7 +285,8 @@ def test_ddl(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = cli(capsys, "ddl", "--location", "s3://bucket/lake")
     assert status == 0
     assert out == sql.all_ddl("spy_flow", "s3://bucket/lake")
-    assert "CREATE EXTERNAL TABLE IF NOT EXISTS `spy_flow`.`predictions`" in out
+    assert "CREATE EXTERNAL TABLE IF NOT EXISTS `spy_flow`.`predictions_runs`" in out
+    assert 'CREATE OR REPLACE VIEW "predictions"' in out
     assert_one_line_error(*cli(capsys, "ddl", "--location", "/not/s3"), "not an s3:// URI")
 
 

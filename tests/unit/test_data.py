@@ -17,7 +17,7 @@ from spylib.data.prices import PriceData, prices_fingerprint
 from spylib.data.sources import EMBEDDED, ingest, load_embedded, load_price_file
 from tests.helpers.flow_defaults import load_json_config
 from tests.helpers.paths import CONFIG_DIR, SEED_DATA
-from tests.helpers.price_files import seed_csv, write_parquet, yahoo_csv, yfinance_csv
+from tests.helpers.price_files import seed_csv, write_pair, write_parquet, yahoo_csv, yfinance_csv
 from tests.helpers.synthetic import TODAY, one_symbol, synthetic_prices
 
 
@@ -79,13 +79,48 @@ def test_dates_out_of_order_are_sorted_and_logged(
 def test_ingest_aligns_on_common_dates(tmp_path: Path) -> None:
     prices = synthetic_prices(300)
     spy = one_symbol(prices, "SPY")
-    qqq = one_symbol(prices, "QQQ").iloc[5:].reset_index(drop=True)
+    qqq = one_symbol(prices, "QQQ").drop(index=[100, 150, 200]).reset_index(drop=True)
     (tmp_path / "spy.csv").write_text(seed_csv(spy))
     (tmp_path / "qqq.csv").write_text(seed_csv(qqq))
     market = ingest(str(tmp_path / "{symbol_lower}.csv"), "SPY", "QQQ", today=TODAY)
-    assert market.dropped_dates == 5
+    assert (market.dropped_dates, market.trimmed_rows) == (3, 0)
     counts = market.prices.groupby("symbol").size()
-    assert counts["SPY"] == counts["QQQ"] == 295
+    assert counts["SPY"] == counts["QQQ"] == 297
+
+
+def test_a_span_only_one_file_covers_is_trimmed_with_a_log_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # SPY's file starts 120 rows (30% of it) before QQQ's and QQQ's ends 10 rows after SPY's: the share
+    # rule would refuse the pair if it counted the spans only one file covers.
+    template = write_pair(tmp_path, 400, cut={"QQQ": (120, 0), "SPY": (0, 10)})
+    with caplog.at_level(logging.WARNING):
+        market = ingest(template, "SPY", "QQQ", today=TODAY)
+    spy_file, qqq_file = template.format(symbol_lower="spy"), template.format(symbol_lower="qqq")
+    first, last = market.prices["date"].min(), market.prices["date"].max()
+    assert (market.dropped_dates, market.trimmed_rows) == (0, 130)
+    assert len(market.prices) == 2 * 270
+    assert f"{spy_file}: trimmed to the common span {first}..{last} of SPY and QQQ: 120 rows" in caplog.text
+    assert f"before {qqq_file} starts" in caplog.text
+    assert f"{qqq_file}: trimmed to the common span {first}..{last} of QQQ and SPY: 10 rows" in caplog.text
+    assert f"after {spy_file} ends" in caplog.text
+    assert market.provenance()["rows_trimmed_to_common_span"] == 130
+
+
+def test_the_share_rule_applies_within_the_common_span(tmp_path: Path) -> None:
+    # trimmed lead, then 30 of the common span's dates missing from QQQ's file (every other day)
+    template = write_pair(tmp_path, 400, cut={"QQQ": (100, 0)})
+    qqq_path = Path(template.format(symbol_lower="qqq"))
+    lines = qqq_path.read_text().splitlines()
+    kept = [line for i, line in enumerate(lines) if not (50 <= i < 110 and i % 2 == 0)]
+    qqq_path.write_text("\n".join(kept) + "\n")
+    with pytest.raises(DataValidationError) as info:
+        ingest(template, "SPY", "QQQ", today=TODAY)
+    message = str(info.value)
+    spy_file = template.format(symbol_lower="spy")
+    assert message.startswith(f"{spy_file}, line ")  # the file that holds the date quoted
+    assert "30 of the 300 dates of SPY within the common span" in message
+    assert f"are missing from {qqq_path}" in message
 
 
 def test_embedded_data_is_the_arch_indices_and_named_as_stand_ins() -> None:

@@ -117,12 +117,12 @@ def test_bad_run_id_or_symbol_cannot_become_a_path(tmp_path: Path) -> None:
 def test_layout_and_file_schema(tmp_path: Path) -> None:
     uris = write_table(make_frame("prices"), "prices", str(tmp_path), "17")
     expected = [f"prices/symbol={s}/year={y}/run_id=17.parquet" for s in ("QQQ", "SPY") for y in (2019, 2020)]
-    assert files_under(tmp_path) == expected
+    assert files_under(tmp_path) == [*expected, "published_runs/run_id=17.parquet"]
     assert uris == [str(tmp_path / p) for p in expected]
     schema = pq.read_schema(tmp_path / expected[0])
     assert "symbol" not in schema.names
     assert "year" not in schema.names
-    assert schema.names[-1] == "run_id"
+    assert schema.names[-2:] == ["run_id", "source_fingerprint"]
     assert schema.field("date").type == pa.date32()
     assert list_partitions("prices", str(tmp_path)) == [
         ("QQQ", 2019),
@@ -137,10 +137,10 @@ def test_round_trip(tmp_path: Path, table: str) -> None:
     frame = make_frame(table)
     write_table(frame, table, str(tmp_path), "5")
     back = read_table(table, str(tmp_path))
-    assert list(back.columns) == [*LAKE_TABLES[table].data_schema.names, "run_id"]
+    assert list(back.columns) == [*LAKE_TABLES[table].data_schema.names, "run_id", "source_fingerprint"]
     assert (back["run_id"] == "5").all()
     want = frame.sort_values(["date", "symbol"]).reset_index(drop=True)
-    got = back.drop(columns="run_id")
+    got = back.drop(columns=["run_id", "source_fingerprint"])
     pd.testing.assert_series_equal(got["date"], want["date"].astype("datetime64[ns]"), check_names=False)
     for col in want.columns.drop("date"):
         np.testing.assert_array_equal(got[col].to_numpy(), want[col].to_numpy(), err_msg=col)
@@ -159,10 +159,13 @@ def test_two_runs_are_both_present_and_filterable(tmp_path: Path) -> None:
     frame = make_frame("prices")
     write_table(frame, "prices", str(tmp_path), "1")
     write_table(frame.assign(close=frame["close"] + 1), "prices", str(tmp_path), "2")
-    back = read_table("prices", str(tmp_path))
+    back = read_table("prices", str(tmp_path), runs="all")
     assert len(back) == 2 * len(frame)
     assert back.groupby("run_id").size().to_dict() == {"1": len(frame), "2": len(frame)}
-    only = read_table("prices", str(tmp_path), filters=[("run_id", "=", "2"), ("symbol", "=", "SPY")])
+    latest = read_table("prices", str(tmp_path))  # one source (none given): its latest run only
+    assert set(latest["run_id"]) == {"2"}
+    assert len(latest) == len(frame)
+    only = read_table("prices", str(tmp_path), [("run_id", "=", "2"), ("symbol", "=", "SPY")], runs="all")
     assert len(only) == 6
     assert set(only["symbol"]) == {"SPY"}
     later = read_table("prices", str(tmp_path), filters=[("year", ">=", 2020), ("date", "<", "2020-01-03")])
@@ -172,7 +175,11 @@ def test_two_runs_are_both_present_and_filterable(tmp_path: Path) -> None:
 def test_empty_lake_reads_an_empty_frame_with_columns(tmp_path: Path) -> None:
     back = read_table("predictions", str(tmp_path / "missing"))
     assert back.empty
-    assert list(back.columns) == [*LAKE_TABLES["predictions"].data_schema.names, "run_id"]
+    assert list(back.columns) == [
+        *LAKE_TABLES["predictions"].data_schema.names,
+        "run_id",
+        "source_fingerprint",
+    ]
 
 
 # --- merge mode -------------------------------------------------------------------------------
@@ -197,7 +204,9 @@ def test_merge_fills_a_null_outcome_and_does_not_duplicate(tmp_path: Path) -> No
     assert len(back) == 4
     assert not back.duplicated(["date", "symbol"]).any()
     assert uris == [str(tmp_path / "predictions/symbol=SPY/year=2024/run_id=101.parquet")]
-    assert files_under(tmp_path) == ["predictions/symbol=SPY/year=2024/run_id=101.parquet"]
+    assert [f for f in files_under(tmp_path) if f.startswith("predictions/")] == [
+        "predictions/symbol=SPY/year=2024/run_id=101.parquet"
+    ]
     filled = back.set_index(back["date"].dt.strftime("%Y-%m-%d"))
     assert filled.loc["2024-01-04", "target_up"] == 1
     assert filled.loc["2024-01-04", "fwd_return"] == pytest.approx(0.004)

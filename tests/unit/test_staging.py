@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from spylib.core.errors import ConfigError
@@ -140,3 +141,70 @@ def test_merge_writes_of_the_daily_flow_stay_direct(tmp_path: Path) -> None:
     back = read_table("predictions", root)
     assert set(back["run_id"]) == {"daily-1"}
     assert len(back) == 2
+
+
+# --- two sources, several runs: one answer per question and source ----------------------------------
+
+
+def prices_of(template: str) -> tuple[pd.DataFrame, str]:
+    """A source's aligned prices (the lake's columns) and its data fingerprint, as SpyFlow's ingest
+    makes them."""
+    from spylib.data.sources import ingest
+
+    market = ingest(template, "SPY", "QQQ")
+    return market.prices[list(LAKE_TABLES["prices"].data_schema.names)], market.fingerprint
+
+
+def one_query(root: str, sql: str) -> list[tuple[object, ...]]:
+    return [tuple(row) for row in query(sql, root).itertuples(index=False)]
+
+
+def test_a_lake_with_two_sources_and_several_runs_answers_once_per_source(tmp_path: Path) -> None:
+    from tests.helpers.price_files import write_pair
+
+    root = str(tmp_path / "lake")
+    embedded, embedded_fp = prices_of("embedded")
+    files, files_fp = prices_of(write_pair(tmp_path / "files", 1200, start="2013-01-02"))
+    day = pd.Timestamp("2015-06-01").date()
+    # runs 1 and 2 on the embedded index (run 2 after a data revision of that day), run 3 on the files
+    revised = embedded.copy()
+    revised.loc[(revised["date"] == day) & (revised["symbol"] == "SPY"), "close"] += 1.0
+    for run, frame, fp in (("1", embedded, embedded_fp), ("2", revised, embedded_fp), ("3", files, files_fp)):
+        stage_table(frame, "prices", root, run, source_fingerprint=fp)
+        publication = publish_run(root, run)
+        assert publication.moved > 0
+    # run 4 on the embedded index fails before publishing: it changes nothing anyone reads
+    stage_table(
+        embedded.assign(close=embedded["close"] * 2), "prices", root, "4", source_fingerprint=embedded_fp
+    )
+    # a resume of run 2 publishes it once more: nothing moves, run 2 stays the embedded source's answer
+    assert publish_run(root, "2").moved == 0
+
+    spy_close = embedded.loc[(embedded["date"] == day) & (embedded["symbol"] == "SPY"), "close"].item()
+    file_close = files.loc[(files["date"] == day) & (files["symbol"] == "SPY"), "close"].item()
+    got = one_query(
+        root,
+        "SELECT source_fingerprint, run_id, close FROM prices WHERE symbol = 'SPY' AND date = '2015-06-01' "
+        "ORDER BY close DESC",
+    )
+    want = sorted([(embedded_fp, "2", spy_close + 1.0), (files_fp, "3", file_close)], key=lambda r: -r[2])
+    assert got == want
+    read = read_table("prices", root, [("symbol", "=", "SPY"), ("date", "=", "2015-06-01")])
+    assert sorted(zip(read["source_fingerprint"], read["run_id"], strict=True)) == sorted(
+        (w[0], w[1]) for w in want
+    )
+    # every run's rows stay in the *_runs view (the failed run's never)
+    assert one_query(root, "SELECT run_id, count(*) FROM prices_runs GROUP BY 1 ORDER BY 1") == [
+        ("1", len(embedded)), ("2", len(embedded)), ("3", len(files)),
+    ]  # fmt: skip
+    # the storage README's example query: rows per year = the embedded index's plus the files', once each
+    years = query("SELECT year, count(*) AS n FROM prices WHERE symbol = 'SPY' GROUP BY 1 ORDER BY 1", root)
+    by_year = dict(zip(years["year"], years["n"], strict=True))
+    spy = pd.concat([embedded, files])
+    spy = spy[spy["symbol"] == "SPY"]
+    assert by_year == pd.to_datetime(spy["date"]).dt.year.value_counts().sort_index().to_dict()
+    file_days_2015 = int(((files["symbol"] == "SPY") & (pd.to_datetime(files["date"]).dt.year == 2015)).sum())
+    assert by_year[2015] == 252 + file_days_2015  # the index's 252 sessions of 2015, once
+    assert one_query(root, "SELECT count(*) FROM prices") == [(len(embedded) + len(files),)]
+    assert len(read_table("prices", root)) == len(embedded) + len(files)
+    assert list_staged_runs(root) == ["4"]

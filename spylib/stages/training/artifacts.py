@@ -104,6 +104,8 @@ class EvaluateResult:
     gate_decision: GateDecision
     gate: dict[str, Any]
     card_items: list[CardItem] = field(metadata=INTERNAL)
+    # The chosen trial's out-of-sample record on every predicted day: monitoring's reference.
+    reference_record: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass(frozen=True)

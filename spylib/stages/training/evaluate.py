@@ -76,6 +76,7 @@ def run_evaluate(
     from spylib.evaluation.evidence import power_summary
     from spylib.evaluation.selection import chosen_trial
     from spylib.evaluation.simulation import load_simulated_power
+    from spylib.monitoring.reference import chosen_record
     from spylib.reporting.evaluation_card import EvaluationInputs
 
     plan, cols, splits = settings.plan, list(data.feature_columns), data.splits
@@ -111,7 +112,9 @@ def run_evaluate(
         power=power,
         holdout=holdout_figures(model, data, best, settings),
     )
-    return evaluate_result(inputs, model)
+    result = evaluate_result(inputs, model)
+    # monitoring's reference: the chosen trial's own out-of-sample days (not the track's mix)
+    return dataclasses.replace(result, reference_record=chosen_record(trialset, walk.final, data.features))
 
 
 def evaluate_result(inputs: EvaluationInputs, model: Any) -> EvaluateResult:

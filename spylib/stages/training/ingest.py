@@ -33,5 +33,7 @@ def run_ingest(settings: TrainingSettings, run_id: str) -> IngestResult:
     check_walk_forward(market.prices, data.symbol, plan)
     provenance = market.provenance()
     print(plain_text(data_note(provenance)))
-    lake_files = stage_step_table("ingest", market.prices, settings.outputs, run_id, {})
+    lake_files = stage_step_table(
+        "ingest", market.prices, settings.outputs, run_id, {}, source_fingerprint=market.fingerprint
+    )
     return IngestResult(market.prices, provenance, lake_files)

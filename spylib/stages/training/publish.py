@@ -14,24 +14,39 @@ from spylib.stages.settings import OutputSettings
 from spylib.stages.training.artifacts import EndResult
 
 
-def write_lake(frame: pd.DataFrame, table: str, outputs: OutputSettings, run_id: str) -> list[str]:
+def write_lake(
+    frame: pd.DataFrame,
+    table: str,
+    outputs: OutputSettings,
+    run_id: str,
+    source_fingerprint: str | None = None,
+) -> list[str]:
     """Stage one of the lake's tables for this run (idempotent per run; invisible to readers until
-    :func:`run_end`); return the URIs the files have once published. Nothing when the lake is off."""
+    :func:`run_end`); return the URIs the files have once published. Every row carries the data
+    fingerprint of the run's source (given by ingest; the later steps' tables inherit the one the run
+    staged first). Nothing when the lake is off."""
     if not outputs.lake_root:
         return []
     from spylib.storage.staging import stage_table
     from spylib.storage.tables import get_lake_table
 
     columns = [c for c in get_lake_table(table).data_schema.names if c in frame.columns]
-    return stage_table(frame[columns], table, outputs.lake_root, run_id)
+    return stage_table(
+        frame[columns], table, outputs.lake_root, run_id, source_fingerprint=source_fingerprint
+    )
 
 
 def stage_step_table(
-    step: str, frame: pd.DataFrame, outputs: OutputSettings, run_id: str, staged: Mapping[str, list[str]]
+    step: str,
+    frame: pd.DataFrame,
+    outputs: OutputSettings,
+    run_id: str,
+    staged: Mapping[str, list[str]],
+    source_fingerprint: str | None = None,
 ) -> dict[str, list[str]]:
     """Stage the lake table of ``step`` (see the catalog); the run's staged files so far, with these."""
     table = LAKE_TABLE_OF_STEP[step]
-    return {**staged, table: write_lake(frame, table, outputs, run_id)}
+    return {**staged, table: write_lake(frame, table, outputs, run_id, source_fingerprint)}
 
 
 def register_catalog(outputs: OutputSettings) -> dict[str, Any]:

@@ -28,6 +28,7 @@ def run_register(
     provenance: Mapping[str, Any],
     *,
     pathspec: str,
+    reference_record: pd.DataFrame | None = None,
 ) -> RegisterResult:
     """Compare with the champion (the latest Approved version), then register with the status that
     follows (see :mod:`spylib.evaluation.champion`), the metrics, the comparison and the track."""
@@ -48,9 +49,13 @@ def run_register(
         margin=rule.champion_margin,
         alpha=rule.champion_alpha,
     )
+    # Monitoring's reference: the chosen trial's own out-of-sample record (not the track, which mixes
+    # the trials chosen at each refit); the track only for a run made before the record existed.
+    has_record = reference_record is not None and len(reference_record) > 0
     profile = reference_profile(
         data.features.iloc[data.splits.final_train_rows()],
         list(data.feature_columns),
+        record=reference_record if has_record else None,
         test_probability=track["probability"].to_numpy(),
         test_signal=(track["position"].to_numpy() > 0).astype("int8"),
         test_metrics={"hit_rate": evidence.hit_rate, "auc": evidence.auc, "net_sharpe": evidence.sharpe_net},
