@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from spylib.core.errors import ConfigError
+from spylib.core.parsing import is_int as _is_int
+from spylib.core.parsing import is_number as _is_number
+from spylib.core.parsing import reject_unknown as _reject_unknown
+from spylib.core.parsing import require_mapping as _require_mapping
 
 EXECUTION_CONVENTIONS: tuple[str, ...] = ("close_to_close", "open_to_open")
 # Rows a label spans per convention: close t -> close t+1 (1); open t+1 -> open t+2 (2).
@@ -113,14 +117,18 @@ class GateConfig:
 
     min_dsr: float = 0.95
     dsr_trials: str = "effective"
-    min_psr: float = 0.95
+    # PSR(0) and CSCV's P(OOS loss) ask whether returns are positive, which a long-biased rule with no
+    # model achieves in a rising market: reported always, gated only when set (see evaluation.gate).
+    min_psr: float | None = None
+    # Beat buy-and-hold and the vol-targeted always-long rule by the bootstrap test (evaluation.evidence).
     require_beat_buy_and_hold: bool = True
+    require_beat_vol_target: bool = True
     max_difference_p_value: float = 0.05
-    # The probability of backtest overfitting (a rank statistic) is ~0.5 whenever the trials are equally
-    # good, edge or not: reported always, gated only when set. The CSCV check that tells an edge from
-    # noise is the probability that the in-sample best trial loses out of sample.
+    bootstrap_replicates: int = 999
+    bootstrap_block_lengths: tuple[int, ...] = (5, 10, 20, 40, 60, 120)
+    # The PBO (a rank statistic) is ~0.5 whenever the trials are equally good: gated only when set.
     max_pbo: float | None = None
-    max_prob_oos_loss: float = 0.25
+    max_prob_oos_loss: float | None = None
     min_trades_per_year: float = 10.0
     min_exposure: float = 0.1
     min_auc_lower: float = 0.5
@@ -135,30 +143,6 @@ class GateConfig:
 class StepResources:
     cpu: int = 1
     memory: int = 4096
-
-
-def _reject_unknown(raw: Mapping[str, Any], allowed: Sequence[str], source: str, prefix: str = "") -> None:
-    for key in raw:
-        if key not in allowed:
-            raise ConfigError(
-                f"unknown key (allowed: {', '.join(sorted(allowed))})", source=source, key=f"{prefix}{key}"
-            )
-
-
-def _is_int(value: Any) -> bool:
-    """A JSON integer (``true``/``false`` are not numbers here)."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    """A finite JSON number (not a boolean)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _require_mapping(value: Any, source: str, key: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"expected an object, got {type(value).__name__}", source=source, key=key)
-    return value
 
 
 def expand_grid(family: str, grid: Mapping[str, Any], source: str) -> list[ModelSpec]:
@@ -317,15 +301,23 @@ _UNIT_INTERVAL_KEYS = (
 def parse_gate(raw: Mapping[str, Any], source: str = "gate config") -> GateConfig:
     raw = _require_mapping(raw, source, "<root>")
     _reject_unknown(raw, list(GateConfig.__dataclass_fields__), source)
+    values = dict(raw)
     for key, value in raw.items():
-        if key == "require_beat_buy_and_hold":
+        if key in ("require_beat_buy_and_hold", "require_beat_vol_target"):
             if not isinstance(value, bool):
                 raise ConfigError(f"must be true or false, got {value!r}", source=source, key=key)
-        elif key == "max_pbo" and value is None:
+        elif key in ("max_pbo", "min_psr", "max_prob_oos_loss") and value is None:
             continue
         elif key == "champion_days":
             if not _is_int(value) or value < 1:
                 raise ConfigError(f"must be a positive integer, got {value!r}", source=source, key=key)
+        elif key == "bootstrap_replicates":
+            if not _is_int(value) or value < 99:
+                raise ConfigError(f"must be an integer >= 99, got {value!r}", source=source, key=key)
+        elif key == "bootstrap_block_lengths":
+            if not isinstance(value, list) or not value or not all(_is_int(v) and v >= 1 for v in value):
+                raise ConfigError(f"must list positive integers, got {value!r}", source=source, key=key)
+            values[key] = tuple(value)
         elif key == "dsr_trials":
             if value not in ("effective", "all"):
                 raise ConfigError(f"must be 'effective' or 'all', got {value!r}", source=source, key=key)
@@ -333,7 +325,7 @@ def parse_gate(raw: Mapping[str, Any], source: str = "gate config") -> GateConfi
             raise ConfigError(f"must be a non-negative number, got {value!r}", source=source, key=key)
         elif key in _UNIT_INTERVAL_KEYS and value > 1:
             raise ConfigError(f"must be within [0, 1], got {value!r}", source=source, key=key)
-    return GateConfig(**raw)
+    return GateConfig(**values)
 
 
 SEVERITIES: tuple[str, ...] = ("error", "warning")
@@ -365,7 +357,9 @@ class DataChecks:
     * ``weekend_dates``: a Saturday or Sunday row is an ``"error"``, or a ``"warning"`` (the row is
       dropped, with a log line);
     * ``max_zero_volume_days`` / ``zero_volume_runs``: a run of at least that many consecutive rows with
-      zero volume is an ``"error"`` or a ``"warning"`` (logged, rows kept).
+      zero volume is an ``"error"`` or a ``"warning"`` (logged, rows kept);
+    * ``stale_open_tolerance``: an open within this fraction of the previous close (1e-4 = 1 bp; 0 =
+      exact equality) is stale; a year with at least half its opens stale is never scored or traded.
 
     Bars must be daily (the median step between rows is one trading day): not configurable.
     """
@@ -380,6 +374,7 @@ class DataChecks:
     weekend_dates: str = "error"
     max_zero_volume_days: int = 5
     zero_volume_runs: str = "error"
+    stale_open_tolerance: float = 1e-4
 
     def accepts(self, symbol: str, day: date) -> bool:
         """Whether ``day`` of ``symbol`` is listed in ``accepted_moves``."""
@@ -387,6 +382,7 @@ class DataChecks:
 
 
 DEFAULT_DATA_CHECKS = DataChecks()
+MAX_STALE_OPEN_TOLERANCE = 0.01  # 1% would call ordinary overnight gaps stale: a typo
 
 
 def _parse_accepted_moves(raw: Any, source: str) -> tuple[AcceptedMove, ...]:
@@ -434,6 +430,10 @@ def parse_data_checks(raw: Mapping[str, Any], source: str = "data checks config"
             if not _is_int(value) or value < 1:
                 raise ConfigError(f"must be a positive integer, got {value!r}", source=source, key=key)
             values[key] = value
+        elif key == "stale_open_tolerance":
+            if not _is_number(value) or not 0 <= value < MAX_STALE_OPEN_TOLERANCE:
+                raise ConfigError(f"must be within [0, 0.01), got {value!r}", source=source, key=key)
+            values[key] = float(value)
         elif key == "max_dropped_share":
             if not _is_number(value) or not 0 <= value <= 1:
                 raise ConfigError(f"must be a share within [0, 1], got {value!r}", source=source, key=key)

@@ -1,6 +1,7 @@
 """Baselines scored on the walk-forward track's days with the same metrics and costs as the model:
-buy-and-hold, always-up, the majority class, 20-day momentum, a logistic regression and the seed
-project's own recipe.
+buy-and-hold, the sweep's volatility-targeted sizing on always-long (what the sizing earns with no
+model), a 200-day moving-average rule, always-up, the majority class, 20-day momentum, a logistic
+regression and the seed project's own recipe.
 """
 
 from __future__ import annotations
@@ -16,8 +17,27 @@ from spylib.core.config import ModelSpec
 from spylib.core.schema import SEED_MODEL_COLUMNS
 from spylib.modelling.models import fit_model, predict_up_probability
 from spylib.modelling.scoring import classification_metrics
-from spylib.modelling.trading import positions, trading_metrics
+from spylib.modelling.trading import position_size, positions, trading_metrics
 from spylib.modelling.walk_forward import Splits
+
+# The moving-average rule's window (trading days): long while the close is above its 200-day mean.
+MOVING_AVERAGE_DAYS = 200
+
+
+def vol_target_long_positions(frame: pd.DataFrame, target_volatility: float) -> np.ndarray:
+    """Always long, sized like the sweep's ``vol_target`` trials: ``min(1, target / (sqrt(252) vol_20))``
+    with the 20-day volatility known at each row's close (:func:`spylib.modelling.trading.position_size`)."""
+    return position_size(frame, "vol_target", target_volatility)
+
+
+def moving_average_positions(features: pd.DataFrame, window: int = MOVING_AVERAGE_DAYS) -> np.ndarray:
+    """1 on the rows of ``features`` (one symbol, in date order) whose close is above the mean of the last
+    ``window`` closes, that close included (known at the signal's close), else 0; 0 before ``window``
+    closes exist."""
+    close = features["close"].astype("float64")
+    average = close.rolling(window, min_periods=window).mean()
+    return (close > average).to_numpy().astype("int8")
+
 
 # The logistic-regression baseline: scikit-learn's defaults (C=1) on standardized model features.
 LOGISTIC_BASELINE = ModelSpec("logistic", {"C": 1.0})
@@ -44,11 +64,15 @@ def baseline_table(
     splits: Splits,
     cost_bps: float,
     chosen: dict[str, float] | None = None,
+    *,
+    target_volatility: float = 0.15,
 ) -> pd.DataFrame:
-    """Buy-and-hold, always-up, the majority class, 20-day momentum, a logistic regression and the seed
-    project's recipe on the walk-forward track's days, with the same metrics and costs. The fitted
+    """Buy-and-hold, volatility-targeted always-long (``target_volatility``: the sweep's), the 200-day
+    moving-average rule, always-up, the majority class, 20-day momentum, a logistic regression and the
+    seed project's recipe on the walk-forward track's days, with the same metrics and costs. The fitted
     baselines are refit on every traded block's own training rows, exactly like the sweep's models,
-    so they are walk-forward out-of-sample too."""
+    so they are walk-forward out-of-sample too; the rules without a fit use only what is known at each
+    row's close."""
     cols = list(feature_cols)
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("majority", "logistic", "seed", "seed_mask")}
     for block in splits.traded_blocks:
@@ -69,9 +93,13 @@ def baseline_table(
     logistic_p = np.concatenate(parts["logistic"])
     seed_p = np.concatenate(parts["seed"])
     momentum = (track["ret_20"].to_numpy() > 0).astype(float)
+    vol_target = vol_target_long_positions(track, target_volatility)
+    moving_average = moving_average_positions(features)[splits.traded_rows()].astype(float)
     candidates: dict[str, tuple[np.ndarray, np.ndarray]] = {
         # (score used for classification metrics, position)
         "buy_and_hold": (np.ones(n), np.ones(n, dtype="int8")),
+        "vol_target_always_long": (np.ones(n), vol_target),
+        "moving_average_200": (moving_average, moving_average.astype("int8")),
         "always_up": (np.ones(n), np.ones(n, dtype="int8")),
         "majority_class": (majority, majority.astype("int8")),
         "momentum_20": (momentum, momentum.astype("int8")),
@@ -81,7 +109,7 @@ def baseline_table(
     rows = []
     for name, (score, pos) in candidates.items():
         cls = classification_metrics(y, score)
-        if name == "buy_and_hold":  # a position, not a classifier
+        if name in ("buy_and_hold", "vol_target_always_long"):  # a position, not a classifier
             cls = {k: float("nan") for k in cls} | {"base_rate": cls["base_rate"]}
         rows.append({"strategy": name, **cls, **trading_metrics(pos, fwd, cost_bps)})
     table = pd.DataFrame(rows)

@@ -8,8 +8,11 @@
   when the trials are equally good whether or not they have an edge, so reported, not gated by default).
 * The **walk-forward track** (one pre-registered process, selection included, never seen by its own
   choices): PSR(0) (its null Sharpe is 0, so no second deflation), the Sharpe difference against
-  buy-and-hold on the same days (Ledoit and Wolf 2008, HAC, prewhitened Parzen kernel), the AUC with
-  its DeLong interval, trades per year and exposure, and the minimum detectable Sharpe of its length.
+  buy-and-hold and against the volatility-targeted always-long rule (the sweep's sizing with no model)
+  on the same days, by Ledoit and Wolf's (2008) studentized circular block bootstrap (the largest p
+  over blocks of 5-120 days; the gate's test) and by their HAC test (prewhitened Parzen kernel;
+  recorded as ``*_p_value_hac``), the AUC with its DeLong interval, trades per year and exposure, and
+  the minimum detectable Sharpe of its length.
 
 Conventions: per-period (daily) Sharpe ratios inside the tests, annualized with 252 for display;
 std ddof=1; flat days count as 0 return; costs in basis points per side on every position change.
@@ -26,9 +29,10 @@ import numpy as np
 import pandas as pd
 
 from spylib.core.config import GateConfig
+from spylib.evaluation.baselines import vol_target_long_positions
 from spylib.evaluation.selection import Choice, TrialSet
 from spylib.modelling.scoring import classification_metrics
-from spylib.modelling.trading import trading_metrics
+from spylib.modelling.trading import strategy_returns, trading_metrics
 from spylib.stats import performance as stats
 from spylib.stats.hypothesis import sharpe_difference_test
 from spylib.stats.overfitting import probability_of_backtest_overfitting
@@ -83,6 +87,11 @@ class Evidence:
     buy_and_hold_cagr_net: float
     buy_and_hold_max_drawdown_net: float
     buy_and_hold_total_return_net: float
+    vol_target_long_sharpe_gross: float
+    vol_target_long_sharpe_net: float
+    vol_target_long_cagr_net: float
+    vol_target_long_max_drawdown_net: float
+    vol_target_long_total_return_net: float
     track_start: str
     track_end: str
     n_blocks: int
@@ -96,10 +105,19 @@ class Evidence:
     sharpe_ci_high: float
     vs_buy_and_hold_difference: float
     vs_buy_and_hold_se: float
-    vs_buy_and_hold_p_value: float
+    vs_buy_and_hold_p_value: float  # the gate's: the studentized block bootstrap
     vs_buy_and_hold_method: str
     vs_buy_and_hold_p_value_memmel: float
     vs_buy_and_hold_correlation: float
+    vs_buy_and_hold_p_value_hac: float
+    vs_buy_and_hold_block_length: int
+    vs_vol_target_long_difference: float
+    vs_vol_target_long_se: float
+    vs_vol_target_long_p_value: float
+    vs_vol_target_long_p_value_hac: float
+    vs_vol_target_long_block_length: int
+    vs_vol_target_long_method: str
+    vs_vol_target_long_correlation: float
     # the selection (out-of-fold)
     oof_sr_per_period: float
     oof_sharpe_net: float
@@ -160,25 +178,61 @@ def track_metrics(track: pd.DataFrame, cost_bps: float) -> dict[str, Any]:
     out["years"] = years
     out["trades_per_year"] = out["n_trades"] / years if years > 0 else math.nan
     buy_and_hold = trading_metrics(np.ones(len(track)), fwd, cost_bps)
-    out.update(
-        {
-            f"buy_and_hold_{k}": buy_and_hold[k]
-            for k in ("sharpe_gross", "sharpe_net", "cagr_net", "max_drawdown_net", "total_return_net")
-        }
-    )
+    vol_target = trading_metrics(track["vol_target_long"].to_numpy("float64"), fwd, cost_bps)
+    for name, figures in (("buy_and_hold", buy_and_hold), ("vol_target_long", vol_target)):
+        out.update(
+            {
+                f"{name}_{k}": figures[k]
+                for k in ("sharpe_gross", "sharpe_net", "cagr_net", "max_drawdown_net", "total_return_net")
+            }
+        )
     out["track_start"] = str(track["date"].iloc[0])
     out["track_end"] = str(track["date"].iloc[-1])
     out["n_blocks"] = int(track["block"].nunique())
     return out
 
 
-def track_inference(track: pd.DataFrame, *, seed: int) -> dict[str, Any]:
-    """PSR(0), MinTRL and the bootstrap interval of the track's net Sharpe; its test against buy-and-hold."""
+def _difference_figures(
+    name: str, net: np.ndarray, other: np.ndarray, gate: GateConfig, seed: int
+) -> dict[str, Any]:
+    """The track's net Sharpe against ``other``'s: the bootstrap p (the gate's), the HAC p, the difference
+    and its HAC standard error (annualized), the block length that gave the reported p."""
+    boot = sharpe_difference_test(
+        net,
+        other,
+        method="bootstrap",
+        block_length=[b for b in gate.bootstrap_block_lengths if b <= net.size // 2] or None,
+        n_boot=gate.bootstrap_replicates,
+        seed=seed,
+    )
+    hac = sharpe_difference_test(net, other, method="hac")
+    root = math.sqrt(stats.PERIODS_PER_YEAR)
+    return {
+        f"vs_{name}_difference": boot.difference * root,
+        f"vs_{name}_se": boot.se * root,
+        f"vs_{name}_p_value": boot.p_value,
+        f"vs_{name}_p_value_hac": hac.p_value,
+        f"vs_{name}_block_length": boot.block_length,
+        f"vs_{name}_method": (
+            f"Ledoit-Wolf 2008 studentized circular block bootstrap, one-sided, {boot.n_boot} replicates, "
+            f"the largest p over blocks of {', '.join(str(b) for b, _ in boot.block_p_values)} days"
+        ),
+        f"vs_{name}_correlation": float(np.corrcoef(net, other)[0, 1])
+        if np.std(net) > 0 and np.std(other) > 0
+        else 0.0,
+    }
+
+
+def track_inference(track: pd.DataFrame, *, seed: int, gate: GateConfig | None = None) -> dict[str, Any]:
+    """PSR(0), MinTRL and the bootstrap interval of the track's net Sharpe; its tests against buy-and-hold
+    and the volatility-targeted always-long rule (``gate`` gives the bootstrap's settings)."""
+    gate = gate or GateConfig()
     net = track["strategy_net"].to_numpy("float64")
+    buy_and_hold = track["buy_and_hold_net"].to_numpy("float64")
     s = stats.sharpe_stats(net)
     ci = stats.block_bootstrap_sharpe_ci(net, seed=seed)
-    vs = sharpe_difference_test(net, track["buy_and_hold_net"].to_numpy("float64"), method="hac")
-    memmel = sharpe_difference_test(net, track["buy_and_hold_net"].to_numpy("float64"), method="memmel")
+    memmel = sharpe_difference_test(net, buy_and_hold, method="memmel")
+    vol_target = track["vol_target_long_net"].to_numpy("float64")
     return {
         "track_sr_per_period": s.sr,
         "track_skew": s.skew,
@@ -187,17 +241,21 @@ def track_inference(track: pd.DataFrame, *, seed: int) -> dict[str, Any]:
         "min_track_record_days": stats.min_track_record_length(s.sr, s.skew, s.kurtosis),
         "sharpe_ci_low": ci.low,
         "sharpe_ci_high": ci.high,
-        "vs_buy_and_hold_difference": vs.difference * math.sqrt(stats.PERIODS_PER_YEAR),
-        "vs_buy_and_hold_se": vs.se * math.sqrt(stats.PERIODS_PER_YEAR),
-        "vs_buy_and_hold_p_value": vs.p_value,
-        "vs_buy_and_hold_method": "Ledoit-Wolf 2008 HAC (prewhitened Parzen kernel, Andrews bandwidth)",
+        **_difference_figures("buy_and_hold", net, buy_and_hold, gate, seed),
         "vs_buy_and_hold_p_value_memmel": memmel.p_value,
-        "vs_buy_and_hold_correlation": float(
-            np.corrcoef(net, track["buy_and_hold_net"].to_numpy("float64"))[0, 1]
-        )
-        if np.std(net) > 0
-        else 0.0,
+        **_difference_figures("vol_target_long", net, vol_target, gate, seed),
     }
+
+
+def with_vol_target_long(
+    track: pd.DataFrame, features: pd.DataFrame, target_volatility: float, cost_bps: float
+) -> pd.DataFrame:
+    """The track with the volatility-targeted always-long rule's position and net return on its days
+    (``vol_target_long``, ``vol_target_long_net``): the sweep's sizing with no model, same costs."""
+    rows = pd.Index(features["date"]).get_indexer(track["date"])
+    position = vol_target_long_positions(features.iloc[rows], target_volatility)
+    _, net = strategy_returns(position, track["fwd_return"].to_numpy("float64"), cost_bps)
+    return track.assign(vol_target_long=position, vol_target_long_net=net)
 
 
 def selection_inference(trialset: TrialSet, final: Choice) -> dict[str, Any]:
@@ -243,7 +301,8 @@ def power_summary(evidence: Evidence, gate: GateConfig, simulated: dict[str, Any
     simulation of the whole gate has been run (``tests/bench/bench_gate_power.py``), its measured
     false-approval rate and power curve."""
     n_days = int(evidence.n_days)
-    alpha_psr = 1 - gate.min_psr
+    # The level of the PSR(0) test when it is gated, else the difference tests' level.
+    alpha_psr = 1 - gate.min_psr if gate.min_psr is not None else gate.max_difference_p_value
     skew = float(np.nan_to_num(evidence.track_skew))
     kurt = float(np.nan_to_num(evidence.track_kurtosis, nan=3.0))
     mde = minimum_detectable_sharpe(n_days, alpha=alpha_psr, power=0.8, skew=skew, kurtosis=kurt)

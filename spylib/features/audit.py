@@ -21,8 +21,9 @@ def audit_days(
     seed: int = 0,
 ) -> np.ndarray:
     """Row positions to audit: the days with the largest moves and the day before each (a feature that
-    leaks only around big days is caught there), the days on either side of every block boundary (where a leak would cross from
-    one fit's data into the next block), and a seeded random sample of the rest."""
+    leaks only around big days is caught there), the days on either side of every block boundary
+    (where a leak would cross from one fit's data into the next block), and a seeded random sample of
+    the rest."""
     candidates = np.arange(WARMUP_ROWS, len(full) - 2)
     if candidates.size == 0:
         return candidates
@@ -84,16 +85,35 @@ def audit_lookahead(
     return audited
 
 
-# A period (calendar year) whose opens equal the previous close on more than this share of days has no
-# real opening prices: its gap_open is ~0 and an open-to-open return there is a close-to-close one.
+# A calendar year in which at least this share of opens lie within the tolerance of the previous close has
+# no real opening prices: its gap_open is ~0 and an open-to-open return there is a close-to-close one.
 STALE_OPEN_SHARE = 0.5
+# The default tolerance: an open within 1 basis point of the previous close counts as "the same price"
+# (index data sets often carry the previous close, rounded, as the open; exact equality misses them).
+STALE_OPEN_TOLERANCE = 1e-4
 
 
-def stale_open_years(prices: pd.DataFrame, symbol: str) -> dict[int, float]:
-    """Calendar year -> share of days whose open equals the previous close, for the years above
-    :data:`STALE_OPEN_SHARE` (index data sets often carry no real open in early years)."""
+def stale_open_shares(
+    prices: pd.DataFrame, symbol: str, tolerance: float = STALE_OPEN_TOLERANCE
+) -> dict[int, float]:
+    """Calendar year -> share of ``symbol``'s days whose open is within ``tolerance`` (relative:
+    ``|open / previous close - 1| <= tolerance``; 0 means exact equality) of the previous close, for
+    every year (the first day, which has no previous close, is not counted)."""
     own = prices[prices["symbol"] == symbol].sort_values("date")
-    stale = own["open"].to_numpy()[1:] == own["close"].to_numpy()[:-1]
+    opens = own["open"].to_numpy("float64")[1:]
+    previous = own["close"].to_numpy("float64")[:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        within = (opens == previous) | (np.abs(opens / previous - 1.0) <= tolerance)
     years = pd.to_datetime(pd.Series(own["date"].to_numpy()[1:])).dt.year.to_numpy()
-    share = pd.Series(stale).groupby(years).mean()
-    return {int(y): float(v) for y, v in share.items() if v > STALE_OPEN_SHARE}
+    share = pd.Series(within).groupby(years).mean()
+    return {int(y): float(v) for y, v in share.items()}
+
+
+def stale_open_years(
+    prices: pd.DataFrame, symbol: str, tolerance: float = STALE_OPEN_TOLERANCE
+) -> dict[int, float]:
+    """Calendar year -> share of opens within ``tolerance`` of the previous close, for the years where
+    that share is at least :data:`STALE_OPEN_SHARE`: a year is scored only when most of its opens
+    differ from the previous close by more than the tolerance."""
+    shares = stale_open_shares(prices, symbol, tolerance)
+    return {y: v for y, v in shares.items() if v >= STALE_OPEN_SHARE}

@@ -42,7 +42,9 @@ def main() -> int:
     seconds = time.perf_counter() - started
     table = power_table(pd.concat([null, edges], ignore_index=True))
     track_days = round(float(null["track_years"].mean()) * 252)
-    mde = minimum_detectable_sharpe(track_days, alpha=1 - setup.gate.min_psr, power=0.8)
+    # PSR(0)'s level when it is gated, else the difference tests' level.
+    alpha = 1 - setup.gate.min_psr if setup.gate.min_psr is not None else setup.gate.max_difference_p_value
+    mde = minimum_detectable_sharpe(track_days, alpha=alpha, power=0.8)
 
     print(
         f"# bench_gate_power: {args.null} null + {len(EDGES)} x {args.per_edge} replications of {args.years:g} "
@@ -50,7 +52,7 @@ def main() -> int:
     )
     print(
         f"simulated track: {track_days} days ({track_days / 252:.1f} years); analytic minimum detectable "
-        f"annualized Sharpe at 80% power, one-sided {1 - setup.gate.min_psr:.0%}: {mde.annualized:.2f}\n"
+        f"annualized Sharpe at 80% power, one-sided {alpha:.0%}: {mde.annualized:.2f}\n"
     )
     print(
         "| edge E | signal AUC | ideal long/flat Sharpe | replications | approved | rate | 95% interval | mean track net Sharpe |"

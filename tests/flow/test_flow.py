@@ -71,16 +71,24 @@ def test_walk_forward_blocks_train_on_the_past_and_the_track_is_long(embedded_ru
     run, _ = embedded_run
     data = task_of(run, "end").data
     splits = data.splits
+    # The embedded S&P 500 stand-in has stale opens (within 1 bp of the previous close on at least half
+    # the days) in 1999-2007 and 2012: those years only train, and no block covers them.
+    stale = data.data_quality["stale_open_years"]
     for earlier, later in itertools.pairwise(splits.blocks):
-        assert later.first_row == earlier.last_row + 1
+        skipped = set(range(pd.Timestamp(earlier.end).year + 1, pd.Timestamp(later.start).year))
+        assert skipped <= set(stale), skipped
+        if not skipped:
+            assert later.first_row == earlier.last_row + 1
     for block in splits.blocks:
         # purge (label span) and embargo between the last training row and the block
         assert block.first_row - block.train_last - 1 == splits.label_horizon + splits.embargo_days
-    # The embedded S&P 500 stand-in has stale opens in 1999-2005: those years only train.
-    assert set(data.data_quality["stale_open_years"]) == set(range(1999, 2006))
-    assert pd.Timestamp(splits.blocks[0].start).year == 2006
+    assert set(stale) == {*range(1999, 2008), 2012}
+    assert data.data_quality["stale_open_tolerance"] == 1e-4
+    assert 0.5 <= stale[2007] < stale[2012] < stale[2006] < 0.8
+    assert pd.Timestamp(splits.blocks[0].start).year == 2008
     track = data.track
-    assert len(track) / 252 >= 8
+    assert 2012 not in set(pd.to_datetime(track["date"]).dt.year)
+    assert len(track) / 252 >= 7.5
     assert list(track["block"].unique()) == [b.name for b in splits.traded_blocks]
     assert len(data.refits) == len(splits.traded_blocks)
 
@@ -95,9 +103,8 @@ def test_trials_table_and_gate(embedded_run: tuple[Run, Path]) -> None:
     names = [c["name"] for c in data.gate["checks"]]
     assert names == [
         "dsr_selection",
-        "psr_track",
         "track_beats_buy_and_hold",
-        "cscv_oos_loss",
+        "track_beats_vol_target_long",
         "trades_per_year",
         "exposure",
         "auc_track_ci_low",
@@ -106,9 +113,17 @@ def test_trials_table_and_gate(embedded_run: tuple[Run, Path]) -> None:
     assert data.metrics["n_trials"] == 16
     assert 1 <= data.metrics["n_trials_effective"] <= 16
     # The buy-and-hold row of the baseline table is on the track's days.
-    bh = data.baselines.set_index("strategy").loc["buy_and_hold"]
+    baselines = data.baselines.set_index("strategy")
+    bh = baselines.loc["buy_and_hold"]
     assert bh["exposure"] == 1.0
     assert data.metrics["buy_and_hold_sharpe_net"] == pytest.approx(bh["sharpe_net"])
+    # The sizing rule with no model: the same figure in the baselines and in the gate's evidence.
+    sized = baselines.loc["vol_target_always_long"]
+    assert data.metrics["vol_target_long_sharpe_net"] == pytest.approx(sized["sharpe_net"])
+    assert "moving_average_200" in baselines.index
+    # PSR(0) and CSCV are reported though not gated; the HAC p beside the gate's bootstrap p.
+    for key in ("psr", "prob_oos_loss", "vs_buy_and_hold_p_value_hac", "vs_vol_target_long_p_value_hac"):
+        assert 0 <= data.metrics[key] <= 1, key
     assert data.power["track_days"] == len(data.track)
     assert 0 < data.power["min_detectable_sharpe"] < 2
 
@@ -175,7 +190,11 @@ def test_shuffled_labels_control_finds_nothing_and_is_rejected(tmp_path: Path) -
     assert result.status == "successful", result.stderr
     metrics = data_of(result.run).metrics
     assert abs(metrics["auc"] - 0.5) < 0.08
-    assert data_of(result.run).gate["status"] == "Rejected"
+    gate = data_of(result.run).gate
+    assert gate["status"] == "Rejected"
+    # Noise does not beat the sizing rule it is made of.
+    failed = {c["name"] for c in gate["checks"] if not c["passed"]}
+    assert "track_beats_vol_target_long" in failed, gate["reasons"]
 
 
 @pytest.mark.parametrize(("edge", "status"), [(0.0, "Rejected"), (0.3, "Approved")])
@@ -189,6 +208,12 @@ def test_synthetic_controls(tmp_path: Path, edge: float, status: str) -> None:
     assert "SYNTHETIC market" in data.data_provenance["descriptions"]["SPY"]
     if edge:
         assert data.metrics["sharpe_net"] > data.power["min_detectable_sharpe"]
+        # A real edge beats both buy-and-hold and its own sizing on always-long, by the bootstrap test.
+        assert data.metrics["vs_vol_target_long_p_value"] <= 0.05
+        assert data.metrics["vs_buy_and_hold_p_value"] <= 0.05
+    else:
+        failed = {c["name"] for c in data.gate["checks"] if not c["passed"]}
+        assert "track_beats_vol_target_long" in failed, data.gate["reasons"]
 
 
 def test_batched_configurations_give_the_same_trials(embedded_run: tuple[Run, Path], tmp_path: Path) -> None:

@@ -16,6 +16,9 @@ _NEUTRAL: dict[str, Any] = {
     "n_trials": 1,
     "n_trials_effective": 1,
     "vs_buy_and_hold_method": "HAC",
+    "vs_vol_target_long_method": "HAC",
+    "vs_buy_and_hold_block_length": 0,
+    "vs_vol_target_long_block_length": 0,
     "annualization": 252,
     "selection_metric": "sharpe_net",
 }

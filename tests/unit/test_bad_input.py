@@ -567,9 +567,10 @@ CONFIG_CASES: dict[str, tuple[Callable[[], object], str]] = {
     ),
     "gate_config_unknown_key": (
         lambda: parse_gate({"min_dsr": 0.9, "max_pbo2": 0.5}, source="gate.json"),
-        "gate.json, key 'max_pbo2': unknown key (allowed: champion_alpha, champion_days, champion_margin, "
-        "dsr_trials, max_difference_p_value, max_pbo, max_prob_oos_loss, min_auc_lower, min_dsr, min_exposure, "
-        "min_psr, min_trades_per_year, require_beat_buy_and_hold)",
+        "gate.json, key 'max_pbo2': unknown key (allowed: bootstrap_block_lengths, bootstrap_replicates, "
+        "champion_alpha, champion_days, champion_margin, dsr_trials, max_difference_p_value, max_pbo, "
+        "max_prob_oos_loss, min_auc_lower, min_dsr, min_exposure, min_psr, min_trades_per_year, "
+        "require_beat_buy_and_hold, require_beat_vol_target)",
     ),
     "gate_config_wrong_type": (
         lambda: parse_gate({"min_dsr": "high"}, source="gate.json"),
@@ -698,7 +699,7 @@ CONFIG_CASES: dict[str, tuple[Callable[[], object], str]] = {
         lambda: parse_data_checks({"max_daily_mvoe": 0.3}, source="data_checks.json"),
         "data_checks.json, key 'max_daily_mvoe': unknown key (allowed: accepted_moves, max_daily_move, "
         "max_day_range, max_dropped_share, max_gap_days, max_price, max_volume, max_zero_volume_days, "
-        "weekend_dates, zero_volume_runs)",
+        "stale_open_tolerance, weekend_dates, zero_volume_runs)",
     ),
     "data_checks_unknown_severity": (
         lambda: parse_data_checks({"weekend_dates": "ignore"}, source="data_checks.json"),

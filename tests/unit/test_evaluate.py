@@ -80,6 +80,10 @@ def test_the_verdict_records_every_figure_the_gate_reads(setup: Setup) -> None:
         "n_trials_effective_eigen",
         "psr",
         "vs_buy_and_hold_p_value",
+        "vs_buy_and_hold_p_value_hac",
+        "vs_vol_target_long_p_value",
+        "vs_vol_target_long_p_value_hac",
+        "vol_target_long_sharpe_net",
         "pbo",
         "trades_per_year",
         "exposure",
@@ -93,8 +97,8 @@ def test_the_verdict_records_every_figure_the_gate_reads(setup: Setup) -> None:
     assert len(verdict.walk.track) == len(splits.traded_rows())
     assert {c.name for c in verdict.decision.checks} >= {
         "dsr_selection",
-        "psr_track",
         "track_beats_buy_and_hold",
+        "track_beats_vol_target_long",
     }
 
 
@@ -136,6 +140,11 @@ METRICS_KEYS = [
     "buy_and_hold_cagr_net",
     "buy_and_hold_max_drawdown_net",
     "buy_and_hold_total_return_net",
+    "vol_target_long_sharpe_gross",
+    "vol_target_long_sharpe_net",
+    "vol_target_long_cagr_net",
+    "vol_target_long_max_drawdown_net",
+    "vol_target_long_total_return_net",
     "track_start",
     "track_end",
     "n_blocks",
@@ -152,6 +161,15 @@ METRICS_KEYS = [
     "vs_buy_and_hold_method",
     "vs_buy_and_hold_p_value_memmel",
     "vs_buy_and_hold_correlation",
+    "vs_buy_and_hold_p_value_hac",
+    "vs_buy_and_hold_block_length",
+    "vs_vol_target_long_difference",
+    "vs_vol_target_long_se",
+    "vs_vol_target_long_p_value",
+    "vs_vol_target_long_p_value_hac",
+    "vs_vol_target_long_block_length",
+    "vs_vol_target_long_method",
+    "vs_vol_target_long_correlation",
     "oof_sr_per_period",
     "oof_sharpe_net",
     "n_trials",
@@ -187,6 +205,8 @@ def test_baselines_are_walk_forward_on_the_track_days(setup: Setup) -> None:
     table = baseline_table(features, cols, splits, 1.0)
     assert table["strategy"].tolist() == [
         "buy_and_hold",
+        "vol_target_always_long",
+        "moving_average_200",
         "always_up",
         "majority_class",
         "momentum_20",

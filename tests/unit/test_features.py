@@ -125,3 +125,69 @@ def test_extra_features_are_appended_to_the_table(prices: pd.DataFrame) -> None:
     features = build_features(prices, "SPY", "QQQ", extra={"one": lambda p: pd.Series(1.0, index=p.index)})
     assert features.columns[-1] == "one"
     assert (features["one"] == 1.0).all()
+
+
+# ------------------------------------------------------------------------------------------------
+# Stale opens: a year is scored only when most of its opens differ from the previous close by more
+# than the data-checks tolerance
+# ------------------------------------------------------------------------------------------------
+
+
+def _with_opens_near_previous_close(
+    prices: pd.DataFrame, year: int, gap: float, share: float
+) -> pd.DataFrame:
+    """SPY's opens in ``year`` set to ``previous close * (1 + gap)`` on the first ``share`` of its days."""
+    out = prices.copy()
+    spy = out.index[out["symbol"] == "SPY"]
+    years = pd.to_datetime(out.loc[spy, "date"]).dt.year.to_numpy()
+    rows = spy[1:][years[1:] == year]
+    rows = rows[: round(share * len(rows))]
+    previous = out.loc[spy, "close"].shift(1)
+    out.loc[rows, "open"] = previous.loc[rows].to_numpy() * (1 + gap)
+    return out
+
+
+def test_stale_opens_are_counted_within_the_tolerance() -> None:
+    from spylib.features.audit import STALE_OPEN_TOLERANCE, stale_open_shares, stale_open_years
+
+    prices = synthetic_prices(780, seed=4)  # 2001-2003
+    assert STALE_OPEN_TOLERANCE == 1e-4
+    assert stale_open_years(prices, "SPY") == {}
+    # Opens 0.5 bp from the previous close on 70% of 2002's days: stale at 1 bp, not by exact equality.
+    near = _with_opens_near_previous_close(prices, 2002, 0.5e-4, 0.7)
+    years = stale_open_years(near, "SPY")
+    assert list(years) == [2002]
+    assert years[2002] == pytest.approx(0.7, abs=0.01)
+    assert stale_open_years(near, "SPY", tolerance=0.0) == {}
+    assert stale_open_years(near, "SPY", tolerance=0.4e-4) == {}
+    # 2 bp away is not stale at 1 bp; a minority of stale days does not exclude the year.
+    assert stale_open_years(_with_opens_near_previous_close(prices, 2002, 2e-4, 0.9), "SPY") == {}
+    minority = _with_opens_near_previous_close(prices, 2002, 0.0, 0.4)
+    assert stale_open_years(minority, "SPY") == {}
+    assert stale_open_shares(minority, "SPY")[2002] == pytest.approx(0.4, abs=0.01)
+
+
+def test_the_embedded_index_has_stale_opens_in_2006_2007_and_2012_at_1_bp() -> None:
+    from spylib.data.sources import load_embedded
+    from spylib.features.audit import stale_open_years
+
+    prices = load_embedded("SPY").frame
+    exact = stale_open_years(prices, "SPY", tolerance=0.0)
+    assert set(exact) == set(range(1999, 2006))  # exact equality misses the rounded opens
+    years = stale_open_years(prices, "SPY")
+    assert set(years) == {*range(1999, 2008), 2012}
+    assert years[2006] == pytest.approx(0.78, abs=0.01)
+    assert years[2007] == pytest.approx(0.56, abs=0.01)
+    assert years[2012] == pytest.approx(0.64, abs=0.01)
+
+
+def test_the_stale_open_tolerance_is_validated() -> None:
+    from spylib.core.config import DEFAULT_DATA_CHECKS, parse_data_checks
+    from spylib.core.errors import ConfigError
+
+    assert DEFAULT_DATA_CHECKS.stale_open_tolerance == 1e-4
+    assert parse_data_checks({"stale_open_tolerance": 0}).stale_open_tolerance == 0.0
+    assert parse_data_checks({"stale_open_tolerance": 0.0005}).stale_open_tolerance == 0.0005
+    for bad in (-1e-4, 0.01, "1bp", True):
+        with pytest.raises(ConfigError, match=r"stale_open_tolerance.*must be within \[0, 0.01\)"):
+            parse_data_checks({"stale_open_tolerance": bad}, source="data_checks.json")

@@ -12,7 +12,7 @@ from scipy.cluster import hierarchy
 from scipy.signal import lfilter
 
 from spylib.core.errors import ConfigError, DataValidationError
-from spylib.stats.hypothesis import sharpe_difference_test
+from spylib.stats.hypothesis import DEFAULT_BLOCK_LENGTHS, bootstrap_block_lengths, sharpe_difference_test
 from spylib.stats.performance import probabilistic_sharpe_ratio, sharpe_ratio, sharpe_stats
 from spylib.stats.power import binomial_interval, minimum_detectable_sharpe, psr_power
 from spylib.stats.trials import effective_number_of_trials
@@ -256,12 +256,56 @@ def test_bootstrap_is_seeded_and_agrees_with_hac_on_a_clear_edge() -> None:
     hac = sharpe_difference_test(a, b)
     assert first == again
     assert first.p_value != other.p_value or first.p_value == 1 / 500
-    assert (first.block_length, first.n_boot) == (round(600 ** (1 / 3)), 499)
+    assert first.n_boot == 499
+    # The default rule: every length of DEFAULT_BLOCK_LENGTHS up to T/2, the largest p reported.
+    assert [length for length, _ in first.block_p_values] == [5, 10, 20, 40, 60, 120]
+    assert first.p_value == max(p for _, p in first.block_p_values)
+    assert (first.block_length, first.p_value) in first.block_p_values
     assert (first.se, first.z) == (hac.se, hac.z)
     assert hac.p_value < 0.01
     assert first.p_value < 0.02
     null = sharpe_difference_test(b, a, method="bootstrap", n_boot=499)
     assert null.p_value > 0.9
+
+
+def test_bootstrap_block_length_rule() -> None:
+    assert DEFAULT_BLOCK_LENGTHS == (5, 10, 20, 40, 60, 120)
+    assert bootstrap_block_lengths(2767) == DEFAULT_BLOCK_LENGTHS  # the default track: 11 years
+    assert bootstrap_block_lengths(100) == (5, 10, 20, 40)  # lengths up to T/2 only
+    assert bootstrap_block_lengths(9) == (2,)  # none fits: round(T^(1/3))
+    assert bootstrap_block_lengths(500, 7) == (7,)
+    assert bootstrap_block_lengths(500, [30, 10]) == (30, 10)
+    with pytest.raises(ConfigError, match=r"block_length must be in \[1, T/2 = 250\], got 251"):
+        bootstrap_block_lengths(500, [10, 251])
+    with pytest.raises(ConfigError, match="at least one length"):
+        bootstrap_block_lengths(500, [])
+
+
+def test_bootstrap_p_on_identical_and_reversed_series() -> None:
+    rng = np.random.default_rng(3)
+    a, b = _ar_garch(rng, 2, 800, phi=0.1, sr=0.03)
+    same = sharpe_difference_test(a, a.copy(), method="bootstrap", n_boot=199)
+    assert (same.z, same.p_value) == (0.0, 0.5)  # the same statistic twice: never a rejection
+    close = sharpe_difference_test(a, a + 1e-4 * b, method="bootstrap", n_boot=199)
+    assert close.p_value > 0.05
+    worse = sharpe_difference_test(b - 0.002, b, method="bootstrap", n_boot=199)
+    assert worse.p_value > 0.99
+
+
+def test_bootstrap_reports_the_largest_p_of_its_block_lengths() -> None:
+    rng = np.random.default_rng(5)
+    a, b = _ar_garch(rng, 2, 1500, phi=0.2, sr=0.04)
+    a = a + 0.0006
+    single = {
+        length: sharpe_difference_test(
+            a, b, method="bootstrap", block_length=length, n_boot=299, seed=1
+        ).p_value
+        for length in (10, 60)
+    }
+    both = sharpe_difference_test(a, b, method="bootstrap", block_length=[10, 60], n_boot=299, seed=1)
+    assert dict(both.block_p_values) == single
+    assert both.p_value == max(single.values())
+    assert both.block_length == max(single, key=lambda length: (single[length], length))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -14,15 +14,12 @@ import pytest
 from spylib.core.config import GateConfig, ModelSpec, SweepConfig, WalkForwardConfig
 from spylib.core.errors import ConfigError
 from spylib.data.synthetic import generate_market, parse_spec
-from spylib.evaluation.evidence import Evidence
-from spylib.evaluation.gate import GateDecision, apply_gate
 from spylib.evaluation.selection import choose_trial, combine_trials, walk_forward_selection
 from spylib.features.audit import audit_days, stale_open_years
 from spylib.features.table import ExtraFeature, build_feature_rows, build_features, feature_columns
 from spylib.modelling.scoring import ConfigResult, score_configuration
 from spylib.modelling.trading import position_size, trading_metrics
 from spylib.modelling.walk_forward import Splits, walk_forward_splits
-from tests.helpers.evidence import make_evidence
 
 WF = WalkForwardConfig(block_months=12, min_train_days=300, embargo_days=20, min_selection_blocks=1)
 SWEEP = SweepConfig(
@@ -153,42 +150,6 @@ def test_activity_rule_excludes_near_flat_trials(market: pd.DataFrame, scored: S
     chosen_exposure = (trialset.positions[:, some.trial_id] > 0).mean()
     assert some.n_eligible > 0
     assert chosen_exposure >= 0.5
-
-
-def passing(**over: float) -> Evidence:
-    base = {
-        "dsr": 0.99, "dsr_effective": 0.99, "n_trials": 100, "n_trials_effective": 10, "psr": 0.99,
-        "vs_buy_and_hold_p_value": 0.01, "prob_oos_loss": 0.05, "pbo": 0.1, "trades_per_year": 20.0,
-        "exposure": 0.5, "auc_ci_low": 0.52,
-    }  # fmt: skip
-    return make_evidence(**{**base, **over})
-
-
-def test_gate_checks_each_hypothesis_and_nan_never_passes() -> None:
-    gate = GateConfig()
-    assert apply_gate(passing(), gate).status == "Approved"
-    failing = [
-        ("dsr_effective", 0.9), ("psr", 0.9), ("vs_buy_and_hold_p_value", 0.2), ("prob_oos_loss", 0.4),
-        ("trades_per_year", 5.0), ("exposure", 0.05), ("auc_ci_low", 0.49), ("psr", math.nan),
-    ]  # fmt: skip
-    for key, bad in failing:
-        decision = apply_gate(passing(**{key: bad}), gate)
-        assert decision.status == "Rejected", key
-        assert len(decision.failed) == 1
-    # dsr_trials chooses which deflation is gated
-    assert apply_gate(passing(dsr=0.5), gate).status == "Approved"
-    assert apply_gate(passing(dsr=0.5), replace(gate, dsr_trials="all")).status == "Rejected"
-    assert (
-        apply_gate(
-            passing(vs_buy_and_hold_p_value=0.5), replace(gate, require_beat_buy_and_hold=False)
-        ).status
-        == "Approved"
-    )
-    # the PBO is reported, and gated only when max_pbo is set
-    assert apply_gate(passing(pbo=0.7), gate).status == "Approved"
-    decision = apply_gate(passing(pbo=0.7), replace(gate, max_pbo=0.5))
-    assert decision.status == "Rejected"
-    assert GateDecision.from_dict(decision.to_dict()) == decision
 
 
 def test_vol_target_sizing_and_entries_with_fractional_positions() -> None:

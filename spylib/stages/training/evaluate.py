@@ -96,7 +96,14 @@ def run_evaluate(
     )
     power = power_summary(evidence, settings.gate, load_simulated_power())
     chosen = evidence.baseline_figures(BASELINE_COLUMNS)
-    baselines = baseline_table(data.features, cols, splits, settings.cost_bps, chosen=chosen)
+    baselines = baseline_table(
+        data.features,
+        cols,
+        splits,
+        settings.cost_bps,
+        chosen=chosen,
+        target_volatility=plan.sweep.target_volatility,
+    )
     inputs = EvaluationInputs(
         data_note=data_note(provenance),
         quality_note=str(data_quality.get("note", "")),

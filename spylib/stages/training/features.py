@@ -46,17 +46,28 @@ def run_features(
         "features": len(table.columns),
         "passed": True,
     }
-    quality = data_quality(prices, data.symbol, plan.execution)
+    quality = data_quality(prices, data.symbol, plan.execution, data.checks.stale_open_tolerance)
     lake_files = stage_step_table("features", table, settings.outputs, run_id, staged)
     return FeaturesResult(table, table, feature_columns(extra), audit, quality, lake_files)
 
 
-def data_quality(prices: pd.DataFrame, symbol: str, execution: str) -> dict[str, Any]:
-    """The years whose opens equal the previous close, and what that means for this run, in a note."""
-    stale = stale_open_years(prices, symbol)
-    quality: dict[str, Any] = {"stale_open_years": stale, "note": ""}
+def _year_ranges(years: Sequence[int]) -> str:
+    """``[1999, 2000, 2001, 2006, 2012]`` -> ``"1999-2001, 2006, 2012"``."""
+    runs: list[list[int]] = []
+    for year in years:
+        if runs and year == runs[-1][-1] + 1:
+            runs[-1].append(year)
+        else:
+            runs.append([year])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
+def data_quality(prices: pd.DataFrame, symbol: str, execution: str, tolerance: float) -> dict[str, Any]:
+    """The years where at least half the opens lie within ``tolerance`` of the previous close (their
+    shares), and what that means for this run, in a note."""
+    stale = stale_open_years(prices, symbol, tolerance)
+    quality: dict[str, Any] = {"stale_open_years": stale, "stale_open_tolerance": tolerance, "note": ""}
     if stale:
-        years = f"{min(stale)}-{max(stale)}" if len(stale) > 1 else str(min(stale))
         consequence = (
             "those years are training data only: an open-to-open return there would be a close-to-close "
             "one, traded at the close that feeds the features, so no block there is scored or traded"
@@ -64,7 +75,8 @@ def data_quality(prices: pd.DataFrame, symbol: str, execution: str) -> dict[str,
             else "gap_open is about 0 there (the model learns nothing from it in those years)"
         )
         quality["note"] = (
-            f"{symbol}'s opens equal the previous close on most days of {years} "
+            f"{symbol}'s opens are within {tolerance * 1e4:g} bp of the previous close on at least half the "
+            f"days of {_year_ranges(sorted(stale))} "
             f"({', '.join(f'{y}: {v:.0%}' for y, v in sorted(stale.items()))}): {consequence}."
         )
         print(quality["note"])

@@ -30,7 +30,7 @@ def run_ingest(settings: TrainingSettings, run_id: str) -> IngestResult:
         f"{blocks} blocks of {wf.block_months} months",
         span=(market.prices["date"].min(), market.prices["date"].max()),
     )
-    check_walk_forward(market.prices, data.symbol, plan)
+    check_walk_forward(market.prices, data.symbol, plan, data.checks.stale_open_tolerance)
     provenance = market.provenance()
     print(plain_text(data_note(provenance)))
     lake_files = stage_step_table(

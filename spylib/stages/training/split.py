@@ -48,14 +48,16 @@ def cut_walk_forward(
     )
 
 
-def check_walk_forward(prices: pd.DataFrame, symbol: str, plan: PlanSettings) -> None:
+def check_walk_forward(
+    prices: pd.DataFrame, symbol: str, plan: PlanSettings, stale_open_tolerance: float
+) -> None:
     """Cut the walk-forward on the dates the feature table will have (the warm-up dropped, the last
     ``label_horizon`` rows unlabelled, stale-open years unscored under ``open_to_open``)."""
     dates = sorted(set(prices.loc[prices["symbol"] == symbol, "date"]))[WARMUP_ROWS:]
     if not dates:
         return  # require_history has refused it already
     labelled = np.arange(len(dates)) < len(dates) - plan.label_horizon
-    stale = stale_open_years(prices, symbol) if plan.execution == "open_to_open" else {}
+    stale = stale_open_years(prices, symbol, stale_open_tolerance) if plan.execution == "open_to_open" else {}
     cut_walk_forward(dates, labelled, set(stale), plan)
 
 
