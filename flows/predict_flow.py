@@ -36,7 +36,7 @@ from metaflow.exception import MetaflowException  # noqa: E402
 from spylib.core import outputs  # noqa: E402
 from spylib.core.errors import ConfigError  # noqa: E402
 from spylib.monitoring import alert_message, health_trend  # noqa: E402
-from spylib.monitoring.card import card_items, prediction_line  # noqa: E402
+from spylib.monitoring.card import card_items, predict_summary, prediction_line  # noqa: E402
 from spylib.monitoring.track_record import monitoring_predictions  # noqa: E402
 from spylib.stages import daily  # noqa: E402
 from spylib.stages.cards import to_card_components  # noqa: E402
@@ -210,14 +210,20 @@ class PredictFlow(FlowSpec):
         print(prediction_line(self.prediction, self.model))
         self.next(self.monitor)
 
-    @card(type="blank", id="monitoring")
+    # The card is rendered in a subprocess after the step; Metaflow's 45 s default was measured too
+    # short for this card's figures on a loaded 2-core machine (the card was lost, the run succeeded).
+    @card(type="blank", id="monitoring", timeout=300)
     @step
     def monitor(self):
         """All checks; the card, the PNGs and monitoring.json beside the predictions."""
         stats = read_step_stats(str(current.flow_name), str(current.run_id), self.settings.history_runs)
         self.step_stats, self.step_history = stats.current, stats.history
         self.monitored_predictions = monitoring_predictions(
-            self.track_record, self.model, self.feature_table, self.settings.replay_days
+            self.track_record,
+            self.model,
+            self.feature_table,
+            self.settings.replay_days,
+            as_of=self.as_of_date,
         )
         monitored = daily.run_daily_monitoring(
             self.model.profile,
@@ -246,6 +252,15 @@ class PredictFlow(FlowSpec):
         )
         current.card.extend(to_card_components(items))
         self.message = alert_message(report, self.model.model_version, self.as_of_date)
+        self.monitor_task_id = str(current.task_id)  # where the monitoring card is
+        self.summary = predict_summary(
+            report,
+            self.prediction,
+            self.model,
+            run_id=str(current.run_id),
+            monitor_task=self.monitor_task_id,
+            output_files={"monitoring": self.output_files.get("monitoring", "")},
+        )
         self.next(self.end)
 
     @step
@@ -254,6 +269,7 @@ class PredictFlow(FlowSpec):
         self.publication = daily.publish_predictions(
             self.settings, str(current.run_id), self.data_provenance["fingerprint"]
         )
+        print(self.summary)
         daily.finish(self.monitoring, self.message, self.settings.fail_on_alert)
 
 

@@ -6,7 +6,8 @@
 ``approve``    approve a version (local and SageMaker alike), ``--reason`` recorded
 ``reject``     reject a version
 ``latest``     the model PredictFlow uses (sha256 checked) and its latest prediction
-``runs``       a flow's latest runs with their verdict and the commands to open their cards
+``runs``       a flow's latest runs: state, source, sweep, verdict, net Sharpe, card commands
+``compare``    two runs or two versions: data, configurations, code and seed, then the results
 ``sql``        SQL over the Parquet lake with DuckDB
 ``ddl``        the Athena DDL of the lake's tables
 =============  ===========================================================================
@@ -14,7 +15,7 @@
 An expected error (a :class:`~spylib.core.errors.SpyFlowError`: unknown version, bad location...)
 prints one line on stderr and exits with 2, never a traceback; an AWS error (botocore) prints one line
 and exits with 1. The commands live in :mod:`spylib.cli.models`, :mod:`spylib.cli.lake` and
-:mod:`spylib.cli.runs`; the table formatting in :mod:`spylib.cli.table`.
+:mod:`spylib.cli.runs`, :mod:`spylib.cli.compare`; the table formatting in :mod:`spylib.cli.table`.
 """
 
 from __future__ import annotations
@@ -24,12 +25,19 @@ import os
 import sys
 from collections.abc import Sequence
 
-from spylib.cli import lake, models, runs
+from spylib.cli import compare, lake, models, runs
 from spylib.core.errors import SpyFlowError
 
 PROG = "spy-flow"
 EXIT_EXPECTED_ERROR = 2
 EXIT_AWS_ERROR = 1
+
+
+def version_string() -> str:
+    """The package version and, in a git checkout, its commit (``0.1.0+gabc1234``)."""
+    from spylib.core.runtime import code_version
+
+    return code_version()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,9 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Everyday tasks of spy-flow: the model registry, the flows' runs, the Parquet lake.",
         epilog="`spy-flow COMMAND --help` describes each command.",
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {version_string()}")
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND", required=True)
     models.add_parsers(commands)
     runs.add_parsers(commands)
+    compare.add_parsers(commands)
     lake.add_parsers(commands)
     return parser
 

@@ -17,11 +17,33 @@ PLACEHOLDER_LOCATION = "s3://YOUR-BUCKET/lake"
 DEFAULT_DATABASE = "spy_flow"
 
 
+def require_local_lake(root: str) -> None:
+    """A local lake root must exist and hold at least one table (prices, features, predictions)."""
+    from pathlib import Path
+
+    from spylib.core.errors import ConfigError
+    from spylib.storage.sql import LAKE_TABLES
+
+    if is_s3_uri(root):
+        return
+    path = Path(root).expanduser()
+    problem = "does not exist" if not path.is_dir() else "holds no lake table"
+    if not path.is_dir() or not any((path / table).is_dir() for table in LAKE_TABLES):
+        raise ConfigError(
+            f"no lake here (the directory {problem}): give --lake the --lake-root of a SpyFlow run "
+            f"({', '.join(LAKE_TABLES)} under it)",
+            source=root,
+            key="--lake",
+        )
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     """Run the statement over the lake's views and print the rows as an aligned table."""
     from spylib.storage.sql import query
 
-    frame = query(args.statement, args.lake or env_or(LAKE_ENV), s3_mode=args.s3_mode)
+    root = args.lake or env_or(LAKE_ENV)
+    require_local_lake(root)
+    frame = query(args.statement, root, s3_mode=args.s3_mode)
     shown = frame.head(args.max_rows)
     print(render_table([str(c) for c in frame.columns], shown.astype(object).to_numpy().tolist(), SQL_DIGITS))
     if len(frame) > args.max_rows:

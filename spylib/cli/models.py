@@ -12,6 +12,7 @@ import argparse
 import re
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spylib.cli.table import MISSING, format_time, format_value, render_pairs, render_table
@@ -57,7 +58,23 @@ def open_from_args(args: argparse.Namespace) -> tuple[ModelRegistry, str]:
     from spylib.registry import open_registry
 
     location = args.location or env_or(LOCATION_ENV)
-    return open_registry(args.registry or env_or(REGISTRY_ENV), location), location
+    target = args.registry or env_or(REGISTRY_ENV)
+    if target == "local" and not Path(location).expanduser().is_dir():
+        raise ConfigError(
+            "no registry here (the directory does not exist): give --location the directory SpyFlow "
+            "registered into (`python flows/spy_flow.py run --registry-location DIR`)",
+            source=location,
+            key="--location",
+        )
+    return open_registry(target, location), location
+
+
+def no_versions_error(registry: ModelRegistry, location: str, group: str) -> ConfigError:
+    """The error of a group with no versions, naming the groups a local registry does hold."""
+    root = Path(location).expanduser()
+    groups = sorted(p.name for p in root.iterdir() if p.is_dir()) if registry.target == "local" else []
+    held = f"groups here: {', '.join(groups)}; pick one with --group" if groups else "it holds no registry"
+    return ConfigError(f"no versions in group {group!r} ({held})", source=location, key="--group")
 
 
 def parse_version(text: str, group: str) -> tuple[str, int]:
@@ -104,8 +121,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
     registry, location = open_from_args(args)
     versions = registry.list_versions(args.group)
     if not versions:
-        print(f"no versions in group {args.group!r} at {location}")
-        return 0
+        raise no_versions_error(registry, location, args.group)
     rows = []
     for registration in versions:
         metadata = registry.read_metadata(registration)
@@ -129,7 +145,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
     print(
         f"PredictFlow uses {model_name(newest)} (the latest Approved)"
         if newest
-        else "no Approved version: PredictFlow has no model to use"
+        else "no Approved version: PredictFlow has no model to use (approve one: `spy-flow approve N`)"
     )
     return 0
 
@@ -210,7 +226,12 @@ def cmd_latest(args: argparse.Namespace) -> int:
     registry, location = open_from_args(args)
     model = registry.latest_approved(args.group)
     if model is None:
-        print(f"no Approved version in group {args.group!r} at {location}")
+        if not registry.list_versions(args.group):
+            raise no_versions_error(registry, location, args.group)
+        print(
+            f"no Approved version in group {args.group!r} at {location}: approve one with "
+            "`spy-flow approve N` (`spy-flow versions` lists them)"
+        )
         return 0
     name = model_name(model.registration)
     metrics = model.metadata.get("metrics") or {}
@@ -224,7 +245,10 @@ def cmd_latest(args: argparse.Namespace) -> int:
         lake,
     )
     if frame.empty:
-        print(f"no prediction by {name} in the lake {lake} yet")
+        print(
+            f"no prediction by {name} in the lake {lake} yet: make one with "
+            f"`python flows/predict_flow.py run --lake-root {lake}`"
+        )
         return 0
     row = frame.iloc[0]
     action = "LONG" if int(row["signal"]) == 1 else "FLAT"

@@ -1,8 +1,9 @@
 """The evidence the gate judges, each figure computed where it belongs.
 
 * The **selection** (the best of N trials, made on the out-of-fold blocks): the deflated Sharpe ratio
-  of the final choice, with N = every trial and with the effective number of independent trials
-  (clusters of the trials' return correlations, López de Prado 2019); by CSCV over the sweep, the
+  of the final choice, with N = every trial ever evaluated on this data (the trials ledger) and with
+  the effective number of independent trials (clusters of the trials' return correlations, López de
+  Prado 2019, and the eigenvalue estimate: the gate takes the lower DSR); by CSCV over the sweep, the
   probability that the in-sample best trial loses out of sample and the probability of backtest
   overfitting (PBO: the in-sample best ranks below the median out of sample; a rank statistic, ~0.5
   when the trials are equally good whether or not they have an edge, so reported, not gated by default).
@@ -13,6 +14,9 @@
   over blocks of 5-120 days; the gate's test) and by their HAC test (prewhitened Parzen kernel;
   recorded as ``*_p_value_hac``), the AUC with its DeLong interval, trades per year and exposure, and
   the minimum detectable Sharpe of its length.
+* What the verdict must not hinge on: the **seed spread** (the track redone with each seed member of
+  the averaged forests alone, :mod:`spylib.evaluation.assessment`) and the **choices' stability**
+  under a +-1e-6 price error (:func:`spylib.evaluation.selection.choice_stability`).
 
 Conventions: per-period (daily) Sharpe ratios inside the tests, annualized with 252 for display;
 std ddof=1; flat days count as 0 return; costs in basis points per side on every position change.
@@ -135,16 +139,41 @@ class Evidence:
     cost_bps: float
     annualization: int
     selection_metric: str
+    # the DSR's N: this run's trials, and the two effective-N estimates (the gate's is the lower DSR)
+    n_trials_run: int | None = None
+    n_trials_effective_cluster: int | None = None
+    dsr_effective_cluster: float | None = None
+    dsr_effective_eigen: float | None = None
+    dsr_effective_rule: str | None = None  # "clustering" or "eigenvalue": whose DSR the gate reads
+    # the seed spread: each seed member of the averaged forests alone (median, min, max over members)
+    seed_members: int | None = None
+    seed_track_sharpe_net_median: float | None = None
+    seed_track_sharpe_net_min: float | None = None
+    seed_track_sharpe_net_max: float | None = None
+    seed_p_value_median: float | None = None
+    seed_p_value_min: float | None = None
+    seed_p_value_max: float | None = None
+    # the choices' stability under a relative price error (selection redone on perturbed returns)
+    stability_relative_price_noise: float | None = None
+    stability_replications: int | None = None
+    choice_change_rate: float | None = None
+    final_choice_change_rate: float | None = None
+    median_indistinguishable_trials: float | None = None
     # set by the training stage (not known to :func:`assess`); left out of :meth:`to_dict` while None
+    ledger_n_trials: int | None = None
+    ledger_run_trials: int | None = None
+    ledger_entries: int | None = None
+    ledger_location: str | None = None
     execution: str | None = None
     shuffle_labels: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The public ``metrics`` artifact: every figure under its field's name, in declaration order."""
+        """The public ``metrics`` artifact: every figure under its field's name, in declaration order
+        (an optional figure that was not computed, None, is left out)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        for optional in ("execution", "shuffle_labels"):
-            if out[optional] is None:
-                del out[optional]
+        for f in fields(self):
+            if f.default is None and out[f.name] is None:
+                del out[f.name]
         return out
 
     @classmethod
@@ -258,22 +287,38 @@ def with_vol_target_long(
     return track.assign(vol_target_long=position, vol_target_long_net=net)
 
 
-def selection_inference(trialset: TrialSet, final: Choice) -> dict[str, Any]:
-    """DSR of the final choice on the out-of-fold blocks (N and N_eff), and the sweep's PBO."""
+def selection_inference(
+    trialset: TrialSet, final: Choice, ledger_trials: int | None = None
+) -> dict[str, Any]:
+    """DSR of the final choice on the out-of-fold blocks (N and N_eff), and the sweep's PBO.
+
+    N is every trial ever evaluated on this data when the trials ledger counted them
+    (``ledger_trials``, :mod:`spylib.registry.ledger`), else this run's; V is this run's trials'
+    (the ledger keeps keys, not returns). The effective N is estimated two ways, by clustering the
+    trials' return correlations (with the clusters' V) and by the eigenvalue ratio
+    ``(sum lambda)^2 / sum lambda^2`` (with the trials' V), each scaled by N / this run's trials
+    (earlier grids assumed as redundant as this one); ``dsr_effective`` is the lower (more
+    conservative) of the two DSRs, and ``n_trials_effective`` its N."""
     net = trialset.net_returns
     chosen = net[:, final.trial_id]
     s = stats.sharpe_stats(chosen)
-    n = trialset.n_trials
+    n_run = trialset.n_trials
+    n = max(n_run, int(ledger_trials or 0))
+    scale = n / n_run
     srs = trialset.trials["oof_sr_per_period"].to_numpy("float64")
-    v_all = float(np.nanvar(srs, ddof=1)) if n > 1 else 0.0
+    v_all = float(np.nanvar(srs, ddof=1)) if n_run > 1 else 0.0
     effective = effective_number_of_trials(net)
-    n_eff, v_eff = effective.n_clusters, effective.cluster_sr_variance
+    n_cluster = math.ceil(effective.n_clusters * scale)
+    eigen = effective.eigen_n_eff * scale
+    v_eff = effective.cluster_sr_variance
 
     def dsr(n_trials: int, variance: float) -> float:
         if n_trials < 2 or variance <= 0:
             return stats.probabilistic_sharpe_ratio(s.sr, s.n, s.skew, s.kurtosis)
         return stats.deflated_sharpe_ratio(s.sr, s.n, s.skew, s.kurtosis, n_trials, variance)
 
+    dsr_cluster, dsr_eigen = dsr(n_cluster, v_eff), dsr(max(math.ceil(eigen), 1), v_all)
+    eigen_rules = dsr_eigen < dsr_cluster
     out: dict[str, Any] = {
         "oof_sr_per_period": s.sr,
         "oof_sharpe_net": s.sr * math.sqrt(stats.PERIODS_PER_YEAR),
@@ -281,10 +326,15 @@ def selection_inference(trialset: TrialSet, final: Choice) -> dict[str, Any]:
         "trials_sr_variance": v_all,
         "expected_max_sr": stats.expected_max_sharpe(n, v_all) if n > 1 and v_all > 0 else 0.0,
         "dsr": dsr(n, v_all),
-        "n_trials_effective": n_eff,
-        "n_trials_effective_eigen": effective.eigen_n_eff,
+        "n_trials_effective": max(math.ceil(eigen), 1) if eigen_rules else n_cluster,
+        "n_trials_effective_eigen": eigen,
         "trials_sr_variance_effective": v_eff,
-        "dsr_effective": dsr(n_eff, v_eff),
+        "dsr_effective": min(dsr_cluster, dsr_eigen),
+        "n_trials_run": n_run,
+        "n_trials_effective_cluster": n_cluster,
+        "dsr_effective_cluster": dsr_cluster,
+        "dsr_effective_eigen": dsr_eigen,
+        "dsr_effective_rule": "eigenvalue" if eigen_rules else "clustering",
     }
     if net.shape[1] >= 2 and net.shape[0] >= PBO_BLOCKS:
         cscv = probability_of_backtest_overfitting(net, n_blocks=PBO_BLOCKS)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from spylib.modelling.scoring import classification_metrics
 from spylib.modelling.trading import filter_mask, position_size, positions, trading_metrics
@@ -62,15 +63,19 @@ def permutation_importance_table(
     from sklearn.inspection import permutation_importance
 
     labelled = frame[frame["target_up"].notna()]
-    result = permutation_importance(
-        model,
-        labelled[list(feature_cols)],
-        labelled["target_up"].to_numpy("int8"),
-        scoring="roc_auc",
-        n_repeats=n_repeats,
-        random_state=seed,
-        n_jobs=1,
-    )
+    # One thread, like every fit and prediction (spylib.modelling.models): the scorer calls the model's
+    # own predict_proba n_features x n_repeats times, and HistGradientBoosting's predict runs an OpenMP
+    # pool per call; on a busy machine those pools spin-wait (measured: 126 s instead of 2 s).
+    with threadpool_limits(limits=1):
+        result = permutation_importance(
+            model,
+            labelled[list(feature_cols)],
+            labelled["target_up"].to_numpy("int8"),
+            scoring="roc_auc",
+            n_repeats=n_repeats,
+            random_state=seed,
+            n_jobs=1,
+        )
     table = pd.DataFrame(
         {
             "feature": list(feature_cols),

@@ -8,6 +8,19 @@ the selection metric; the chosen trial then trades the block. The concatenation 
 is the walk-forward *track*: one long out-of-sample record of the process that would be deployed,
 selection included. The final choice (made on every block) is the trial whose configuration is
 refit on all labelled data and registered.
+
+**A choice is not decided by a hair (the one-standard-error rule).** Hundreds of trials share their
+models and differ by a threshold step or a filter, so the best and the runner-up are often equally
+good within their noise: two vendors' copies of the same prices (daily returns within 2e-6) then
+pick different trials. At each refit, the trials *indistinguishable from the best* are the eligible
+ones whose per-period net Sharpe is within ``STANDARD_ERRORS`` standard errors of the best's, the
+standard error being that of the paired difference of the two Sharpe ratios on the same days
+(Jobson and Korkie 1981 with Memmel's 2003 correction:
+``(2 - 2 rho + (sr_a^2 + sr_b^2 - 2 sr_a sr_b rho^2) / 2) / T``). If the previous refit's trial is
+among them, it is kept; otherwise the best is taken. The final choice applies the same rule with the
+last refit's trial as the previous one, so the registered trial is the one the track ended with unless
+another is clearly better. :func:`choice_stability` measures what remains: how often a refit's choice
+changes when the asset's returns get the noise of a +-1e-6 relative price error.
 """
 
 from __future__ import annotations
@@ -91,23 +104,162 @@ def selection_scores(net_returns: np.ndarray, metric: str) -> np.ndarray:
     return np.asarray(scipy_stats.norm.cdf(sr * np.sqrt(n - 1) / np.sqrt(var_term)))
 
 
+# The one-standard-error rule's width (see the module docstring).
+STANDARD_ERRORS = 1.0
+
+
 @dataclass(frozen=True)
 class Choice:
     trial_id: int
     score: float
     n_eligible: int
+    best_trial_id: int = -1  # the best by the selection metric (trial_id unless the previous was kept)
+    n_indistinguishable: int = 1  # trials within STANDARD_ERRORS of the best, the best included
 
 
-def choose_trial(trialset: TrialSet, row_mask: np.ndarray, metric: str, gate: GateConfig) -> Choice:
-    """The best trial on the predicted rows in ``row_mask`` among those meeting the activity rule
-    (all trials when none does: the gate then rejects on activity). Ties go to the lowest id."""
-    net = trialset.net_returns[row_mask]
-    trades_per_year, exposure = activity(trialset.positions[row_mask])
+def indistinguishable_from(net_returns: np.ndarray, best: int, standard_errors: float) -> np.ndarray:
+    """Columns whose per-period Sharpe is within ``standard_errors`` standard errors of column
+    ``best``'s, by the paired difference's standard error (Jobson-Korkie, Memmel 2003). A column of
+    no variance is distinguishable only by its Sharpe of 0."""
+    n = net_returns.shape[0]
+    mean = net_returns.mean(axis=0)
+    std = net_returns.std(axis=0, ddof=1) if n > 1 else np.zeros_like(mean)
+    # Covariances with the best column by one matrix-vector product (no T x N temporary).
+    cov = (net_returns.T @ net_returns[:, best] - n * mean * mean[best]) / max(n - 1, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sr = np.where(std > 0, mean / std, 0.0)
+        rho = cov / (std * std[best])
+    rho = np.clip(np.nan_to_num(rho, nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)
+    a = sr[best]
+    variance = (2 - 2 * rho + 0.5 * (a**2 + sr**2 - 2 * a * sr * rho**2)) / max(n, 1)
+    within = a - sr <= standard_errors * np.sqrt(np.maximum(variance, 0.0))
+    within[best] = True
+    return np.asarray(within)
+
+
+def choose_trial(
+    trialset: TrialSet,
+    row_mask: np.ndarray,
+    metric: str,
+    gate: GateConfig,
+    *,
+    previous: int | None = None,
+    standard_errors: float = STANDARD_ERRORS,
+    net_returns: np.ndarray | None = None,
+) -> Choice:
+    """The trial to trade on the predicted rows in ``row_mask``: the best among those meeting the
+    activity rule (all trials when none does: the gate then rejects on activity), ties to the lowest
+    id; but ``previous`` when it is eligible and within ``standard_errors`` of the best (module
+    docstring). ``net_returns`` replaces the trial set's (the stability measurement's perturbed copy)."""
+    rows: slice | np.ndarray = row_mask
+    if row_mask.all() or not row_mask[np.argmin(row_mask) :].any():  # a prefix: a view, no copy
+        rows = slice(0, int(row_mask.sum()))
+    net = (trialset.net_returns if net_returns is None else net_returns)[rows]
+    trades_per_year, exposure = activity(trialset.positions[rows])
     eligible = (trades_per_year >= gate.min_trades_per_year) & (exposure >= gate.min_exposure)
     score = selection_scores(net, metric)
     pool = np.where(eligible, score, -np.inf) if eligible.any() else score
     best = int(np.argmax(pool))  # argmax returns the first (lowest id) of ties
-    return Choice(best, float(score[best]), int(eligible.sum()))
+    allowed = eligible if eligible.any() else np.ones_like(eligible)
+    tied = indistinguishable_from(net, best, standard_errors) & allowed
+    chosen = previous if previous is not None and bool(tied[previous]) else best
+    return Choice(chosen, float(score[chosen]), int(eligible.sum()), best, int(tied.sum()))
+
+
+def refit_choices(
+    trialset: TrialSet,
+    splits: Splits,
+    metric: str,
+    gate: GateConfig,
+    net_returns: np.ndarray | None = None,
+    standard_errors: float = STANDARD_ERRORS,
+) -> tuple[list[Choice], Choice]:
+    """The choice at each traded block's start (each from the blocks before it, the previous one kept
+    when still indistinguishable from the best) and the final choice on every block."""
+    choices: list[Choice] = []
+    previous: int | None = None
+    for block in splits.traded_blocks:
+        before = trialset.block < block.index
+        choice = choose_trial(
+            trialset,
+            before,
+            metric,
+            gate,
+            previous=previous,
+            standard_errors=standard_errors,
+            net_returns=net_returns,
+        )
+        choices.append(choice)
+        previous = choice.trial_id
+    everything = np.ones(len(trialset.rows), dtype=bool)
+    final = choose_trial(
+        trialset,
+        everything,
+        metric,
+        gate,
+        previous=previous,
+        standard_errors=standard_errors,
+        net_returns=net_returns,
+    )
+    return choices, final
+
+
+@dataclass(frozen=True)
+class ChoiceStability:
+    """How often the selection's choices change when the asset's daily returns carry the error of a
+    +-``relative_price_noise`` price error (uniform, independent per price), over ``replications``."""
+
+    relative_price_noise: float
+    replications: int
+    refit_change_rate: float  # share of (refit, replication) pairs whose choice differs
+    final_change_rate: float  # share of replications whose final choice differs
+    median_indistinguishable: float  # trials within the rule's width of the best, median over refits
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {
+            "stability_relative_price_noise": self.relative_price_noise,
+            "stability_replications": self.replications,
+            "choice_change_rate": self.refit_change_rate,
+            "final_choice_change_rate": self.final_change_rate,
+            "median_indistinguishable_trials": self.median_indistinguishable,
+        }
+
+
+def choice_stability(
+    trialset: TrialSet,
+    splits: Splits,
+    fwd_return: np.ndarray,
+    settings: tuple[str, GateConfig],
+    *,
+    seed: int,
+    replications: int = 8,
+    relative_price_noise: float = 1e-6,
+    standard_errors: float = STANDARD_ERRORS,
+) -> ChoiceStability:
+    """Redo the selection (choices only) on perturbed out-of-fold net returns, ``replications`` times.
+
+    A price error ``u_t`` (uniform in +-``relative_price_noise``, each price its own) moves the
+    asset's return from t to t+1 by ``(1 + r_t)(u_{t+1} - u_t)``; a trial's net return moves by its
+    position times that. The models' probabilities are left as they are: this is the selection's own
+    sensitivity (``tests/bench/bench_stability.py`` measures the whole run's, refits included)."""
+    metric, gate = settings
+    base, base_final = refit_choices(trialset, splits, metric, gate, standard_errors=standard_errors)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 20_061]))
+    changed = final_changed = 0
+    for _ in range(replications):
+        u = rng.uniform(-relative_price_noise, relative_price_noise, len(fwd_return) + 1)
+        noise = (1 + fwd_return) * (u[1:] - u[:-1])
+        perturbed = trialset.net_returns + trialset.positions * noise[:, None]
+        choices, final = refit_choices(trialset, splits, metric, gate, perturbed, standard_errors)
+        changed += sum(a.trial_id != b.trial_id for a, b in zip(base, choices, strict=True))
+        final_changed += int(final.trial_id != base_final.trial_id)
+    return ChoiceStability(
+        relative_price_noise=relative_price_noise,
+        replications=replications,
+        refit_change_rate=changed / max(replications * len(base), 1),
+        final_change_rate=final_changed / max(replications, 1),
+        median_indistinguishable=float(np.median([c.n_indistinguishable for c in base])) if base else 0.0,
+    )
 
 
 @dataclass(frozen=True)
@@ -134,9 +286,9 @@ def walk_forward_selection(
     trials = trialset.trials
     parts: list[pd.DataFrame] = []
     refits: list[dict[str, Any]] = []
-    for block in splits.traded_blocks:
+    choices, final = refit_choices(trialset, splits, metric, gate)
+    for block, choice in zip(splits.traded_blocks, choices, strict=True):
         before = trialset.block < block.index
-        choice = choose_trial(trialset, before, metric, gate)
         here = trialset.block == block.index
         row = trials.iloc[choice.trial_id]
         frame = features.iloc[trialset.rows[here]]
@@ -168,6 +320,8 @@ def walk_forward_selection(
                 "sizing": row["sizing"],
                 "selection_score": choice.score,
                 "eligible_trials": choice.n_eligible,
+                "best_trial_id": choice.best_trial_id,
+                "indistinguishable_trials": choice.n_indistinguishable,
                 "block_sharpe_net": stats.sharpe_ratio(block_net),
                 "block_return_net": float(np.prod(1 + block_net) - 1),
             }
@@ -178,7 +332,6 @@ def walk_forward_selection(
     track = track.assign(
         strategy_gross=gross, strategy_net=net, buy_and_hold=track["fwd_return"], buy_and_hold_net=bh_net
     )
-    final = choose_trial(trialset, np.ones(len(trialset.rows), dtype=bool), metric, gate)
     return WalkForward(track, pd.DataFrame(refits), final)
 
 

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, log_loss, roc_auc_score
 
 from spylib.core.config import ModelSpec, SweepConfig
-from spylib.modelling.models import fit_model, predict_up_probability
+from spylib.modelling.models import fit_model, member_probabilities, predict_up_probability, seed_members
 from spylib.modelling.trading import TrialRule, net_returns_matrix, trading_metrics, trial_positions
 from spylib.modelling.walk_forward import Splits
 from spylib.stats import performance as stats
@@ -89,6 +89,9 @@ class ConfigResult:
     trials: pd.DataFrame  # one row per rule: OOF metrics over every block
     block_metrics: pd.DataFrame  # one row per block: training span and classification metrics
     seconds: float
+    # OOF P(up) of each seed member (len(rows) x members; :func:`spylib.modelling.models.member_probabilities`)
+    # of a seed-averaged configuration; None for a deterministic one (its probability is every seed's).
+    member_probability: np.ndarray | None = None
 
 
 def score_configuration(
@@ -107,6 +110,8 @@ def score_configuration(
     started = time.perf_counter()
     cols = list(feature_cols)
     parts: list[np.ndarray] = []
+    member_parts: list[np.ndarray] = []
+    members = seed_members(spec)
     block_rows: list[dict[str, Any]] = []
     for block in splits.blocks:
         train = features.iloc[block.train_rows()]
@@ -115,7 +120,13 @@ def score_configuration(
         model = fit_model(
             spec, train[cols], train["target_up"].to_numpy("int8"), seed, shuffle_labels=shuffle_labels
         )
-        prob = predict_up_probability(model, scored[cols])
+        if members > 1:
+            # The members' mean is the forest's probability (up to rounding): no second prediction.
+            member = member_probabilities(model, scored[cols], members)
+            member_parts.append(member)
+            prob = member.mean(axis=1)
+        else:
+            prob = predict_up_probability(model, scored[cols])
         parts.append(prob)
         block_rows.append(
             {
@@ -164,4 +175,22 @@ def score_configuration(
         trials=trials,
         block_metrics=pd.DataFrame(block_rows).assign(config_id=spec.config_id),
         seconds=seconds,
+        member_probability=np.concatenate(member_parts) if member_parts else None,
+    )
+
+
+def member_result(
+    result: ConfigResult, member: int, features: pd.DataFrame, target_volatility: float, cost_bps: float
+) -> ConfigResult:
+    """``result`` as if its configuration had been fitted with seed member ``member`` alone: that
+    member's probabilities and every trade rule's positions and net returns on them (the seed spread;
+    a deterministic configuration is returned as it is). The trials table keeps the averaged figures."""
+    if result.member_probability is None:
+        return result
+    probability = result.member_probability[:, member]
+    frame = features.iloc[result.rows]
+    positions = trial_positions(probability, frame, result.rules, target_volatility)
+    net = net_returns_matrix(positions, frame["fwd_return"].to_numpy("float64"), cost_bps)
+    return replace(
+        result, probability=probability, positions=positions, net_returns=net, member_probability=None
     )

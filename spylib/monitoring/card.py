@@ -68,9 +68,41 @@ def prediction_line(today: pd.DataFrame, model: CardModel) -> str:
     action = "LONG" if int(row["signal"]) == 1 else "FLAT"
     return (
         f"{row['symbol']} {row['date']} close -> next trading day (~{next_business_day(row['date'])}): "
-        f"P(up) = {row['probability']:.4f}, threshold {model.bundle['threshold']:.2f}, signal {action} "
+        f"P(up) = {row['probability']:.4f}, threshold {model.bundle['threshold']:g}, signal {action} "
         f"({model.model_version})"
     )
+
+
+def predict_summary(
+    report: MonitoringReport,
+    today: pd.DataFrame,
+    model: CardModel,
+    *,
+    run_id: str,
+    monitor_task: str,
+    output_files: Mapping[str, str],
+    flow_file: str = "flows/predict_flow.py",
+) -> str:
+    """What the end of a PredictFlow run prints: the prediction, the monitoring status with its alerts
+    and warnings, and where the card and the files are (commands that work as printed)."""
+    import os
+
+    user = os.environ.get("METAFLOW_USER") or "spyflow"
+    alerts, warnings = report.alerts(), report.warnings()
+    lines = [
+        f"PredictFlow run {run_id} finished.",
+        f"Prediction: {prediction_line(today, model)}",
+        f"Monitoring: {report.status.upper()} ({len(report.checks)} checks: {len(alerts)} alerts, "
+        f"{len(warnings)} warnings{', listed below' if alerts or warnings else ''})",
+        "",
+        f"  card file:   python {flow_file} card get {run_id}/monitor/{monitor_task} monitoring.html --id monitoring",
+        f"  card server: python {flow_file} card server  (then open http://localhost:8324)",
+        *(f"  {name + ':':<12} {path}" for name, path in output_files.items()),
+        "  runs:        spy-flow runs --flow PredictFlow",
+        f'  artifacts:   METAFLOW_USER={user} python -c "from metaflow import Run, namespace; namespace(None); '
+        f"print(Run('PredictFlow/{run_id}').data.monitoring_status)\"",
+    ]
+    return "\n".join(lines)
 
 
 def worst_first(checks: Sequence[Check]) -> list[Check]:

@@ -94,7 +94,13 @@ def drift_figure(report: MonitoringReport, cfg: MonitorConfig) -> Figure | None:
     ax.axhline(cfg.psi_alert, color=COLOURS["alert"], linestyle="--", linewidth=1.2)
     style_axes(ax, "Feature drift (PSI)", f"feature ({len(drift)}, in the model's order)",
                "PSI, recent rows vs training (log)")  # fmt: skip
-    ax.tick_params(axis="x", labelrotation=90, labelsize=9)
+    # Long feature names at 45 degrees, anchored at their end so each ends under its bar; the
+    # constrained layout then makes room below (at 90 degrees they ran off the image's bottom).
+    ax.tick_params(axis="x", labelsize=9)
+    for label in ax.get_xticklabels():
+        label.set_rotation(45)
+        label.set_horizontalalignment("right")
+        label.set_rotation_mode("anchor")
     ax.grid(axis="x", visible=False)
     handles: list[Artist] = [Patch(color=COLOURS[s], label=f"status {s}") for s in ("alert", "warn", "ok")]
     handles += [
@@ -146,7 +152,16 @@ def probability_figure(predictions: pd.DataFrame) -> Figure:
     )
     if replay.any():
         ax.axvspan(dates[replay].min(), dates[replay].max(), color="#eeeeee", label="replayed days")
-    ax.plot(dates, probability, color=COLOURS["net"], linewidth=1.4, label="P(up next day)")
+    few = len(pred) < 30  # a line needs two points: mark each day so one prediction is visible
+    ax.plot(dates, probability, color=COLOURS["net"], linewidth=1.4, marker="o" if few else None,
+            markersize=6, label="P(up next day)")  # fmt: skip
+    if len(pred) == 1:
+        day = dates.iloc[0]
+        ax.set_xlim(day - pd.Timedelta(days=5), day + pd.Timedelta(days=5))
+        ax.annotate(f"{probability[0]:.4f}", (day, probability[0]), textcoords="offset points", xytext=(8, 8),
+                    fontsize=FONT["legend"])  # fmt: skip
+    low, high = float(np.nanmin(probability)), float(np.nanmax(probability))
+    ax.set_ylim(min(low, 0.5) - 0.02, max(high, 0.5) + 0.02)
     long = pred["signal"].to_numpy(dtype=float) > 0
     ax.scatter(dates[long], probability[long], s=18, color=COLOURS["ok"], zorder=3, label="signal LONG")
     ax.axhline(0.5, color=COLOURS["neutral"], linewidth=0.8, linestyle=":", label="0.5")

@@ -193,11 +193,18 @@ def publish_daily_rows(lake_root: str, run_id: str, source_fingerprint: str | No
 
 
 def monitoring_predictions(
-    track: pd.DataFrame, model: ScoringModel, features: pd.DataFrame, replay_days: int = 0
+    track: pd.DataFrame,
+    model: ScoringModel,
+    features: pd.DataFrame,
+    replay_days: int = 0,
+    as_of: date | None = None,
 ) -> pd.DataFrame:
     """The predictions monitoring looks at: ``replay_days`` replayed days before the track record, then
-    the track record (see ``README.md``). Outcome columns as float (nan = unknown)."""
+    the track record up to ``as_of`` (a replay of an earlier day must not see later predictions made
+    by other runs; see ``README.md``). Outcome columns as float (nan = unknown)."""
     columns = list(PREDICTION_COLUMNS)
+    if as_of is not None and len(track):
+        track = track[track["date"] <= as_of]
     parts = []
     if replay_days > 0:
         first = min(track["date"]) if len(track) else features["date"].iloc[-1]

@@ -27,8 +27,17 @@ import pandas as pd
 from spylib.evaluation.evidence import Evidence
 from spylib.evaluation.gate import GateCheck, GateDecision
 from spylib.modelling.walk_forward import Splits
+from spylib.reporting.diagnostics import (
+    calibration_figure,
+    confusion_sentence,
+    confusion_table,
+    signal_by_block,
+    signal_figure,
+    signal_sentence,
+)
 from spylib.reporting.figures import importance_figure, scheme_figure, track_figure
 from spylib.reporting.format import MISSING, count, display_table, fmt, pct, plain
+from spylib.reporting.robustness import robustness_markdown
 
 CardItem = tuple[str, Any]
 
@@ -82,11 +91,36 @@ def verdict_banner(gate: GateDecision, evidence: Evidence) -> Banner:
     """The verdict in colour: green when Approved, red when Rejected."""
     m = evidence
     subtitle = (
-        f"Walk-forward track {m.track_start} to {m.track_end}: net Sharpe ratio "
+        f"Walk-forward track {m.track_start} to {m.track_end}: annualized net Sharpe ratio "
         f"{fmt(m.sharpe_net)} against buy-and-hold's {fmt(m.buy_and_hold_sharpe_net)}."
     )
     tone: Tone = "good" if gate.status == "Approved" else "bad"
     return Banner("SpyFlow quality gate", verdict_line(gate), tone, subtitle)
+
+
+BEAT_CHECK = "track_beats_buy_and_hold"
+
+
+def buy_and_hold_clause(gate: GateDecision, metrics: Mapping[str, Any]) -> str:
+    """What the track did against buy-and-hold, in words that follow the gate's own test: "beats" only
+    when the gate's test passed (or, without that check, never more than "has a higher Sharpe ratio")."""
+    m = metrics
+    figures = (
+        f"net Sharpe ratio {fmt(m.get('sharpe_net'))} against {fmt(m.get('buy_and_hold_sharpe_net'))}, "
+        f"annualized; one-sided p = {fmt(m.get('vs_buy_and_hold_p_value'))}"
+    )
+    check = next((c for c in gate.checks if c.name == BEAT_CHECK), None)
+    higher = float(m.get("sharpe_net", math.nan)) > float(m.get("buy_and_hold_sharpe_net", math.nan))
+    if check is not None and check.passed:
+        return f"beats buy-and-hold after costs ({figures}; the gate's test passes)"
+    if higher and check is not None:
+        return (
+            f"has a higher net Sharpe ratio than buy-and-hold but does not beat it significantly ({figures}; "
+            f"the gate needs p {check.requirement})"
+        )
+    if higher:
+        return f"has a higher net Sharpe ratio than buy-and-hold, not tested by this gate ({figures})"
+    return f"does NOT beat buy-and-hold after costs ({figures})"
 
 
 # --- configurations -------------------------------------------------------------------------------
@@ -95,8 +129,10 @@ CONFIG_ID = re.compile(r"^(?P<family>[^(]+)\((?P<params>.*)\)$")
 
 def config_labels(config_ids: Iterable[str]) -> dict[str, str]:
     """Short names for configuration ids: the family alone when it has one configuration, else the
-    family and a number (``random_forest 2``), numbered in sorted id order."""
-    ids = sorted(set(config_ids))
+    family and a number (``random_forest 2``), numbered in natural id order (numbers compared as
+    numbers: ``min_samples_leaf=50`` before ``=200``, as a sweep file usually lists them). The train
+    log, the card and the CLI all name configurations this way."""
+    ids = sorted(set(config_ids), key=natural_key)
     families: dict[str, list[str]] = {}
     for cid in ids:
         families.setdefault(config_family(cid), []).append(cid)
@@ -105,6 +141,12 @@ def config_labels(config_ids: Iterable[str]) -> dict[str, str]:
         for i, cid in enumerate(members, start=1):
             labels[cid] = family if len(members) == 1 else f"{family} {i}"
     return labels
+
+
+def natural_key(text: str) -> tuple[tuple[int, float, str], ...]:
+    """Sort key comparing the numbers inside a string as numbers."""
+    parts = re.split(r"(\d+(?:\.\d+)?)", text)
+    return tuple((1, float(p), "") if i % 2 else (0, 0.0, p) for i, p in enumerate(parts) if p)
 
 
 def config_family(config_id: str) -> str:
@@ -125,16 +167,16 @@ def configuration_table(trials: pd.DataFrame, labels: Mapping[str, str]) -> pd.D
     n = trials.groupby("config_id").size()
     rows = [
         {
-            "configuration": labels[cid],
+            "configuration": labels.get(cid, cid),
             "model": config_family(cid),
             "hyperparameters": config_parameters(cid) or MISSING,
             "trials": count(n[cid]),
-            "best net Sharpe": fmt(best[cid]),
+            "best net Sharpe (annualized)": fmt(best[cid]),
         }
-        for cid in sorted(labels, key=lambda c: labels[c])
+        for cid in sorted(set(trials["config_id"]), key=lambda c: labels.get(c, c))
     ]
     return pd.DataFrame(
-        rows, columns=["configuration", "model", "hyperparameters", "trials", "best net Sharpe"]
+        rows, columns=["configuration", "model", "hyperparameters", "trials", "best net Sharpe (annualized)"]
     )
 
 
@@ -151,8 +193,8 @@ BASELINE_DESCRIPTIONS = {
 
 BASELINE_KEY = {
     "strategy": "strategy",
-    "sharpe_net": "net Sharpe",
-    "sharpe_gross": "gross Sharpe",
+    "sharpe_net": "net Sharpe (annualized)",
+    "sharpe_gross": "gross Sharpe (annualized)",
     "cagr_net": "net CAGR",
     "max_drawdown_net": "max drawdown",
     "exposure": "exposure",
@@ -167,7 +209,7 @@ BASELINE_DETAIL = {
     "auc": "AUC",
     "accuracy": "accuracy",
     "hit_rate": "hit rate",
-    "sortino_net": "net Sortino",
+    "sortino_net": "net Sortino (annualized)",
     "calmar_net": "net Calmar",
     "total_return_net": "net total return",
     "turnover": "turnover",
@@ -177,11 +219,36 @@ BASELINE_DETAIL = {
 BASELINE_PERCENT = ("cagr_net", "max_drawdown_net", "exposure", "accuracy", "hit_rate", "total_return_net")
 
 
+# What a strategy earns: strategies equal in all of these trade the same days the same way.
+TRADING_FIGURES = ("sharpe_net", "sharpe_gross", "cagr_net", "max_drawdown_net", "exposure", "n_trades",
+                   "total_return_net", "turnover", "hit_rate", "sortino_net", "calmar_net")  # fmt: skip
+
+
+def collapse_identical(baselines: pd.DataFrame) -> pd.DataFrame:
+    """One row for strategies that trade identically (buy-and-hold, always-up and the majority class
+    often do), named ``buy_and_hold = always_up = ...`` with their descriptions joined; a classification
+    figure missing for one of them (buy-and-hold predicts nothing) is taken from the others."""
+    figures = [c for c in TRADING_FIGURES if c in baselines.columns]
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, row in enumerate(baselines[figures].itertuples(index=False)):
+        groups.setdefault(tuple(fmt(v, 6) for v in row), []).append(i)
+    rows = []
+    for members in groups.values():
+        frame = baselines.iloc[members]
+        row = {c: next((v for v in frame[c] if not pd.isna(v)), frame[c].iloc[0]) for c in baselines.columns}
+        names = [str(n) for n in frame["strategy"]]
+        row["strategy"] = " = ".join(names)
+        row["description"] = "; ".join(BASELINE_DESCRIPTIONS.get(n, MISSING) for n in names)
+        if len(names) > 1:
+            row["description"] += " (the same trades on these days)"
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*baselines.columns, "description"])
+
+
 def baseline_tables(baselines: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The key table (returns, risk, activity) and the detail table (classification and ratios)."""
-    frame = baselines.assign(
-        description=[BASELINE_DESCRIPTIONS.get(s, MISSING) for s in baselines["strategy"]]
-    )
+    """The key table (returns, risk, activity) and the detail table (classification and ratios), with
+    identical strategies in one row."""
+    frame = collapse_identical(baselines)
     key = display_table(frame, {c: h for c, h in BASELINE_KEY.items() if c in frame},
                         integers=("n_trades",), percent=BASELINE_PERCENT)  # fmt: skip
     detail = display_table(frame, {c: h for c, h in BASELINE_DETAIL.items() if c in frame},
@@ -189,7 +256,10 @@ def baseline_tables(baselines: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     return key, detail
 
 
-def refits_table(refits: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
+SELECTION_UNITS = {"sharpe_net": "per-period", "psr": "PSR"}
+
+
+def refits_table(refits: pd.DataFrame, labels: Mapping[str, str], metric: str = "sharpe_net") -> pd.DataFrame:
     """The trial chosen at each refit and how its block went."""
     frame = refits.assign(configuration=[labels.get(c, c) for c in refits["config_id"]])
     columns = {
@@ -199,9 +269,9 @@ def refits_table(refits: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFram
         "threshold": "threshold",
         "filter": "filter",
         "sizing": "sizing",
-        "eligible_trials": "eligible trials",
-        "selection_score": "score on the blocks before",
-        "block_sharpe_net": "block net Sharpe",
+        "eligible_trials": "eligible",
+        "selection_score": f"score ({SELECTION_UNITS.get(metric, metric)})",
+        "block_sharpe_net": "block net Sharpe (ann.)",
         "block_return_net": "block net return",
     }
     return display_table(frame, {c: h for c, h in columns.items() if c in frame},
@@ -220,8 +290,7 @@ def trials_table(trials: pd.DataFrame, labels: Mapping[str, str], top: int) -> p
         "filter": "filter",
         "sizing": "sizing",
         "oof_auc": "AUC",
-        "oof_sharpe_net": "net Sharpe",
-        "oof_sharpe_gross": "gross Sharpe",
+        "oof_sharpe_net": "net Sharpe (ann.)",
         "oof_max_drawdown_net": "max drawdown",
         "oof_n_trades": "trades",
         "oof_exposure": "exposure",
@@ -251,13 +320,17 @@ class EvaluationInputs:
     power: dict[str, Any]
     holdout: dict[str, Any]
     top_trials: int = 25
+    # The configurations' short names; by default config_labels of the ids shown (the flow passes
+    # those of its whole sweep, the names its train log printed).
+    labels: Mapping[str, str] | None = None
 
 
 def evaluation_report(inputs: EvaluationInputs) -> list[CardItem]:
     """The evaluate step's card, in reading order."""
-    labels = config_labels(
-        [*inputs.trials["config_id"], *inputs.refits["config_id"], inputs.best["config_id"]]
-    )
+    labels = dict(inputs.labels or {})
+    shown_ids = [*inputs.trials["config_id"], *inputs.refits["config_id"], inputs.best["config_id"]]
+    if any(cid not in labels for cid in shown_ids):
+        labels = {**config_labels(shown_ids), **labels}
     return [
         *verdict_items(inputs),
         *method_items(inputs),
@@ -269,7 +342,6 @@ def evaluation_report(inputs: EvaluationInputs) -> list[CardItem]:
 def verdict_items(inputs: EvaluationInputs) -> list[CardItem]:
     """The verdict: the banner, every check, the track against buy-and-hold and what it can detect."""
     m, gate, power = inputs.evidence, inputs.gate, inputs.power
-    beats = m.sharpe_net > m.buy_and_hold_sharpe_net
     return [
         ("markdown", f"# SpyFlow evaluation: {gate.status}"),
         ("banner", verdict_banner(gate, m)),
@@ -277,10 +349,9 @@ def verdict_items(inputs: EvaluationInputs) -> list[CardItem]:
         (
             "markdown",
             f"On the walk-forward track, {m.track_start} to {m.track_end} ({fmt(m.years)} years, the "
-            f"selection remade at every refit), the model's net Sharpe ratio is **{fmt(m.sharpe_net)}**; "
-            f"buy-and-hold's is **{fmt(m.buy_and_hold_sharpe_net)}** on the same days: the model "
-            f"{'beats' if beats else 'does not beat'} buy-and-hold after costs (one-sided p = "
-            f"{fmt(m.vs_buy_and_hold_p_value)}).",
+            f"selection remade at every refit), the model's annualized net Sharpe ratio is "
+            f"**{fmt(m.sharpe_net)}**; buy-and-hold's is **{fmt(m.buy_and_hold_sharpe_net)}** on the same "
+            f"days: the model {buy_and_hold_clause(gate, m.to_dict())}.",
         ),
         (
             "markdown",
@@ -291,6 +362,7 @@ def verdict_items(inputs: EvaluationInputs) -> list[CardItem]:
             f"{fmt(power['min_detectable_excess_sharpe'])}. Smaller edges are mostly rejected."
             + _simulation_sentence(power),
         ),
+        *[("markdown", text) for text in [robustness_markdown(m)] if text],
     ]
 
 
@@ -308,7 +380,7 @@ def method_items(inputs: EvaluationInputs) -> list[CardItem]:
             "markdown",
             f"Conventions: daily returns, annualized with 252 days, std ddof=1, flat days count as 0, costs "
             f"{plain(m.cost_bps)} bp per side on every position change, execution `{m.execution}`. "
-            f"{count(len(inputs.refits))} refit dates; at each, the selection over all {count(m.n_trials)} trials "
+            f"{count(len(inputs.refits))} refit dates; at each, the selection over all {count(m.n_trials_run or m.n_trials)} trials "
             "used only the blocks before it.",
         ),
     ]  # fmt: skip
@@ -318,7 +390,7 @@ def result_items(inputs: EvaluationInputs, labels: Mapping[str, str]) -> list[Ca
     """The track, the baselines, the refits, the configurations, the registered model and the holdout."""
     growth, drawdown = track_figure(inputs.track)
     baseline_key, baseline_detail = baseline_tables(inputs.baselines)
-    holdout = inputs.holdout
+    holdout, metric = inputs.holdout, str(inputs.evidence.selection_metric)
     items: list[CardItem] = [
         ("markdown", "## The track"),
         ("figure", growth),
@@ -331,8 +403,13 @@ def result_items(inputs: EvaluationInputs, labels: Mapping[str, str]) -> list[Ca
         ("table", baseline_key),
         ("markdown", "Details of the same strategies:"),
         ("table", baseline_detail),
+        *probability_items(inputs.track, inputs.refits),
         ("markdown", "## Refits: the trial chosen for each block"),
-        ("table", refits_table(inputs.refits, labels)),
+        ("markdown", "At each refit, the trial with the best score among the eligible ones (enough trades and "
+                     "exposure) is chosen. The score is the selection rule's figure on the blocks before the refit "
+                     + ("(a per-period net Sharpe ratio: daily, not annualized)" if metric == "sharpe_net" else "(the PSR)")
+                     + "; the block's net Sharpe ratio is annualized (ann.), like every other Sharpe ratio on this card."),
+        ("table", refits_table(inputs.refits, labels, metric)),
         ("markdown", "## Configurations of the sweep"),
         ("table", configuration_table(inputs.trials, labels)),
         ("markdown", registered_model_markdown(inputs.best, inputs.evidence, labels)),
@@ -345,7 +422,7 @@ def result_items(inputs: EvaluationInputs, labels: Mapping[str, str]) -> list[Ca
             (
                 "markdown",
                 f"## Holdout ({holdout['start']} to {holdout['end']}), scored once\n\n"
-                f"Net Sharpe ratio {fmt(holdout['sharpe_net'])} against buy-and-hold's "
+                f"Annualized net Sharpe ratio {fmt(holdout['sharpe_net'])} against buy-and-hold's "
                 f"{fmt(holdout['buy_and_hold_sharpe_net'])}, AUC {fmt(holdout['auc'])}.",
             )
         )
@@ -365,6 +442,23 @@ def trial_items(inputs: EvaluationInputs, labels: Mapping[str, str]) -> list[Car
         ),
         ("table", trials_table(trials, labels, top)),
     ]
+
+
+def probability_items(track: pd.DataFrame, refits: pd.DataFrame) -> list[CardItem]:
+    """The probabilities on the track: calibration, the confusion matrix, the signal block by block."""
+    by_block = signal_by_block(track)
+    return [
+        ("markdown", "## The probabilities on the track"),
+        ("figure", calibration_figure(track)),
+        ("caption", "Points on the dashed line mean the probabilities can be taken at face value; points "
+                    "flatter than it mean the model is overconfident, and a flat row near the base rate "
+                    "means it barely tells days apart."),
+        ("markdown", "**Errors at the chosen thresholds** (every labelled track day):"),
+        ("table", confusion_table(track, refits)),
+        ("markdown", confusion_sentence(track, refits)),
+        ("figure", signal_figure(by_block)),
+        ("caption", signal_sentence(by_block)),
+    ]  # fmt: skip
 
 
 def registered_model_markdown(best: Mapping[str, Any], evidence: Evidence, labels: Mapping[str, str]) -> str:

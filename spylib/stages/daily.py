@@ -88,8 +88,9 @@ def load_approved_model(settings: DailySettings, *, registry: ModelRegistry | No
     where = f"{settings.registry} registry {settings.registry_location}"
     if registered is None:
         raise SpyFlowError(
-            f"no Approved version of model group '{settings.model_group}' in the {where}: approve one "
-            "(LocalRegistry.set_status(group, version, 'Approved') or SageMaker update_model_package)"
+            f"no Approved version of model group '{settings.model_group}' in the {where}: approve one with "
+            f"`spy-flow approve N --registry {settings.registry} --location {settings.registry_location} "
+            f"--group {settings.model_group}` (`spy-flow versions` lists them)"
         )
     bundle = registered.bundle
     if bundle["symbol"] != settings.symbol:

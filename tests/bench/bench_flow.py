@@ -65,7 +65,8 @@ LOG_LINE = re.compile(
 )
 # A train task's line per configuration (spylib.stages.training.train.run_train).
 CONFIG_LINE = re.compile(
-    r"/train/(\d+) \(pid \d+\)\] config (\d+)/\d+ (\w+): \d+ fits, out-of-fold AUC [-\d.na]+, ([\d.]+) s"
+    r"/train/(\d+) \(pid \d+\)\] configuration (.+?) \((\d+) of \d+\): \d+ fits, "
+    r"out-of-fold AUC [-\d.na]+, ([\d.]+) s"
 )
 
 
@@ -291,7 +292,7 @@ def run_flow(per_task: int, workers: int | None, sweep: Path, tmp: Path) -> dict
             # attempt -> attempt_ok: the step's body, its lazy imports, artifact loads and stores
             "body": sum(client[k]["ok"] - client[k]["attempt"] for k in keys),
         }
-    fits = {int(m.group(2)): float(m.group(4)) for m in CONFIG_LINE.finditer(log)}
+    fits = {int(m.group(3)): float(m.group(4)) for m in CONFIG_LINE.finditer(log)}
     per_task_fits: dict[str, float] = {}
     for m in CONFIG_LINE.finditer(log):
         per_task_fits[m.group(1)] = per_task_fits.get(m.group(1), 0.0) + float(m.group(4))

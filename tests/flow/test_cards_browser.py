@@ -18,7 +18,8 @@ from metaflow import Run
 from spylib.evaluation.gate import GateDecision
 from spylib.monitoring.card import status_banner, worst_first
 from spylib.monitoring.checks import STATUS_RANK, Check, MonitoringReport
-from spylib.reporting.evaluation_card import verdict_line
+from spylib.reporting.diagnostics import confusion_sentence, signal_by_block, signal_sentence
+from spylib.reporting.evaluation_card import collapse_identical, verdict_line
 from spylib.reporting.format import fmt
 from tests.helpers.browser import (
     RenderedPage,
@@ -110,23 +111,39 @@ def test_evaluation_card_shows_every_gate_check_in_words(evaluation_card: Card) 
 def test_evaluation_card_shows_every_baseline_and_every_trial(evaluation_card: Card) -> None:
     data = task_of(evaluation_card.run, "evaluate")
     page = evaluation_card.page
-    strategies = data["baselines"].data["strategy"].tolist()
+    # identical strategies share one row that names them all ("buy_and_hold = always_up = ...")
+    strategies = collapse_identical(data["baselines"].data)["strategy"].tolist()
+    assert sum(len(s.split(" = ")) for s in strategies) == len(data["baselines"].data)
     key = page.table_with_header("break-even cost (bp)")
     detail = page.table_with_header("what it is")
     assert [row[0] for row in key[1:]] == strategies
     assert [row[0] for row in detail[1:]] == strategies
     for table in (key, detail):
         assert {len(row) for row in table} == {len(table[0])}, "a row is missing cells"
-    trials = page.table_with_header("trial", "gross Sharpe")
+    trials = page.table_with_header("trial", "net Sharpe (ann.)", "exposure")
     assert len(trials) - 1 == min(25, len(data["trials"].data))
-    refits = page.table_with_header("block net Sharpe")
+    refits = page.table_with_header("block net Sharpe (ann.)", "score (per-period)")
     assert len(refits) - 1 == len(data["refits"].data)
+
+
+def test_evaluation_card_shows_calibration_errors_and_the_signal_by_block(evaluation_card: Card) -> None:
+    data = task_of(evaluation_card.run, "evaluate")
+    track, refits = data["track"].data, data["refits"].data
+    page = evaluation_card.page
+    assert "The probabilities on the track" in page.text
+    confusion = page.table_with_header("actual next day", "predicted up", "predicted down")
+    assert [row[0] for row in confusion[1:]] == ["up", "down"]
+    counts = [int(cell.split()[0].replace(",", "")) for row in confusion[1:] for cell in row[1:]]
+    assert sum(counts) == int(track["target_up"].notna().sum())
+    assert confusion_sentence(track, refits) in page.text
+    assert signal_sentence(signal_by_block(track)) in page.text
+    assert "Points on the dashed line mean the probabilities can be taken at face value" in page.text
 
 
 def test_evaluation_card_numbers_are_short_and_images_drawn(evaluation_card: Card) -> None:
     page = evaluation_card.page
     assert long_numbers(page.text, ignore=(evaluation_card.run.id,)) == []
-    assert_images_drawn(page, at_least=4)  # scheme, growth, drawdown, importance
+    assert_images_drawn(page, at_least=6)  # scheme, growth, drawdown, calibration, signal, importance
 
 
 # --- PredictFlow's monitoring card ----------------------------------------------------------------
@@ -157,3 +174,13 @@ def test_monitoring_card_numbers_are_short_and_images_drawn(monitoring_card: Car
     run_ids = {monitoring_card.run.id, *monitor["step_history"].data["run_id"].astype(str)}
     assert long_numbers(page.text, ignore=tuple(run_ids)) == []
     assert_images_drawn(page, at_least=4)  # drift, performance, probability, step durations
+
+
+def test_monitoring_card_shows_the_threshold_as_recorded_and_only_days_up_to_the_as_of(
+    monitoring_card: Card,
+) -> None:
+    monitor = task_of(monitoring_card.run, "monitor")
+    bundle = monitor["model"].data.bundle
+    assert f"threshold {bundle['threshold']:g}," in monitoring_card.page.text
+    as_of = monitor["as_of_date"].data
+    assert max(monitor["monitored_predictions"].data["date"]) <= as_of

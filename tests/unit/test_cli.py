@@ -4,6 +4,7 @@ a moto server is ``tests/aws/test_cli_sagemaker.py``)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import shutil
@@ -116,8 +117,43 @@ def test_versions_default_location_comes_from_the_environment(
     status, out, _ = cli(capsys, "versions")
     assert status == 0
     assert f"local registry {registry_dir}, group spy-direction" in out
-    status, out, _ = cli(capsys, "versions", "--group", "other-group")
-    assert (status, out) == (0, f"no versions in group 'other-group' at {registry_dir}\n")
+    assert_one_line_error(
+        *cli(capsys, "versions", "--group", "other-group"),
+        "no versions in group 'other-group'",
+        "groups here: spy-direction",
+    )
+
+
+@pytest.mark.parametrize("command", [["versions"], ["latest"], ["show", "v1"], ["approve", "v1"]])
+def test_a_registry_that_does_not_exist_is_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: list[str]
+) -> None:
+    missing = tmp_path / "nonexistent"
+    assert_one_line_error(
+        *cli(capsys, *command, "--location", str(missing)), "no registry here", "--location"
+    )
+    assert not missing.exists()  # nothing created
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(
+        *cli(capsys, "versions", "--location", str(tmp_path / "empty")), "it holds no registry"
+    )
+
+
+def test_latest_without_an_approved_version_names_the_approve_command(
+    capsys: pytest.CaptureFixture[str], registry_dir: Path
+) -> None:
+    cli(capsys, "reject", "v1", "--location", str(registry_dir))
+    status, out, _ = cli(capsys, "latest", "--location", str(registry_dir))
+    assert status == 0
+    assert "`spy-flow approve N`" in out
+    status, out, _ = cli(capsys, "versions", "--location", str(registry_dir))
+    assert out.splitlines()[-1].endswith("(approve one: `spy-flow approve N`)")
+
+
+def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = cli(capsys, "--version")
+    assert status == 0
+    assert out.startswith("spy-flow 0.")
 
 
 @pytest.mark.parametrize(
@@ -185,7 +221,7 @@ def test_reject(capsys: pytest.CaptureFixture[str], registry_dir: Path) -> None:
     assert manifest(registry_dir, 1)["status"] == "Rejected"
     assert open_registry("local", str(registry_dir)).latest_approved(GROUP) is None
     assert cli(capsys, "versions", "--location", str(registry_dir))[1].splitlines()[-1] == (
-        "no Approved version: PredictFlow has no model to use"
+        "no Approved version: PredictFlow has no model to use (approve one: `spy-flow approve N`)"
     )
 
 
@@ -236,7 +272,8 @@ def test_latest_shows_the_approved_model_and_its_latest_prediction(
     assert out.splitlines() == [
         "spy-direction/v1  Approved  sha256 "
         f"{manifest(registry_dir, 1)['model_sha256'][:12]}  (net Sharpe 0.07746, B&H Sharpe 0.6123, AUC 0.5312)",
-        f"no prediction by spy-direction/v1 in the lake {lake_root} yet",
+        f"no prediction by spy-direction/v1 in the lake {lake_root} yet: make one with "
+        f"`python flows/predict_flow.py run --lake-root {lake_root}`",
     ]
     frame = make_frame("predictions", symbols=("SPY",), days=4)
     frame["model_version"] = GROUP + "/v1"
@@ -281,6 +318,18 @@ def test_sql_over_a_small_lake(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert_one_line_error(*cli(capsys, "sql", "SELECT nope FROM prices", "--lake", root), "query over lake")
 
 
+def test_sql_over_a_lake_that_does_not_exist_is_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    missing = str(tmp_path / "nonexistent")
+    assert_one_line_error(
+        *cli(capsys, "sql", "SELECT 1", "--lake", missing), "no lake here", "does not exist"
+    )
+    assert_one_line_error(
+        *cli(capsys, "sql", "SELECT 1", "--lake", str(tmp_path)), "no lake here", "holds no lake table"
+    )
+
+
 def test_ddl(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = cli(capsys, "ddl", "--location", "s3://bucket/lake")
     assert status == 0
@@ -292,10 +341,11 @@ def test_ddl(capsys: pytest.CaptureFixture[str]) -> None:
 
 # --- runs --------------------------------------------------------------------------------------------
 def test_runs_of_an_unknown_flow_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, err = cli(capsys, "runs", "--flow", "NoSuchCliTestFlow")
-    assert (status, err) == (0, "")
-    assert out.startswith("no runs of NoSuchCliTestFlow found (namespace ")
-    assert len(out.splitlines()) == 1
+    assert_one_line_error(
+        *cli(capsys, "runs", "--flow", "NoSuchCliTestFlow"),
+        "no runs of NoSuchCliTestFlow found (namespace ",
+        "`spy-flow runs --all-users`",
+    )
 
 
 def test_verdict_cells() -> None:
@@ -315,7 +365,17 @@ def subcommands() -> list[str]:
 
 
 def test_every_command_is_listed() -> None:
-    assert subcommands() == ["approve", "ddl", "latest", "reject", "runs", "show", "sql", "versions"]
+    assert subcommands() == [
+        "approve",
+        "compare",
+        "ddl",
+        "latest",
+        "reject",
+        "runs",
+        "show",
+        "sql",
+        "versions",
+    ]
 
 
 @pytest.mark.parametrize("command", [[], *([c] for c in subcommands())])
@@ -352,6 +412,89 @@ def test_format_value_and_table() -> None:
     assert format_value(True) == "true"
     table = render_table(["name", "x"], [["a", 1.5], ["bb", None]])
     assert table.splitlines() == ["name    x", "----  ---", "a     1.5", f"bb      {MISSING}"]
+
+
+# --- compare -----------------------------------------------------------------------------------------
+def test_compare_two_versions_shows_what_differs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    root = tmp_path / "registry"
+    registry = open_registry("local", str(root))
+    registry.register(request("SpyFlow/1", "Approved", [PASSED], 0.7))
+    registry.register(request("SpyFlow/22", "Rejected", [FAILED, PASSED], -0.25))
+    status, out, err = cli(capsys, "compare", "v1", "spy-direction/v2", "--location", str(root))
+    assert (status, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[:2] == ["A = spy-direction/v1 (Approved)", "B = spy-direction/v2 (Rejected)"]
+    assert "its run SpyFlow/1 is not in this Metaflow datastore" in out
+    fingerprint = next(line for line in lines if line.startswith("fingerprint"))
+    assert fingerprint.split() == ["fingerprint", "fp-abc123", "fp-abc123", "no"]
+    run = next(line for line in lines if line.startswith("run "))
+    assert run.split() == ["run", "SpyFlow/1", "SpyFlow/22", "yes"]
+    sharpe = next(line for line in lines if line.startswith("track net Sharpe (annualized)"))
+    assert sharpe.split()[-3:] == ["0.7", "-0.25", "yes"]
+    dsr = next(line for line in lines if line.startswith("dsr "))
+    assert dsr.split() == ["dsr", "–", "–", "0.41", "FAIL"]  # v1 has no dsr check; v2's failed
+    assert_one_line_error(*cli(capsys, "compare", "v1", "v9", "--location", str(root)), "no version 9")
+
+
+def test_compare_reads_a_run_key_by_key() -> None:
+    from spylib.cli.compare import render_comparison, snapshot_from_run
+    from spylib.stages.settings import TrainingSettings
+
+    class FakeTask:
+        def __init__(self, artifacts: dict[str, Any]) -> None:
+            self.artifacts = artifacts
+
+        def __contains__(self, name: str) -> bool:
+            return name in self.artifacts
+
+        def __getitem__(self, name: str) -> Any:
+            return argparse.Namespace(data=self.artifacts[name])
+
+    class FakeRun:
+        def __init__(self, run_id: str, steps: dict[str, dict[str, Any]]) -> None:
+            self.id, self.steps = run_id, steps
+
+        def __getitem__(self, step: str) -> Any:
+            if step not in self.steps:
+                raise KeyError(step)
+            return argparse.Namespace(task=FakeTask(self.steps[step]))
+
+    from spylib.stages.settings import build_training_settings
+    from tests.helpers.paths import CONFIG_DIR
+
+    def config(name: str) -> Any:
+        return json.loads((CONFIG_DIR / f"{name}.json").read_text())
+
+    base: TrainingSettings = build_training_settings(
+        source="embedded", symbol="SPY", benchmark="QQQ", holdout_start="", execution="open_to_open",
+        cost_bps=1.0, seed=42, shuffle_labels=False, extra_features="", output_dir="data", lake_root="",
+        glue_database="", registry="local", registry_location="data/registry", model_group="spy-direction",
+        sagemaker_image_uri="", configs_per_task=0, sweep=config("sweep"), gate=config("gate"),
+        resources=config("resources"), schedule=config("schedule"),
+    )  # fmt: skip
+    other = dataclasses.replace(base, cost_bps=2.0, plan=dataclasses.replace(base.plan, seed=7))
+    gate = {"status": "Rejected", "checks": [{"name": "psr_track", "passed": False, "value": 0.9}]}
+    runs_ = [
+        FakeRun(str(i), {"start": {"settings": s}, "evaluate": {"gate": gate, "metrics": {"sharpe_net": 0.5 + i}},
+                         "ingest": {"data_provenance": {"fingerprint": "f", "first_date": "2000-01-03",
+                                                        "last_date": "2018-12-31", "symbol": "SPY", "benchmark": "QQQ"}}})
+        for i, s in enumerate((base, other))
+    ]  # fmt: skip
+    text = render_comparison(*(snapshot_from_run(r) for r in runs_))
+    assert "configurations: 1 of " in text
+    assert next(line for line in text.splitlines() if line.startswith("cost_bps")).split() == [
+        "cost_bps",
+        "1",
+        "2",
+        "yes",
+    ]
+    assert next(line for line in text.splitlines() if line.startswith("seed")).split() == [
+        "seed",
+        "42",
+        "7",
+        "yes",
+    ]
+    assert "psr_track" in text
 
 
 def test_headline_metrics_are_evidence_fields() -> None:

@@ -267,7 +267,7 @@ def test_load_approved_model_checks_the_profile_hash(tmp_path: Path, profile: di
     with pytest.raises(SpyFlowError, match="no Approved version of model group 'spy-direction'"):
         daily.load_approved_model(settings_for(tmp_path))
     register_synthetic(tmp_path, profile, status="PendingManualApproval")
-    with pytest.raises(SpyFlowError, match="no Approved version"):
+    with pytest.raises(SpyFlowError, match="approve one with `spy-flow approve N --registry local"):
         daily.load_approved_model(settings_for(tmp_path))
     LocalRegistry(tmp_path).set_status("spy-direction", 1, "Approved")  # the human reviewer
     model = daily.load_approved_model(settings_for(tmp_path))

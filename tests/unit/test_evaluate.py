@@ -185,6 +185,24 @@ METRICS_KEYS = [
     "cost_bps",
     "annualization",
     "selection_metric",
+    # the DSR's two effective-N estimates, the seed spread and the choices' stability
+    "n_trials_run",
+    "n_trials_effective_cluster",
+    "dsr_effective_cluster",
+    "dsr_effective_eigen",
+    "dsr_effective_rule",
+    "seed_members",
+    "seed_track_sharpe_net_median",
+    "seed_track_sharpe_net_min",
+    "seed_track_sharpe_net_max",
+    "seed_p_value_median",
+    "seed_p_value_min",
+    "seed_p_value_max",
+    "stability_relative_price_noise",
+    "stability_replications",
+    "choice_change_rate",
+    "final_choice_change_rate",
+    "median_indistinguishable_trials",
 ]
 
 
@@ -226,3 +244,31 @@ def test_bundle_signal_applies_threshold_and_filters(setup: Setup) -> None:
     prob, signal = bundle_signal(bundle, features)
     expected = (prob >= 0.5) & (features["trend_up"].to_numpy() == 1)
     np.testing.assert_array_equal(signal, expected.astype("int8"))
+
+
+def test_permutation_importance_predicts_on_one_thread(setup: Setup) -> None:
+    """The scorer calls the model's own predict_proba many times: with a thread pool per call
+    (HistGradientBoosting's OpenMP) a busy machine spin-waits for minutes; every call gets one thread."""
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from threadpoolctl import threadpool_info
+
+    from spylib.evaluation.holdout import permutation_importance_table
+
+    features, splits, cols, _ = setup
+    seen: list[int] = []
+
+    class RecordingModel(ClassifierMixin, BaseEstimator):
+        def fit(self, X: Any, y: Any) -> RecordingModel:
+            self.classes_ = np.array([0, 1])
+            return self
+
+        def predict_proba(self, X: Any) -> np.ndarray:
+            seen.append(max((pool["num_threads"] for pool in threadpool_info()), default=1))
+            p = np.linspace(0.4, 0.6, len(X))
+            return np.column_stack([1 - p, p])
+
+    frame = features.iloc[splits.traded_blocks[-1].rows()]
+    model = RecordingModel().fit(frame[cols], frame["target_up"])
+    permutation_importance_table(model, frame, cols[:3], seed=0, n_repeats=2)
+    assert seen
+    assert set(seen) == {1}

@@ -3,6 +3,7 @@ in words, the evaluation report's items and figures, the monitoring card's order
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import date, datetime
 from typing import Any
@@ -205,8 +206,11 @@ def report_inputs(n_trials: int = 30) -> EvaluationInputs:
                                  WalkForwardConfig(min_train_days=250, embargo_days=20, min_selection_blocks=1), 1)  # fmt: skip
     traded = splits.traded_rows()
     track = pd.DataFrame({"date": [dates[i] for i in traded]})
-    for column in ("strategy_gross", "strategy_net", "buy_and_hold_net"):
+    for column in ("strategy_gross", "strategy_net", "buy_and_hold_net", "fwd_return"):
         track[column] = rng.normal(0.0003, 0.01, len(track))
+    track["block"] = np.concatenate([np.full(b.n_rows, b.start.year) for b in splits.traded_blocks])
+    track["probability"] = np.clip(0.52 + 2 * track["fwd_return"] + rng.normal(0, 0.03, len(track)), 0, 1)
+    track["target_up"] = (track["fwd_return"] > 0).astype("int8")
     configs = [
         "logistic(C=0.1)",
         "random_forest(max_depth=3,n_estimators=30)",
@@ -266,7 +270,7 @@ def test_report_opens_with_the_verdict_in_colour(report_items: list[tuple[str, A
 
 def test_every_figure_has_title_axis_labels_legend_and_a_caption(report_items: list[tuple[str, Any]]) -> None:
     figures = [(i, payload) for i, (kind, payload) in enumerate(report_items) if kind == "figure"]
-    assert len(figures) == 4
+    assert len(figures) == 6
     for i, figure in figures:
         assert isinstance(figure, Figure)
         assert report_items[i + 1][0] == "caption"
@@ -280,9 +284,10 @@ def test_every_figure_has_title_axis_labels_legend_and_a_caption(report_items: l
 
 def test_report_tables_are_complete_strings_with_short_numbers(report_items: list[tuple[str, Any]]) -> None:
     tables = [payload for kind, payload in report_items if kind == "table"]
-    key, detail, refits, configurations, trials = tables
+    key, detail, confusion, refits, configurations, trials = tables
     strategies = ["walk_forward_model", "buy_and_hold", "always_up", "majority_class", "momentum_20",
                   "logistic_regression", "seed_recipe"]  # fmt: skip
+    assert confusion.columns.tolist() == ["actual next day", "predicted up", "predicted down"]
     assert key["strategy"].tolist() == strategies
     assert detail["strategy"].tolist() == strategies
     assert detail["AUC"].iloc[1] == MISSING
@@ -393,6 +398,180 @@ def test_card_components_for_every_kind() -> None:
 def test_card_components_reject_an_unknown_kind() -> None:
     with pytest.raises(ValueError, match="unknown card item kind 'chart'"):
         to_card_components([("chart", None)])
+
+
+# --- words that agree with the gate -------------------------------------------------------------------
+def beat_gate(passed: bool | None) -> GateDecision:
+    checks = [GateCheck("psr_track", 0.99, ">= 0.95", True)]
+    if passed is not None:
+        checks.append(GateCheck("track_beats_buy_and_hold", 0.06 if not passed else 0.01, "<= 0.05", passed))
+    return GateDecision("Approved" if all(c.passed for c in checks) else "Rejected", tuple(checks))
+
+
+@pytest.mark.parametrize(
+    ("sharpe", "passed", "words"),
+    [
+        (0.9, True, "beats buy-and-hold after costs"),
+        (0.9, False, "has a higher net Sharpe ratio than buy-and-hold but does not beat it significantly"),
+        (0.9, None, "has a higher net Sharpe ratio than buy-and-hold, not tested by this gate"),
+        (0.2, False, "does NOT beat buy-and-hold after costs"),
+    ],
+)
+def test_the_sentence_about_buy_and_hold_follows_the_gate(
+    sharpe: float, passed: bool | None, words: str
+) -> None:
+    from spylib.reporting.evaluation_card import buy_and_hold_clause
+    from spylib.stages.training.summary import summary_line
+
+    metrics = {
+        "sharpe_net": sharpe,
+        "buy_and_hold_sharpe_net": 0.5,
+        "vs_buy_and_hold_p_value": 0.06,
+        "track_start": "2008-01-02",
+        "track_end": "2018-12-27",
+        "years": 11.0,
+        "cost_bps": 1.0,
+        "auc": 0.51,
+    }
+    gate = beat_gate(passed)
+    clause = buy_and_hold_clause(gate, metrics)
+    assert clause.startswith(words)
+    assert "annualized" in clause
+    if passed is not True:
+        assert not clause.startswith("beats")
+    from tests.helpers.evidence import make_evidence
+
+    registration = {"group": "g", "version": 1, "status": "Rejected", "location": "x"}
+    line = summary_line(gate, make_evidence(**metrics), registration)
+    assert f"the model {words}" in line
+
+
+def test_identical_baselines_are_one_row_naming_them_all() -> None:
+    from spylib.reporting.evaluation_card import baseline_tables
+
+    same = {"sharpe_net": 0.61, "auc": 0.5, "exposure": 1.0}
+    baselines = pd.DataFrame([
+        {"strategy": "walk_forward_model", "sharpe_net": 0.4, "auc": 0.52, "exposure": 0.6},
+        {"strategy": "buy_and_hold", **same, "auc": math.nan}, {"strategy": "always_up", **same},
+        {"strategy": "majority_class", **same},
+        {"strategy": "momentum_20", "sharpe_net": 0.3, "auc": 0.51, "exposure": 0.7},
+    ])  # fmt: skip
+    key, detail = baseline_tables(baselines)
+    assert key["strategy"].tolist() == [
+        "walk_forward_model",
+        "buy_and_hold = always_up = majority_class",
+        "momentum_20",
+    ]
+    assert "the same trades" in detail["what it is"].iloc[1]
+    assert "net Sharpe (annualized)" in key.columns
+    assert detail["AUC"].iloc[1] == "0.500"  # buy-and-hold predicts nothing; the classifiers' AUC is shown
+
+
+def test_every_sharpe_column_says_its_convention(report_items: list[tuple[str, Any]]) -> None:
+    tables = [payload for kind, payload in report_items if kind == "table"]
+    headers = [str(h) for t in tables for h in t.columns if "Sharpe" in str(h) or "score" in str(h)]
+    assert headers
+    for header in headers:
+        assert "annualized" in header or "ann." in header or "per-period" in header, header
+
+
+def test_one_label_per_configuration_in_log_and_card(capsys: pytest.CaptureFixture[str]) -> None:
+    """The card's name of a configuration is the one the train log prints."""
+    inputs = report_inputs()
+    labels = config_labels(inputs.trials["config_id"])
+    items = evaluation_report(dataclasses.replace(inputs, labels=labels))
+    refits = next(p for k, p in items if k == "table" and "eligible" in p.columns)
+    assert (
+        set(refits["configuration"])
+        == {labels["random_forest(max_depth=3,n_estimators=30)"]}
+        == {"random_forest 1"}
+    )
+
+
+def test_the_probability_diagnostics() -> None:
+    from spylib.reporting.diagnostics import calibration_table, confusion_table, signal_by_block
+
+    track = report_inputs().track
+    refits = report_inputs().refits
+    calibration = calibration_table(track)
+    assert len(calibration) == 10
+    assert calibration["days"].sum() == len(track)
+    assert (calibration["low"] <= calibration["observed"]).all()
+    assert (calibration["observed"] <= calibration["high"]).all()
+    assert calibration["predicted"].is_monotonic_increasing
+    confusion = confusion_table(track, refits)
+    counts = [
+        int(cell.split()[0]) for cell in confusion[["predicted up", "predicted down"]].to_numpy().ravel()
+    ]
+    assert sum(counts) == len(track)
+    predicted_up = int((track["probability"] >= 0.55).sum())
+    assert counts[0] + counts[2] == predicted_up
+    by_block = signal_by_block(track)
+    assert by_block["block"].tolist() == [str(b) for b in refits["block"]]
+    assert (by_block["auc_low"] <= by_block["auc"]).all()
+    assert (by_block["auc"] <= by_block["auc_high"]).all()
+    assert (by_block["ic"] > 0).all()  # the fixture's probability follows the next return
+    assert (by_block["ic_low"] <= by_block["ic"]).all()
+    assert (by_block["ic"] <= by_block["ic_high"]).all()
+
+
+# --- the monitoring card's glitches -------------------------------------------------------------------
+def test_one_prediction_is_visible_in_the_probability_plot() -> None:
+    from spylib.monitoring.plots import probability_figure
+
+    one = pd.DataFrame(
+        {"date": [date(2018, 12, 27)], "probability": [0.5312], "signal": [1], "segment": ["daily"]}
+    )
+    ax = probability_figure(one).axes[0]
+    line = next(line for line in ax.get_lines() if line.get_label() == "P(up next day)")
+    assert line.get_marker() == "o"  # a single point, drawn
+    low, high = ax.get_xlim()
+    assert high - low == pytest.approx(10)  # ten days around the day, not a degenerate axis
+    assert any("0.5312" in t.get_text() for t in ax.texts)
+
+
+def test_the_threshold_is_printed_as_recorded() -> None:
+    from types import SimpleNamespace
+
+    from spylib.monitoring.card import prediction_line
+
+    today = pd.DataFrame(
+        {"symbol": ["SPY"], "date": [date(2018, 12, 27)], "probability": [0.53], "signal": [1]}
+    )
+    model = SimpleNamespace(bundle={"threshold": 0.525}, model_version="spy-direction/v1")
+    assert "threshold 0.525," in prediction_line(today, model)
+
+
+def test_a_replay_does_not_see_later_predictions() -> None:
+    from spylib.monitoring.track_record import monitoring_predictions
+
+    track = pd.DataFrame({
+        "date": [date(2018, 12, 26), date(2018, 12, 27), date(2018, 12, 31)], "symbol": "SPY", "segment": "daily",
+        "probability": [0.5, 0.52, 0.6], "signal": [0, 1, 1], "target_up": [1.0, math.nan, math.nan],
+        "fwd_return": [0.01, math.nan, math.nan], "model_version": "spy-direction/v1",
+    })  # fmt: skip
+    seen = monitoring_predictions(track, None, pd.DataFrame(), 0, as_of=date(2018, 12, 27))  # type: ignore[arg-type]
+    assert seen["date"].max() == date(2018, 12, 27)
+    assert len(monitoring_predictions(track, None, pd.DataFrame(), 0)) == 3  # type: ignore[arg-type]
+
+
+def test_predict_flow_summary_names_the_prediction_the_status_and_the_card() -> None:
+    from types import SimpleNamespace
+
+    from spylib.monitoring.card import predict_summary
+
+    today = pd.DataFrame(
+        {"symbol": ["SPY"], "date": [date(2018, 12, 27)], "probability": [0.53], "signal": [1]}
+    )
+    model = SimpleNamespace(bundle={"threshold": 0.525}, model_version="spy-direction/v1")
+    report = MonitoringReport.from_checks(CHECKS)
+    text = predict_summary(report, today, model, run_id="17", monitor_task="5",
+                           output_files={"monitoring": "/tmp/m.json"})  # fmt: skip
+    assert "Prediction: SPY 2018-12-27 close" in text
+    assert f"Monitoring: {report.status.upper()}" in text
+    assert "card get 17/monitor/5 monitoring.html --id monitoring" in text
+    assert "namespace(None)" in text
+    assert "METAFLOW_USER=" in text
 
 
 def test_the_card_states_the_measured_false_approval_rate() -> None:

@@ -10,7 +10,9 @@ so the other steps start about 2 s faster.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -24,6 +26,26 @@ if TYPE_CHECKING:
     from spylib.evaluation.evidence import Evidence
     from spylib.modelling.scoring import ConfigResult
     from spylib.reporting.evaluation_card import EvaluationInputs
+
+
+@contextmanager
+def phase(name: str, detail: str = "") -> Iterator[None]:
+    """Print what the step is doing now, then how long it took (a long step is never silent)."""
+    print(f"evaluate: {name}{': ' + detail if detail else ''}...", flush=True)
+    started = time.perf_counter()
+    yield
+    print(f"evaluate: {name} done in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def refit_lines(refits: pd.DataFrame, labels: Mapping[str, str], metric: str) -> list[str]:
+    """One line per refit: the trial chosen on the blocks before it, and how its block went."""
+    unit = "per-period net Sharpe" if metric == "sharpe_net" else metric.upper()
+    return [
+        f"  refit {r.refit_date} ({r.blocks_used} blocks before): trial {r.trial_id}, "
+        f"{labels.get(r.config_id, r.config_id)}, threshold {r.threshold:g}, score {r.selection_score:.4f} "
+        f"({unit}); block {r.block}: annualized net Sharpe {r.block_sharpe_net:.2f}"
+        for r in refits.itertuples()
+    ]
 
 
 def fit_on_labelled(spec: ModelSpec, rows: pd.DataFrame, columns: list[str], seed: int) -> Any:
@@ -58,8 +80,35 @@ def last_block_importance(spec: ModelSpec, data: TrainingData, seed: int) -> pd.
     from spylib.evaluation.holdout import permutation_importance_table
 
     cols, last = list(data.feature_columns), data.splits.traded_blocks[-1]
-    oos_model = fit_on_labelled(spec, data.features.iloc[last.train_rows()], cols, seed)
-    return permutation_importance_table(oos_model, data.features.iloc[last.rows()], cols, seed)
+    with phase("permutation importance", f"{len(cols)} features on block {last.name}"):
+        oos_model = fit_on_labelled(spec, data.features.iloc[last.train_rows()], cols, seed)
+        return permutation_importance_table(oos_model, data.features.iloc[last.rows()], cols, seed)
+
+
+def count_trials(
+    results: Sequence[ConfigResult], settings: TrainingSettings, provenance: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Add this run's trials to the trials ledger beside the registry (keyed by the data's fingerprint)
+    and return the ledger's figures. A negative control (``--shuffle-labels``) is not a search for an
+    edge: it reads the ledger (its N includes its own trials) but adds nothing to it."""
+    from spylib.registry.ledger import TrialsLedger, trial_keys
+
+    plan = settings.plan
+    if not settings.registry.location or not provenance.get("fingerprint"):
+        return {}
+    trials = pd.concat([r.trials for r in results], ignore_index=True)
+    keys = trial_keys(trials, execution=plan.execution, cost_bps=settings.cost_bps)
+    ledger = TrialsLedger(settings.registry.location)
+    fingerprint = str(provenance["fingerprint"])
+    if plan.shuffle_labels:
+        distinct = ledger.distinct_trials(fingerprint) | set(keys)
+        return {"ledger_n_trials": len(distinct), "ledger_run_trials": len(set(keys)), "ledger_entries": 0}
+    count = ledger.record_and_count(fingerprint, keys, run=f"{settings.data.source} seed {plan.seed}")
+    print(
+        f"evaluate: trials ledger {count.location}: {count.n_trials} distinct trials on this data "
+        f"({count.n_run} in this run, {count.n_entries} grid(s) recorded)"
+    )
+    return count.to_dict()
 
 
 def run_evaluate(
@@ -70,40 +119,57 @@ def run_evaluate(
     data_quality: Mapping[str, Any],
 ) -> EvaluateResult:
     """The join: every task's trials, the selection and its track, the evidence and the gate, the final
-    model refit on every labelled day, the baselines, the holdout and the card."""
+    model refit on every labelled day, the baselines, the holdout and the card; each phase prints its
+    progress and time."""
     from spylib.evaluation.assessment import assess
     from spylib.evaluation.baselines import BASELINE_COLUMNS, baseline_table
     from spylib.evaluation.evidence import power_summary
     from spylib.evaluation.selection import chosen_trial
     from spylib.evaluation.simulation import load_simulated_power
     from spylib.monitoring.reference import chosen_record
-    from spylib.reporting.evaluation_card import EvaluationInputs
+    from spylib.reporting.evaluation_card import EvaluationInputs, config_labels
 
     plan, cols, splits = settings.plan, list(data.feature_columns), data.splits
     results = [r for batch in task_results for r in batch]
-    verdict = assess(
-        results, data.features, splits, plan.sweep, settings.gate, cost_bps=settings.cost_bps, seed=plan.seed
-    )
+    ledger = count_trials(results, settings, provenance)
+    labels = config_labels([s.config_id for s in plan.sweep.models] + [r.spec.config_id for r in results])
+    with phase(
+        "selection and statistics",
+        f"{sum(len(r.trials) for r in results)} trials, the selection remade at each of "
+        f"{len(splits.traded_blocks)} refits; then PSR, DSR, PBO, the bootstrap interval, the test against "
+        "buy-and-hold and the gate",
+    ):
+        verdict = assess(
+            results,
+            data.features,
+            splits,
+            plan.sweep,
+            settings.gate,
+            cost_bps=settings.cost_bps,
+            seed=plan.seed,
+            ledger_trials=ledger.get("ledger_n_trials"),
+        )
     trialset, walk, gate = verdict.trialset, verdict.walk, verdict.decision
-    print(
-        f"evaluate: {trialset.n_trials} trials; the selection was made again at {len(walk.refits)} refit dates"
-    )
+    print("\n".join(refit_lines(walk.refits, labels, plan.sweep.selection_metric)))
     best = chosen_trial(trialset, walk.final)
     spec = next(r.spec for r in results if r.spec.config_id == best["config_id"])
-    model = fit_on_labelled(spec, data.features.iloc[splits.final_train_rows()], cols, plan.seed)
+    final_rows = data.features.iloc[splits.final_train_rows()]
+    with phase("final model", f"{labels.get(spec.config_id, spec.config_id)} on {len(final_rows)} days"):
+        model = fit_on_labelled(spec, final_rows, cols, plan.seed)
     evidence: Evidence = dataclasses.replace(
-        verdict.evidence, execution=plan.execution, shuffle_labels=plan.shuffle_labels
+        verdict.evidence, execution=plan.execution, shuffle_labels=plan.shuffle_labels, **ledger
     )
     power = power_summary(evidence, settings.gate, load_simulated_power())
     chosen = evidence.baseline_figures(BASELINE_COLUMNS)
-    baselines = baseline_table(
-        data.features,
-        cols,
-        splits,
-        settings.cost_bps,
-        chosen=chosen,
-        target_volatility=plan.sweep.target_volatility,
-    )
+    with phase("baselines", f"the fitted ones refit on each of {len(splits.traded_blocks)} traded blocks"):
+        baselines = baseline_table(
+            data.features,
+            cols,
+            splits,
+            settings.cost_bps,
+            chosen=chosen,
+            target_volatility=plan.sweep.target_volatility,
+        )
     inputs = EvaluationInputs(
         data_note=data_note(provenance),
         quality_note=str(data_quality.get("note", "")),
@@ -118,6 +184,7 @@ def run_evaluate(
         gate=gate,
         power=power,
         holdout=holdout_figures(model, data, best, settings),
+        labels=labels,
     )
     result = evaluate_result(inputs, model)
     # monitoring's reference: the chosen trial's own out-of-sample days (not the track's mix)
@@ -129,6 +196,8 @@ def evaluate_result(inputs: EvaluationInputs, model: Any) -> EvaluateResult:
     of the evidence (``metrics``) and of the gate's decision (``gate``)."""
     from spylib.reporting.evaluation_card import evaluation_report
 
+    with phase("card", "figures and tables"):
+        card_items = evaluation_report(inputs)
     return EvaluateResult(
         trials=inputs.trials,
         best=inputs.best,
@@ -143,5 +212,5 @@ def evaluate_result(inputs: EvaluationInputs, model: Any) -> EvaluateResult:
         power=inputs.power,
         gate_decision=inputs.gate,
         gate=inputs.gate.to_dict(),
-        card_items=evaluation_report(inputs),
+        card_items=card_items,
     )

@@ -82,12 +82,17 @@ def run_train(
     specs = list(specs)
     n_workers = min(len(specs), available_cores() if workers is None else max(1, workers))
     grid = list(plan.sweep.models)
+    # The same short name as the evaluation card's tables (the family and a number among its
+    # configurations in natural id order), so a log line and a card row can be matched by eye.
+    from spylib.reporting.evaluation_card import config_labels
+
+    labels = config_labels([s.config_id for s in grid] + [s.config_id for s in specs])
     results: list[ConfigResult | None] = [None] * len(specs)
     for i, result in score_all(specs, data, plan, cost_bps, n_workers):
         spec = specs[i]
-        k = grid.index(spec) + 1 if spec in grid else "-"  # its number in the sweep, for the log line
+        k = f"{grid.index(spec) + 1} of {len(grid)}" if spec in grid else "extra"
         print(
-            f"config {k}/{len(grid)} {spec.family}: {len(data.splits.blocks)} fits, out-of-fold AUC "
+            f"configuration {labels[spec.config_id]} ({k}): {len(data.splits.blocks)} fits, out-of-fold AUC "
             f"{result.trials['oof_auc'].iloc[0]:.3f}, {result.seconds:.1f} s  [{spec.config_id}]",
             flush=True,
         )
