@@ -235,13 +235,14 @@ def ingest(
     symbols the rules of their common calendar, before anything is returned."""
     if symbol == benchmark:
         raise DataValidationError("symbol and benchmark must differ", source=source, column="symbol")
-    from spylib.data.synthetic import is_synthetic_source, load_synthetic  # lazy: it imports this module
+    from spylib.data.markets import load_market  # lazy: generation is needed for synthetic sources only
+    from spylib.data.synthetic import is_synthetic_source
 
     if loader is load_prices and is_synthetic_source(source):  # a generated control market, both symbols
         # Its volatility is the spec's: the calendar rules apply, not the plausibility of real moves.
         pair = [
             validation.check_prices(p, checks, plausibility=False)
-            for p in load_synthetic(source, symbol, benchmark)
+            for p in load_market(source, symbol, benchmark)
         ]
         return align_symbols(pair[0], pair[1], checks)
     if loader is load_prices:

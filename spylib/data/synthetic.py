@@ -1,4 +1,6 @@
-"""Synthetic control markets: ``--source synthetic:edge=E[,years=Y][,seed=S][,drift=D][,vol=V][,corr=C][,overnight=Q]``.
+"""Synthetic control markets: ``--source synthetic:edge=E[,years=Y][,seed=S][,drift=D][,vol=V][,corr=C][,overnight=Q]``
+(the Gaussian family, here) or ``synthetic:family=garch|regimes|bootstrap,edge=E,...`` (realistic
+families fitted to the embedded indices: :mod:`spylib.data.markets`).
 
 A positive control (``edge > 0``: a known, planted, next-day predictability of strength ``E``) and a
 negative control (``edge=0``: nothing to predict) for the whole pipeline. A gate that approves models
@@ -18,6 +20,10 @@ vol           0.01       daily volatility of the traded symbol, in (0, 0.1]; the
 corr          0.85       benchmark loading on the symbol's innovations, in [0, 1)
 overnight     0.3        share of the unpredictable variance (and of the drift) realized overnight,
                          in (0, 1): the open is never the previous close
+family        gaussian   ``gaussian`` (this module), or a realistic market of
+                         :mod:`spylib.data.markets`: ``garch``, ``regimes``, ``bootstrap`` (these take
+                         only family, edge, years, seed, overnight, and ``block`` for the bootstrap:
+                         its mean block length in days, in [2, 1000], default 40)
 ============  =========  ========================================================================
 
 Calendar: ``pandas.bdate_range`` (Monday to Friday, no holidays) ending on 2024-12-31, a fixed date, so
@@ -128,15 +134,20 @@ class SyntheticSpec:
     vol: float = 0.01
     corr: float = 0.85
     overnight: float = 0.3
+    family: str = "gaussian"
+    block: float = 40.0
 
     @property
     def rows(self) -> int:
         return round(PERIODS_PER_YEAR * self.years)
 
     def canonical(self) -> str:
-        """The spec with every parameter spelled out, e.g. for provenance: ``synthetic:edge=0.1,years=20,...``."""
-        items = ",".join(f"{f.name}={_fmt(getattr(self, f.name))}" for f in fields(self))
-        return f"{SYNTHETIC}:{items}"
+        """The spec with every parameter that applies to its family spelled out, e.g. for provenance:
+        ``synthetic:edge=0.1,years=20,...`` (the Gaussian family's spelling has no ``family`` key)."""
+        keys = _FAMILY_KEYS[self.family]
+        items = [f"{name}={_fmt(getattr(self, name))}" for name in keys if name != "family"]
+        head = [] if self.family == "gaussian" else [f"family={self.family}"]
+        return f"{SYNTHETIC}:{','.join(head + items)}"
 
 
 def _fmt(value: float) -> str:
@@ -154,9 +165,20 @@ _RANGES: dict[str, tuple[float, float, bool, str]] = {
     "vol": (0.0, 0.1, True, "in (0, 0.1]"),
     "corr": (0.0, 1.0, False, "in [0, 1)"),
     "overnight": (0.0, 1.0, False, "in (0, 1)"),
+    "block": (2.0, 1000.0, True, "in [2, 1000]"),
 }
 _OPEN_LOW = {"vol", "overnight"}  # the low end is excluded
 _KEYS = tuple(f.name for f in fields(SyntheticSpec))
+# The realistic families (spylib.data.markets) are fitted to the embedded indices: drift, vol and
+# corr are the Gaussian family's own; block is the bootstrap's mean block length in days.
+_COMMON_KEYS = ("family", "edge", "years", "seed", "overnight")
+_FAMILY_KEYS: dict[str, tuple[str, ...]] = {
+    "gaussian": ("edge", "years", "seed", "drift", "vol", "corr", "overnight"),
+    "garch": _COMMON_KEYS,
+    "regimes": _COMMON_KEYS,
+    "bootstrap": (*_COMMON_KEYS, "block"),
+}
+FAMILIES = tuple(_FAMILY_KEYS)
 
 
 def is_synthetic_source(source: str) -> bool:
@@ -171,7 +193,7 @@ def parse_spec(source: str) -> SyntheticSpec:
             f"not a synthetic source: {source!r} (expected 'synthetic:edge=E,...')", source=SPEC_SOURCE
         )
     body = source[len(SYNTHETIC) + 1 :]
-    values: dict[str, float | int] = {}
+    values: dict[str, float | int | str] = {}
     for item in body.split(",") if body else []:
         key, sep, text = (part.strip() for part in item.partition("="))
         if not sep or not key:
@@ -180,14 +202,32 @@ def parse_spec(source: str) -> SyntheticSpec:
             raise ConfigError(f"unknown key (allowed: {', '.join(_KEYS)})", source=SPEC_SOURCE, key=key)
         if key in values:
             raise ConfigError("given twice", source=SPEC_SOURCE, key=key)
-        values[key] = _parse_seed(text) if key == "seed" else _parse_number(key, text)
+        values[key] = _parse_value(key, text)
     if "edge" not in values:
         raise ConfigError(
             "missing: the spec needs edge=E, e.g. 'synthetic:edge=0.1' (0 = no edge)",
             source=SPEC_SOURCE,
             key="edge",
         )
+    family = str(values.get("family", "gaussian"))
+    foreign = [k for k in values if k not in _FAMILY_KEYS[family] and k != "family"]
+    if foreign:
+        raise ConfigError(
+            f"does not apply to family={family} (its keys: {', '.join(_FAMILY_KEYS[family])})",
+            source=SPEC_SOURCE,
+            key=foreign[0],
+        )
     return SyntheticSpec(**values)  # type: ignore[arg-type]
+
+
+def _parse_value(key: str, text: str) -> float | int | str:
+    if key == "family":
+        if text not in _FAMILY_KEYS:
+            raise ConfigError(
+                f"unknown family {text!r} (allowed: {', '.join(_FAMILY_KEYS)})", source=SPEC_SOURCE, key=key
+            )
+        return text
+    return _parse_seed(text) if key == "seed" else _parse_number(key, text)
 
 
 def _parse_seed(text: str) -> int:

@@ -40,7 +40,7 @@ from spylib.modelling.trading import strategy_returns, trading_metrics
 from spylib.stats import performance as stats
 from spylib.stats.hypothesis import sharpe_difference_test
 from spylib.stats.overfitting import probability_of_backtest_overfitting
-from spylib.stats.power import minimum_detectable_sharpe
+from spylib.stats.power import minimum_detectable_sharpe, run_error_rates
 from spylib.stats.trials import effective_number_of_trials
 
 PBO_BLOCKS = 16
@@ -349,7 +349,9 @@ def power_summary(evidence: Evidence, gate: GateConfig, simulated: dict[str, Any
     buy-and-hold) that the gate's tests find with 80% probability at their level, from the Sharpe
     ratio's standard error (Lo 2002) with the track's own skew and kurtosis; and, when the
     simulation of the whole gate has been run (``tests/bench/bench_gate_power.py``), its measured
-    false-approval rate and power curve."""
+    false-approval rate and power curve, and (``error_rates``, ``tests/bench/bench_gate_nulls.py``)
+    per market family the measured false-approval rate and minimum detectable edge of the setting
+    nearest to this run's number of trials and track length (:func:`spylib.stats.power.run_error_rates`)."""
     n_days = int(evidence.n_days)
     # The level of the PSR(0) test when it is gated, else the difference tests' level.
     alpha_psr = 1 - gate.min_psr if gate.min_psr is not None else gate.max_difference_p_value
@@ -373,5 +375,9 @@ def power_summary(evidence: Evidence, gate: GateConfig, simulated: dict[str, Any
         else alpha_psr,
     }
     if simulated:
-        out["simulation"] = simulated
+        table = simulated.get("error_rates")
+        out["simulation"] = {k: v for k, v in simulated.items() if k != "error_rates"}
+        if table:  # the measured rates nearest to this run's N and track length, per market family
+            n_trials = int(evidence.n_trials)
+            out["error_rates"] = [r.to_dict() for r in run_error_rates(table, n_trials, n_days)]
     return out

@@ -35,6 +35,7 @@ from spylib.reporting.diagnostics import (
     signal_figure,
     signal_sentence,
 )
+from spylib.reporting.error_rates import error_rates_sentence
 from spylib.reporting.figures import importance_figure, scheme_figure, track_figure
 from spylib.reporting.format import MISSING, count, display_table, fmt, pct, plain
 from spylib.reporting.robustness import robustness_markdown
@@ -475,6 +476,9 @@ def registered_model_markdown(best: Mapping[str, Any], evidence: Evidence, label
 
 
 def _simulation_sentence(power: Mapping[str, Any]) -> str:
+    rates = power.get("error_rates")
+    if rates:
+        return error_rates_sentence(rates)
     sim = power.get("simulation")
     if not sim:
         return ""

@@ -1,11 +1,14 @@
 """How much a Sharpe-ratio gate can detect: the minimum detectable Sharpe for a track length, the
-analytic power of the PSR test, and binomial intervals for simulated error rates."""
+analytic power of the PSR test, binomial intervals for simulated error rates, and the measured error
+rates looked up for a run's own number of trials and track length."""
 
 from __future__ import annotations
 
+import itertools
 import math
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 from scipy import stats as sps
 
@@ -153,3 +156,76 @@ def binomial_interval(
             f"unknown method {method!r}; use 'clopper-pearson' or 'wilson'", source=src, key="method"
         )
     return Interval(estimate=p, low=low, high=high, level=level)
+
+
+# --------------------------------------------------------------------------------------------------
+# The gate's measured error rates, looked up for a run's own number of trials and track length
+# --------------------------------------------------------------------------------------------------
+
+
+def minimum_detectable_edge(curve: Sequence[tuple[float, float]], *, power: float = 0.8) -> float | None:
+    """The smallest planted edge approved with probability ``power``: the first crossing of ``power``
+    by the measured approval rates ``curve`` ((edge, rate) pairs; edge 0 is the null), linear between
+    neighbouring edges. ``None`` when no measured edge reaches it (the edge is above the largest one)."""
+    points = sorted((float(e), float(r)) for e, r in curve)
+    for (e0, r0), (e1, r1) in itertools.pairwise(points):
+        if r0 < power <= r1:
+            return e0 + (power - r0) / (r1 - r0) * (e1 - e0)
+    if points and points[0][1] >= power:
+        return points[0][0]
+    return None
+
+
+@dataclass(frozen=True)
+class RunErrorRate:
+    """One family's measured false-approval rate and minimum detectable edge, from the table row
+    nearest to a run's number of trials and track length (``distance`` 0 = the run's own setting)."""
+
+    family: str
+    trials: int
+    track_days: int
+    replications: int
+    approved: int
+    rate: float
+    ci_low: float
+    ci_high: float
+    min_detectable_edge: float | None  # None: no measured edge reached the power, or too few replications
+    min_detectable_sharpe: float | None
+    power_replications: int  # the fewest replications of any planted edge of the power curve
+    distance: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_error_rates(rows: Sequence[Mapping[str, Any]], n_trials: int, track_days: int) -> list[RunErrorRate]:
+    """Per family, the row of the measured table nearest to this run: the one minimizing
+    ``|ln(N / N_row)| + |ln(T / T_row)|`` (N trials, T track days; a factor of 2 in either counts the
+    same). Nearest rather than interpolated: the table has few settings, and a false-approval rate is
+    not a smooth function of N that two points pin down; the row's own N and T are reported, so a
+    reader sees how far the figure is from the run's setting. Families in the table's order."""
+    best: dict[str, tuple[float, Mapping[str, Any]]] = {}
+    for row in rows:
+        d = abs(math.log(max(n_trials, 1) / row["trials"])) + abs(
+            math.log(max(track_days, 1) / row["track_days"])
+        )
+        family = str(row["family"])
+        if family not in best or d < best[family][0]:
+            best[family] = (d, row)
+    return [
+        RunErrorRate(
+            family=family,
+            trials=int(row["trials"]),
+            track_days=int(row["track_days"]),
+            replications=int(row["replications"]),
+            approved=int(row["approved"]),
+            rate=float(row["rate"]),
+            ci_low=float(row["ci_low"]),
+            ci_high=float(row["ci_high"]),
+            min_detectable_edge=row.get("min_detectable_edge"),
+            min_detectable_sharpe=row.get("min_detectable_sharpe"),
+            power_replications=int(row.get("power_replications", 0)),
+            distance=round(d, 6),
+        )
+        for family, (d, row) in best.items()
+    ]
