@@ -305,7 +305,7 @@ class SpyFlow(FlowSpec):
 
         made = run_predict(
             self.model,
-            self.best,
+            self.strategy,
             self.track,
             self.training_data,
             self.settings,
@@ -327,7 +327,8 @@ class SpyFlow(FlowSpec):
             self.training_data,
             self.settings,
             self.data_provenance,
-            pathspec=f"{current.flow_name}/{current.run_id}",
+            # The origin run's id: a resumed run, or one retried after a crash here, registers once.
+            pathspec=f"{current.flow_name}/{self.output_run_id}",
             reference_record=self.reference_record,
         )
         set_artifacts(self, registered)

@@ -7,8 +7,14 @@ never a 500; and the server stops cleanly on SIGTERM.
 
 Expectations: the rows the registered model itself scored in the flow (the ``holdout`` and ``latest``
 segments of the ``predictions`` artifact, sent together and in order as the flow scored them) must
-come back exactly as the artifact has them. For every other request the expectation is recomputed
-here with ``predict_frame`` (the function the handlers call) on exactly the rows of that request.
+come back exactly as the artifact has them (probability, signal and position). For every other request
+the expectation is recomputed here with ``predict_frame`` (the function the handlers call) on exactly
+the rows of that request.
+
+Track parity: the last traded block of the run, replayed the way it was traded (the chosen
+configuration fitted on the block's training rows, as the walk-forward fitted it, bundled with the
+block's strategy, packed as ``model.tar.gz`` and served by the same image), must answer the track's
+positions exactly, and so give the track's net returns exactly.
 """
 
 from __future__ import annotations
@@ -90,15 +96,25 @@ def mini_batches(data: bytes, limit: int) -> list[bytes]:
     return batches
 
 
-def parse_csv_scores(body: bytes) -> tuple[list[float], list[int], bool]:
-    """``probability,signal`` lines (an optional header) -> the floats (exactly: ``float()`` rounds
-    correctly), the signals, and whether a header came."""
+def csv_rows(body: bytes) -> tuple[list[list[str]], bool]:
+    """``probability,signal,position`` lines (an optional header) split into fields, and whether a
+    header came."""
     lines = body.decode().splitlines()
-    header = bool(lines) and lines[0] == "probability,signal"
-    rows = (
-        [line.split(",") for line in lines[1:] if line] if header else [ln.split(",") for ln in lines if ln]
-    )
-    return [float(p) for p, _ in rows], [int(s) for _, s in rows], header
+    header = bool(lines) and lines[0] == "probability,signal,position"
+    rows = [line.split(",") for line in (lines[1:] if header else lines) if line]
+    return rows, header
+
+
+def parse_csv_scores(body: bytes) -> tuple[list[float], list[int], bool]:
+    """The probabilities (exactly: ``float()`` rounds correctly), the signals, and whether a header
+    came."""
+    rows, header = csv_rows(body)
+    return [float(r[0]) for r in rows], [int(r[1]) for r in rows], header
+
+
+def parse_csv_positions(body: bytes) -> list[float]:
+    """The positions (the answer's third column; ``repr`` floats, exact)."""
+    return [float(r[2]) for r in csv_rows(body)[0]]
 
 
 @dataclass
@@ -112,6 +128,7 @@ class Model:
     features: Any  # the run's feature table (pandas)
     predictions: Any  # the run's predictions artifact
     versions: dict[str, str]  # what pickled it: the bundle's record, else the registry's
+    run_data: Any = None  # the run's artifacts (the end task's), for the track parity
 
 
 class Serving:
@@ -171,6 +188,7 @@ class Serving:
         )
         model.features = run["features"].task.data.features
         model.predictions = run["end"].task.data.predictions
+        model.run_data = run["end"].task.data
         return model
 
     def model_from_local_registry(self, flows: Any, run_id: str) -> Model:
@@ -195,6 +213,7 @@ class Serving:
         model.versions = model.versions or dict(manifest["pickled_with"])
         model.features = run["features"].task.data.features
         model.predictions = run["end"].task.data.predictions
+        model.run_data = run["end"].task.data
         return model
 
     def verified_model(
@@ -217,8 +236,8 @@ class Serving:
             assert handle is not None
             model_bytes = handle.read()
         self.check(
-            "model.tar.gz holds model.joblib and code/inference.py",
-            names == ["code/inference.py", "model.joblib"],
+            "model.tar.gz holds model.joblib, code/inference.py and code/rule.py (the trade rule)",
+            names == ["code/inference.py", "code/rule.py", "model.joblib"],
             str(names),
         )
         actual = hashlib.sha256(model_bytes).hexdigest()
@@ -233,9 +252,9 @@ class Serving:
             )
         return Model(source, image, tarball, bundle, None, None, dict(bundle.get("pickled_with") or {}))
 
-    def unpack(self, model: Model) -> Path:
+    def unpack(self, model: Model, directory: str = "opt-ml-model") -> Path:
         """model.tar.gz unpacked as SageMaker unpacks it into /opt/ml/model (readable by the server)."""
-        target = self.root / "opt-ml-model"
+        target = self.root / directory
         if target.exists():
             import shutil
 
@@ -349,17 +368,21 @@ class Serving:
         rows = scored[["date"]].merge(model.features, on="date", how="left", validate="one_to_one")
         expected_p = scored["probability"].to_numpy("float64")
         expected_s = scored["signal"].to_numpy("int64")
+        expected_q = scored["position"].to_numpy("float64")
         segments = ", ".join(f"{k} {v}" for k, v in scored["segment"].value_counts().items())
         for kind in (CSV, JSON):
             reply = self.post(url, rows, columns, kind, kind)
             got_p, got_s = self.scores(reply, kind)
+            got_q = self.positions(reply, kind)
             self.check(
                 f"{kind}: the rows the registered model scored in the flow get the predictions artifact's "
-                "probabilities and signals, exactly",
+                "probabilities, signals and positions, exactly",
                 reply.status == 200
                 and np.array_equal(got_p, expected_p)
-                and np.array_equal(got_s, expected_s),
-                f"{len(rows)} rows ({segments}): {describe_gap(got_p, expected_p)}",
+                and np.array_equal(got_s, expected_s)
+                and np.array_equal(got_q, expected_q),
+                f"{len(rows)} rows ({segments}): {describe_gap(got_p, expected_p)}; positions "
+                f"{describe_gap(got_q, expected_q)}",
             )
         from spylib.registry.inference import predict_frame
 
@@ -519,7 +542,63 @@ class Serving:
             f"{len(text.splitlines())} log lines",
         )
 
+    def check_track_parity(self, model: Model) -> None:
+        """The last traded block, served by its own model and strategy (see the module doc): the
+        track's positions and net returns, exactly."""
+        import numpy as np
+
+        from spylib.modelling.trading import strategy_returns
+
+        replay = last_block_replay(model.run_data)
+        block, track = replay["block"], replay["track"]
+        served = Model(
+            f"{model.source} (last traded block {replay['name']})", model.image, replay["tarball"],
+            replay["payload"], model.features, None, model.versions,
+        )  # fmt: skip
+        name = f"{SERVE_CONTAINER}-block"
+        url = self.start(name, model.image, self.unpack(served, "opt-ml-model-block"), {})
+        columns = model_columns(served.bundle)
+        rows = block[["date"]].merge(model.features, on="date", how="left", validate="one_to_one")
+        reply = self.post(url, rows, columns, CSV, CSV)
+        got_p, _ = self.scores(reply, CSV)
+        got_q = self.positions(reply, CSV)
+        want_p, want_q = block["probability"].to_numpy("float64"), block["position"].to_numpy("float64")
+        strategy = served.bundle["strategy"]
+        self.check(
+            "the last traded block, served by its model and strategy, answers the track's positions exactly",
+            np.array_equal(got_p, want_p) and np.array_equal(got_q, want_q),
+            f"block {replay['name']}: {len(block)} days, {strategy['model']['config_id']}, threshold "
+            f"{strategy['threshold']}, filter {strategy['regime_filter']['columns'] or 'none'}, sizing "
+            f"{strategy['sizing']['kind']}; probabilities {describe_gap(got_p, want_p)}, positions "
+            f"{describe_gap(got_q, want_q)}",
+        )
+        earlier = track["position"].to_numpy("float64")[: len(track) - len(block)]
+        held = np.concatenate([earlier, got_q])
+        _, net = strategy_returns(held, track["fwd_return"].to_numpy("float64"), float(strategy["cost_bps"]))
+        want_net = track["strategy_net"].to_numpy("float64")
+        self.check(
+            "...and so the track's net returns exactly (the earlier blocks as traded, then the served block)",
+            np.array_equal(net, want_net),
+            f"block net return {float(np.prod(1 + net[-len(block) :]) - 1):+.4%}; {describe_gap(net, want_net)}",
+        )
+        self.session.report.setdefault("serving", {})["track_parity"] = {
+            "block": replay["name"],
+            "days": len(block),
+            "sizing": strategy["sizing"]["kind"],
+            "positions_identical": bool(np.array_equal(got_q, want_q)),
+            "net_returns_identical": bool(np.array_equal(net, want_net)),
+        }
+        self.check_logs_clean(name)
+        self.stop(name)
+
     # ---- helpers ----
+    def positions(self, reply: Reply, kind: str) -> Any:
+        import numpy as np
+
+        if kind == CSV:
+            return np.asarray(parse_csv_positions(reply.body), dtype="float64")
+        return np.asarray([r["position"] for r in reply.json()], dtype="float64")
+
     def post(self, url: str, rows: Any, columns: list[str], kind: str, accept: str) -> Reply:
         return http(
             "POST",
@@ -540,6 +619,41 @@ class Serving:
             records = reply.json()
             probabilities, signals = [r["probability"] for r in records], [r["signal"] for r in records]
         return np.asarray(probabilities, dtype="float64"), np.asarray(signals, dtype="int64")
+
+
+def last_block_replay(data: Any) -> dict[str, Any]:
+    """The last traded block of a run as it was traded (``traded_block_bundle``: the block's chosen
+    trial fitted on the block's training rows with the run's seed, with the trial's strategy); the
+    tarball SageMaker would serve; the block's track rows."""
+    from spylib.evaluation.holdout import traded_block_bundle
+    from spylib.modelling.strategy import TradeContext
+    from spylib.registry import build_model_tarball, serialize_bundle
+
+    training, settings, track = data.training_data, data.settings, data.track
+    refit = data.refits.iloc[-1]
+    context = TradeContext(
+        settings.data.symbol,
+        tuple(training.feature_columns),
+        settings.plan.execution,
+        settings.cost_bps,
+        settings.plan.sweep.target_volatility,
+    )
+    bundle = traded_block_bundle(
+        training.features,
+        training.splits,
+        data.trials.iloc[int(refit["trial_id"])].to_dict(),
+        str(refit["block"]),
+        context,
+        seed=settings.plan.seed,
+        shuffle_labels=settings.plan.shuffle_labels,
+    )
+    return {
+        "name": str(refit["block"]),
+        "payload": bundle.to_payload(),
+        "tarball": build_model_tarball(serialize_bundle(bundle)),
+        "block": track[track["block"] == refit["block"]].reset_index(drop=True),
+        "track": track,
+    }
 
 
 def model_columns(bundle: Mapping[str, Any]) -> list[str]:
@@ -590,6 +704,8 @@ def run_serving(session: Session, engine: Engine, model: Model) -> None:
         serving.check_ping(url, model)
     with phase("serving: invocations (CSV, JSON) against the run's predictions"):
         serving.check_invocations(url, model)
+    with phase("serving: the last traded block replayed through the container equals the track"):
+        serving.check_track_parity(model)
     with phase("serving: bad payloads"):
         serving.check_bad_payloads(url, model)
     with phase("serving: Batch Transform (MultiRecord, split by line)"):

@@ -183,6 +183,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             ]
         )
     )
+    print_strategy_and_provenance(metadata)
     reasons = [str(r) for r in metadata.get("gate_reasons") or []]
     failed = failed_reasons(metadata)
     print(f"\ngate reasons ({len(failed)} of {len(reasons)} checks failed)")
@@ -191,6 +192,39 @@ def cmd_show(args: argparse.Namespace) -> int:
     print("\nmetrics")
     print(render_pairs(list(metrics.items())) if metrics else f"  {MISSING}")
     return 0
+
+
+def print_strategy_and_provenance(metadata: Mapping[str, Any]) -> None:
+    """The registered strategy (what PredictFlow, the serving image and monitoring apply) and what
+    trained the version; a version registered before they were recorded says so."""
+    from spylib.core.errors import SpyFlowError
+    from spylib.modelling.strategy import Strategy
+    from spylib.registry.provenance import Provenance
+
+    print("\nstrategy")
+    try:
+        raw = metadata.get("strategy")
+        lines = (
+            Strategy.from_dict(raw).describe()
+            if isinstance(raw, dict)
+            else ["not recorded (registered before it was)"]
+        )
+    except SpyFlowError as exc:
+        lines = [f"unreadable: {exc}"]
+    print("\n".join(f"  {line}" for line in lines))
+    print("\nprovenance")
+    try:
+        raw = metadata.get("provenance")
+        lines = (
+            Provenance.from_dict(raw).describe()
+            if isinstance(raw, dict)
+            else ["not recorded (registered before it was)"]
+        )
+    except SpyFlowError as exc:
+        lines = [f"unreadable: {exc}"]
+    print("\n".join(f"  {line}" for line in lines))
+    if metadata.get("content_key"):
+        print(f"  content key: {metadata['content_key']}")
 
 
 def set_status(args: argparse.Namespace, status: ApprovalStatus) -> int:
@@ -240,7 +274,7 @@ def cmd_latest(args: argparse.Namespace) -> int:
     lake = args.lake or env_or(LAKE_ENV)
     literal = "'" + name.replace("'", "''") + "'"
     frame = query(
-        "SELECT date, symbol, probability, signal, target_up, fwd_return, run_id FROM predictions "
+        "SELECT date, symbol, probability, signal, position, target_up, fwd_return, run_id FROM predictions "
         f"WHERE model_version = {literal} ORDER BY date DESC, run_id DESC LIMIT 1",
         lake,
     )
@@ -251,8 +285,12 @@ def cmd_latest(args: argparse.Namespace) -> int:
         )
         return 0
     row = frame.iloc[0]
-    action = "LONG" if int(row["signal"]) == 1 else "FLAT"
-    print(f"latest prediction ({lake}): {action}, threshold {format_value(model.bundle.get('threshold'))}")
+    action = f"LONG {float(row['position']):.2f}" if int(row["signal"]) == 1 else "FLAT"
+    sizing = model.bundle.get("sizing", "long_flat")
+    print(
+        f"latest prediction ({lake}): {action}, threshold {format_value(model.bundle.get('threshold'))}, "
+        f"sizing {sizing}"
+    )
     print(render_table(list(frame.columns), frame.astype(object).to_numpy().tolist()))
     return 0
 

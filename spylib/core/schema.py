@@ -145,6 +145,9 @@ PREDICTIONS_SCHEMA = pa.schema(
         pa.field("probability", pa.float64(), nullable=False),
         # 1 = long for the next label span, 0 = flat.
         pa.field("signal", pa.int8(), nullable=False),
+        # The position held over the next label span: the signal times the strategy's size (1 for
+        # long/flat; min(1, target / volatility) for volatility-targeted sizing); 0 = flat.
+        pa.field("position", pa.float64(), nullable=False),
         # Realized outcome where known (null for the latest day).
         pa.field("target_up", pa.int8(), nullable=True),
         pa.field("fwd_return", pa.float64(), nullable=True),

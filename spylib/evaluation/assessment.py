@@ -27,6 +27,7 @@ from spylib.evaluation.selection import (
     walk_forward_selection,
 )
 from spylib.modelling.scoring import ConfigResult, member_result
+from spylib.modelling.strategy import TradeContext
 from spylib.modelling.walk_forward import Splits
 from spylib.stats import performance as stats
 from spylib.stats.hypothesis import sharpe_difference_test
@@ -53,13 +54,14 @@ def assess(
     seed: int,
     ledger_trials: int | None = None,
     robustness: bool = True,
+    context: TradeContext | None = None,
 ) -> Assessment:
     """Walk-forward selection, the track's and the selection's figures, and the gate's decision: the
     same function for a flow run and for every replication of the gate's simulation. ``ledger_trials``
     is the trials ledger's N (the DSR's); ``robustness`` adds the seed spread and the choices'
     stability under price noise (the selection redone a dozen times)."""
     trialset = combine_trials(results, splits)
-    walk = walk_forward_selection(trialset, features, splits, sweep.selection_metric, gate, cost_bps)
+    walk = walk_forward_selection(trialset, features, splits, sweep.selection_metric, gate, cost_bps, context)
     # The sizing rule with no model, on the track's days: the gate's second comparison.
     walk = replace(walk, track=with_vol_target_long(walk.track, features, sweep.target_volatility, cost_bps))
     robust: dict[str, Any] = {}

@@ -7,49 +7,39 @@ on the last traded block, by the chosen configuration fitted on that block's own
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from spylib.core.config import ModelSpec
+from spylib.modelling.models import fit_model, make_bundle
 from spylib.modelling.scoring import classification_metrics
-from spylib.modelling.trading import filter_mask, position_size, positions, trading_metrics
+from spylib.modelling.strategy import ModelBundle, Strategy, TradeContext
+from spylib.modelling.trading import trading_metrics
+from spylib.modelling.walk_forward import Splits
 from spylib.stats import performance as stats
 
 
-def rule_positions(
-    probability: np.ndarray, frame: pd.DataFrame, rule: dict[str, Any], target_volatility: float
-) -> np.ndarray:
-    """The chosen trade rule (threshold, filter columns, sizing) applied to ``frame``'s rows."""
-    signal = positions(probability, float(rule["threshold"]), filter_mask(frame, rule["filter_columns"]))
-    return signal * position_size(frame, str(rule["sizing"]), target_volatility)
-
-
-def evaluate_holdout(
-    probability: np.ndarray,
-    holdout: pd.DataFrame,
-    rule: dict[str, Any],
-    *,
-    cost_bps: float,
-    target_volatility: float,
-) -> dict[str, Any]:
-    """The final model on the holdout's labelled days, beside buy-and-hold: scored once, after every
-    choice was made."""
+def evaluate_holdout(probability: np.ndarray, holdout: pd.DataFrame, strategy: Strategy) -> dict[str, Any]:
+    """The final model on the holdout's labelled days, traded by the registered ``strategy`` (its
+    positions and cost), beside buy-and-hold: scored once, after every choice was made."""
     labelled = holdout["target_up"].notna().to_numpy()
     frame = holdout[labelled]
     p = probability[labelled]
     fwd = frame["fwd_return"].to_numpy("float64")
-    pos = rule_positions(p, frame, rule, target_volatility)
+    pos = strategy.positions(frame, p)
     y = frame["target_up"].to_numpy("int8")
     auc = stats.auc_with_ci(y, p)
     return {
         **classification_metrics(y, p),
         "auc_ci_low": auc.low,
         "auc_ci_high": auc.high,
-        **trading_metrics(pos, fwd, cost_bps),
-        "buy_and_hold_sharpe_net": trading_metrics(np.ones(len(fwd)), fwd, cost_bps)["sharpe_net"],
+        **trading_metrics(pos, fwd, strategy.cost_bps),
+        "buy_and_hold_sharpe_net": trading_metrics(np.ones(len(fwd)), fwd, strategy.cost_bps)["sharpe_net"],
         "start": str(frame["date"].iloc[0]),
         "end": str(frame["date"].iloc[-1]),
         "note": "the holdout is scored once, after every choice was made; it informs none",
@@ -84,3 +74,28 @@ def permutation_importance_table(
         }
     )
     return table.sort_values("auc_drop_mean", ascending=False, ignore_index=True)
+
+
+def traded_block_bundle(
+    features: pd.DataFrame,
+    splits: Splits,
+    trial: Mapping[str, Any],
+    block_name: str,
+    context: TradeContext,
+    *,
+    seed: int,
+    shuffle_labels: bool = False,
+) -> ModelBundle:
+    """A traded block as it was traded: ``trial``'s configuration fitted on the block's training rows
+    with the run's seed (as the walk-forward fitted it), bundled with the trial's strategy. Applied to
+    the block's rows it gives the track's positions exactly; the parity checks replay it through
+    PredictFlow and the serving container."""
+    block = next(b for b in splits.traded_blocks if b.name == block_name)
+    cols = list(context.feature_columns)
+    train = features.iloc[block.train_rows()]
+    train = train[train["target_up"].notna()]
+    spec = ModelSpec(str(trial["family"]), json.loads(str(trial["params"])))
+    estimator = fit_model(
+        spec, train[cols], train["target_up"].to_numpy("int8"), seed, shuffle_labels=shuffle_labels
+    )
+    return make_bundle(estimator, context.strategy(trial))

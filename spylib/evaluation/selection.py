@@ -35,6 +35,7 @@ from scipy import stats as scipy_stats
 
 from spylib.core.config import GateConfig
 from spylib.modelling.scoring import ConfigResult, filter_columns
+from spylib.modelling.strategy import Strategy, TradeContext
 from spylib.modelling.trading import strategy_returns
 from spylib.modelling.walk_forward import Splits
 from spylib.stats import performance as stats
@@ -279,10 +280,13 @@ def walk_forward_selection(
     metric: str,
     gate: GateConfig,
     cost_bps: float,
+    context: TradeContext | None = None,
 ) -> WalkForward:
     """Make the selection again at each traded block's start from the blocks before it, trade the block
     with the chosen trial, and concatenate the blocks (costs charged on every position change,
-    including a switch of trial at a block boundary)."""
+    including a switch of trial at a block boundary). With ``context``, each block is traded by
+    applying the chosen trial's :class:`Strategy` to the block's rows (the same rule the trials were
+    scored with, so the positions are the trial's own)."""
     trials = trialset.trials
     parts: list[pd.DataFrame] = []
     refits: list[dict[str, Any]] = []
@@ -292,6 +296,12 @@ def walk_forward_selection(
         here = trialset.block == block.index
         row = trials.iloc[choice.trial_id]
         frame = features.iloc[trialset.rows[here]]
+        probability = trialset.probability[here, trialset.config_of_trial[choice.trial_id]]
+        position = (
+            context.strategy(row.to_dict()).positions(frame, probability)
+            if context is not None
+            else trialset.positions[here, choice.trial_id]
+        )
         parts.append(
             pd.DataFrame(
                 {
@@ -299,8 +309,8 @@ def walk_forward_selection(
                     "block": block.name,
                     "trial_id": choice.trial_id,
                     "config_id": row["config_id"],
-                    "probability": trialset.probability[here, trialset.config_of_trial[choice.trial_id]],
-                    "position": trialset.positions[here, choice.trial_id],
+                    "probability": probability,
+                    "position": position,
                     "fwd_return": frame["fwd_return"].to_numpy("float64"),
                     "target_up": frame["target_up"].to_numpy("int8"),
                 }
@@ -344,3 +354,8 @@ def chosen_trial(trialset: TrialSet, choice: Choice) -> dict[str, Any]:
         "selection_score": choice.score,
         "eligible_trials": choice.n_eligible,
     }
+
+
+def chosen_strategy(trialset: TrialSet, choice: Choice, context: TradeContext) -> Strategy:
+    """The final choice as a :class:`Strategy` (what the bundle stores and every consumer applies)."""
+    return context.strategy(trialset.trials.iloc[choice.trial_id].to_dict())

@@ -18,7 +18,8 @@ seed spread (:mod:`spylib.evaluation.evidence`) comes from them at no extra fit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,8 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from spylib.core.config import ModelSpec
 from spylib.core.errors import ConfigError
-
-BUNDLE_FORMAT_VERSION = 1
+from spylib.modelling.strategy import ModelBundle, Strategy, as_bundle
 
 # Forests averaged per configuration (see the module docstring). 5 members of 100 trees: each forest
 # fit costs 5-6x (measured: random forest 4.8 -> 24.3 s, extra trees 1.7 -> 10.1 s for a fit and its
@@ -134,38 +134,34 @@ def member_probabilities(model: Any, X: pd.DataFrame, members: int) -> np.ndarra
     return out
 
 
-def make_bundle(
-    model: Any,
-    feature_columns: Sequence[str],
-    threshold: float,
-    filter_columns: Sequence[str],
-    convention: str,
-    symbol: str,
-    *,
-    sizing: str = "long_flat",
-    target_volatility: float = 0.15,
-) -> dict[str, Any]:
-    """The registered artifact: a plain dict that unpickles with scikit-learn alone (no spylib),
-    so the SageMaker scikit-learn container can serve it. ``sizing``/``target_volatility`` say how
-    large a long position is when the signal is on (see :mod:`spylib.modelling.trading`)."""
-    return {
-        "format_version": BUNDLE_FORMAT_VERSION,
-        "estimator": model,
-        "feature_columns": list(feature_columns),
-        "threshold": float(threshold),
-        "filter_columns": list(filter_columns),
-        "label_convention": convention,
-        "symbol": symbol,
-        "sizing": sizing,
-        "target_volatility": float(target_volatility),
-    }
+def make_bundle(model: Any, strategy: Strategy) -> ModelBundle:
+    """The registered artifact: the fitted estimator and the strategy that trades it (pickled as a
+    plain dict that unpickles with scikit-learn alone, see :class:`ModelBundle`)."""
+    strategy.check()
+    return ModelBundle(model, strategy)
 
 
-def bundle_signal(bundle: dict[str, Any], frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(probability, signal) of a bundle on a feature frame: long (1) when the probability is at or above
-    the threshold and every filter flag is 1; flat (0) otherwise."""
-    probability = predict_up_probability(bundle["estimator"], frame[bundle["feature_columns"]])
-    signal = probability >= bundle["threshold"]
-    for column in bundle["filter_columns"]:
-        signal &= frame[column].to_numpy() == 1
-    return probability, signal.astype("int8")
+@dataclass(frozen=True)
+class Scored:
+    """A bundle applied to feature rows: P(up), the signal (1 long, 0 flat) and the position."""
+
+    probability: np.ndarray
+    signal: np.ndarray
+    position: np.ndarray
+
+
+def apply_bundle(bundle: ModelBundle | Mapping[str, Any], frame: pd.DataFrame) -> Scored:
+    """Score ``frame`` with the bundle's estimator and apply its strategy (:meth:`Strategy.positions`,
+    the one trade rule)."""
+    typed = as_bundle(bundle)
+    strategy = typed.strategy
+    probability = predict_up_probability(typed.estimator, frame[list(strategy.feature_columns)])
+    return Scored(probability, strategy.signal(frame, probability), strategy.positions(frame, probability))
+
+
+def bundle_signal(
+    bundle: ModelBundle | Mapping[str, Any], frame: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """(probability, signal) of a bundle on a feature frame (see :func:`apply_bundle`)."""
+    scored = apply_bundle(bundle, frame)
+    return scored.probability, scored.signal

@@ -4,7 +4,6 @@ day, with the realized outcome where it is known, written atomically as Parquet 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -12,13 +11,14 @@ import pyarrow.parquet as pq
 
 from spylib.core.errors import SpyFlowError
 from spylib.core.schema import PREDICTION_COLUMNS, PREDICTIONS_SCHEMA
-from spylib.modelling.models import bundle_signal
+from spylib.modelling.models import apply_bundle
+from spylib.modelling.strategy import ModelBundle
 from spylib.modelling.walk_forward import Splits
 from spylib.storage.files import atomic_write
 
 
 def batch_predictions(
-    bundle: dict[str, Any],
+    bundle: ModelBundle,
     features: pd.DataFrame,
     splits: Splits,
     track: pd.DataFrame,
@@ -27,9 +27,12 @@ def batch_predictions(
     """The predictions table, ``PREDICTIONS_SCHEMA`` rows in date order:
 
     * ``walk_forward``: every track day, as it was traded: the probability of the model fitted before
-      its block and the signal of the trial chosen for that block (``model_version`` names the block);
-    * ``holdout``: the registered model on the untouched holdout, when there is one;
-    * ``latest``: the registered model on the day(s) after the last label (what to do next).
+      its block, the signal and the position of the trial chosen for that block (``model_version``
+      names the block);
+    * ``holdout``: the registered model and strategy on the untouched holdout, when there is one;
+    * ``latest``: the registered model and strategy on the day(s) after the last label (what to do next).
+
+    ``position`` is the strategy's (:meth:`Strategy.positions`): the signal times its sizing.
     """
     symbol = str(features["symbol"].iloc[0])
     walk = pd.DataFrame(
@@ -39,6 +42,7 @@ def batch_predictions(
             "segment": "walk_forward",
             "probability": track["probability"].to_numpy("float64"),
             "signal": (track["position"].to_numpy() > 0).astype("int8"),
+            "position": track["position"].to_numpy("float64"),
             "target_up": track["target_up"].astype("Int8").to_numpy(),
             "fwd_return": track["fwd_return"].to_numpy("float64"),
             "model_version": [f"{model_version}/block-{b}" for b in track["block"]],
@@ -47,14 +51,15 @@ def batch_predictions(
     unlabelled = features[features["target_up"].isna()].assign(segment="latest")
     parts = [features.iloc[splits["holdout"].rows()].assign(segment="holdout")] if "holdout" in splits else []
     frame = pd.concat([*parts, unlabelled], ignore_index=True)
-    probability, signal = bundle_signal(bundle, frame)
+    scored = apply_bundle(bundle, frame)
     final = pd.DataFrame(
         {
             "date": frame["date"].to_numpy(),
             "symbol": frame["symbol"].to_numpy(),
             "segment": frame["segment"].to_numpy(),
-            "probability": probability,
-            "signal": signal,
+            "probability": scored.probability,
+            "signal": scored.signal,
+            "position": scored.position,
             "target_up": frame["target_up"].astype("Int8").to_numpy(),
             "fwd_return": frame["fwd_return"].to_numpy("float64"),
             "model_version": model_version,

@@ -121,12 +121,11 @@ def score_configuration(
             spec, train[cols], train["target_up"].to_numpy("int8"), seed, shuffle_labels=shuffle_labels
         )
         if members > 1:
-            # The members' mean is the forest's probability (up to rounding): no second prediction.
-            member = member_probabilities(model, scored[cols], members)
-            member_parts.append(member)
-            prob = member.mean(axis=1)
-        else:
-            prob = predict_up_probability(model, scored[cols])
+            # Each member alone, for the seed spread. The traded probability is the forest's own
+            # predict_proba, not the members' mean: the two differ in the last bits, and the track must
+            # be bit-identical to what the registered model serves (PredictFlow, /invocations).
+            member_parts.append(member_probabilities(model, scored[cols], members))
+        prob = predict_up_probability(model, scored[cols])
         parts.append(prob)
         block_rows.append(
             {

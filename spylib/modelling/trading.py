@@ -12,7 +12,9 @@ Conventions (the same for every strategy and baseline, so figures compare):
 * ``n_trades``: number of entries (flat -> long); ``exposure`` counts a day with any position.
 * Sizing: ``long_flat`` holds 1 when the signal is on; ``vol_target`` holds
   ``min(1, target_volatility / (sqrt(252) * vol_20))`` (the 20-day std of daily returns known at the
-  signal's close), never levered, so a calm market is held in full and a stormy one partly.
+  signal's close), never levered, so a calm market is held in full and a stormy one partly. The rule
+  itself (signal, filter, size) is :mod:`spylib.modelling.rule`, the one implementation every
+  consumer applies.
 * ``break_even_cost_bps``: the cost per side at which the mean net return is zero
   (``mean gross return / mean turnover``); infinite when the strategy never trades.
 """
@@ -25,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from spylib.modelling import rule
 from spylib.stats import performance as stats
 
 FloatArray = npt.NDArray[np.float64]
@@ -36,31 +39,17 @@ def positions(
     filter_mask: npt.ArrayLike | None = None,
 ) -> npt.NDArray[np.int8]:
     """1 (long) when ``probability >= threshold`` and the filter allows it, else 0 (flat)."""
-    pos = np.asarray(probability, dtype="float64") >= threshold
-    if filter_mask is not None:
-        pos &= np.asarray(filter_mask, dtype=bool)
-    return pos.astype("int8")
+    return rule.signal(probability, threshold, filter_mask)
 
 
 def position_size(frame: pd.DataFrame, sizing: str, target_volatility: float) -> FloatArray:
     """The size of a long position on each row of ``frame`` under ``sizing`` (see the module doc)."""
-    if sizing == "long_flat":
-        return np.ones(len(frame))
-    if sizing == "vol_target":
-        daily_target = target_volatility / np.sqrt(stats.PERIODS_PER_YEAR)
-        vol = frame["vol_20"].to_numpy("float64")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            size = np.where(vol > 0, daily_target / vol, 1.0)
-        return np.clip(np.nan_to_num(size, nan=1.0), 0.0, 1.0)
-    raise ValueError(f"unknown sizing {sizing!r}")
+    return rule.position_size(frame, sizing, target_volatility)
 
 
 def filter_mask(frame: pd.DataFrame, columns: Sequence[str]) -> npt.NDArray[np.bool_]:
     """Rows where every flag column is 1 (all rows when ``columns`` is empty)."""
-    mask = np.ones(len(frame), dtype=bool)
-    for column in columns:
-        mask &= frame[column].to_numpy() == 1
-    return mask
+    return rule.filter_mask(frame, columns)
 
 
 def strategy_returns(

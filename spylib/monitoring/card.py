@@ -66,6 +66,8 @@ def prediction_line(today: pd.DataFrame, model: CardModel) -> str:
     """``SPY 2024-03-04 close -> next trading day (~2024-03-05): P(up) = ..., signal LONG (...)``."""
     row = today.iloc[0]
     action = "LONG" if int(row["signal"]) == 1 else "FLAT"
+    if action == "LONG" and "position" in today.columns and float(row["position"]) != 1.0:
+        action += f" at {float(row['position']):.2f} of a full position"
     return (
         f"{row['symbol']} {row['date']} close -> next trading day (~{next_business_day(row['date'])}): "
         f"P(up) = {row['probability']:.4f}, threshold {model.bundle['threshold']:g}, signal {action} "

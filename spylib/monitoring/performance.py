@@ -27,11 +27,11 @@ PREDICTION_REQUIRED = ("date", "probability", "signal", "target_up", "fwd_return
 
 
 def strategy_net_returns(
-    signal: npt.ArrayLike, fwd_return: npt.ArrayLike, cost_bps: float = 1.0
+    position: npt.ArrayLike, fwd_return: npt.ArrayLike, cost_bps: float = 1.0
 ) -> npt.NDArray[np.float64]:
-    """Daily net return of a long/flat signal (the net half of :func:`strategy_returns`): flat days
+    """Daily net return of the positions held (the net half of :func:`strategy_returns`): flat days
     return 0; the position before the first day is flat, so entering costs one side."""
-    return strategy_returns(signal, fwd_return, cost_bps)[1]
+    return strategy_returns(position, fwd_return, cost_bps)[1]
 
 
 def rolling_performance(
@@ -39,7 +39,9 @@ def rolling_performance(
 ) -> pd.DataFrame:
     """Rolling realized performance over the last ``w`` realized days, one row per date.
 
-    ``predictions`` holds ``date, probability, signal, target_up, fwd_return``; rows whose outcome is
+    ``predictions`` holds ``date, probability, signal, target_up, fwd_return`` and the strategy's
+    ``position`` (the realized returns are those of the positions held, sized as the registered
+    strategy sizes them; without the column, the signal is the position); rows whose outcome is
     not known yet (nan ``target_up`` or ``fwd_return``) are dropped. Columns per window ``w``:
     ``hit_rate_w`` (share of traded days with ``target_up == 1``; nan with no traded day),
     ``auc_w`` (probability vs target_up; nan if one class), ``sharpe_w`` (net, annualized with 252,
@@ -54,7 +56,8 @@ def rolling_performance(
     y = realized["target_up"].to_numpy(dtype=float)
     prob = realized["probability"].to_numpy(dtype=float)
     sig = (realized["signal"].to_numpy(dtype=float) > 0).astype(float)
-    _, net = strategy_returns(sig, realized["fwd_return"].to_numpy(dtype=float), cost_bps)
+    held = realized["position"].to_numpy(dtype=float) if "position" in realized.columns else sig
+    _, net = strategy_returns(held, realized["fwd_return"].to_numpy(dtype=float), cost_bps)
     out["net_return"] = net
     for w in windows:
         n_traded = pd.Series(sig).rolling(w).sum()

@@ -19,7 +19,8 @@ import pandas as pd
 
 from spylib.core.errors import DataValidationError
 from spylib.core.schema import PREDICTION_COLUMNS
-from spylib.modelling.models import bundle_signal
+from spylib.modelling.models import apply_bundle
+from spylib.modelling.strategy import ModelBundle
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class ScoringModel(Protocol):
     """What scoring needs of a deployed model: its bundle and its ``<group>/v<version>`` label."""
 
     @property
-    def bundle(self) -> dict[str, Any]: ...
+    def bundle(self) -> ModelBundle | dict[str, Any]: ...
 
     @property
     def model_version(self) -> str: ...
@@ -58,20 +59,22 @@ class TrackRecordUpdate:
 
 
 def predict_day(model: ScoringModel, features: pd.DataFrame, as_of: date) -> pd.DataFrame:
-    """One daily row (``PREDICTION_COLUMNS``) for ``as_of``: probability, signal, no outcome yet."""
+    """One daily row (``PREDICTION_COLUMNS``) for ``as_of``: probability, signal and position (the
+    registered strategy applied, :func:`spylib.modelling.models.apply_bundle`), no outcome yet."""
     row = features[features["date"] == as_of]
     if len(row) != 1:
         raise DataValidationError(
             f"{len(row)} feature rows for the as-of day", source="features", date=str(as_of)
         )
-    probability, signal = bundle_signal(model.bundle, row)
+    scored = apply_bundle(model.bundle, row)
     return pd.DataFrame(
         {
             "date": [as_of],
             "symbol": [str(row["symbol"].iloc[0])],
             "segment": [DAILY_SEGMENT],
-            "probability": probability.astype("float64"),
-            "signal": signal.astype("int8"),
+            "probability": scored.probability.astype("float64"),
+            "signal": scored.signal.astype("int8"),
+            "position": scored.position.astype("float64"),
             "target_up": pd.array([pd.NA], dtype="Int8"),
             "fwd_return": [math.nan],
             "model_version": [model.model_version],
@@ -210,10 +213,11 @@ def monitoring_predictions(
         first = min(track["date"]) if len(track) else features["date"].iloc[-1]
         before = features[(features["date"] < first) & features["target_up"].notna()].tail(replay_days)
         if len(before):
-            probability, signal = bundle_signal(model.bundle, before)
+            scored = apply_bundle(model.bundle, before)
             parts.append(pd.DataFrame({
                 "date": before["date"].to_numpy(), "symbol": before["symbol"].to_numpy(),
-                "segment": REPLAY_SEGMENT, "probability": probability, "signal": signal,
+                "segment": REPLAY_SEGMENT, "probability": scored.probability, "signal": scored.signal,
+                "position": scored.position,
                 "target_up": before["target_up"].astype("float64").to_numpy(),
                 "fwd_return": before["fwd_return"].to_numpy("float64"), "model_version": model.model_version,
             }))  # fmt: skip

@@ -1,8 +1,8 @@
 """The registered artifact format, shared by both targets: what is checked, written and hashed.
 
 A version is ``model.joblib`` (the bundle, with the versions of Python, scikit-learn, numpy and joblib
-that pickled it under ``pickled_with``), ``model.tar.gz`` (``model.joblib`` + ``code/inference.py``,
-byte-for-byte reproducible), a provenance manifest with the sha256 of each and the same versions, and
+that pickled it under ``pickled_with``), ``model.tar.gz`` (``model.joblib`` + ``code/inference.py``
++ ``code/rule.py``, byte-for-byte reproducible), a provenance manifest with the sha256 of each and the same versions, and
 extra files. Loading hashes the bytes first and unpickles them only on a match (see ``README.md`` in
 this folder); a bundle without ``pickled_with`` (registered before it existed) loads as before.
 """
@@ -23,8 +23,11 @@ import joblib
 
 from spylib.core.errors import ConfigError, IntegrityError
 from spylib.core.jsonio import dump_json
+from spylib.modelling import rule as trade_rule
+from spylib.modelling.strategy import ModelBundle, Strategy, as_bundle
 from spylib.registry import inference as sagemaker_inference
 from spylib.registry.protocol import RegistrationRequest, check_status
+from spylib.registry.provenance import check_control_group, content_key
 
 LABEL_CONVENTIONS: tuple[str, ...] = ("close_to_close", "open_to_open")
 BUNDLE_FORMAT_VERSION = sagemaker_inference.BUNDLE_FORMAT_VERSION
@@ -36,6 +39,7 @@ MANIFEST_FILE = "manifest.json"
 METRICS_FILE = "metrics.json"
 GROUP_FILE = "group.json"
 INFERENCE_ENTRY = "code/inference.py"
+RULE_ENTRY = "code/rule.py"
 RESERVED_FILE_NAMES = frozenset({MODEL_FILE, TARBALL_FILE, MANIFEST_FILE, METRICS_FILE, GROUP_FILE})
 # SageMaker's EntityName pattern: model package group names must match it; the local registry uses
 # the same rule so a group name works on both targets (and can never escape the root directory).
@@ -76,7 +80,10 @@ def check_group_name(group: str) -> None:
 
 
 def check_bundle(bundle: Any, *, source: str = "registration request") -> None:
-    """Raise ConfigError naming the key when ``bundle`` is not a valid format-1 model bundle."""
+    """Raise ConfigError naming the key when ``bundle`` is not a valid format-1 model bundle (the
+    typed :class:`ModelBundle` or its payload dict; a ``strategy`` key must parse)."""
+    if isinstance(bundle, ModelBundle):
+        bundle = bundle.to_payload()
     if not isinstance(bundle, dict):
         raise ConfigError(f"the model bundle must be a dict, got {type(bundle).__name__}", source=source)
     if bundle.get("format_version") != BUNDLE_FORMAT_VERSION:
@@ -106,6 +113,8 @@ def check_bundle(bundle: Any, *, source: str = "registration request") -> None:
         )
     if not isinstance(bundle.get("symbol"), str) or not bundle["symbol"]:
         raise ConfigError("must be a non-empty string", source=source, key="bundle.symbol")
+    if "strategy" in bundle:
+        Strategy.from_dict(bundle["strategy"], source=f"{source}, bundle.strategy")
 
 
 def check_extra_file_name(name: str, *, source: str) -> None:
@@ -123,6 +132,7 @@ def check_request(request: RegistrationRequest) -> None:
     check_group_name(request.group)
     check_bundle(request.bundle)
     source = f"registration request for run {request.run_pathspec!r}"
+    check_control_group(request.group, request.provenance, source=source)
     check_status(request.approval_status, source=source, key="approval_status")
     if not request.run_pathspec.strip():
         raise ConfigError("must not be empty (it is the idempotency key)", source=source, key="run_pathspec")
@@ -135,12 +145,13 @@ def check_request(request: RegistrationRequest) -> None:
 
 
 # --- writing ---------------------------------------------------------------------------------------
-def serialize_bundle(bundle: dict[str, Any]) -> bytes:
+def serialize_bundle(bundle: ModelBundle | dict[str, Any]) -> bytes:
     """The bytes of ``model.joblib`` for ``bundle`` (joblib pickle, uncompressed), with the versions of
     Python, scikit-learn, numpy and joblib doing the pickling recorded under ``pickled_with`` (replacing
     any older record: a re-registered bundle is pickled again, here)."""
+    payload = bundle.to_payload() if isinstance(bundle, ModelBundle) else bundle
     buffer = io.BytesIO()
-    joblib.dump({**bundle, PICKLED_WITH: runtime_versions()}, buffer)
+    joblib.dump({**payload, PICKLED_WITH: runtime_versions()}, buffer)
     return buffer.getvalue()
 
 
@@ -154,15 +165,25 @@ def inference_source() -> bytes:
     return Path(sagemaker_inference.__file__).read_bytes()
 
 
+def rule_source() -> bytes:
+    """The bytes of ``spylib/modelling/rule.py`` (the trade rule), shipped as ``code/rule.py``."""
+    return Path(trade_rule.__file__).read_bytes()
+
+
 def build_model_tarball(model_bytes: bytes) -> bytes:
-    """``model.tar.gz`` with ``model.joblib`` and ``code/inference.py``; byte-for-byte reproducible."""
+    """``model.tar.gz`` with ``model.joblib``, ``code/inference.py`` and ``code/rule.py`` (the trade
+    rule inference.py applies); byte-for-byte reproducible."""
     buffer = io.BytesIO()
     # mtime=0 everywhere so the same model always gives the same tarball (and sha256).
     with (
         gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz,
         tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
     ):
-        for name, data in ((MODEL_FILE, model_bytes), (INFERENCE_ENTRY, inference_source())):
+        for name, data in (
+            (MODEL_FILE, model_bytes),
+            (INFERENCE_ENTRY, inference_source()),
+            (RULE_ENTRY, rule_source()),
+        ):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mode = 0o644
@@ -174,9 +195,12 @@ def build_model_tarball(model_bytes: bytes) -> bytes:
 def build_manifest(request: RegistrationRequest, model_sha256: str, tarball_sha256: str) -> dict[str, Any]:
     """The provenance document (``manifest.json`` locally, ``metrics.json`` in S3), minus version/status.
     ``pickled_with`` is the record :func:`serialize_bundle` put in ``model.joblib`` (this process's);
-    ``sklearn_version`` repeats its scikit-learn (the key older readers know)."""
-    bundle = request.bundle
+    ``sklearn_version`` repeats its scikit-learn (the key older readers know). ``strategy`` and
+    ``provenance`` are their JSON forms; ``content_key`` is set when the provenance is known."""
+    bundle = request.payload
     versions = runtime_versions()
+    strategy = as_bundle(bundle).strategy.to_dict()
+    provenance = request.provenance
     return {
         "manifest_format_version": MANIFEST_FORMAT_VERSION,
         "group": request.group,
@@ -200,7 +224,19 @@ def build_manifest(request: RegistrationRequest, model_sha256: str, tarball_sha2
         "filter_columns": list(bundle["filter_columns"]),
         "sklearn_version": versions["scikit-learn"],
         PICKLED_WITH: versions,
+        "strategy": strategy,
+        "provenance": provenance.to_dict() if provenance is not None else None,
+        "content_key": content_key(model_sha256, strategy, provenance) if provenance is not None else None,
     }
+
+
+def request_content_key(request: RegistrationRequest, model_bytes: bytes) -> str | None:
+    """The request's content key (model bytes + strategy + provenance), or None without provenance
+    (a request without provenance is keyed by its run only)."""
+    if request.provenance is None:
+        return None
+    strategy = as_bundle(request.payload).strategy.to_dict()
+    return content_key(sha256_bytes(model_bytes), strategy, request.provenance)
 
 
 # --- reading, with the integrity checks --------------------------------------------------------------

@@ -2,25 +2,31 @@
 
 This file is copied verbatim into ``model.tar.gz`` next to ``model.joblib``, so it must stand alone:
 it imports only the standard library, numpy, pandas, joblib and threadpoolctl (a dependency of
-scikit-learn, which is needed to unpickle the estimator); nothing from ``spylib``. Two servers call
+scikit-learn, which is needed to unpickle the estimator); nothing from ``spylib``. The trade rule
+(probabilities and features to positions) is the library's one implementation,
+``spylib/modelling/rule.py``, shipped beside this file as ``code/rule.py`` and loaded from there
+(from the library when this file runs inside it). Two servers call
 it the same way: the project's own image (``spylib.registry.serving``, gunicorn) and the SageMaker
 scikit-learn container (sagemaker-scikit-learn-container).
 
 - ``model_fn(model_dir)`` loads ``model_dir/model.joblib``: the spy-flow model bundle, a plain dict
-  ``{"format_version": 1, "estimator", "feature_columns", "threshold", "filter_columns",
-  "label_convention", "symbol", ...}``, and refuses to serve it when this process's scikit-learn is
+  ``{"format_version": 1, "estimator", "strategy", "feature_columns", "threshold", "filter_columns",
+  "label_convention", "symbol", "sizing", "target_volatility", ...}``, and refuses to serve it when this process's scikit-learn is
   not the ``major.minor`` the bundle records it was pickled with (``pickled_with``).
 - ``input_fn(body, content_type)``: ``text/csv`` with a header row naming the columns, or without
   one (every field of the first line a number: the columns are then the model's
   :func:`model_columns`, in that order, which is what a Batch Transform split by line sends), or
   ``application/json``: records (a list of objects, one object, or ``{"instances": [...]}``), or
   rows as lists in :func:`model_columns` order.
-- ``predict_fn(frame, bundle)``: a frame with ``probability`` (P(next close higher)) and ``signal``.
+- ``predict_fn(frame, bundle)``: a frame with ``probability`` (P(next close higher)), ``signal``
+  (1 long, 0 flat) and ``position`` (the signal times the strategy's size).
 - ``output_fn(prediction, accept)``: ``text/csv`` (a header row exactly when the request's CSV had
   one, so a headerless Batch Transform gets one output line per input line) or
   ``application/json`` (records). Floats are written with every digit (they round-trip exactly).
 
-Signal rule: signal = 1 when probability >= threshold AND every filter column == 1, else 0 (flat).
+Signal rule: signal = 1 when probability >= threshold AND every filter column == 1, else 0 (flat);
+position = signal x size (1 for long/flat sizing; min(1, target / (sqrt(252) x vol_20)) for
+volatility-targeted sizing, which then needs the ``vol_20`` column).
 A request that cannot be scored raises :class:`RequestError` (a ValueError) naming the problem: the
 missing column, the row and column of a missing or non-numeric value, the unsupported media type.
 """
@@ -28,6 +34,7 @@ missing column, the row and column of a missing or non-numeric value, the unsupp
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import math
@@ -40,6 +47,26 @@ import joblib
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
+
+RULE_FILE = "rule.py"  # the trade rule, shipped beside this file in model.tar.gz
+
+
+def load_trade_rule() -> Any:
+    """The trade rule module: ``rule.py`` beside this file (in ``model.tar.gz``), else the library's."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), RULE_FILE)
+    if os.path.exists(path):
+        spec = importlib.util.spec_from_file_location("spyflow_trade_rule", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load the trade rule from {path}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    from spylib.modelling import rule
+
+    return rule
+
+
+trade_rule = load_trade_rule()
 
 MODEL_FILE = "model.joblib"
 BUNDLE_FORMAT_VERSION = 1
@@ -140,11 +167,38 @@ def check_runtime(bundle: dict[str, Any], *, source: str) -> list[str]:
     ]
 
 
+def strategy_rule(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The bundle's trade rule: threshold, filter columns, sizing, target volatility and volatility
+    column, from its ``strategy`` (or, for a bundle that predates it, its flat keys)."""
+    strategy = bundle.get("strategy")
+    if isinstance(strategy, dict):
+        sizing = strategy["sizing"]
+        return {
+            "threshold": float(strategy["threshold"]),
+            "filter_columns": [str(c) for c in strategy["regime_filter"]["columns"]],
+            "sizing": str(sizing["kind"]),
+            "target_volatility": float(sizing["target_volatility"]),
+            "volatility_column": str(sizing["column"]),
+        }
+    return {
+        "threshold": float(bundle["threshold"]),
+        "filter_columns": [str(c) for c in bundle.get("filter_columns", [])],
+        "sizing": str(bundle.get("sizing", "long_flat")),
+        "target_volatility": float(bundle.get("target_volatility", 0.15)),
+        "volatility_column": trade_rule.VOLATILITY_COLUMN,
+    }
+
+
 def model_columns(bundle: dict[str, Any]) -> list[str]:
-    """The columns a request must carry: the features, then the filter columns not among them.
-    Rows without a header (headerless CSV, JSON lists) give the values in this order."""
+    """The columns a request must carry: the features, then the filter columns and (for
+    volatility-targeted sizing) the volatility column not among them. Rows without a header
+    (headerless CSV, JSON lists) give the values in this order."""
     features = [str(c) for c in bundle["feature_columns"]]
-    return features + [str(c) for c in bundle.get("filter_columns", []) if str(c) not in features]
+    rule = strategy_rule(bundle)
+    extra = list(rule["filter_columns"])
+    if rule["sizing"] == "vol_target":
+        extra.append(rule["volatility_column"])
+    return features + [c for c in dict.fromkeys(extra) if c not in features]
 
 
 # --- requests --------------------------------------------------------------------------------------
@@ -284,13 +338,19 @@ def name_positional_columns(frame: pd.DataFrame, bundle: dict[str, Any]) -> pd.D
 
 # --- scoring ---------------------------------------------------------------------------------------
 def predict_frame(bundle: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
-    """Apply the bundle's signal rule to ``frame``; returns ``probability`` and ``signal`` on its index.
+    """Apply the bundle's strategy to ``frame``; returns ``probability``, ``signal`` and ``position``
+    on its index.
 
     Scored like the flow scores (``spylib.modelling.models.predict_up_probability``): the column of
     class 1, with one BLAS thread, so the same rows give the same bits as in the flow.
     """
     features = [str(c) for c in bundle["feature_columns"]]
-    filters = [str(c) for c in bundle.get("filter_columns", [])]
+    rule = strategy_rule(bundle)
+    numeric = features + (
+        [rule["volatility_column"]]
+        if rule["sizing"] == "vol_target" and rule["volatility_column"] not in features
+        else []
+    )
     required = model_columns(bundle)
     missing = [c for c in required if c not in frame.columns]
     if missing:
@@ -300,23 +360,36 @@ def predict_frame(bundle: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
     repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()] if str(c) in required})
     if repeated:
         raise RequestError(f"request names column(s) {repeated} more than once")
-    x = frame[features].apply(pd.to_numeric, errors="coerce")
+    x = frame[numeric].apply(pd.to_numeric, errors="coerce")
     bad = ~np.isfinite(x.to_numpy(dtype="float64", na_value=np.nan))
     if bool(bad.any()):
         row, position = (int(i[0]) for i in np.nonzero(bad))
         raise RequestError(
-            f"row {row}, column '{features[position]}': missing, non-numeric or infinite feature value"
+            f"row {row}, column '{numeric[position]}': missing, non-numeric or infinite feature value"
         )
+    x = x[features]
     estimator = bundle["estimator"]
     classes = list(getattr(estimator, "classes_", [0, 1]))
     with threadpool_limits(limits=1):
         scores = estimator.predict_proba(x)
     probability = np.asarray(scores[:, classes.index(1) if 1 in classes else 1], dtype="float64")
-    passes = probability >= float(bundle["threshold"])
-    for column in filters:
-        # A missing filter value is not "1", so it keeps the position flat (conservative).
-        passes &= pd.to_numeric(frame[column], errors="coerce").to_numpy() == 1
-    return pd.DataFrame({"probability": probability, "signal": passes.astype(np.int64)}, index=frame.index)
+    # A missing filter value is not "1", so it keeps the position flat (conservative).
+    signal = trade_rule.signal(
+        probability, rule["threshold"], trade_rule.filter_mask(frame, rule["filter_columns"])
+    )
+    position = trade_rule.rule_positions(
+        probability,
+        frame,
+        rule["threshold"],
+        rule["filter_columns"],
+        rule["sizing"],
+        rule["target_volatility"],
+        rule["volatility_column"],
+    )
+    return pd.DataFrame(
+        {"probability": probability, "signal": signal.astype(np.int64), "position": position},
+        index=frame.index,
+    )
 
 
 def predict_fn(input_data: pd.DataFrame, model: dict[str, Any]) -> pd.DataFrame:
@@ -333,13 +406,14 @@ def output_fn(prediction: pd.DataFrame, accept: str | None) -> tuple[str, str]:
     kind = choose_accept(accept, CSV)
     probabilities = [float(p) for p in prediction["probability"].to_numpy(dtype="float64")]
     signals = [int(s) for s in prediction["signal"].to_numpy()]
+    positions = [float(p) for p in prediction["position"].to_numpy(dtype="float64")]
+    rows = list(zip(probabilities, signals, positions, strict=True))
     if kind == CSV:
-        lines = ["probability,signal"] if prediction.attrs.get(CSV_HEADER, True) else []
+        lines = ["probability,signal,position"] if prediction.attrs.get(CSV_HEADER, True) else []
         # repr() is the shortest text that reads back as the same float (exact round trip).
-        lines.extend(f"{p!r},{s}" for p, s in zip(probabilities, signals, strict=True))
+        lines.extend(f"{p!r},{s},{q!r}" for p, s, q in rows)
         return "\n".join(lines) + "\n", CSV
     records = [
-        {"probability": p if math.isfinite(p) else None, "signal": s}
-        for p, s in zip(probabilities, signals, strict=True)
+        {"probability": p if math.isfinite(p) else None, "signal": s, "position": q} for p, s, q in rows
     ]
     return json.dumps(records), JSON

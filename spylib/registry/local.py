@@ -29,6 +29,7 @@ from spylib.registry.bundle import (
     check_group_name,
     check_request,
     load_bundle,
+    request_content_key,
     serialize_bundle,
     sha256_bytes,
     utc_now,
@@ -68,21 +69,26 @@ class LocalRegistry:
     def register(self, request: RegistrationRequest) -> Registration:
         """Register ``request`` as the next version of its group, atomically and under the group lock.
 
-        Returns the existing registration (``created=False``) if ``run_pathspec`` is already registered.
+        Returns the existing registration (``created=False``) if ``run_pathspec`` is already registered,
+        or if the group already holds the same content (same model bytes, strategy and provenance:
+        :func:`~spylib.registry.provenance.content_key`). The check and the write happen under the
+        group's lock, so two processes registering the same content at once make one version.
         """
         check_request(request)
+        model_bytes = serialize_bundle(request.bundle)  # records the versions it was pickled with
+        key = request_content_key(request, model_bytes)
         group_dir = self.ensure_group_dir(request.group)
         with self.locked_group(group_dir):
             self.remove_stale_temp_dirs(group_dir)
             self.ensure_group_file(group_dir, request.group)
-            existing = self.find_run(request.group, request.run_pathspec)
+            existing = self.find_existing(request.group, request.run_pathspec, key)
             if existing is not None:
                 return existing
             version = max(self.version_numbers(request.group), default=0) + 1
             versions_dir = group_dir / "versions"
             temp_dir = Path(tempfile.mkdtemp(prefix=TEMP_DIR_PREFIX, dir=group_dir))
             try:
-                manifest = self.write_version_files(temp_dir, request, version)
+                manifest = self.write_version_files(temp_dir, request, version, model_bytes)
                 versions_dir.mkdir(exist_ok=True)
                 # rename is atomic on one filesystem: readers see the whole version or none of it.
                 os.rename(temp_dir, versions_dir / str(version))
@@ -197,19 +203,27 @@ class LocalRegistry:
 
     def find_run(self, group: str, run_pathspec: str) -> Registration | None:
         """The registration of ``run_pathspec`` in ``group``, if any (created=False)."""
+        return self.find_existing(group, run_pathspec, None)
+
+    def find_existing(self, group: str, run_pathspec: str, key: str | None) -> Registration | None:
+        """The version of ``group`` registered by ``run_pathspec`` or holding content ``key``, if any
+        (the lowest such version; created=False)."""
         for registration in self.list_versions(group):
             manifest = self.read_manifest(Path(registration.location))
-            if manifest.get("run_pathspec") == run_pathspec:
+            if manifest.get("run_pathspec") == run_pathspec or (
+                key is not None and manifest.get("content_key") == key
+            ):
                 return registration
         return None
 
     @staticmethod
-    def write_version_files(directory: Path, request: RegistrationRequest, version: int) -> dict[str, Any]:
+    def write_version_files(
+        directory: Path, request: RegistrationRequest, version: int, model_bytes: bytes
+    ) -> dict[str, Any]:
         """Write model.joblib, model.tar.gz, the extra files and manifest.json (last) into ``directory``.
 
         Plain writes: ``directory`` is the private temp dir that becomes the version in one rename.
         """
-        model_bytes = serialize_bundle(request.bundle)  # records the versions it was pickled with
         (directory / MODEL_FILE).write_bytes(model_bytes)
         tarball = build_model_tarball(model_bytes)
         (directory / TARBALL_FILE).write_bytes(tarball)

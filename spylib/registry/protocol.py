@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from spylib.core.errors import ConfigError
+from spylib.modelling.strategy import ModelBundle, Strategy, as_bundle
+from spylib.registry.provenance import Provenance
 
 ApprovalStatus = Literal["Approved", "Rejected", "PendingManualApproval"]
 
@@ -19,10 +21,13 @@ APPROVAL_STATUSES: tuple[str, ...] = ("Approved", "Rejected", "PendingManualAppr
 
 @dataclass(frozen=True)
 class RegistrationRequest:
-    """What to register. ``run_pathspec`` (e.g. ``"SpyFlow/1700000000123456"``) is the idempotency key."""
+    """What to register. ``run_pathspec`` (e.g. ``"SpyFlow/1700000000123456"``, the *origin* run of a
+    resumed run) is the idempotency key; with ``provenance``, so is the content (see
+    :func:`spylib.registry.provenance.content_key`). ``bundle``: the typed :class:`ModelBundle` (or
+    its payload dict)."""
 
     group: str
-    bundle: dict[str, Any]
+    bundle: ModelBundle | dict[str, Any]
     approval_status: ApprovalStatus
     metrics: dict[str, Any]
     gate_reasons: list[str]
@@ -31,6 +36,12 @@ class RegistrationRequest:
     code_version: str
     extra_files: dict[str, bytes] = field(default_factory=dict)
     description: str = ""
+    provenance: Provenance | None = None
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The bundle as the plain dict that is pickled (see :meth:`ModelBundle.to_payload`)."""
+        return self.bundle.to_payload() if isinstance(self.bundle, ModelBundle) else dict(self.bundle)
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,22 @@ class RegisteredModel:
     registration: Registration
     metadata: dict[str, Any]
     bundle: dict[str, Any]
+
+    @property
+    def model_bundle(self) -> ModelBundle:
+        """The bundle, typed."""
+        return as_bundle(self.bundle)
+
+    @property
+    def strategy(self) -> Strategy:
+        """The registered strategy (what every consumer applies)."""
+        return self.model_bundle.strategy
+
+    @property
+    def provenance(self) -> Provenance | None:
+        """What trained the version; None for a version registered before provenance was recorded."""
+        raw = self.metadata.get("provenance")
+        return Provenance.from_dict(raw) if isinstance(raw, dict) else None
 
 
 class ModelRegistry(Protocol):

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import json
 import re
+import time
 import unicodedata
 from typing import Any
 
@@ -30,6 +31,7 @@ from spylib.registry.bundle import (
     check_request,
     load_bundle_bytes,
     read_tar_member,
+    request_content_key,
     runtime_versions,
     serialize_bundle,
     sha256_bytes,
@@ -47,6 +49,7 @@ from spylib.registry.protocol import (
     RegistrationRequest,
     check_status,
 )
+from spylib.registry.provenance import provenance_metadata, strategy_metadata
 from spylib.storage.s3 import read_s3_bytes, s3_endpoint, split_s3_uri
 
 # S3 bucket naming rule (3-63 lowercase letters, digits, dots, hyphens): a bad prefix fails at once.
@@ -55,6 +58,9 @@ BUCKET_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 # letters, numbers, space separators and ``_.:/=+-@`` (checked against botocore's service model).
 METADATA_VALUE_MAX = 256
 METADATA_ALLOWED_PUNCTUATION = frozenset("_.:/=+-@")
+# How long a registration waits for a concurrent run of the same content to create its package.
+CLAIM_WAIT_SECONDS = 120.0
+CLAIM_POLL_SECONDS = 0.5
 
 
 class SageMakerRegistry:
@@ -63,8 +69,9 @@ class SageMakerRegistry:
     The SageMaker endpoint comes from boto3's own configuration (``AWS_ENDPOINT_URL``,
     ``AWS_ENDPOINT_URL_SAGEMAKER``), the S3 one from spy-flow's one rule
     (:func:`spylib.storage.s3.s3_endpoint`), which is how tests point them at moto.
-    Concurrent registrations of the same run from two processes are not serialized (SageMaker has no
-    lock); the flow registers once per run.
+    SageMaker has no lock: a registration looks for a package of the same run or content first, then
+    claims the content in S3 with a conditional put (:meth:`claim_content`), so of two concurrent
+    runs of identical content one creates the package and the other returns it.
     """
 
     target = "sagemaker"
@@ -102,10 +109,24 @@ class SageMakerRegistry:
         check_request(request)
         image = inference_image(self.image_uri, self.region, runtime_versions()["scikit-learn"])
         self.ensure_group(request.group)
-        existing = self.find_run(request.group, request.run_pathspec)
+        model_bytes = serialize_bundle(request.bundle)
+        key = request_content_key(request, model_bytes)
+        existing = self.find_existing(request.group, request.run_pathspec, key)
         if existing is not None:
             return existing
-        model_bytes = serialize_bundle(request.bundle)
+        if key is not None:
+            claim = self.claim_content(request.group, key, request.run_pathspec)
+            if claim is not None:  # another run of the same content registered it meanwhile
+                return claim
+        try:
+            return self.create_version(request, model_bytes, image)
+        except BaseException:
+            if key is not None:
+                self.delete_objects([self.claim_key(request.group, key)])
+            raise
+
+    def create_version(self, request: RegistrationRequest, model_bytes: bytes, image: str) -> Registration:
+        """Upload the artifacts and create the package (the objects are removed if that fails)."""
         tarball = build_model_tarball(model_bytes)
         manifest = build_manifest(request, sha256_bytes(model_bytes), sha256_bytes(tarball))
         customer_metadata = build_customer_metadata(request, manifest)
@@ -122,7 +143,7 @@ class SageMakerRegistry:
                 ModelPackageGroupName=request.group,
                 ModelPackageDescription=to_description(
                     request.description
-                    or f"spy-flow model for {request.bundle['symbol']} from {request.run_pathspec}"
+                    or f"spy-flow model for {request.payload['symbol']} from {request.run_pathspec}"
                 ),
                 InferenceSpecification=inference_specification(
                     image, self.s3_uri(f"{base_key}/{TARBALL_FILE}")
@@ -249,13 +270,72 @@ class SageMakerRegistry:
                 return summaries
             kwargs["NextToken"] = token
 
+    def claim_key(self, group: str, key: str) -> str:
+        """``{prefix}/{group}/claims/{content key}.json``: who registers that content."""
+        return "/".join(p for p in (self.prefix, group, "claims", f"{key}.json") if p)
+
+    def claim_content(self, group: str, key: str, run_pathspec: str) -> Registration | None:
+        """Claim content ``key`` for ``run_pathspec`` with a conditional put (``If-None-Match: *``:
+        exactly one of several concurrent writers succeeds). None when the claim is ours (a new claim,
+        or our own from an attempt that crashed): go on and create the package. When another run holds
+        it, wait for its package and return it; ConfigError if none appears in
+        ``CLAIM_WAIT_SECONDS`` (that run crashed: its claim names the object to delete)."""
+        from botocore.exceptions import ClientError
+
+        claim = self.claim_key(group, key)
+        body = dump_json({"run_pathspec": run_pathspec, "claimed": dt.datetime.now(dt.UTC).isoformat()})
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=claim, Body=body, IfNoneMatch="*")
+            return None
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
+                raise
+        holder = json.loads(self.get_object_bytes(self.s3_uri(claim))).get("run_pathspec")
+        if holder == run_pathspec:
+            return None
+        deadline = time.monotonic() + CLAIM_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            found = self.find_existing(group, run_pathspec, key)
+            if found is not None:
+                return found
+            if not self.object_exists(claim):  # the holder failed and withdrew its claim: try again
+                return self.claim_content(group, key, run_pathspec)
+            time.sleep(CLAIM_POLL_SECONDS)
+        raise ConfigError(
+            f"run {holder} claimed this content ({key}) but registered no package in {CLAIM_WAIT_SECONDS} s; "
+            f"if it crashed, delete {self.s3_uri(claim)} and register again",
+            source="SageMaker registry",
+            key="content_key",
+        )
+
+    def object_exists(self, key: str) -> bool:
+        """Whether ``s3://{bucket}/{key}`` exists (a 404 is False; any other error is raised)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
     def find_run(self, group: str, run_pathspec: str) -> Registration | None:
         """The package of ``group`` whose metadata names ``run_pathspec`` (created=False), if any."""
+        return self.find_existing(group, run_pathspec, None)
+
+    def find_existing(self, group: str, run_pathspec: str, key: str | None) -> Registration | None:
+        """The lowest package of ``group`` whose metadata names ``run_pathspec`` or content ``key``
+        (created=False), if any."""
+        found: list[Registration] = []
         for summary in self.list_package_summaries(group):
             description = self.sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
-            if (description.get("CustomerMetadataProperties") or {}).get("run_pathspec") == run_pathspec:
-                return self.registration_from_description(description, created=False)
-        return None
+            metadata = description.get("CustomerMetadataProperties") or {}
+            if metadata.get("run_pathspec") == run_pathspec or (
+                key is not None and metadata.get("content_key") == key
+            ):
+                found.append(self.registration_from_description(description, created=False))
+        return min(found, key=lambda r: r.version) if found else None
 
     def put_verified(self, key: str, data: bytes) -> None:
         """Upload ``data`` with its sha256 as object metadata, then head_object and compare size and hash."""
@@ -373,6 +453,7 @@ def to_description(text: str) -> str:
 
 def build_customer_metadata(request: RegistrationRequest, manifest: dict[str, Any]) -> dict[str, str]:
     """CustomerMetadataProperties: provenance and the model sha256 the loader checks (values <= 256)."""
+    bundle = request.payload
     metadata = {
         "run_pathspec": request.run_pathspec,
         "data_fingerprint": request.data_fingerprint,
@@ -380,22 +461,27 @@ def build_customer_metadata(request: RegistrationRequest, manifest: dict[str, An
         "model_sha256": manifest["model_sha256"],
         "tarball_sha256": manifest["tarball_sha256"],
         "gate_reasons": " / ".join(request.gate_reasons),
-        "threshold": repr(float(request.bundle["threshold"])),
-        "symbol": request.bundle["symbol"],
-        "label_convention": request.bundle["label_convention"],
-        "feature_count": str(len(request.bundle["feature_columns"])),
+        "threshold": repr(float(bundle["threshold"])),
+        "symbol": bundle["symbol"],
+        "label_convention": bundle["label_convention"],
+        "feature_count": str(len(bundle["feature_columns"])),
         "sklearn_version": manifest["sklearn_version"],
         "python_version": manifest[PICKLED_WITH]["python"],
         "numpy_version": manifest[PICKLED_WITH]["numpy"],
         "joblib_version": manifest[PICKLED_WITH]["joblib"],
     }
-    features = " ".join(request.bundle["feature_columns"])
+    features = " ".join(bundle["feature_columns"])
     if len(features) <= METADATA_VALUE_MAX:  # omitted when too long: the bundle has the full list
         metadata["feature_columns"] = features
+    metadata.update(strategy_metadata(manifest["strategy"]))
+    if manifest.get("provenance") is not None:
+        metadata.update(provenance_metadata(manifest["provenance"], str(manifest["content_key"])))
     safe = {key: to_metadata_value(value) for key, value in metadata.items()}
-    for key in ("run_pathspec", "model_sha256"):
+    for key in ("run_pathspec", "model_sha256", "content_key"):
+        if key not in metadata:
+            continue
         if safe[key] != metadata[key]:
-            # These two are compared exactly later, so they must survive unchanged.
+            # These are compared exactly later, so they must survive unchanged.
             raise ConfigError(
                 f"{metadata[key]!r} cannot be stored as SageMaker metadata (only letters, digits, spaces, "
                 "_.:/=+-@ and at most 256 characters)",

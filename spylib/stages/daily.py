@@ -21,7 +21,8 @@ import pandas as pd
 from spylib.core.errors import ConfigError, DataValidationError, SpyFlowError
 from spylib.core.schema import PREDICTION_COLUMNS
 from spylib.data.sources import EMBEDDED, ingest
-from spylib.features.table import build_features, load_extra_features
+from spylib.features.table import build_features, feature_columns, load_extra_features
+from spylib.modelling.strategy import UNRECORDED, Strategy, as_bundle
 from spylib.monitoring import (
     MonitorConfig,
     MonitoringReport,
@@ -38,6 +39,7 @@ from spylib.monitoring.track_record import (
     update_track_record,
 )
 from spylib.registry import ModelRegistry, open_registry
+from spylib.registry.provenance import Provenance
 from spylib.stages.settings import DailySettings
 from spylib.storage.files import atomic_write_bytes
 
@@ -69,15 +71,47 @@ class DeployedModel:
     location: str
     metrics: dict[str, Any]
     profile: dict[str, Any]
+    provenance: Provenance | None = None
 
     @property
     def model_version(self) -> str:
         return f"{self.group}/v{self.version}"
 
     @property
+    def strategy(self) -> Strategy:
+        """The registered strategy: what the run applies to the day's features."""
+        return as_bundle(self.bundle).strategy
+
+    @property
     def cost_bps(self) -> float:
+        """The strategy's cost (for a bundle that predates the strategy: the metrics')."""
+        strategy = self.strategy
+        if strategy.model.config_id != UNRECORDED:
+            return strategy.cost_bps
         value = self.metrics.get("cost_bps")
         return float(value) if value is not None else MonitorConfig().cost_bps
+
+
+def check_servable(
+    name: str, provenance: Provenance | None, symbols: tuple[str, str], *, source: str
+) -> None:
+    """Refuse, in one line, a control model and a model trained on other symbols than the run's.
+
+    A version registered before provenance was recorded passes (there is nothing to check)."""
+    if provenance is None:
+        return
+    if provenance.is_control:
+        raise ConfigError(
+            f"model {name} is a control (trained on {provenance.control_reason}); controls are never "
+            "served: register a model trained on real data with real labels",
+            source=source,
+        )
+    if tuple(provenance.symbols) != symbols:
+        raise ConfigError(
+            f"model {name} was trained on symbols {' '.join(provenance.symbols)}, this run's inputs are "
+            f"{' '.join(symbols)}",
+            source=source,
+        )
 
 
 def load_approved_model(settings: DailySettings, *, registry: ModelRegistry | None = None) -> DeployedModel:
@@ -93,6 +127,9 @@ def load_approved_model(settings: DailySettings, *, registry: ModelRegistry | No
             f"--group {settings.model_group}` (`spy-flow versions` lists them)"
         )
     bundle = registered.bundle
+    name = f"{settings.model_group}/v{registered.registration.version}"
+    provenance = registered.provenance
+    check_servable(name, provenance, (settings.symbol, settings.benchmark), source=where)
     if bundle["symbol"] != settings.symbol:
         raise ConfigError(
             f"model {settings.model_group}/v{registered.registration.version} predicts {bundle['symbol']}, "
@@ -111,6 +148,7 @@ def load_approved_model(settings: DailySettings, *, registry: ModelRegistry | No
         location=registered.registration.location,
         metrics=dict(registered.metadata.get("metrics") or {}),
         profile=profile,
+        provenance=provenance,
     )
 
 
@@ -191,6 +229,14 @@ def run_features(
         raise ConfigError(
             f"model {model.model_version} needs feature '{missing[0]}', which the feature code does not "
             "build: pass the model's --extra-features",
+            source="--extra-features",
+        )
+    inputs, trained = feature_columns(extra), list(model.strategy.feature_columns)
+    if set(inputs) != set(trained):
+        unused = [c for c in inputs if c not in trained]
+        raise ConfigError(
+            f"model {model.model_version} was trained on {len(trained)} features, this run builds "
+            f"{len(inputs)}: '{unused[0]}' is not one of the model's (pass the model's --extra-features only)",
             source="--extra-features",
         )
     if features.empty or features["date"].iloc[-1] != as_of:

@@ -395,8 +395,8 @@ def test_latest_approved_follows_approval_and_its_bundle_reproduces_the_predicti
         filters = [("run_id", "=", flow_run.run_id), ("symbol", "=", "SPY")]
         predictions = read_table("predictions", LAKE, filters)
         features = read_table("features", LAKE, filters)
-        lake = predictions[["date", "probability", "signal", "model_version"]].rename(
-            columns={"probability": "probability_lake", "signal": "signal_lake"}
+        lake = predictions[["date", "probability", "signal", "position", "model_version"]].rename(
+            columns={"probability": "probability_lake", "signal": "signal_lake", "position": "position_lake"}
         )
         every = features.merge(lake, on="date", validate="one_to_one")
         assert len(every) == len(predictions) == flow_run.artifacts["n_predictions"]
@@ -405,6 +405,7 @@ def test_latest_approved_follows_approval_and_its_bundle_reproduces_the_predicti
         scored = predict_frame(latest.bundle, rows)
         np.testing.assert_allclose(scored["probability"], rows["probability_lake"], rtol=0, atol=1e-12)
         np.testing.assert_array_equal(scored["signal"].to_numpy(), rows["signal_lake"].to_numpy())
+        np.testing.assert_array_equal(scored["position"].to_numpy(), rows["position_lake"].to_numpy())
     finally:
         registry.set_status(GROUP, 1, gate_status)
     assert registry.list_versions(GROUP)[0].status == gate_status

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import multiprocessing
 import tarfile
 from typing import Any
 
@@ -17,7 +18,7 @@ from spylib.registry import SageMakerRegistry, images, inference, open_registry
 from spylib.registry import sagemaker as sagemaker_target
 from spylib.storage.s3 import split_s3_uri
 from tests.helpers.moto_server import MotoServer
-from tests.helpers.registry_requests import make_bundle, make_request
+from tests.helpers.registry_requests import make_bundle, make_provenance, make_request
 
 BUCKET = "spyflow-models"
 PREFIX = f"s3://{BUCKET}/registry"
@@ -103,7 +104,7 @@ def test_register_versions_metadata_and_artifacts(sagemaker: Any, s3: Any) -> No
     assert any(k.endswith("/reference_profile.json") for k in keys)
     bucket, key = split_s3_uri(first.model_uri)
     with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
-        assert sorted(tar.getnames()) == ["code/inference.py", "model.joblib"]
+        assert sorted(tar.getnames()) == ["code/inference.py", "code/rule.py", "model.joblib"]
 
 
 def test_latest_approved_and_later_approval(s3: Any, sagemaker: Any) -> None:
@@ -268,3 +269,82 @@ def test_no_image_at_all_is_refused_unless_the_framework_image_matches(
     assert described["InferenceSpecification"]["Containers"][0]["Image"] == registry.sklearn_image_uri(
         "us-east-1"
     )
+
+
+# ---- once per content: two identical runs at once, a crash in register, provenance -------------
+
+
+def register_in_child(env: dict[str, str], group: str, run: str, barrier: Any) -> tuple[int, bool]:
+    """Runs in a spawned process: point boto3 at the moto server, wait at the barrier, register."""
+    import os
+
+    os.environ.update(env)
+    reg = SageMakerRegistry(PREFIX, image_uri=PROJECT_IMAGE)
+    barrier.wait()
+    registration = reg.register(make_request(run, group=group, provenance=make_provenance()))
+    return registration.version, registration.created
+
+
+def test_two_identical_runs_at_once_register_one_package(
+    sagemaker: Any, s3: Any, moto_env: dict[str, str]
+) -> None:
+    """Two processes, two run ids, identical content (model bytes, strategy, provenance): one package,
+    and both are told its version."""
+    group = "spy-identical"
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager:
+        barrier = manager.Barrier(2)
+        with ctx.Pool(2) as pool:
+            jobs = [
+                pool.apply_async(register_in_child, (dict(moto_env), group, run, barrier))
+                for run in ("SpyFlow/600", "SpyFlow/700")
+            ]
+            results = [job.get(timeout=180) for job in jobs]
+    assert {version for version, _ in results} == {1}
+    assert sorted(created for _, created in results) == [False, True]
+    packages = sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
+    assert len(packages) == 1
+    # the package's metadata carries the provenance and the strategy
+    metadata = sagemaker.describe_model_package(ModelPackageName=packages[0]["ModelPackageArn"])[
+        "CustomerMetadataProperties"
+    ]
+    assert metadata["source_kind"] == "file"
+    assert metadata["symbols"] == "SPY QQQ"
+    assert metadata["seed"] == "42"
+    assert metadata["shuffle_labels"] == "false"
+    assert metadata["control"] == "false"
+    assert metadata["sweep_config_sha256"] == "5" * 64
+    assert metadata["strategy_sizing"] == "long_flat"
+    assert len(metadata["content_key"]) == 64
+    registered = SageMakerRegistry(PREFIX, image_uri=PROJECT_IMAGE).latest_approved(group)
+    assert registered is not None
+    assert registered.provenance == make_provenance()
+    assert registered.strategy.threshold == 0.5
+
+
+def test_a_retry_after_a_crash_in_register_reuses_its_claim(sagemaker: Any, s3: Any) -> None:
+    """The run crashed after claiming its content and before creating the package: the retry (same
+    run) takes its own claim back and registers once; another run of that content then gets it."""
+    group = "spy-crashed"
+    failing = FailingCreate(sagemaker)
+    crashed = SageMakerRegistry(PREFIX, image_uri=PROJECT_IMAGE, sagemaker_client=failing)
+    with pytest.raises(ClientError, match="injected"):
+        crashed.register(make_request("SpyFlow/800", group=group, provenance=make_provenance()))
+    reg = SageMakerRegistry(PREFIX, image_uri=PROJECT_IMAGE)
+    retried = reg.register(make_request("SpyFlow/800", group=group, provenance=make_provenance()))
+    assert (retried.version, retried.created) == (1, True)
+    other = reg.register(make_request("SpyFlow/900", group=group, provenance=make_provenance()))
+    assert (other.version, other.created) == (1, False)
+    assert len(reg.list_versions(group)) == 1
+
+
+def test_a_control_goes_to_its_own_group(sagemaker: Any, s3: Any) -> None:
+    reg = SageMakerRegistry(PREFIX, image_uri=PROJECT_IMAGE)
+    shuffled = make_provenance(shuffle_labels=True)
+    with pytest.raises(ConfigError, match="registers only in a group ending in '-control'"):
+        reg.register(make_request("SpyFlow/1", group="spy-prod", provenance=shuffled))
+    registration = reg.register(make_request("SpyFlow/1", group="spy-prod-control", provenance=shuffled))
+    metadata = sagemaker.describe_model_package(ModelPackageName=registration.location)[
+        "CustomerMetadataProperties"
+    ]
+    assert metadata["control"] == "true"

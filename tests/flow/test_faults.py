@@ -25,6 +25,7 @@ from pathlib import Path
 
 from metaflow import Run
 
+from spylib.registry import LocalRegistry
 from spylib.storage.lake import list_lake_files, read_table
 from spylib.storage.sql import query
 from spylib.storage.staging import is_published, list_staged_runs
@@ -153,6 +154,7 @@ def test_a_killed_train_task_leaves_nothing_visible(tmp_path: Path) -> None:
 
 
 def test_a_run_failing_in_register_is_invisible_and_resume_publishes_it_once(tmp_path: Path) -> None:
+    """...and registers it once: the resume, and a second resume of the same run, get one version."""
     marker = tmp_path / "fail-register"
     marker.touch()
     env = fault_env(marker, "spylib.stages.training.register:run_register")
@@ -173,3 +175,18 @@ def test_a_run_failing_in_register_is_invisible_and_resume_publishes_it_once(tmp
     publication = data_of(resumed.run).lake_publication
     assert publication["moved"] == len(publication["files"])
     assert not publication["already_published"]
+    # Registered once, under the origin run: and resuming the same run again reuses that version.
+    registration = data_of(resumed.run).registration
+    assert (registration["version"], registration["created"]) == (1, True)
+    again = resume_flow(origin.id, env=env)
+    assert again.status == "successful", again.stderr
+    assert (data_of(again.run).registration["version"], data_of(again.run).registration["created"]) == (
+        1,
+        False,
+    )
+    versions = LocalRegistry(tmp_path / "registry").list_versions("spy-direction")
+    assert len(versions) == 1
+    manifest = LocalRegistry(tmp_path / "registry").read_metadata(versions[0])
+    assert manifest["run_pathspec"] == f"SpyFlow/{origin.id}"
+    assert manifest["provenance"]["source_kind"] == "embedded"
+    assert manifest["strategy"]["threshold"] == data_of(again.run).strategy.threshold

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from metaflow import Run
 
+from spylib.core.errors import ConfigError
 from tests.helpers.cards import card_text
 from tests.helpers.flowrun import data_of, run_flow, task_of
 from tests.helpers.metaflow_env import flow_env, pythonpath
@@ -195,6 +196,28 @@ def test_shuffled_labels_control_finds_nothing_and_is_rejected(tmp_path: Path) -
     # Noise does not beat the sizing rule it is made of.
     failed = {c["name"] for c in gate["checks"] if not c["passed"]}
     assert "track_beats_vol_target_long" in failed, gate["reasons"]
+    assert_registered_as_control(tmp_path, data_of(result.run).registration, "shuffled labels")
+
+
+def assert_registered_as_control(tmp_path: Path, registration: dict, reason: str) -> None:
+    """A control, run with the default group, lands in ``<group>-control``; the default group stays
+    empty, and PredictFlow refuses the control even when pointed at its group."""
+    from spylib.registry import LocalRegistry
+    from spylib.stages import daily
+    from spylib.stages.settings import DailySettings
+
+    assert registration["group"] == "spy-direction-control"
+    registry = LocalRegistry(tmp_path / "registry")
+    assert registry.list_versions("spy-direction") == []
+    registry.set_status("spy-direction-control", registration["version"], "Approved", "test: try to serve it")
+    settings = DailySettings(
+        source="embedded", symbol="SPY", benchmark="QQQ", as_of=None, extra_features=(),
+        output_dir=str(tmp_path / "out"), lake_root=str(tmp_path / "lake"), registry="local",
+        registry_location=str(tmp_path / "registry"), model_group="spy-direction-control", history_runs=5,
+        replay_days=0, fail_on_alert=False,
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match=f"is a control .trained on {reason}.; controls are never served"):
+        daily.load_approved_model(settings)
 
 
 @pytest.mark.parametrize(("edge", "status"), [(0.0, "Rejected"), (0.3, "Approved")])
@@ -214,6 +237,7 @@ def test_synthetic_controls(tmp_path: Path, edge: float, status: str) -> None:
     else:
         failed = {c["name"] for c in data.gate["checks"] if not c["passed"]}
         assert "track_beats_vol_target_long" in failed, data.gate["reasons"]
+    assert_registered_as_control(tmp_path, data.registration, "a synthetic market")
 
 
 def test_batched_configurations_give_the_same_trials(embedded_run: tuple[Run, Path], tmp_path: Path) -> None:

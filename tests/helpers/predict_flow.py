@@ -38,6 +38,7 @@ def register_approved_model(root: Path) -> None:
     from spylib.modelling.models import bundle_signal, make_bundle
     from spylib.monitoring import reference_profile
     from spylib.registry import LocalRegistry, RegistrationRequest
+    from tests.helpers.strategies import strategy_for
 
     market = ingest("embedded", "SPY", "QQQ")
     features = build_features(market.prices, "SPY", "QQQ")
@@ -46,7 +47,7 @@ def register_approved_model(root: Path) -> None:
     test = features[(features["date"] >= date(2013, 6, 1)) & (features["date"] < date(2015, 1, 1))]
     model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
     model.fit(dev[columns], dev["target_up"].astype(int))
-    bundle = make_bundle(model, columns, 0.5, [], "close_to_close", "SPY")
+    bundle = make_bundle(model, strategy_for(columns))
     probability, signal = bundle_signal(bundle, test)
     profile = reference_profile(
         dev,

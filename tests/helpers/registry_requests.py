@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from spylib.registry import RegistrationRequest
+from spylib.registry.provenance import Provenance
 
 FEATURES = ["ret_1d", "rsi_14"]
 
@@ -47,3 +48,21 @@ def make_request(
         code_version="git:deadbeef",
         **extra,
     )
+
+
+def make_provenance(**overrides: Any) -> Provenance:
+    """The provenance of a run on files (override ``source_kind``/``shuffle_labels`` for a control)."""
+    fields: dict[str, Any] = {
+        "source_kind": "file",
+        "source": "data/{symbol}.csv",
+        "data_fingerprint": "abc123",
+        "first_date": "2001-01-02",
+        "last_date": "2018-12-31",
+        "symbols": ("SPY", "QQQ"),
+        "sweep_config_sha256": "5" * 64,
+        "gate_config_sha256": "6" * 64,
+        "code_version": "git:deadbeef",
+        "seed": 42,
+        "shuffle_labels": False,
+    }
+    return Provenance(**{**fields, **overrides})

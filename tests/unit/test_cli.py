@@ -25,6 +25,8 @@ from spylib.registry import RegistrationRequest, open_registry
 from spylib.storage import sql
 from spylib.storage.lake import write_table
 from tests.helpers.lake_frames import make_frame
+from tests.helpers.registry_requests import make_provenance
+from tests.helpers.strategies import strategy_for
 
 GROUP = "spy-direction"
 FEATURES = ["ret_1d", "rsi_14"]
@@ -37,7 +39,9 @@ def tiny_bundle(seed: int) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     x = pd.DataFrame(rng.normal(size=(40, 2)), columns=FEATURES)
     y = (x["ret_1d"] + 0.3 * rng.normal(size=40) > 0).astype(int)
-    return make_bundle(LogisticRegression().fit(x, y), FEATURES, 0.55, ["trend_ok"], "close_to_close", "SPY")
+    return make_bundle(
+        LogisticRegression().fit(x, y), strategy_for(FEATURES, 0.55, ["trend_ok"])
+    ).to_payload()
 
 
 def request(run: str, status: str, reasons: list[str], sharpe: float) -> RegistrationRequest:
@@ -50,6 +54,7 @@ def request(run: str, status: str, reasons: list[str], sharpe: float) -> Registr
         run_pathspec=run,
         data_fingerprint="fp-abc123",
         code_version="0.1.0+gdeadbeef",
+        provenance=make_provenance(data_fingerprint="fp-abc123", seed=int(run.rsplit("/", 1)[-1])),
     )
 
 
@@ -184,6 +189,14 @@ def test_show_prints_provenance_reasons_and_metrics(
         "threshold         0.55",
         "features          2: ret_1d, rsi_14",
         f"status reason     {MISSING}",
+        "strategy",
+        "  signal: long when P(up) >= 0.55 and regime filter trend_ok",
+        "  sizing: long/flat (a long position is 1)",
+        "  cost: 1 bps per side, charged on every position change",
+        "provenance",
+        "  data: file (data/{symbol}.csv), 2001-01-02..2018-12-31, symbols SPY QQQ",
+        "  code version: git:deadbeef; seed 22; shuffled labels: no",
+        "  control: no",
         "gate reasons (1 of 2 checks failed)",
         f"  {FAILED}",
         f"  {PASSED}",
@@ -278,23 +291,26 @@ def test_latest_shows_the_approved_model_and_its_latest_prediction(
     frame = make_frame("predictions", symbols=("SPY",), days=4)
     frame["model_version"] = GROUP + "/v1"
     frame["signal"] = np.array([0, 0, 0, 1], dtype="int8")
+    frame["position"] = np.array([0.0, 0.0, 0.0, 0.75])
     frame.loc[frame.index[-1], ["target_up", "fwd_return"]] = None  # the newest day: no outcome yet
     write_table(frame, "predictions", lake_root, "daily-1")
     status, out, _ = cli(capsys, *args)
     lines = out.splitlines()
-    assert lines[1] == f"latest prediction ({lake_root}): LONG, threshold 0.55"
+    assert lines[1] == f"latest prediction ({lake_root}): LONG 0.75, threshold 0.55, sizing long_flat"
     assert lines[2].split() == [
         "date",
         "symbol",
         "probability",
         "signal",
+        "position",
         "target_up",
         "fwd_return",
         "run_id",
     ]
     newest = frame.iloc[-1]
     assert lines[4].split() == [
-        newest["date"].date().isoformat(), "SPY", format_value(newest["probability"]), "1", MISSING, MISSING, "daily-1"
+        newest["date"].date().isoformat(), "SPY", format_value(newest["probability"]), "1", "0.75", MISSING,
+        MISSING, "daily-1",
     ]  # fmt: skip
 
 

@@ -59,6 +59,7 @@ def make_predictions(n: int, seed: int, start: str, flip: bool = False) -> pd.Da
             "segment": track_record.DAILY_SEGMENT,
             "probability": prob,
             "signal": (prob > 0.54).astype(np.int8),
+            "position": (prob > 0.54).astype("float64"),
             "target_up": (fwd > 0).astype("float64"),
             "fwd_return": fwd,
             "model_version": "spy-direction/v1",
@@ -134,6 +135,7 @@ def daily_row(day: date, probability: float, version: str = "spy-direction/v1") 
     return pd.DataFrame({
         "date": [day], "symbol": ["SPY"], "segment": [track_record.DAILY_SEGMENT], "probability": [probability],
         "signal": pd.array([int(probability >= 0.5)], dtype="int8"),
+        "position": [float(probability >= 0.5)],
         "target_up": pd.array([pd.NA], dtype="Int8"),
         "fwd_return": [math.nan], "model_version": [version],
     })  # fmt: skip

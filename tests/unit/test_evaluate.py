@@ -18,6 +18,7 @@ from spylib.features.table import build_features, feature_columns
 from spylib.modelling.models import bundle_signal, fit_model, make_bundle
 from spylib.modelling.scoring import ConfigResult, score_configuration
 from spylib.modelling.walk_forward import Splits, walk_forward_splits
+from tests.helpers.strategies import strategy_for
 from tests.helpers.synthetic import synthetic_prices
 
 SWEEP = SweepConfig(
@@ -240,7 +241,7 @@ def test_bundle_signal_applies_threshold_and_filters(setup: Setup) -> None:
     features, _, cols, _ = setup
     labelled = features[features["target_up"].notna()]
     model = fit_model(SWEEP.models[1], labelled[cols], labelled["target_up"].to_numpy("int8"), 7)
-    bundle = make_bundle(model, cols, 0.5, ["trend_up"], "close_to_close", "SPY")
+    bundle = make_bundle(model, strategy_for(cols, 0.5, ["trend_up"]))
     prob, signal = bundle_signal(bundle, features)
     expected = (prob >= 0.5) & (features["trend_up"].to_numpy() == 1)
     np.testing.assert_array_equal(signal, expected.astype("int8"))

@@ -29,7 +29,7 @@ from spylib.registry import (
     open_registry,
     sklearn_image_uri,
 )
-from tests.helpers.registry_requests import make_bundle, make_request
+from tests.helpers.registry_requests import make_bundle, make_provenance, make_request
 
 
 def test_versions_layout_and_manifest(tmp_path: Path) -> None:
@@ -233,29 +233,37 @@ def test_metadata_values_are_legal_for_aws() -> None:
 # ---- concurrency: two real processes ------------------------------------------------------------
 
 
-def register_in_child(root: str, run: str, barrier: Any, hold_seconds: float) -> tuple[int, bool, float]:
+def register_in_child(
+    root: str, run: str, barrier: Any, hold_seconds: float, provenance: bool = False
+) -> tuple[int, bool, float]:
     """Runs in a spawned process: wait at the barrier, then register (slowed down inside the lock)."""
     real_write = LocalRegistry.write_version_files
 
-    def slow_write(directory: Path, request: RegistrationRequest, version: int) -> dict[str, Any]:
+    def slow_write(
+        directory: Path, request: RegistrationRequest, version: int, model_bytes: bytes
+    ) -> dict[str, Any]:
         time.sleep(hold_seconds)  # widen the critical section so the two writers surely overlap
-        return real_write(directory, request, version)
+        return real_write(directory, request, version, model_bytes)
 
     LocalRegistry.write_version_files = staticmethod(slow_write)  # type: ignore[method-assign]
     barrier.wait()
     start = time.monotonic()
-    registration = LocalRegistry(root).register(make_request(run))
+    extra: dict[str, Any] = {"provenance": make_provenance()} if provenance else {}
+    registration = LocalRegistry(root).register(make_request(run, **extra))
     return registration.version, registration.created, time.monotonic() - start
 
 
 def run_two_registrations(
-    root: Path, runs: tuple[str, str], hold: float = 0.6
+    root: Path, runs: tuple[str, str], hold: float = 0.6, provenance: bool = False
 ) -> list[tuple[int, bool, float]]:
     ctx = multiprocessing.get_context("spawn")
     with ctx.Manager() as manager:
         barrier = manager.Barrier(2)
         with ctx.Pool(2) as pool:
-            results = [pool.apply_async(register_in_child, (str(root), run, barrier, hold)) for run in runs]
+            results = [
+                pool.apply_async(register_in_child, (str(root), run, barrier, hold, provenance))
+                for run in runs
+            ]
             return [r.get(timeout=120) for r in results]
 
 
@@ -275,6 +283,54 @@ def test_two_processes_get_distinct_versions(tmp_path: Path) -> None:
         assert registry.sha256_file(Path(r.model_uri)) == r.model_sha256
 
 
+def test_two_identical_runs_at_once_register_one_version(tmp_path: Path) -> None:
+    """Two runs (different ids) of identical content (same model bytes, strategy and provenance),
+    registering at the same moment from two processes: one version, and both are told which."""
+    results = run_two_registrations(tmp_path, ("SpyFlow/400", "SpyFlow/500"), hold=0.3, provenance=True)
+    assert sorted(created for _, created, _ in results) == [False, True]
+    assert {version for version, _, _ in results} == {1}
+    versions = LocalRegistry(tmp_path).list_versions("spy-direction")
+    assert len(versions) == 1
+    manifest = json.loads(Path(versions[0].location, "manifest.json").read_text())
+    assert manifest["provenance"] == make_provenance().to_dict()
+    assert manifest["strategy"]["threshold"] == 0.5
+    assert len(manifest["content_key"]) == 64
+
+
+def test_different_content_or_no_provenance_makes_a_new_version(tmp_path: Path) -> None:
+    reg = LocalRegistry(tmp_path)
+    first = reg.register(make_request("SpyFlow/1", provenance=make_provenance()))
+    assert reg.register(make_request("SpyFlow/2", provenance=make_provenance())).version == first.version
+    assert reg.register(make_request("SpyFlow/3", provenance=make_provenance(seed=43))).version == 2
+    assert (
+        reg.register(
+            make_request("SpyFlow/4", bundle=make_bundle(threshold=0.6), provenance=make_provenance())
+        ).version
+        == 3
+    )
+    assert reg.register(make_request("SpyFlow/5")).version == 4  # no provenance: keyed by its run only
+
+
+def test_a_control_registers_only_in_a_control_group(tmp_path: Path) -> None:
+    from spylib.registry.provenance import registration_group
+
+    reg = LocalRegistry(tmp_path)
+    synthetic = make_provenance(source_kind="synthetic", source="synthetic:edge=0.3")
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(
+            "a control model (trained on a synthetic market) registers only in a group ending in '-control'"
+        ),
+    ):
+        reg.register(make_request("SpyFlow/1", provenance=synthetic))
+    assert reg.list_versions("spy-direction") == []
+    group = registration_group("spy-direction", synthetic)
+    assert group == "spy-direction-control"
+    assert registration_group("spy-direction", make_provenance(shuffle_labels=True)) == group
+    assert registration_group("spy-direction", make_provenance()) == "spy-direction"
+    assert reg.register(make_request("SpyFlow/1", group=group, provenance=synthetic)).group == group
+
+
 def test_two_processes_same_run_register_once(tmp_path: Path) -> None:
     results = run_two_registrations(tmp_path, ("SpyFlow/300", "SpyFlow/300"), hold=0.2)
     assert sorted(created for _, created, _ in results) == [False, True]
@@ -288,7 +344,7 @@ def test_two_processes_same_run_register_once(tmp_path: Path) -> None:
 def import_inference_from_tarball(tmp_path: Path, tarball: bytes) -> tuple[Any, Path]:
     model_dir = tmp_path / "model"
     with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
-        assert sorted(tar.getnames()) == ["code/inference.py", "model.joblib"]
+        assert sorted(tar.getnames()) == ["code/inference.py", "code/rule.py", "model.joblib"]
         tar.extractall(model_dir, filter="data")
     spec = importlib.util.spec_from_file_location("shipped_inference", model_dir / "code" / "inference.py")
     assert spec is not None
@@ -314,8 +370,11 @@ def test_inference_handlers_from_the_tarball(tmp_path: Path) -> None:
     assert prediction["signal"].tolist() == [1, 0, 0]  # high prob; low prob; filter off
     text, content_type = inference.output_fn(prediction, "text/csv")
     assert content_type == "text/csv"
-    assert text.splitlines()[0] == "probability,signal"
+    assert text.splitlines()[0] == "probability,signal,position"
     assert len(text.splitlines()) == 4
+    # The trade rule comes from the tarball's code/rule.py, not from an installed spylib.
+    assert Path(inference.trade_rule.__file__) == model_dir / "code" / "rule.py"
+    assert prediction["position"].tolist() == [1.0, 0.0, 0.0]
     body_json, content_type = inference.output_fn(prediction, "application/json")
     assert content_type == "application/json"
     assert [row["signal"] for row in json.loads(body_json)] == [1, 0, 0]

@@ -171,14 +171,17 @@ def post(app: Any, body: bytes | str, content_type: str, accept: str | None = No
 
 def csv_scores(text: str, header: bool = True) -> pd.DataFrame:
     return pd.read_csv(
-        io.StringIO(text), header=0 if header else None, names=None if header else ["probability", "signal"]
+        io.StringIO(text),
+        header=0 if header else None,
+        names=None if header else ["probability", "signal", "position"],
     )
 
 
 def assert_same_scores(got: pd.DataFrame, expected: pd.DataFrame) -> None:
-    """Bit-for-bit the same probabilities, the same signals."""
+    """Bit-for-bit the same probabilities, the same signals, the same positions."""
     np.testing.assert_array_equal(got["probability"].to_numpy("float64"), expected["probability"].to_numpy())
     np.testing.assert_array_equal(got["signal"].to_numpy("int64"), expected["signal"].to_numpy())
+    np.testing.assert_array_equal(got["position"].to_numpy("float64"), expected["position"].to_numpy())
 
 
 # ---- the contract: ping, execution parameters, model in /opt/ml/model ----------------------------
@@ -230,7 +233,7 @@ def test_csv_with_a_header_scores_exactly_like_predict_frame(
     answer = post(app, shuffled.to_csv(index=False), "text/csv")
     assert answer.status == 200
     assert answer.headers["content-type"] == "text/csv"
-    assert answer.text.splitlines()[0] == "probability,signal"
+    assert answer.text.splitlines()[0] == "probability,signal,position"
     scores = csv_scores(answer.text)
     assert len(scores) == len(frame)
     assert_same_scores(scores, predict_frame(bundle, frame))

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from spylib.evaluation.evidence import Evidence
     from spylib.evaluation.gate import GateDecision
     from spylib.modelling.scoring import ConfigResult
+    from spylib.modelling.strategy import ModelBundle, Strategy
     from spylib.reporting.evaluation_card import CardItem
 
 INTERNAL = {"internal": True}  # a result's field that is not stored as an artifact
@@ -86,12 +87,14 @@ class TrainResult:
 
 @dataclass(frozen=True)
 class EvaluateResult:
-    """evaluate: every trial, the walk-forward track and its refits, the final choice and model, the
+    """evaluate: every trial, the walk-forward track and its refits, the final choice (as the trials
+    row ``best`` and as the :class:`Strategy` every consumer applies) and model, the
     evidence (typed, and as the public ``metrics`` dict) and the gate's decision (typed, and as the
     public ``gate`` dict)."""
 
     trials: pd.DataFrame
     best: dict[str, Any]
+    strategy: Strategy
     model: Any
     evidence: Evidence
     metrics: dict[str, Any]
@@ -113,7 +116,7 @@ class PredictResult:
     """predict: the registered bundle, the predictions, the prediction files, the lake files staged so
     far and the Glue report."""
 
-    bundle: dict[str, Any]
+    bundle: ModelBundle
     predictions: pd.DataFrame
     prediction_files: dict[str, str]
     lake_files: dict[str, list[str]]

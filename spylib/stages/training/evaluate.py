@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from spylib.core.config import ModelSpec
     from spylib.evaluation.evidence import Evidence
     from spylib.modelling.scoring import ConfigResult
+    from spylib.modelling.strategy import Strategy
     from spylib.reporting.evaluation_card import EvaluationInputs
 
 
@@ -56,9 +57,7 @@ def fit_on_labelled(spec: ModelSpec, rows: pd.DataFrame, columns: list[str], see
     return fit_model(spec, rows[columns], rows["target_up"].to_numpy("int8"), seed)
 
 
-def holdout_figures(
-    model: Any, data: TrainingData, best: dict[str, Any], settings: TrainingSettings
-) -> dict[str, Any]:
+def holdout_figures(model: Any, data: TrainingData, strategy: Strategy) -> dict[str, Any]:
     """The registered model scored once on the untouched holdout (nothing when there is none)."""
     if "holdout" not in data.splits:
         return {}
@@ -66,13 +65,7 @@ def holdout_figures(
     from spylib.modelling.models import predict_up_probability
 
     frame = data.segment("holdout")
-    return evaluate_holdout(
-        predict_up_probability(model, frame[list(data.feature_columns)]),
-        frame,
-        best,
-        cost_bps=settings.cost_bps,
-        target_volatility=settings.plan.sweep.target_volatility,
-    )
+    return evaluate_holdout(predict_up_probability(model, frame[list(data.feature_columns)]), frame, strategy)
 
 
 def last_block_importance(spec: ModelSpec, data: TrainingData, seed: int) -> pd.DataFrame:
@@ -124,14 +117,18 @@ def run_evaluate(
     from spylib.evaluation.assessment import assess
     from spylib.evaluation.baselines import BASELINE_COLUMNS, baseline_table
     from spylib.evaluation.evidence import power_summary
-    from spylib.evaluation.selection import chosen_trial
+    from spylib.evaluation.selection import chosen_strategy, chosen_trial
     from spylib.evaluation.simulation import load_simulated_power
+    from spylib.modelling.strategy import TradeContext
     from spylib.monitoring.reference import chosen_record
     from spylib.reporting.evaluation_card import EvaluationInputs, config_labels
 
     plan, cols, splits = settings.plan, list(data.feature_columns), data.splits
     results = [r for batch in task_results for r in batch]
     ledger = count_trials(results, settings, provenance)
+    context = TradeContext(
+        settings.data.symbol, tuple(cols), plan.execution, settings.cost_bps, plan.sweep.target_volatility
+    )
     labels = config_labels([s.config_id for s in plan.sweep.models] + [r.spec.config_id for r in results])
     with phase(
         "selection and statistics",
@@ -148,10 +145,12 @@ def run_evaluate(
             cost_bps=settings.cost_bps,
             seed=plan.seed,
             ledger_trials=ledger.get("ledger_n_trials"),
+            context=context,
         )
     trialset, walk, gate = verdict.trialset, verdict.walk, verdict.decision
     print("\n".join(refit_lines(walk.refits, labels, plan.sweep.selection_metric)))
     best = chosen_trial(trialset, walk.final)
+    strategy = chosen_strategy(trialset, walk.final, context)
     spec = next(r.spec for r in results if r.spec.config_id == best["config_id"])
     final_rows = data.features.iloc[splits.final_train_rows()]
     with phase("final model", f"{labels.get(spec.config_id, spec.config_id)} on {len(final_rows)} days"):
@@ -183,15 +182,15 @@ def run_evaluate(
         importance=last_block_importance(spec, data, plan.seed),
         gate=gate,
         power=power,
-        holdout=holdout_figures(model, data, best, settings),
+        holdout=holdout_figures(model, data, strategy),
         labels=labels,
     )
-    result = evaluate_result(inputs, model)
+    result = evaluate_result(inputs, model, strategy)
     # monitoring's reference: the chosen trial's own out-of-sample days (not the track's mix)
     return dataclasses.replace(result, reference_record=chosen_record(trialset, walk.final, data.features))
 
 
-def evaluate_result(inputs: EvaluationInputs, model: Any) -> EvaluateResult:
+def evaluate_result(inputs: EvaluationInputs, model: Any, strategy: Strategy) -> EvaluateResult:
     """The evaluate step's artifacts: what the card shows, the final model, and the public dict forms
     of the evidence (``metrics``) and of the gate's decision (``gate``)."""
     from spylib.reporting.evaluation_card import evaluation_report
@@ -201,6 +200,7 @@ def evaluate_result(inputs: EvaluationInputs, model: Any) -> EvaluateResult:
     return EvaluateResult(
         trials=inputs.trials,
         best=inputs.best,
+        strategy=strategy,
         model=model,
         evidence=inputs.evidence,
         metrics=inputs.evidence.to_dict(),

@@ -17,10 +17,32 @@ from spylib.stages.training.artifacts import RegisterResult, TrainingData
 if TYPE_CHECKING:
     from spylib.evaluation.evidence import Evidence
     from spylib.evaluation.gate import GateDecision
+    from spylib.modelling.strategy import ModelBundle
+    from spylib.registry.provenance import Provenance
+
+
+def build_provenance(settings: TrainingSettings, data_provenance: Mapping[str, Any]) -> Provenance:
+    """What trained this run's model: the source, the data's fingerprint and span, the symbols, the
+    configurations' sha256, the code version, the seed and ``shuffle_labels``."""
+    from spylib.registry.provenance import Provenance, config_sha256, source_kind
+
+    return Provenance(
+        source_kind=source_kind(settings.data.source),
+        source=settings.data.source,
+        data_fingerprint=str(data_provenance["fingerprint"]),
+        first_date=str(data_provenance["first_date"]),
+        last_date=str(data_provenance["last_date"]),
+        symbols=(str(data_provenance["symbol"]), str(data_provenance["benchmark"])),
+        sweep_config_sha256=config_sha256(settings.plan.sweep),
+        gate_config_sha256=config_sha256(settings.gate),
+        code_version=code_version(),
+        seed=settings.plan.seed,
+        shuffle_labels=settings.plan.shuffle_labels,
+    )
 
 
 def run_register(
-    bundle: dict[str, Any],
+    bundle: ModelBundle,
     verdict: tuple[Evidence, GateDecision],
     track: pd.DataFrame,
     data: TrainingData,
@@ -31,18 +53,25 @@ def run_register(
     reference_record: pd.DataFrame | None = None,
 ) -> RegisterResult:
     """Compare with the champion (the latest Approved version), then register with the status that
-    follows (see :mod:`spylib.evaluation.champion`), the metrics, the comparison and the track."""
+    follows (see :mod:`spylib.evaluation.champion`), the metrics, the comparison, the track and the
+    provenance. A control (synthetic data or shuffled labels) registers under ``<group>-control``.
+    ``pathspec`` names the origin run (a resumed run's registration is its origin's)."""
     from spylib.evaluation.champion import TRACK_FILE, challenge, track_csv
     from spylib.monitoring import PROFILE_FILE, reference_profile
     from spylib.registry import RegistrationRequest, open_registry
+    from spylib.registry.provenance import registration_group
 
     evidence, gate = verdict
     target = settings.registry
+    origin = build_provenance(settings, provenance)
+    group = registration_group(target.group, origin)
+    if group != target.group:
+        print(f"register: a control ({origin.control_reason}) registers under {group}, never {target.group}")
     registry = open_registry(target.kind, target.location, image_uri=target.image_uri or None)
     rule = settings.gate
     status, comparison = challenge(
         registry,
-        target.group,
+        group,
         track,
         gate.status,
         days=rule.champion_days,
@@ -61,20 +90,22 @@ def run_register(
         test_metrics={"hit_rate": evidence.hit_rate, "auc": evidence.auc, "net_sharpe": evidence.sharpe_net},
     )
     request = RegistrationRequest(
-        group=target.group,
+        group=group,
         bundle=bundle,
         approval_status=status,
         metrics=to_json_safe({**evidence.to_dict(), "champion_comparison": comparison.to_dict()}),
         gate_reasons=gate.reasons,
         run_pathspec=pathspec,
         data_fingerprint=str(provenance["fingerprint"]),
-        code_version=code_version(),
+        code_version=origin.code_version,
         extra_files={PROFILE_FILE: dumps_strict(profile).encode(), TRACK_FILE: track_csv(track)},
         description=f"{settings.data.symbol} next-day direction ({settings.plan.execution}), {pathspec}",
+        provenance=origin,
     )
     registration = asdict(registry.register(request))
+    again = "" if registration["created"] else " (already registered: the same run or the same content)"
     print(
-        f"registered {registration['group']} v{registration['version']}: {registration['status']} "
+        f"registered {registration['group']} v{registration['version']}{again}: {registration['status']} "
         f"(gate {gate.status}; against the champion: {comparison.verdict.replace('_', ' ')})"
     )
     return RegisterResult(registration, comparison.to_dict())
