@@ -8,8 +8,9 @@ result's fields are the artifacts the step sets):
 * ``ingest``   load SPY and its benchmark (embedded stand-ins, CSV/Parquet, local or s3://), validate, align;
 * ``features`` indicators and labels; the look-ahead audit runs on every run;
 * ``split``    the burn-in, the walk-forward blocks (purged, embargoed) and the optional untouched holdout;
-* ``train``    ``foreach`` batch of the sweep's configurations: each fitted on the days before every block
-               and predicting the block (out-of-fold trials);
+* ``train``    ``foreach`` batch of the sweep's configurations (locally one task over a process pool of the
+               cores; with ``--with batch`` one task per configuration): each fitted on the days before
+               every block and predicting the block (out-of-fold trials);
 * ``evaluate`` the join: the walk-forward selection and its track, the evidence (deflated Sharpe, PSR,
                the test against buy-and-hold, CSCV), the baselines, the quality gate, the evaluation card;
 * ``predict``  the registered bundle's predictions: the track as traded, the holdout and the latest day,
@@ -52,20 +53,14 @@ from metaflow.exception import MetaflowException  # noqa: E402
 from spylib.core import outputs  # noqa: E402
 from spylib.core.errors import ConfigError  # noqa: E402
 from spylib.registry.images import metaflow_batch_image  # noqa: E402
-from spylib.stages.cards import to_card_components  # noqa: E402
-from spylib.stages.flow_decorators import StepDecorators  # noqa: E402
+from spylib.stages.flow_decorators import StepDecorators, runs_remotely  # noqa: E402
 from spylib.stages.resume import check_resumed_sources, source_digests  # noqa: E402
 from spylib.stages.settings import build_training_settings, check_run_io, config_from_text  # noqa: E402
 from spylib.stages.training.artifacts import set_artifacts  # noqa: E402
-from spylib.stages.training.evaluate import run_evaluate  # noqa: E402
-from spylib.stages.training.features import run_features  # noqa: E402
-from spylib.stages.training.ingest import run_ingest  # noqa: E402
-from spylib.stages.training.predict import run_predict  # noqa: E402
-from spylib.stages.training.publish import run_end  # noqa: E402
-from spylib.stages.training.register import run_register  # noqa: E402
-from spylib.stages.training.split import run_split  # noqa: E402
-from spylib.stages.training.summary import RunOutputs, run_summary  # noqa: E402
-from spylib.stages.training.train import run_train  # noqa: E402
+
+# Each step imports its stage inside its body: every task is a fresh process, and a stage's imports
+# (scikit-learn and scipy for the evaluation's figures, matplotlib for the card) would otherwise be
+# paid by every task of every step, not only by the steps that use them.
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 # The Parameters passed by name to build_training_settings (the Configs are passed beside them).
@@ -178,8 +173,9 @@ class SpyFlow(FlowSpec):
         "configs-per-task",
         default=0,
         type=int,
-        help="Configurations scored by one train task; 0 = as many tasks as this machine has cores (each task "
-        "start costs a few seconds of imports, so fewer, fuller tasks are faster on one machine).",
+        help="Configurations scored by one train task (over a process pool of the task's cores); 0 = automatic: "
+        "one task for the whole sweep on a local run (a task start costs seconds of imports and artifact "
+        "loads), one task per configuration on remote compute (--with batch: each task its own machine).",
     )
     seed = Parameter("seed", default=42, type=int, help="Random seed for every model and resampling.")
     shuffle_labels = Parameter(
@@ -257,6 +253,8 @@ class SpyFlow(FlowSpec):
     @step
     def ingest(self):
         """Load, validate and align the symbol and its benchmark; stage the prices in the lake."""
+        from spylib.stages.training.ingest import run_ingest
+
         self.check_resume()
         set_artifacts(self, run_ingest(self.settings, self.output_run_id))
         self.next(self.features)
@@ -266,6 +264,8 @@ class SpyFlow(FlowSpec):
         """Features and labels; the look-ahead audit (fails the run naming the feature); stale opens.
         Sets ``features`` (the public artifact) and ``feature_table``, the same stored object that later
         steps read: inside the flow ``self.features`` is this method."""
+        from spylib.stages.training.features import run_features
+
         self.check_resume()
         set_artifacts(self, run_features(self.prices, self.settings, self.output_run_id, self.lake_files))
         self.next(self.split)
@@ -273,16 +273,25 @@ class SpyFlow(FlowSpec):
     @step
     def split(self):
         """Burn-in, walk-forward blocks and the optional holdout; the configurations to sweep."""
+        from spylib.stages.training.split import run_split
+
         self.check_resume()
-        set_artifacts(
-            self, run_split(self.feature_table, self.feature_columns, self.data_quality, self.settings.plan)
+        split = run_split(
+            self.feature_table,
+            self.feature_columns,
+            self.data_quality,
+            self.settings.plan,
+            one_machine=not runs_remotely(self, "train"),  # local: one train task over a process pool
         )
+        set_artifacts(self, split)
         self.next(self.train, foreach="config_batches")
 
     @step
     def train(self):
-        """One batch of configurations: each fitted on the days before every walk-forward block and
-        predicting the block."""
+        """One batch of configurations (locally the whole sweep, over a process pool of the cores): each
+        fitted on the days before every walk-forward block and predicting the block."""
+        from spylib.stages.training.train import run_train
+
         self.check_resume()
         assert self.input is not None  # a foreach task always has its item
         set_artifacts(
@@ -294,6 +303,9 @@ class SpyFlow(FlowSpec):
     @step
     def evaluate(self, inputs):
         """The walk-forward selection, the track, the baselines, the evidence and the gate."""
+        from spylib.stages.cards import to_card_components
+        from spylib.stages.training.evaluate import run_evaluate
+
         self.merge_artifacts(inputs, exclude=["results"])
         self.check_resume()
         evaluation = run_evaluate(
@@ -311,6 +323,8 @@ class SpyFlow(FlowSpec):
     @step
     def predict(self):
         """The predictions: the track as traded, the holdout and the latest day by the registered model."""
+        from spylib.stages.training.predict import run_predict
+
         self.check_resume()
         made = run_predict(
             self.model,
@@ -327,6 +341,8 @@ class SpyFlow(FlowSpec):
     @step
     def register(self):
         """Register the model with its evidence and the gate's decision (atomic; idempotent per run)."""
+        from spylib.stages.training.register import run_register
+
         self.check_resume()
         registered = run_register(
             self.bundle,
@@ -346,6 +362,9 @@ class SpyFlow(FlowSpec):
     def end(self):
         """Publish the run's lake files (staged so far); the verdict, a short results table, and where the
         card, predictions, lake and registry are."""
+        from spylib.stages.training.publish import run_end
+        from spylib.stages.training.summary import RunOutputs, run_summary
+
         self.check_resume()
         set_artifacts(
             self,

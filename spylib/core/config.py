@@ -68,6 +68,13 @@ class WalkForwardConfig:
     blocks only feed the selection; every later block is traded by the trial selected on the blocks
     before it. ``holdout_start`` (ISO date, optional) keeps the days from that date on untouched until
     one final evaluation.
+
+    Cost: under ``expanding`` every fit sees every row before its block, so the training work grows with
+    blocks x rows (about the square of the history's length); under ``rolling`` every fit sees at most
+    ``rolling_days`` rows, so it grows with the blocks (linearly). The scheme is a modelling choice, not
+    a speed switch: the two give different fits once the history exceeds ``rolling_days`` (the first
+    blocks, before the window is full, are the same), and a scheme picked after seeing both runs' results
+    is one more trial that neither run's deflated Sharpe counts.
     """
 
     block_months: int = 12

@@ -1,7 +1,8 @@
 """Model families of the sweep and the model bundle that gets registered.
 
 Every estimator takes its randomness from an explicit seed, and uses one thread: parallelism comes
-from the ``foreach`` over configurations, which already fills the cores.
+from the configurations (the train task's process pool locally, the foreach on remote compute), which
+already fill the cores.
 
 **Seed averaging.** The two forest families are the sweep's only stochastic models (histogram
 gradient boosting without early stopping or subsampling, and logistic regression, do not depend on
@@ -97,7 +98,7 @@ def fit_model(
             key=spec.config_id,
         )
     model = make_model(spec, seed)
-    # One thread per task: the foreach already fills the cores, and HistGradientBoosting's OpenMP
+    # One thread per fit: the configurations already fill the cores, and HistGradientBoosting's OpenMP
     # pool would otherwise oversubscribe them (measured: 30 s instead of 0.8 s for one fit).
     with threadpool_limits(limits=1):
         model.fit(X, y)

@@ -9,6 +9,7 @@ and the tests of the library do not.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -57,3 +58,19 @@ class StepDecorators(FlowMutator):
             if name in resources:
                 spec = resources[name]
                 step.add_decorator("resources", deco_kwargs={"cpu": spec["cpu"], "memory": spec["memory"]})
+
+
+# Step decorators that run a task on its own machine (``--with batch``, ``--with kubernetes`` or
+# written on the step), and the environment variables such a task sees.
+REMOTE_DECORATORS = frozenset({"batch", "kubernetes"})
+REMOTE_ENVIRONMENT = ("AWS_BATCH_JOB_ID", "METAFLOW_KUBERNETES_WORKLOAD")
+
+
+def runs_remotely(flow: Any, step_name: str, environ: Any = None) -> bool:
+    """Whether ``step_name``'s tasks run on remote compute, each on its own machine: the step carries
+    ``@batch`` or ``@kubernetes`` (``--with batch`` attaches it to every step, in the launching process
+    and in the task's), or this task itself runs in a Batch job or a Kubernetes pod (a deployed flow)."""
+    env = os.environ if environ is None else environ
+    step = getattr(type(flow), step_name, None)
+    names = {getattr(deco, "name", "") for deco in getattr(step, "decorators", ())}
+    return bool(names & REMOTE_DECORATORS) or any(env.get(key) for key in REMOTE_ENVIRONMENT)

@@ -8,7 +8,11 @@ imports; the ``foreach`` is a plain loop there, one configuration after another 
 get the flow's own defaults (``benchcommon.settings_kwargs``): open_to_open, the lake on.
 
 The flow runs, ``--runs K[:W],...`` (default ``0,1``): ``--configs-per-task K`` (0 = the flow's
-default, one train task per core) with ``--max-workers W`` (omitted: Metaflow's default, 16).
+default: locally one train task whose process pool spreads the configurations over the cores; K > 0:
+one task per K configurations, each pooled) with ``--max-workers W`` (omitted: Metaflow's default, 16).
+The first flow run's wall time over the mean single-process wall time is printed as ``ratio`` beside
+the load average (the budget: at most 0.8 on a quiet 2-core machine; a loaded machine's ratio says
+nothing, since the loop and the flow do not meet the same load).
 
 Where the time goes, per step:
 
@@ -61,7 +65,8 @@ LOG_LINE = re.compile(
 )
 # A train task's line per configuration (spylib.stages.training.train.run_train).
 CONFIG_LINE = re.compile(
-    r"/train/(\d+) \(pid \d+\)\] config (\d+)/\d+ (\w+): \d+ fits, out-of-fold AUC [-\d.na]+, ([\d.]+) s"
+    r"/train/(\d+) \(pid \d+\)\] configuration (.+?) \((\d+) of \d+\): \d+ fits, "
+    r"out-of-fold AUC [-\d.na]+, ([\d.]+) s"
 )
 
 
@@ -287,7 +292,7 @@ def run_flow(per_task: int, workers: int | None, sweep: Path, tmp: Path) -> dict
             # attempt -> attempt_ok: the step's body, its lazy imports, artifact loads and stores
             "body": sum(client[k]["ok"] - client[k]["attempt"] for k in keys),
         }
-    fits = {int(m.group(2)): float(m.group(4)) for m in CONFIG_LINE.finditer(log)}
+    fits = {int(m.group(3)): float(m.group(4)) for m in CONFIG_LINE.finditer(log)}
     per_task_fits: dict[str, float] = {}
     for m in CONFIG_LINE.finditer(log):
         per_task_fits[m.group(1)] = per_task_fits.get(m.group(1), 0.0) + float(m.group(4))
@@ -375,8 +380,8 @@ def main() -> None:
     parser.add_argument(
         "--runs",
         default=None,
-        help="comma-separated flow runs K[:W]: --configs-per-task K (0 = one train task per core, the "
-        "default) and --max-workers W (omitted: Metaflow's default); default '0,1' ('0' with --quick)",
+        help="comma-separated flow runs K[:W]: --configs-per-task K (0 = the default: one pooled train "
+        "task locally) and --max-workers W (omitted: Metaflow's default); default '0,1' ('0' with --quick)",
     )
     parser.add_argument(
         "--baseline-runs",
@@ -510,6 +515,15 @@ def report(loops: list[dict[str, Any]], flows: list[dict[str, Any]], startup: di
             }
         )
     print(format_table(rows, floatfmt="{:.3g}"))
+    if flows:
+        first = flows[0]
+        loads = [x["load_before"] for x in loops] + [first["load_before"], first["load_after"]]
+        print(
+            f"\nratio: flow {first['args']} {first['wall']:.1f} s / single process {base_wall:.1f} s = "
+            f"{first['wall'] / base_wall:.2f} (budget 0.8 on a quiet machine); load average "
+            f"{min(loads):.1f} .. {max(loads):.1f} on {os.cpu_count()} cores"
+            + ("" if max(loads) < 2 else ": the machine is loaded, re-measure on a quiet one")
+        )
 
     print(
         "\n## By step (seconds; cK = --configs-per-task K, wW = --max-workers W; span = first launch to "

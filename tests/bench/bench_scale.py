@@ -11,8 +11,11 @@ before the first block instead of 750):
   (the table and the look-ahead audit, which rebuilds the features on truncated histories);
 * ``blocks``: walk-forward blocks (one a year after the first training window);
 * ``train <family> s``: ``run_train`` of the first configuration of each family of the
-  default grid: one fit per block on every row before it, so the work grows with blocks x rows
-  (about quadratically in the years), not linearly.
+  default grid in this process (no pool), as CPU seconds of this process (``time.process_time``: the
+  machine's load changes it far less than wall time): under the default ``expanding`` scheme one fit
+  per block on every row before it, so the work grows with blocks x rows (about quadratically in the
+  years); ``rolling <family> s``: the same under ``"scheme": "rolling"`` with ``rolling_days`` =
+  ``ROLLING_DAYS`` (every fit on at most that many rows: the work grows with the blocks, linearly).
 
 Universe (every symbol against one benchmark, 5 years each):
 
@@ -25,7 +28,7 @@ Universe (every symbol against one benchmark, 5 years each):
   5-year figure by construction.
 
 Run: ``python tests/bench/bench_scale.py`` (``--quick``: 5/10/20 years, 2/10/50 symbols;
-``--part history|universe``: one half only).
+``--part history|universe``: one half only; ``--scheme expanding|rolling``: one walk-forward scheme).
 """
 
 from __future__ import annotations
@@ -67,10 +70,14 @@ HISTORY_WALK_FORWARD = {
     "embargo_days": 60,
     "min_selection_blocks": 2,
 }
+ROLLING_DAYS = 1500  # the sweep config's default rolling_days (about 6 years)
 
 
-def history_settings(tmp: str) -> TrainingSettings:
-    sweep = {**load_json_config(DEFAULT_SWEEP), "walk_forward": HISTORY_WALK_FORWARD}
+def history_settings(tmp: str, scheme: str = "expanding") -> TrainingSettings:
+    walk_forward = dict(HISTORY_WALK_FORWARD, scheme=scheme)
+    if scheme == "rolling":
+        walk_forward["rolling_days"] = ROLLING_DAYS
+    sweep = {**load_json_config(DEFAULT_SWEEP), "walk_forward": walk_forward}
     return training_settings(tmp, sweep=sweep)
 
 
@@ -87,10 +94,18 @@ def timed(func, *args, **kwargs):  # type: ignore[no-untyped-def]
     return time.perf_counter() - started, out
 
 
-def bench_history(years: list[int], tmp: str) -> list[dict[str, Any]]:
+def cpu_timed(func, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """CPU seconds of this process (the fits run here, one thread each)."""
+    started = time.process_time()
+    out = func(*args, **kwargs)
+    return time.process_time() - started, out
+
+
+def bench_history(years: list[int], tmp: str, schemes: list[str]) -> list[dict[str, Any]]:
     rows = []
     settings = history_settings(tmp)
     specs = first_of_each_family(settings)
+    plans = {scheme: history_settings(tmp, scheme).plan for scheme in schemes}
     for y in years:
         n = y * DAYS_PER_YEAR
         # synthetic prices under the default run's names (the settings accept only names the source has)
@@ -98,22 +113,17 @@ def bench_history(years: list[int], tmp: str) -> list[dict[str, Any]]:
         t_build, _ = timed(
             build_features, prices, settings.data.symbol, settings.data.benchmark, settings.plan.execution
         )
-        t_run, made = timed(run_features, prices, settings)
-        data = run_split(
-            made.feature_table, made.feature_columns, made.data_quality, settings.plan
-        ).training_data
-        row: dict[str, Any] = {
-            "years": y,
-            "rows": n,
-            "blocks": len(data.splits.blocks),
-            "features s": t_build,
-            "+ audit s": t_run,
-        }
-        for spec in specs:
-            t, _ = timed(run_train, [spec], data, settings.plan, settings.cost_bps)
-            row[f"train {spec.family} s"] = t
+        t_run, made = timed(run_features, prices, settings, f"bench-{y}", {})
+        row: dict[str, Any] = {"years": y, "rows": n, "features s": t_build, "+ audit s": t_run}
+        for scheme, plan in plans.items():
+            data = run_split(made.feature_table, made.feature_columns, made.data_quality, plan).training_data
+            row["blocks"] = len(data.splits.blocks)
+            label = "train" if scheme == "expanding" else "rolling"
+            for spec in specs:
+                t, _ = cpu_timed(run_train, [spec], data, plan, settings.cost_bps, workers=1)
+                row[f"{label} {spec.family} s"] = t
         rows.append(row)
-        print(f"... {y} years: features {t_build:.2f} s, {len(data.splits.blocks)} blocks", flush=True)
+        print(f"... {y} years: features {t_build:.2f} s, {row['blocks']} blocks", flush=True)
     return rows
 
 
@@ -175,12 +185,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="5/10/20 years; 2/10/50 symbols")
     parser.add_argument("--max-rf-symbols", type=int, default=20)
     parser.add_argument("--part", choices=("both", "history", "universe"), default="both")
+    parser.add_argument("--scheme", choices=("both", "expanding", "rolling"), default="both")
     args = parser.parse_args()
     print(machine_header("bench_scale: history and universe"))
     years = [5, 10, 20] if args.quick else [5, 10, 20, 50]
     counts = [2, 10, 50] if args.quick else [2, 10, 50, 100, 500]
     with tempfile.TemporaryDirectory(prefix="spyflow-bench-") as tmp:
-        hist = bench_history(years, tmp) if args.part != "universe" else []
+        schemes = ["expanding", "rolling"] if args.scheme == "both" else [args.scheme]
+        hist = bench_history(years, tmp, schemes) if args.part != "universe" else []
         uni = bench_universe(counts, 5, args.max_rf_symbols, tmp) if args.part != "history" else []
     if hist:
         print("\n## History (one symbol + benchmark)\n")

@@ -241,11 +241,13 @@ def test_synthetic_controls(tmp_path: Path, edge: float, status: str) -> None:
 
 
 def test_batched_configurations_give_the_same_trials(embedded_run: tuple[Run, Path], tmp_path: Path) -> None:
-    """--configs-per-task packs configurations into fewer train tasks; the result must not change."""
+    """The default local run scores its configurations in one train task over a process pool;
+    --configs-per-task 1 gives each its own task, scored in that task's process: the same trials."""
     run, _ = embedded_run
-    result = run_flow(tmp_path, configs_per_task=2)
+    assert len(list(run["train"])) == 1  # the default: one pooled task
+    result = run_flow(tmp_path, configs_per_task=1)
     assert result.status == "successful", result.stderr
-    assert len(list(result.run["train"])) == 1  # 2 configurations, 2 per task
+    assert len(list(result.run["train"])) == 2  # 2 configurations, 1 per task
     pd.testing.assert_frame_equal(data_of(result.run).trials, data_of(run).trials)
     assert data_of(result.run).best["trial_id"] == data_of(run).best["trial_id"]
 

@@ -71,9 +71,9 @@ def test_configurations_are_batched_in_order() -> None:
     specs = [ModelSpec("logistic", {"C": float(c)}) for c in range(1, 6)]
     assert batch_configs(specs, 2) == [specs[0:2], specs[2:4], specs[4:5]]
     assert batch_configs(specs[:2], 1) == [[specs[0]], [specs[1]]]
-    # 0 = one task per core, configurations dealt round-robin (every configuration exactly once)
-    auto = batch_configs(specs, 0)
-    assert sorted(s.params["C"] for batch in auto for s in batch) == [1.0, 2.0, 3.0, 4.0, 5.0]
+    # 0 = automatic: one pooled task on one machine; one task per configuration on remote compute
+    assert batch_configs(specs, 0) == [specs]
+    assert batch_configs(specs, 0, one_machine=False) == [[s] for s in specs]
 
 
 def test_settings_are_validated_and_normalized(build: Callable[..., TrainingSettings]) -> None:

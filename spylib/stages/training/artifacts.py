@@ -80,7 +80,7 @@ class SplitResult:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """train (one foreach task): the scored configurations."""
+    """train (one task: locally the whole sweep over a process pool): the scored configurations."""
 
     results: list[ConfigResult]
 

@@ -6,7 +6,6 @@ have, so a plan the data cannot hold fails before any lake write, with the messa
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -60,27 +59,41 @@ def check_walk_forward(
 
 
 def run_split(
-    features: pd.DataFrame, columns: Sequence[str], data_quality: Mapping[str, Any], plan: PlanSettings
+    features: pd.DataFrame,
+    columns: Sequence[str],
+    data_quality: Mapping[str, Any],
+    plan: PlanSettings,
+    *,
+    one_machine: bool = True,
 ) -> SplitResult:
-    """The burn-in, the walk-forward blocks and the optional holdout; the foreach's batches."""
+    """The burn-in, the walk-forward blocks and the optional holdout; the foreach's batches (one pooled
+    task on ``one_machine``, see :func:`batch_configs`)."""
     wf = plan.sweep.walk_forward
     stale_years = {int(y) for y in data_quality.get("stale_open_years", {})}
     splits = cut_walk_forward(features["date"], features["target_up"].notna().to_numpy(), stale_years, plan)
     traded = splits.traded_blocks
+    window = "every row before it" if wf.scheme == "expanding" else f"its last {wf.rolling_days} rows"
     print(
-        f"Walk-forward: {len(splits.blocks)} blocks of {wf.block_months} months from {splits.blocks[0].start}; "
-        f"{len(traded)} traded ({traded[0].start} .. {traded[-1].end}, "
+        f"Walk-forward: {len(splits.blocks)} blocks of {wf.block_months} months from {splits.blocks[0].start}, "
+        f"each fitted on {window}; {len(traded)} traded ({traded[0].start} .. {traded[-1].end}, "
         f"{sum(b.n_rows for b in traded) / 252:.1f} years)"
     )
     configs = list(plan.sweep.models)
     data = TrainingData(features, tuple(columns), splits)
-    return SplitResult(data, splits, configs, batch_configs(configs, plan.configs_per_task))
+    batches = batch_configs(configs, plan.configs_per_task, one_machine=one_machine)
+    return SplitResult(data, splits, configs, batches)
 
 
-def batch_configs(configs: Sequence[ModelSpec], per_task: int) -> list[list[ModelSpec]]:
-    """The foreach's work items: consecutive configurations, ``per_task`` at a time; ``0`` = as many
-    tasks as this machine has cores (dealt round-robin, so the slow families spread over the tasks)."""
+def batch_configs(
+    configs: Sequence[ModelSpec], per_task: int, *, one_machine: bool = True
+) -> list[list[ModelSpec]]:
+    """The foreach's work items, each one ``train`` task that spreads its configurations over a process
+    pool of the task's cores. ``per_task`` > 0: consecutive configurations, ``per_task`` at a time.
+    ``0`` (automatic): on ``one_machine`` (a local run) one task with every configuration, since a
+    task per configuration would pay a task start-up each for cores the pool already fills; on remote
+    compute (every task its own machine) one task per configuration."""
     if per_task > 0:
         return [list(configs[i : i + per_task]) for i in range(0, len(configs), per_task)]
-    n_tasks = max(1, min(len(configs), os.cpu_count() or 1))
-    return [list(configs[i::n_tasks]) for i in range(n_tasks)]
+    if one_machine:
+        return [list(configs)]
+    return [[spec] for spec in configs]
