@@ -75,7 +75,10 @@ def test_versions_show_approve_reject_latest(
     assert lines[3].split()[:2] == ["v1", "Rejected"]
     assert lines[3].split()[-5:] == ["0.07746", "0.61", "–", "1", "SpyFlow/1"]
     assert lines[4].split()[:2] == ["v2", "PendingManualApproval"]
-    assert lines[-1] == "no Approved version: PredictFlow has no model to use"
+    assert (
+        lines[-1]
+        == "no Approved version: PredictFlow has no model to use (approve one: `spy-flow approve N`)"
+    )
 
     status, out, err = cli(capsys, "approve", "v1", "--reason", "dsr: short track, reviewed")
     assert status == 0
