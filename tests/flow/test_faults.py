@@ -76,9 +76,10 @@ def test_train_crash_then_resume_reruns_only_the_failed_task(tmp_path: Path) -> 
     marker = tmp_path / "crash-logistic"
     marker.touch()
     env = fault_env(marker, "spylib.stages.training.train:run_train", match="logistic")
-    # One worker: the random forest's train task (split 0) finishes before the logistic one (split 1)
-    # fails; with two, the runtime would kill the sibling still running when the failure arrives.
-    result = run_flow(tmp_path, env=env, max_workers=1)
+    # One configuration per train task (locally the default is one pooled task) and one worker: the
+    # random forest's task (split 0) finishes before the logistic one (split 1) fails; with two
+    # workers, the runtime would kill the sibling still running when the failure arrives.
+    result = run_flow(tmp_path, env=env, max_workers=1, configs_per_task=1)
     assert result.status == "failed"
     origin = result.run
     by_outcome = {task.successful: task for task in origin["train"]}
