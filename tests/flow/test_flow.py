@@ -156,7 +156,7 @@ def test_card_is_rendered(embedded_run: tuple[Run, Path]) -> None:
     status = task_of(run, "end").data.gate["status"]
     assert f"{status}:" in text  # the verdict banner
     assert "stand-ins" in text  # the embedded data is named as what it is
-    assert "opens equal the previous close" in text  # and its quirk
+    assert "bp of the previous close on at least half the days" in text  # and its quirk (stale opens)
     # the scheme, the track and the importance
     assert text.count('"type": "image"') >= 3
 
