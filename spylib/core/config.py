@@ -16,10 +16,7 @@ from datetime import date
 from typing import Any
 
 from spylib.core.errors import ConfigError
-from spylib.core.parsing import is_int as _is_int
-from spylib.core.parsing import is_number as _is_number
-from spylib.core.parsing import reject_unknown as _reject_unknown
-from spylib.core.parsing import require_mapping as _require_mapping
+from spylib.core.parsing import is_int, is_number, reject_unknown, require_mapping
 
 EXECUTION_CONVENTIONS: tuple[str, ...] = ("close_to_close", "open_to_open")
 # Rows a label spans per convention: close t -> close t+1 (1); open t+1 -> open t+2 (2).
@@ -181,16 +178,16 @@ def expand_grid(family: str, grid: Mapping[str, Any], source: str) -> list[Model
 
 def parse_sweep(raw: Mapping[str, Any], source: str = "sweep config") -> SweepConfig:
     """Validate a sweep config dict (the JSON of ``flows/config/sweep.json``)."""
-    raw = _require_mapping(raw, source, "<root>")
-    _reject_unknown(
+    raw = require_mapping(raw, source, "<root>")
+    reject_unknown(
         raw,
         ["models", "thresholds", "filters", "sizings", "target_volatility", "walk_forward", "selection"],
         source,
     )
-    models_raw = _require_mapping(raw.get("models", {}), source, "models")
+    models_raw = require_mapping(raw.get("models", {}), source, "models")
     models: list[ModelSpec] = []
     for family, grid in models_raw.items():
-        models.extend(expand_grid(family, _require_mapping(grid, source, f"models.{family}"), source))
+        models.extend(expand_grid(family, require_mapping(grid, source, f"models.{family}"), source))
     if not models:
         raise ConfigError(
             "the model grid is empty: give at least one configuration", source=source, key="models"
@@ -231,15 +228,15 @@ def parse_sweep(raw: Mapping[str, Any], source: str = "sweep config") -> SweepCo
             )
     _reject_repeats(sizings, source, "sizings")
     target_vol = raw.get("target_volatility", 0.15)
-    if not _is_number(target_vol) or not 0 < target_vol <= 1:
+    if not is_number(target_vol) or not 0 < target_vol <= 1:
         raise ConfigError(
             f"must be an annualized volatility in (0, 1], got {target_vol!r}",
             source=source,
             key="target_volatility",
         )
 
-    wf_raw = _require_mapping(raw.get("walk_forward", {}), source, "walk_forward")
-    _reject_unknown(wf_raw, list(WalkForwardConfig.__dataclass_fields__), source, "walk_forward.")
+    wf_raw = require_mapping(raw.get("walk_forward", {}), source, "walk_forward")
+    reject_unknown(wf_raw, list(WalkForwardConfig.__dataclass_fields__), source, "walk_forward.")
     for key, value in wf_raw.items():
         if key == "scheme":
             if value not in WALK_FORWARD_SCHEMES:
@@ -255,7 +252,7 @@ def parse_sweep(raw: Mapping[str, Any], source: str = "sweep config") -> SweepCo
                     source=source,
                     key="walk_forward.block_months",
                 )
-        elif not _is_int(value) or value < (0 if key == "embargo_days" else 1):
+        elif not is_int(value) or value < (0 if key == "embargo_days" else 1):
             kind = "non-negative" if key == "embargo_days" else "positive"
             raise ConfigError(
                 f"must be a {kind} integer, got {value!r}", source=source, key=f"walk_forward.{key}"
@@ -269,8 +266,8 @@ def parse_sweep(raw: Mapping[str, Any], source: str = "sweep config") -> SweepCo
             key="walk_forward.rolling_days",
         )
 
-    sel_raw = _require_mapping(raw.get("selection", {}), source, "selection")
-    _reject_unknown(sel_raw, ["metric"], source, "selection.")
+    sel_raw = require_mapping(raw.get("selection", {}), source, "selection")
+    reject_unknown(sel_raw, ["metric"], source, "selection.")
     metric = sel_raw.get("metric", "sharpe_net")
     if metric not in SELECTION_METRICS:
         raise ConfigError(
@@ -289,13 +286,13 @@ def parse_sweep(raw: Mapping[str, Any], source: str = "sweep config") -> SweepCo
 
 def parse_resources(raw: Mapping[str, Any], source: str = "resources config") -> dict[str, StepResources]:
     """Per-step cpu/memory for ``@resources`` (used on AWS Batch; ignored by local runs)."""
-    raw = _require_mapping(raw, source, "<root>")
+    raw = require_mapping(raw, source, "<root>")
     out: dict[str, StepResources] = {}
     for step, spec in raw.items():
-        spec = _require_mapping(spec, source, step)
-        _reject_unknown(spec, ["cpu", "memory"], source, f"{step}.")
+        spec = require_mapping(spec, source, step)
+        reject_unknown(spec, ["cpu", "memory"], source, f"{step}.")
         for key, value in spec.items():
-            if not _is_int(value) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ConfigError(
                     f"must be a positive integer, got {value!r}", source=source, key=f"{step}.{key}"
                 )
@@ -316,8 +313,8 @@ _UNIT_INTERVAL_KEYS = (
 
 
 def parse_gate(raw: Mapping[str, Any], source: str = "gate config") -> GateConfig:
-    raw = _require_mapping(raw, source, "<root>")
-    _reject_unknown(raw, list(GateConfig.__dataclass_fields__), source)
+    raw = require_mapping(raw, source, "<root>")
+    reject_unknown(raw, list(GateConfig.__dataclass_fields__), source)
     values = dict(raw)
     for key, value in raw.items():
         if key in ("require_beat_buy_and_hold", "require_beat_vol_target"):
@@ -326,19 +323,19 @@ def parse_gate(raw: Mapping[str, Any], source: str = "gate config") -> GateConfi
         elif key in ("max_pbo", "min_psr", "max_prob_oos_loss") and value is None:
             continue
         elif key == "champion_days":
-            if not _is_int(value) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ConfigError(f"must be a positive integer, got {value!r}", source=source, key=key)
         elif key == "bootstrap_replicates":
-            if not _is_int(value) or value < 99:
+            if not is_int(value) or value < 99:
                 raise ConfigError(f"must be an integer >= 99, got {value!r}", source=source, key=key)
         elif key == "bootstrap_block_lengths":
-            if not isinstance(value, list) or not value or not all(_is_int(v) and v >= 1 for v in value):
+            if not isinstance(value, list) or not value or not all(is_int(v) and v >= 1 for v in value):
                 raise ConfigError(f"must list positive integers, got {value!r}", source=source, key=key)
             values[key] = tuple(value)
         elif key == "dsr_trials":
             if value not in ("effective", "all"):
                 raise ConfigError(f"must be 'effective' or 'all', got {value!r}", source=source, key=key)
-        elif not _is_number(value) or value < 0:
+        elif not is_number(value) or value < 0:
             raise ConfigError(f"must be a non-negative number, got {value!r}", source=source, key=key)
         elif key in _UNIT_INTERVAL_KEYS and value > 1:
             raise ConfigError(f"must be within [0, 1], got {value!r}", source=source, key=key)
@@ -412,8 +409,8 @@ def _parse_accepted_moves(raw: Any, source: str) -> tuple[AcceptedMove, ...]:
     out = []
     for i, item in enumerate(raw):
         key = f"accepted_moves[{i}]"
-        item = _require_mapping(item, source, key)
-        _reject_unknown(item, ["date", "symbol", "note"], source, f"{key}.")
+        item = require_mapping(item, source, key)
+        reject_unknown(item, ["date", "symbol", "note"], source, f"{key}.")
         text = item.get("date")
         try:
             day = date.fromisoformat(text) if isinstance(text, str) else None
@@ -433,8 +430,8 @@ def _parse_accepted_moves(raw: Any, source: str) -> tuple[AcceptedMove, ...]:
 
 def parse_data_checks(raw: Mapping[str, Any], source: str = "data checks config") -> DataChecks:
     """Validate a data-checks dict (the JSON of ``flows/config/data_checks.json``)."""
-    raw = _require_mapping(raw, source, "<root>")
-    _reject_unknown(raw, list(DataChecks.__dataclass_fields__), source)
+    raw = require_mapping(raw, source, "<root>")
+    reject_unknown(raw, list(DataChecks.__dataclass_fields__), source)
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key == "accepted_moves":
@@ -444,18 +441,18 @@ def parse_data_checks(raw: Mapping[str, Any], source: str = "data checks config"
                 raise ConfigError(f"must be 'error' or 'warning', got {value!r}", source=source, key=key)
             values[key] = value
         elif key in ("max_gap_days", "max_zero_volume_days"):
-            if not _is_int(value) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ConfigError(f"must be a positive integer, got {value!r}", source=source, key=key)
             values[key] = value
         elif key == "stale_open_tolerance":
-            if not _is_number(value) or not 0 <= value < MAX_STALE_OPEN_TOLERANCE:
+            if not is_number(value) or not 0 <= value < MAX_STALE_OPEN_TOLERANCE:
                 raise ConfigError(f"must be within [0, 0.01), got {value!r}", source=source, key=key)
             values[key] = float(value)
         elif key == "max_dropped_share":
-            if not _is_number(value) or not 0 <= value <= 1:
+            if not is_number(value) or not 0 <= value <= 1:
                 raise ConfigError(f"must be a share within [0, 1], got {value!r}", source=source, key=key)
             values[key] = float(value)
-        elif not _is_number(value) or value <= 0:
+        elif not is_number(value) or value <= 0:
             raise ConfigError(f"must be a positive number, got {value!r}", source=source, key=key)
         else:
             values[key] = float(value)
@@ -489,7 +486,7 @@ MAX_SEED = 2**32 - 1
 
 def validate_seed(seed: Any, source: str = "--seed") -> int:
     """An integer seed in ``0 .. 2**32 - 1`` (what every scikit-learn ``random_state`` accepts)."""
-    if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
+    if not is_int(seed) or not 0 <= seed <= MAX_SEED:
         raise ConfigError(f"must be an integer in 0 .. {MAX_SEED} (2**32 - 1), got {seed!r}", source=source)
     return int(seed)
 

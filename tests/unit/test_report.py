@@ -547,7 +547,8 @@ def test_a_replay_does_not_see_later_predictions() -> None:
 
     track = pd.DataFrame({
         "date": [date(2018, 12, 26), date(2018, 12, 27), date(2018, 12, 31)], "symbol": "SPY", "segment": "daily",
-        "probability": [0.5, 0.52, 0.6], "signal": [0, 1, 1], "target_up": [1.0, math.nan, math.nan],
+        "probability": [0.5, 0.52, 0.6], "signal": [0, 1, 1], "position": [0.0, 1.0, 1.0],
+        "target_up": [1.0, math.nan, math.nan],
         "fwd_return": [0.01, math.nan, math.nan], "model_version": "spy-direction/v1",
     })  # fmt: skip
     seen = monitoring_predictions(track, None, pd.DataFrame(), 0, as_of=date(2018, 12, 27))  # type: ignore[arg-type]

@@ -177,7 +177,12 @@ def test_the_last_block_replayed_through_predict_flow_gives_the_track(run: dict,
     replayed = record[record["date"].isin(set(block["date"]))].reset_index(drop=True)
     # The positions: exactly the track's (no tolerance), sized by the strategy.
     assert list(replayed["date"]) == list(block["date"])
-    np.testing.assert_array_equal(replayed["probability"].to_numpy(), block["probability"].to_numpy())
+    # The probabilities agree to the last bits (a seed-averaged forest of 500 trees, scored a day at a
+    # time against a block at once, may round its sum of tree votes differently by one ulp); the
+    # positions and net returns, which are what is traded, are the track's exactly.
+    np.testing.assert_allclose(
+        replayed["probability"].to_numpy(), block["probability"].to_numpy(), rtol=0, atol=1e-12
+    )
     np.testing.assert_array_equal(replayed["position"].to_numpy(), block["position"].to_numpy())
     np.testing.assert_array_equal(replayed["fwd_return"].to_numpy(), block["fwd_return"].to_numpy())
     # The net returns monitoring realises: the track's, exactly (the earlier blocks as traded, then
