@@ -366,13 +366,17 @@ class SpyFlow(FlowSpec):
         from spylib.stages.training.summary import RunOutputs, run_summary
 
         self.check_resume()
+        # On remote compute (AWS Batch) each task has its own disk: the prediction files staged by
+        # `predict` stayed in its container, so `end` checks and publishes the lake (S3) only; the
+        # predictions are in the artifact and the lake.
+        predictions_here = {} if runs_remotely(self, "predict") else self.prediction_files
         set_artifacts(
             self,
             run_end(
                 self.settings.outputs,
                 self.output_run_id,
                 self.glue_catalog,
-                staged=(self.prediction_files, self.lake_files),
+                staged=(predictions_here, self.lake_files),
             ),
         )
         where = RunOutputs(
