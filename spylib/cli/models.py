@@ -34,6 +34,10 @@ FAILED_MARK = " FAILED"
 VERSION_PATTERN = re.compile(r"(?:(?P<group>[A-Za-z0-9-]+)/)?v?(?P<version>\d+)")
 
 
+# A version registered before the strategy and the provenance were recorded.
+NOT_RECORDED = "not recorded (registered before it was)"
+
+
 def add_registry_options(parser: argparse.ArgumentParser) -> None:
     """``--registry``, ``--location``, ``--group`` (defaults resolved when the command runs)."""
     parser.add_argument(
@@ -201,28 +205,15 @@ def print_strategy_and_provenance(metadata: Mapping[str, Any]) -> None:
     from spylib.modelling.strategy import Strategy
     from spylib.registry.provenance import Provenance
 
-    print("\nstrategy")
-    try:
-        raw = metadata.get("strategy")
-        lines = (
-            Strategy.from_dict(raw).describe()
-            if isinstance(raw, dict)
-            else ["not recorded (registered before it was)"]
-        )
-    except SpyFlowError as exc:
-        lines = [f"unreadable: {exc}"]
-    print("\n".join(f"  {line}" for line in lines))
-    print("\nprovenance")
-    try:
-        raw = metadata.get("provenance")
-        lines = (
-            Provenance.from_dict(raw).describe()
-            if isinstance(raw, dict)
-            else ["not recorded (registered before it was)"]
-        )
-    except SpyFlowError as exc:
-        lines = [f"unreadable: {exc}"]
-    print("\n".join(f"  {line}" for line in lines))
+    kind: Any
+    for key, kind in (("strategy", Strategy), ("provenance", Provenance)):
+        print(f"\n{key}")
+        try:
+            raw = metadata.get(key)
+            lines = kind.from_dict(raw).describe() if isinstance(raw, dict) else [NOT_RECORDED]
+        except SpyFlowError as exc:
+            lines = [f"unreadable: {exc}"]
+        print("\n".join(f"  {line}" for line in lines))
     if metadata.get("content_key"):
         print(f"  content key: {metadata['content_key']}")
 
