@@ -36,9 +36,9 @@ FAMILIES = ("garch", "regimes", "bootstrap")
 EDGES = (0.15, 0.3)
 NULL_SEED, EDGE_SEED = 1000, 5000
 GATE = (
-    "every check of the default GateConfig: deflated Sharpe of the selection, PSR(0) of the track, the "
-    "track beats buy-and-hold (Ledoit-Wolf HAC Sharpe-difference test), CSCV out-of-sample loss, trades "
-    "per year, exposure, AUC interval"
+    "every check of the default GateConfig: deflated Sharpe of the selection (effective trials), the track "
+    "beats buy-and-hold and the volatility-targeted always-long rule (Ledoit-Wolf studentized block "
+    "bootstrap, one-sided 5%), trades per year, exposure, AUC interval"
 )
 
 
