@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from spylib.core.config import ModelSpec
 from spylib.modelling.models import fit_model, make_bundle
@@ -49,29 +48,35 @@ def evaluate_holdout(probability: np.ndarray, holdout: pd.DataFrame, strategy: S
 def permutation_importance_table(
     model: Any, frame: pd.DataFrame, feature_cols: Sequence[str], seed: int, n_repeats: int = 5
 ) -> pd.DataFrame:
-    """Drop in AUC when one feature is shuffled (scikit-learn's permutation importance, seeded)."""
-    from sklearn.inspection import permutation_importance
+    """Drop in AUC when one feature is shuffled among the block's labelled days: its mean and standard
+    deviation over ``n_repeats`` seeded shuffles (permutation importance, Breiman 2001).
+
+    Every shuffled copy of the block (features x repeats of them) is scored in one ``predict_proba``
+    call. scikit-learn's ``permutation_importance`` calls the model once per copy, and a forest pays a
+    fixed validation cost per tree and call: 4.7 against 0.6 CPU seconds for 34 features x 5 repeats
+    of a 500-tree forest on a 250-day block (measured). The shuffles are seeded by ``seed``.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from spylib.modelling.models import predict_up_probability
 
     labelled = frame[frame["target_up"].notna()]
-    # One thread, like every fit and prediction (spylib.modelling.models): the scorer calls the model's
-    # own predict_proba n_features x n_repeats times, and HistGradientBoosting's predict runs an OpenMP
-    # pool per call; on a busy machine those pools spin-wait (measured: 126 s instead of 2 s).
-    with threadpool_limits(limits=1):
-        result = permutation_importance(
-            model,
-            labelled[list(feature_cols)],
-            labelled["target_up"].to_numpy("int8"),
-            scoring="roc_auc",
-            n_repeats=n_repeats,
-            random_state=seed,
-            n_jobs=1,
-        )
+    cols = list(feature_cols)
+    X = labelled[cols]
+    y = labelled["target_up"].to_numpy("int8")
+    n, rng = len(X), np.random.default_rng(seed)
+    copies = [X]
+    for column in cols:
+        for _ in range(n_repeats):
+            shuffled = X.copy()
+            shuffled[column] = X[column].to_numpy()[rng.permutation(n)]
+            copies.append(shuffled)
+    # One thread, like every fit and prediction (spylib.modelling.models).
+    probability = predict_up_probability(model, pd.concat(copies, ignore_index=True)).reshape(-1, n)
+    baseline = roc_auc_score(y, probability[0])
+    drops = baseline - np.array([roc_auc_score(y, p) for p in probability[1:]]).reshape(len(cols), n_repeats)
     table = pd.DataFrame(
-        {
-            "feature": list(feature_cols),
-            "auc_drop_mean": result.importances_mean,
-            "auc_drop_std": result.importances_std,
-        }
+        {"feature": cols, "auc_drop_mean": drops.mean(axis=1), "auc_drop_std": drops.std(axis=1)}
     )
     return table.sort_values("auc_drop_mean", ascending=False, ignore_index=True)
 

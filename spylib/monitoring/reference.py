@@ -30,7 +30,6 @@ import numpy.typing as npt
 import pandas as pd
 
 from spylib.features.audit import stale_open_years
-from spylib.monitoring.drift import bin_shares, psi_from_shares
 
 if TYPE_CHECKING:
     from spylib.evaluation.selection import Choice, TrialSet
@@ -144,9 +143,14 @@ def psi_levels(
     if v.size < 2 * window:
         return None
     edges = np.asarray(reference["edges"], dtype=float)
-    expected = np.asarray(reference["shares"], dtype=float)
-    psis = [
-        psi_from_shares(expected, bin_shares(v[start : start + window], edges), epsilon)
-        for start in range(v.size - window + 1)
-    ]
-    return {"quantile": float(np.quantile(psis, quantile)), "max": float(max(psis))}
+    expected = np.maximum(np.asarray(reference["shares"], dtype=float), epsilon)
+    # Every window's bin counts at once, from cumulative counts per bin: the same counts, shares and
+    # PSI formula as ``psi_from_shares(expected, bin_shares(window_values, edges), epsilon)`` window by
+    # window, in O(rows x bins) instead of a Python loop over ~5,000 windows per feature.
+    bins = np.searchsorted(edges, v, side="left")
+    onehot = np.zeros((v.size + 1, len(edges) + 1), dtype=np.int64)
+    onehot[np.arange(1, v.size + 1), bins] = 1
+    cumulative = np.cumsum(onehot, axis=0)
+    actual = np.maximum((cumulative[window:] - cumulative[:-window]) / window, epsilon)
+    psis = np.sum((actual - expected) * np.log(actual / expected), axis=1)
+    return {"quantile": float(np.quantile(psis, quantile)), "max": float(psis.max())}

@@ -447,3 +447,28 @@ def test_the_edge_cusum_boundary_gives_its_run_length() -> None:
     assert 0.2 < alarms / (40 * 10) < 1.0  # about 0.5 a year (504 days between false alarms)
     decayed = edge_cusum(rng.normal(-mean, sd, 2520), mean, sd, h)  # the edge reversed
     assert (decayed >= h).any()
+
+
+def test_psi_levels_equal_the_window_by_window_psi() -> None:
+    """The reference's PSI levels come from cumulative bin counts; each window's PSI must equal the one
+    ``psi_from_shares`` gives on that window's own ``bin_shares`` (ties on the bin edges included)."""
+    from spylib.monitoring.drift import bin_shares, psi_from_shares, quantile_edges
+    from spylib.monitoring.reference import psi_levels
+
+    rng = np.random.default_rng(3)
+    values = rng.standard_t(3, 1500)
+    values[::5] = np.round(values[::5])  # values on the edges: searchsorted's side matters
+    edges = quantile_edges(values)
+    reference = {"edges": edges, "shares": bin_shares(values, edges)}
+    window, epsilon = 63, 1e-4
+    loop = np.array(
+        [
+            psi_from_shares(reference["shares"], bin_shares(values[s : s + window], edges), epsilon)
+            for s in range(values.size - window + 1)
+        ]
+    )
+    levels = psi_levels(values, reference, window, 0.95, epsilon)
+    assert levels is not None
+    assert levels["max"] == pytest.approx(loop.max(), rel=1e-12)
+    assert levels["quantile"] == pytest.approx(float(np.quantile(loop, 0.95)), rel=1e-12)
+    assert psi_levels(values[: 2 * window - 1], reference, window, 0.95, epsilon) is None
