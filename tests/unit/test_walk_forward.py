@@ -193,7 +193,7 @@ def leaks_before_big_moves(own: pd.DataFrame) -> pd.Series:
 
 def test_the_audit_catches_a_leak_that_only_shows_before_big_moves() -> None:
     from spylib.core.errors import LookaheadError
-    from spylib.features.audit import audit_lookahead
+    from spylib.features.audit import AuditSample, audit_lookahead
 
     prices = generate_market(parse_spec("synthetic:edge=0,years=4,seed=2,vol=0.012"))
     extra: dict[str, ExtraFeature] = {"peek": leaks_before_big_moves}
@@ -201,4 +201,4 @@ def test_the_audit_catches_a_leak_that_only_shows_before_big_moves() -> None:
     big = (own["close"].pct_change().abs() > 0.03).sum()
     assert 0 < big < 40  # few leaky days: a random sample of 8 would usually miss them all
     with pytest.raises(LookaheadError, match="feature 'peek' uses the future"):
-        audit_lookahead(prices, "SPY", "QQQ", extra=extra, n_random=0)
+        audit_lookahead(prices, "SPY", "QQQ", extra=extra, sample=AuditSample(n_random=0))
