@@ -17,7 +17,7 @@ from spylib.data.synthetic import generate_market, parse_spec
 from spylib.evaluation.selection import choose_trial, combine_trials, walk_forward_selection
 from spylib.features.audit import audit_days, stale_open_years
 from spylib.features.table import ExtraFeature, build_feature_rows, build_features, feature_columns
-from spylib.modelling.scoring import ConfigResult, score_configuration
+from spylib.modelling.scoring import ConfigResult, ScoringData, score_configuration
 from spylib.modelling.trading import position_size, trading_metrics
 from spylib.modelling.walk_forward import Splits, walk_forward_splits
 
@@ -97,7 +97,10 @@ def test_unscored_years_are_left_out_and_too_short_histories_fail(market: pd.Dat
 @pytest.fixture(scope="module")
 def scored(market: pd.DataFrame) -> Scored:
     splits = plan(market)
-    results = [score_configuration(m, market, feature_columns(), splits, SWEEP, 1.0, 0) for m in SWEEP.models]
+    results = [
+        score_configuration(m, ScoringData(market, feature_columns(), splits), SWEEP, 1.0, 0)
+        for m in SWEEP.models
+    ]
     return splits, results
 
 
