@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from spylib.core.errors import ConfigError
-from spylib.core.parsing import is_int, is_number, reject_unknown, require_mapping
+from spylib.core.parsing import (
+    is_int,
+    is_number,
+    reject_repeats,
+    reject_unknown,
+    require_mapping,
+    require_nonempty_list,
+)
 
 EXECUTION_CONVENTIONS: tuple[str, ...] = ("close_to_close", "open_to_open")
 # Rows a label spans per convention: close t -> close t+1 (1); open t+1 -> open t+2 (2).
@@ -142,19 +149,6 @@ class StepResources:
     memory: int = 4096
 
 
-def _reject_repeats(values: Sequence[Any], source: str, key: str, *, as_sets: bool = False) -> None:
-    """A grid list that names a value twice would fit (or apply) it twice and count it as two trials
-    (``as_sets``: the values are lists whose order does not matter, the trade filters)."""
-    seen: list[Any] = []
-    for value in values:
-        canonical = sorted(value) if as_sets else value
-        if canonical in seen:
-            raise ConfigError(
-                f"{value!r} is given twice: each value is one trial, list it once", source=source, key=key
-            )
-        seen.append(canonical)
-
-
 def expand_grid(family: str, grid: Mapping[str, Any], source: str) -> list[ModelSpec]:
     """Cartesian product of a family's hyperparameter lists, in a stable (sorted-key) order."""
     if family not in MODEL_FAMILIES:
@@ -171,39 +165,24 @@ def expand_grid(family: str, grid: Mapping[str, Any], source: str) -> list[Model
             raise ConfigError(
                 "expected a non-empty list of values", source=source, key=f"models.{family}.{key}"
             )
-        _reject_repeats(options, source, f"models.{family}.{key}")
+        reject_repeats(options, source, f"models.{family}.{key}")
         values.append(options)
     return [ModelSpec(family, dict(zip(keys, combo, strict=True))) for combo in itertools.product(*values)]
 
 
-def parse_sweep(raw: Mapping[str, Any], source: str = "sweep config") -> SweepConfig:
-    """Validate a sweep config dict (the JSON of ``flows/config/sweep.json``)."""
-    raw = require_mapping(raw, source, "<root>")
-    reject_unknown(
-        raw,
-        ["models", "thresholds", "filters", "sizings", "target_volatility", "walk_forward", "selection"],
-        source,
-    )
-    models_raw = require_mapping(raw.get("models", {}), source, "models")
-    models: list[ModelSpec] = []
-    for family, grid in models_raw.items():
-        models.extend(expand_grid(family, require_mapping(grid, source, f"models.{family}"), source))
-    if not models:
-        raise ConfigError(
-            "the model grid is empty: give at least one configuration", source=source, key="models"
-        )
-
-    thresholds = raw.get("thresholds", [0.5])
-    if not isinstance(thresholds, list) or not thresholds:
-        raise ConfigError("expected a non-empty list of probabilities", source=source, key="thresholds")
+def _parse_thresholds(value: Any, source: str) -> tuple[float, ...]:
+    """The sweep's trade thresholds: a non-empty list of distinct probabilities in (0, 1)."""
+    thresholds = require_nonempty_list(value, source, "thresholds", "probabilities")
     for i, t in enumerate(thresholds):
         if not isinstance(t, int | float) or not (0.0 < float(t) < 1.0) or math.isnan(float(t)):
             raise ConfigError(f"threshold {t!r} is outside (0, 1)", source=source, key=f"thresholds[{i}]")
-    _reject_repeats(thresholds, source, "thresholds")
+    reject_repeats(thresholds, source, "thresholds")
+    return tuple(float(t) for t in thresholds)
 
-    filters_raw = raw.get("filters", [[]])
-    if not isinstance(filters_raw, list) or not filters_raw:
-        raise ConfigError("expected a non-empty list of filter lists", source=source, key="filters")
+
+def _parse_filters(value: Any, source: str) -> tuple[tuple[str, ...], ...]:
+    """The sweep's trade filters: a non-empty list of distinct lists of flag columns."""
+    filters_raw = require_nonempty_list(value, source, "filters", "filter lists")
     filters: list[tuple[str, ...]] = []
     for i, combo in enumerate(filters_raw):
         if not isinstance(combo, list):
@@ -216,26 +195,13 @@ def parse_sweep(raw: Mapping[str, Any], source: str = "sweep config") -> SweepCo
                     key=f"filters[{i}]",
                 )
         filters.append(tuple(combo))
-    _reject_repeats(filters_raw, source, "filters", as_sets=True)
+    reject_repeats(filters_raw, source, "filters", as_sets=True)
+    return tuple(filters)
 
-    sizings = raw.get("sizings", ["long_flat"])
-    if not isinstance(sizings, list) or not sizings:
-        raise ConfigError("expected a non-empty list of sizing rules", source=source, key="sizings")
-    for i, name in enumerate(sizings):
-        if name not in SIZINGS:
-            raise ConfigError(
-                f"unknown sizing {name!r} (known: {', '.join(SIZINGS)})", source=source, key=f"sizings[{i}]"
-            )
-    _reject_repeats(sizings, source, "sizings")
-    target_vol = raw.get("target_volatility", 0.15)
-    if not is_number(target_vol) or not 0 < target_vol <= 1:
-        raise ConfigError(
-            f"must be an annualized volatility in (0, 1], got {target_vol!r}",
-            source=source,
-            key="target_volatility",
-        )
 
-    wf_raw = require_mapping(raw.get("walk_forward", {}), source, "walk_forward")
+def _parse_walk_forward(raw: Any, source: str) -> WalkForwardConfig:
+    """The sweep's ``walk_forward`` object: known keys, valid values, a rolling window that can train."""
+    wf_raw = require_mapping(raw, source, "walk_forward")
     reject_unknown(wf_raw, list(WalkForwardConfig.__dataclass_fields__), source, "walk_forward.")
     for key, value in wf_raw.items():
         if key == "scheme":
@@ -265,7 +231,39 @@ def parse_sweep(raw: Mapping[str, Any], source: str = "sweep config") -> SweepCo
             source=source,
             key="walk_forward.rolling_days",
         )
+    return walk_forward
 
+
+def parse_sweep(raw: Mapping[str, Any], source: str = "sweep config") -> SweepConfig:
+    """Validate a sweep config dict (the JSON of ``flows/config/sweep.json``)."""
+    raw = require_mapping(raw, source, "<root>")
+    keys = ["models", "thresholds", "filters", "sizings", "target_volatility", "walk_forward", "selection"]
+    reject_unknown(raw, keys, source)
+    models_raw = require_mapping(raw.get("models", {}), source, "models")
+    models: list[ModelSpec] = []
+    for family, grid in models_raw.items():
+        models.extend(expand_grid(family, require_mapping(grid, source, f"models.{family}"), source))
+    if not models:
+        raise ConfigError(
+            "the model grid is empty: give at least one configuration", source=source, key="models"
+        )
+    thresholds = _parse_thresholds(raw.get("thresholds", [0.5]), source)
+    filters = _parse_filters(raw.get("filters", [[]]), source)
+    sizings = require_nonempty_list(raw.get("sizings", ["long_flat"]), source, "sizings", "sizing rules")
+    for i, name in enumerate(sizings):
+        if name not in SIZINGS:
+            raise ConfigError(
+                f"unknown sizing {name!r} (known: {', '.join(SIZINGS)})", source=source, key=f"sizings[{i}]"
+            )
+    reject_repeats(sizings, source, "sizings")
+    target_vol = raw.get("target_volatility", 0.15)
+    if not is_number(target_vol) or not 0 < target_vol <= 1:
+        raise ConfigError(
+            f"must be an annualized volatility in (0, 1], got {target_vol!r}",
+            source=source,
+            key="target_volatility",
+        )
+    walk_forward = _parse_walk_forward(raw.get("walk_forward", {}), source)
     sel_raw = require_mapping(raw.get("selection", {}), source, "selection")
     reject_unknown(sel_raw, ["metric"], source, "selection.")
     metric = sel_raw.get("metric", "sharpe_net")
@@ -275,8 +273,8 @@ def parse_sweep(raw: Mapping[str, Any], source: str = "sweep config") -> SweepCo
         )
     return SweepConfig(
         models=tuple(models),
-        thresholds=tuple(float(t) for t in thresholds),
-        filters=tuple(filters),
+        thresholds=thresholds,
+        filters=filters,
         sizings=tuple(sizings),
         target_volatility=float(target_vol),
         walk_forward=walk_forward,

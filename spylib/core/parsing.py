@@ -31,3 +31,23 @@ def require_mapping(value: Any, source: str, key: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ConfigError(f"expected an object, got {type(value).__name__}", source=source, key=key)
     return value
+
+
+def require_nonempty_list(value: Any, source: str, key: str, of_what: str) -> list[Any]:
+    """``value`` if it is a non-empty JSON array, else "expected a non-empty list of ``of_what``"."""
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"expected a non-empty list of {of_what}", source=source, key=key)
+    return value
+
+
+def reject_repeats(values: Sequence[Any], source: str, key: str, *, as_sets: bool = False) -> None:
+    """A grid list that names a value twice would fit (or apply) it twice and count it as two trials
+    (``as_sets``: the values are lists whose order does not matter, the trade filters)."""
+    seen: list[Any] = []
+    for value in values:
+        canonical = sorted(value) if as_sets else value
+        if canonical in seen:
+            raise ConfigError(
+                f"{value!r} is given twice: each value is one trial, list it once", source=source, key=key
+            )
+        seen.append(canonical)

@@ -69,6 +69,7 @@ from spylib.data.synthetic import (
     END_DATE,
     START_PRICES,
     START_VOLUMES,
+    BarNoise,
     SyntheticSpec,
     _fmt,
     _ohlcv,
@@ -351,8 +352,7 @@ def generate_family_market(spec: SyntheticSpec, symbol: str = "SPY", benchmark: 
             START_PRICES[i],
             START_VOLUMES[i],
             vol * math.sqrt(1.0 - spec.overnight),  # type: ignore[arg-type]
-            extras[3 * i : 3 * i + 3],
-            uniforms[i],
+            BarNoise(extras[3 * i : 3 * i + 3], uniforms[i]),
         )
         dates = pd.bdate_range(end=END_DATE, periods=spec.rows).date
         frames.append(pd.DataFrame({"date": dates, "symbol": name, **cols}))

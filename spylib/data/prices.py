@@ -126,19 +126,8 @@ def _check_finite_and_sane(frame: pd.DataFrame, raw: pd.DataFrame, source: str, 
             )
 
 
-def _normalize(
-    raw: pd.DataFrame,
-    layout: str,
-    symbol: str,
-    source: str,
-    *,
-    today: date | None,
-    checks: DataChecks,
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """:func:`normalize_prices`, and the ``_line`` of every returned row."""
-    frame = raw.copy()
-    frame["date"] = _parse_dates(frame["date"], DATE_FORMATS[layout], frame["_line"], source)
-    today = today or date.today()
+def _check_dates(frame: pd.DataFrame, today: date, source: str) -> None:
+    """No parsed date after ``today``, none given twice."""
     future = _first_violation(frame["date"].dt.date > today)
     if future is not None:
         raise _fail_at(frame, future, f"date is in the future (today is {today})", "date", source)
@@ -146,11 +135,11 @@ def _normalize(
     if dup is not None:
         first = int(frame["_line"].iloc[int(np.flatnonzero(frame["date"] == frame["date"].iloc[dup])[0])])
         raise _fail_at(frame, dup, f"duplicate date (first seen on line {first})", "date", source)
-    if "adj_close" not in frame.columns:
-        frame["adj_close"] = frame["close"]
-    for column in (*PRICE_FIELDS, "volume"):
-        frame[column] = _parse_numbers(frame, column, source)
-    _check_finite_and_sane(frame, raw, source, checks)
+
+
+def _check_bars(frame: pd.DataFrame, source: str) -> None:
+    """Every bar whole and consistent: no NaN, prices positive, high >= low, close and open within
+    [low, high] (up to rounding), volume >= 0."""
     for column in (*PRICE_FIELDS, "volume"):
         nan = _first_violation(frame[column].isna())
         if nan is not None:
@@ -188,6 +177,10 @@ def _normalize(
     if bad is not None:
         raise _fail_at(frame, bad, f"volume must be >= 0, got {frame['volume'].iloc[bad]}", "volume", source)
 
+
+def _sorted_without_gaps(frame: pd.DataFrame, source: str, checks: DataChecks) -> pd.DataFrame:
+    """``frame`` sorted by date (with a log line if it was not), after checking no calendar hole is
+    longer than ``checks.max_gap_days``."""
     if not frame["date"].is_monotonic_increasing:
         log.warning("%s: dates were out of order; sorted them by date", source)
         frame = frame.sort_values("date", kind="stable").reset_index(drop=True)
@@ -202,6 +195,29 @@ def _normalize(
             "date",
             source,
         )
+    return frame
+
+
+def _normalize(
+    raw: pd.DataFrame,
+    layout: str,
+    symbol: str,
+    source: str,
+    *,
+    today: date | None,
+    checks: DataChecks,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`normalize_prices`, and the ``_line`` of every returned row."""
+    frame = raw.copy()
+    frame["date"] = _parse_dates(frame["date"], DATE_FORMATS[layout], frame["_line"], source)
+    _check_dates(frame, today or date.today(), source)
+    if "adj_close" not in frame.columns:
+        frame["adj_close"] = frame["close"]
+    for column in (*PRICE_FIELDS, "volume"):
+        frame[column] = _parse_numbers(frame, column, source)
+    _check_finite_and_sane(frame, raw, source, checks)
+    _check_bars(frame, source)
+    frame = _sorted_without_gaps(frame, source, checks)
     frame["symbol"] = symbol
     frame["date"] = frame["date"].dt.date
     lines = frame["_line"].to_numpy(dtype="int64")

@@ -262,6 +262,15 @@ def _ar1(innovations: np.ndarray, phi: float, start: float) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class BarNoise:
+    """The random draws of one symbol's bars beyond its returns: ``normals`` (3 x n) stretch the high
+    and the low and drive the volume level, ``uniforms`` (n) place the volume spikes."""
+
+    normals: np.ndarray
+    uniforms: np.ndarray
+
+
 def _ohlcv(
     overnight: np.ndarray,
     intraday: np.ndarray,
@@ -269,10 +278,10 @@ def _ohlcv(
     start_price: float,
     start_volume: float,
     intraday_scale: float,
-    draws: np.ndarray,
-    uniforms: np.ndarray,
+    noise: BarNoise,
 ) -> dict[str, np.ndarray]:
-    """Price and volume columns from the overnight and intraday log returns (``draws``: 3 x n normals)."""
+    """Price and volume columns from the overnight and intraday log returns."""
+    draws = noise.normals
     log_close = math.log(start_price) + np.cumsum(overnight + intraday)
     log_open = log_close - intraday
     open_, close = np.exp(log_open), np.exp(log_close)
@@ -280,7 +289,7 @@ def _ohlcv(
     low = np.minimum(open_, close) * np.exp(-RANGE_SCALE * intraday_scale * np.abs(draws[1]))
     level = _ar1(VOLUME_NOISE * draws[2], VOLUME_PERSISTENCE, 0.0)
     activity = VOLUME_ABS_RETURN_LOADING * (abs_signal - math.sqrt(2 / math.pi))
-    spikes = np.where(uniforms < SPIKE_PROBABILITY, math.log(SPIKE_FACTOR), 0.0)
+    spikes = np.where(noise.uniforms < SPIKE_PROBABILITY, math.log(SPIKE_FACTOR), 0.0)
     volume = np.round(start_volume * np.exp(level + activity + spikes))
     return {"open": open_, "high": high, "low": low, "close": close, "adj_close": close, "volume": volume}
 
@@ -310,19 +319,10 @@ def generate_market(spec: SyntheticSpec, symbol: str = "SPY", benchmark: str = "
     b_abs = np.abs(math.sqrt(q) * bv + math.sqrt(1 - q) * bw)
 
     dates = pd.bdate_range(end=END_DATE, periods=n).date
-    own = _ohlcv(
-        gap, intra, np.abs(u), START_PRICES[0], START_VOLUMES[0], vol * math.sqrt(1 - q), z[4:7], uniforms[0]
-    )
-    bench = _ohlcv(
-        b_gap,
-        b_intra,
-        b_abs,
-        START_PRICES[1],
-        START_VOLUMES[1],
-        bench_vol * math.sqrt(1 - q),
-        z[7:10],
-        uniforms[1],
-    )
+    own_noise, bench_noise = BarNoise(z[4:7], uniforms[0]), BarNoise(z[7:10], uniforms[1])
+    own = _ohlcv(gap, intra, np.abs(u), START_PRICES[0], START_VOLUMES[0], vol * math.sqrt(1 - q), own_noise)
+    bench_scale = bench_vol * math.sqrt(1 - q)
+    bench = _ohlcv(b_gap, b_intra, b_abs, START_PRICES[1], START_VOLUMES[1], bench_scale, bench_noise)
     frames = [
         pd.DataFrame({"date": dates, "symbol": name, **cols})
         for name, cols in ((symbol, own), (benchmark, bench))

@@ -29,7 +29,7 @@ from spylib.data.markets import IdealSharpe, generate_family_market
 from spylib.data.synthetic import parse_spec
 from spylib.evaluation.assessment import assess
 from spylib.features.table import build_features, feature_columns
-from spylib.modelling.scoring import score_configuration
+from spylib.modelling.scoring import ScoringData, score_configuration
 from spylib.modelling.walk_forward import walk_forward_splits
 from spylib.stats.power import minimum_detectable_edge
 
@@ -139,7 +139,7 @@ def replicate(edge: float, seed: int, setup: SimulationSetup) -> Replication:
         LABEL_HORIZON[setup.execution],
     )
     results = [
-        score_configuration(m, features, cols, splits, setup.sweep, setup.cost_bps, seed)
+        score_configuration(m, ScoringData(features, cols, splits), setup.sweep, setup.cost_bps, seed)
         for m in setup.sweep.models
     ]
     verdict = assess(results, features, splits, setup.sweep, setup.gate, cost_bps=setup.cost_bps, seed=seed)

@@ -94,26 +94,27 @@ class ConfigResult:
     member_probability: np.ndarray | None = None
 
 
-def score_configuration(
-    spec: ModelSpec,
-    features: pd.DataFrame,
-    feature_cols: Sequence[str],
-    splits: Splits,
-    sweep: SweepConfig,
-    cost_bps: float,
-    seed: int,
-    *,
-    shuffle_labels: bool = False,
-) -> ConfigResult:
-    """One fit per walk-forward block (on the rows before it), the block's OOF probabilities, and the
-    positions and net returns of every trade rule on them."""
-    started = time.perf_counter()
-    cols = list(feature_cols)
+@dataclass(frozen=True)
+class ScoringData:
+    """What a configuration is scored on: the feature table, the columns a model reads, and the
+    walk-forward plan over the table's rows."""
+
+    features: pd.DataFrame
+    feature_columns: Sequence[str]
+    splits: Splits
+
+
+def _predict_blocks(
+    spec: ModelSpec, data: ScoringData, seed: int, shuffle_labels: bool
+) -> tuple[list[np.ndarray], list[np.ndarray], list[dict[str, Any]]]:
+    """One fit per walk-forward block (on the rows before it): per block, the OOF P(up), each seed
+    member's P(up) (a seed-averaged configuration only) and a row of training span and metrics."""
+    features, cols = data.features, list(data.feature_columns)
     parts: list[np.ndarray] = []
     member_parts: list[np.ndarray] = []
     members = seed_members(spec)
     block_rows: list[dict[str, Any]] = []
-    for block in splits.blocks:
+    for block in data.splits.blocks:
         train = features.iloc[block.train_rows()]
         train = train[train["target_up"].notna()]
         scored = features.iloc[block.rows()]
@@ -139,6 +140,23 @@ def score_configuration(
                 **classification_metrics(scored["target_up"].to_numpy("int8"), prob),
             }
         )
+    return parts, member_parts, block_rows
+
+
+def score_configuration(
+    spec: ModelSpec,
+    data: ScoringData,
+    sweep: SweepConfig,
+    cost_bps: float,
+    seed: int,
+    *,
+    shuffle_labels: bool = False,
+) -> ConfigResult:
+    """One fit per walk-forward block (on the rows before it), the block's OOF probabilities, and the
+    positions and net returns of every trade rule on them."""
+    started = time.perf_counter()
+    parts, member_parts, block_rows = _predict_blocks(spec, data, seed, shuffle_labels)
+    features, splits = data.features, data.splits
     rows = splits.predicted_rows()
     probability = np.concatenate(parts)
     frame = features.iloc[rows]

@@ -176,9 +176,30 @@ def walk_forward_splits(
     if holdout_start is not None:
         # The final model's labels must end before the holdout, like every block's training rows.
         final_train_last = end - gap
-    keys = _period_keys(d, cfg.block_months)
     skip = np.zeros(n, dtype=bool) if unscored is None else np.asarray(unscored, dtype=bool)
+    blocks = _cut_blocks(d, lab, skip, cfg, gap, end)
 
+    needed = cfg.min_selection_blocks + 1
+    if len(blocks) < needed and holdout_start is not None:
+        _refuse_early_holdout(d, labelled, cfg, label_horizon, unscored, holdout_start, len(blocks))
+    if len(blocks) < needed:
+        raise ConfigError(
+            f"the history gives {len(blocks)} walk-forward block(s) after {cfg.min_train_days} training days; "
+            f"at least {needed} are needed (min_selection_blocks={cfg.min_selection_blocks}, plus one traded): "
+            f"{n} rows from {d[0]} to {d[-1]}; use a longer history, shorter blocks or a smaller min_train_days",
+            source="sweep config",
+            key="walk_forward",
+        )
+    ordered = _with_block_segments(segments, blocks, d)
+    return Splits(ordered, tuple(blocks), final_train_last, label_horizon, cfg.embargo_days)
+
+
+def _cut_blocks(
+    d: list[date], lab: np.ndarray, skip: np.ndarray, cfg: WalkForwardConfig, gap: int, end: int
+) -> list[Block]:
+    """The walk-forward blocks of rows ``0..end``: calendar periods of ``cfg.block_months`` months, each
+    trained on the rows ending ``gap`` rows before it (``lab``: labelled rows; ``skip``: unscored rows)."""
+    keys = _period_keys(d, cfg.block_months)
     blocks: list[Block] = []
     first_row = 0
     while first_row <= end:
@@ -208,18 +229,13 @@ def walk_forward_splits(
                 )
             )
         first_row = last_row + 1
+    return blocks
 
-    needed = cfg.min_selection_blocks + 1
-    if len(blocks) < needed and holdout_start is not None:
-        _refuse_early_holdout(d, labelled, cfg, label_horizon, unscored, holdout_start, len(blocks))
-    if len(blocks) < needed:
-        raise ConfigError(
-            f"the history gives {len(blocks)} walk-forward block(s) after {cfg.min_train_days} training days; "
-            f"at least {needed} are needed (min_selection_blocks={cfg.min_selection_blocks}, plus one traded): "
-            f"{n} rows from {d[0]} to {d[-1]}; use a longer history, shorter blocks or a smaller min_train_days",
-            source="sweep config",
-            key="walk_forward",
-        )
+
+def _with_block_segments(
+    segments: dict[str, Segment], blocks: list[Block], d: list[date]
+) -> dict[str, Segment]:
+    """``segments`` plus ``burn_in``, ``walk_forward`` and ``track`` (from ``blocks``), in row order."""
     first_block = blocks[0]
     segments["burn_in"] = Segment("burn_in", d[0], d[first_block.first_row - 1], 0, first_block.first_row - 1)
     last_block = blocks[-1]
@@ -230,8 +246,7 @@ def walk_forward_splits(
     segments["track"] = Segment(
         "track", on_track[0].start, on_track[-1].end, on_track[0].first_row, on_track[-1].last_row
     )
-    ordered = dict(sorted(segments.items(), key=lambda kv: (kv[1].first_row, kv[0] != "walk_forward")))
-    return Splits(ordered, tuple(blocks), final_train_last, label_horizon, cfg.embargo_days)
+    return dict(sorted(segments.items(), key=lambda kv: (kv[1].first_row, kv[0] != "walk_forward")))
 
 
 def _refuse_early_holdout(

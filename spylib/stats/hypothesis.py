@@ -72,6 +72,16 @@ class SharpeDifferenceTest:
     block_p_values: tuple[tuple[int, float], ...] = ()
 
 
+@dataclass(frozen=True)
+class HacOptions:
+    """How the HAC standard error (``method="hac"``, and the reported se of ``"bootstrap"``) is estimated:
+    the ``kernel``, a fixed ``bandwidth`` (None: Andrews' automatic rule) and VAR(1) prewhitening."""
+
+    kernel: Kernel = "parzen"
+    bandwidth: float | None = None
+    prewhiten: bool = True
+
+
 def _is_zero_std(std: float, mean: float) -> bool:
     return std == 0.0 or std <= _ZERO_STD_RTOL * abs(mean)
 
@@ -346,9 +356,7 @@ def sharpe_difference_test(
     b: ArrayLike,
     *,
     method: Literal["hac", "memmel", "bootstrap"] = "hac",
-    kernel: Kernel = "parzen",
-    bandwidth: float | None = None,
-    prewhiten: bool = True,
+    hac: HacOptions = HacOptions(),
     block_length: int | Sequence[int] | None = None,
     n_boot: int = 999,
     seed: int = 0,
@@ -366,17 +374,18 @@ def sharpe_difference_test(
     - ``"hac"`` (default): Ledoit and Wolf (2008, J. Empirical Finance 15(5), section 3.1): delta method on
       ``v = (mu_a, mu_b, E a^2, E b^2)`` with ``Psi = T/(T-4) sum_j k(j/S) Gamma_j``, the kernel
       estimate of the long-run covariance of the moment vector, ``se^2 = grad' Psi grad / T``.
-      ``kernel`` is ``"parzen"`` (default, as in Wolf's R code), ``"qs"`` (quadratic spectral) or
-      ``"bartlett"`` (Newey-West). ``bandwidth=None`` selects S by Andrews (1991) from AR(1) fits to
-      each moment column with equal weights: Parzen ``S = 2.6614 (alpha(2) T)^(1/5)``, QS
-      ``1.3221 (alpha(2) T)^(1/5)``, Bartlett ``1.1447 (alpha(1) T)^(1/3)``, capped at T - 1 (Wolf's
-      ``compute.alpha.hat``); a number fixes S. ``prewhiten=True`` (default) first fits a VAR(1) to
-      the moment vector (Andrews and Monahan 1992; singular values capped at 0.97), selects S and
-      computes the kernel estimate on its residuals and recolours it with ``(I - A)^-1``: Wolf's
-      ``compute.se.Parzen.pw``. The p-value is ``1 - Phi(z)``. Each series is first divided by its
-      sample std (the Sharpe ratio and its influence are unchanged): otherwise the bandwidth weights
-      and the 0.97 cap, which mix the units of r and r^2, make the se depend on whether returns are in
-      decimals or percent (Wolf's code does; it equals this on standardized returns).
+      ``hac.kernel`` (:class:`HacOptions`) is ``"parzen"`` (default, as in Wolf's R code), ``"qs"``
+      (quadratic spectral) or ``"bartlett"`` (Newey-West). ``hac.bandwidth=None`` selects S by Andrews
+      (1991) from AR(1) fits to each moment column with equal weights: Parzen
+      ``S = 2.6614 (alpha(2) T)^(1/5)``, QS ``1.3221 (alpha(2) T)^(1/5)``, Bartlett
+      ``1.1447 (alpha(1) T)^(1/3)``, capped at T - 1 (Wolf's ``compute.alpha.hat``); a number fixes S.
+      ``hac.prewhiten=True`` (default) first fits a VAR(1) to the moment vector (Andrews and Monahan
+      1992; singular values capped at 0.97), selects S and computes the kernel estimate on its
+      residuals and recolours it with ``(I - A)^-1``: Wolf's ``compute.se.Parzen.pw``. The p-value is
+      ``1 - Phi(z)``. Each series is first divided by its sample std (the Sharpe ratio and its
+      influence are unchanged): otherwise the bandwidth weights and the 0.97 cap, which mix the units
+      of r and r^2, make the se depend on whether returns are in decimals or percent (Wolf's code
+      does; it equals this on standardized returns).
     - ``"bootstrap"``: the studentized circular block bootstrap of Ledoit and Wolf (section 3.2):
       Wolf's R code ``boot.time.inference`` made one-sided, ``n_boot`` replicates seeded by ``seed``,
       with one change: the observed statistic ``d = difference / se_b`` is studentized by the
@@ -410,16 +419,7 @@ def sharpe_difference_test(
       ``DataValidationError``; invalid parameters raise ``ConfigError``.
     """
     src = "sharpe_difference_test"
-    if method not in _MIN_OBS:
-        raise ConfigError(
-            f"unknown method {method!r}; use 'hac', 'memmel' or 'bootstrap'", source=src, key="method"
-        )
-    if kernel not in ("parzen", "qs", "bartlett"):
-        raise ConfigError(
-            f"unknown kernel {kernel!r}; use 'parzen', 'qs' or 'bartlett'", source=src, key="kernel"
-        )
-    if bandwidth is not None and not (math.isfinite(bandwidth) and bandwidth >= 0.0):
-        raise ConfigError(f"bandwidth must be >= 0 or None, got {bandwidth}", source=src, key="bandwidth")
+    _check_method_and_hac(method, hac)
     ra = as_returns(a, name="a")
     rb = as_returns(b, name="b")
     if ra.size != rb.size:
@@ -450,28 +450,48 @@ def sharpe_difference_test(
         z, p = _z_and_p(difference, se)
         return SharpeDifferenceTest(sr_a, sr_b, difference, se, z, p, method, n)
 
-    se0, bw = _hac_se(active, signs, kernel, bandwidth, prewhiten)
+    se0, bw = _hac_se(active, signs, hac.kernel, hac.bandwidth, hac.prewhiten)
     se = se0 * math.sqrt((n - 1) / n)
     z, p = _z_and_p(difference, se)
+    result = SharpeDifferenceTest(sr_a, sr_b, difference, se, z, p, method, n, bandwidth=bw)
     if method == "hac":
-        return SharpeDifferenceTest(sr_a, sr_b, difference, se, z, p, method, n, bandwidth=bw)
+        return result
+    return _with_bootstrap_p_value(result, active, signs, block_length, n_boot, seed)
 
-    lengths = bootstrap_block_lengths(n, block_length)
+
+def _check_method_and_hac(method: str, hac: HacOptions) -> None:
+    """Raise ``ConfigError`` for an unknown method or kernel, or a negative or non-finite bandwidth."""
+    src = "sharpe_difference_test"
+    if method not in _MIN_OBS:
+        raise ConfigError(
+            f"unknown method {method!r}; use 'hac', 'memmel' or 'bootstrap'", source=src, key="method"
+        )
+    if hac.kernel not in ("parzen", "qs", "bartlett"):
+        raise ConfigError(
+            f"unknown kernel {hac.kernel!r}; use 'parzen', 'qs' or 'bartlett'", source=src, key="kernel"
+        )
+    if hac.bandwidth is not None and not (math.isfinite(hac.bandwidth) and hac.bandwidth >= 0.0):
+        raise ConfigError(f"bandwidth must be >= 0 or None, got {hac.bandwidth}", source=src, key="bandwidth")
+
+
+def _with_bootstrap_p_value(
+    hac_result: SharpeDifferenceTest,
+    active: list[FloatArray],
+    signs: list[float],
+    block_length: int | Sequence[int] | None,
+    n_boot: int,
+    seed: int,
+) -> SharpeDifferenceTest:
+    """The HAC test ``hac_result`` with the bootstrap's p-value: the largest over the block lengths."""
+    lengths = bootstrap_block_lengths(hac_result.n, block_length)
     if n_boot < 1:
-        raise ConfigError(f"n_boot must be >= 1, got {n_boot}", source=src, key="n_boot")
-    result = SharpeDifferenceTest(
-        sr_a, sr_b, difference, se, z, p, method, n, bandwidth=bw, block_length=max(lengths), n_boot=n_boot
-    )
-    if not se > 0.0:  # (a zero HAC se keeps the normal answer: nothing to studentize by)
+        raise ConfigError(f"n_boot must be >= 1, got {n_boot}", source="sharpe_difference_test", key="n_boot")
+    result = replace(hac_result, block_length=max(lengths), n_boot=n_boot)
+    if not result.se > 0.0:  # (a zero HAC se keeps the normal answer: nothing to studentize by)
         return result
     by_length = tuple(
-        (
-            length,
-            _bootstrap_pvalue(
-                active, signs, difference, _block_se(active, signs, length), length, n_boot, seed
-            ),
-        )
-        for length in lengths
+        (b, _bootstrap_pvalue(active, signs, result.difference, _block_se(active, signs, b), b, n_boot, seed))
+        for b in lengths
     )
     # The most conservative: the largest p (on a tie, the longer block).
     p, length = max((p_b, b_len) for b_len, p_b in by_length)

@@ -87,29 +87,9 @@ def _half_sharpes(
     return sr
 
 
-def probability_of_backtest_overfitting(
-    returns_matrix: ArrayLike,
-    n_blocks: int = 16,
-    metric: Literal["sharpe"] | MetricFn = "sharpe",
-) -> PBOResult:
-    """Probability of backtest overfitting by combinatorially symmetric cross-validation (CSCV).
-
-    ``returns_matrix`` is T x N: T periods (rows, in time order) by N trials (columns). Rows are cut
-    into ``n_blocks`` contiguous blocks (``np.array_split``: sizes differ by at most one). For each
-    of the ``C(S, S/2)`` ways to choose S/2 blocks as in-sample (the rest out-of-sample):
-    pick the in-sample-best trial (first on ties), take its relative rank among the N out-of-sample
-    metrics (1 = worst, N = best, ties get their average rank), ``omega = rank / (N + 1)``,
-    ``lambda = logit(omega)``. ``PBO = mean(lambda <= 0)``: the probability that the in-sample
-    winner is at or below the out-of-sample median.
-
-    ``metric="sharpe"`` (default) is the per-period Sharpe (ddof=1) computed exactly and vectorized
-    (S = 16, T = 2500, N = 200 runs in well under a second). A callable receives a (rows, N) array
-    and must return N metrics; it is evaluated per split (slower: C(S, S/2) calls, one per half). A ``nan``
-    metric (e.g. a trial with zero variance in a half) ranks as the worst.
-
-    Raises ``DataValidationError`` if the matrix is not 2-D, N < 2, T < n_blocks or values are
-    non-finite, and ``ConfigError`` if ``n_blocks`` is not an even number >= 2.
-    """
+def _checked_returns_matrix(returns_matrix: ArrayLike, n_blocks: int) -> FloatArray:
+    """``returns_matrix`` as a float T x N array, or the error :func:`probability_of_backtest_overfitting`
+    documents (a bad shape, too few trials or periods, a non-finite value, an odd ``n_blocks``)."""
     src = "probability_of_backtest_overfitting"
     m = np.asarray(returns_matrix, dtype=np.float64)
     if m.ndim != 2:
@@ -136,16 +116,23 @@ def probability_of_backtest_overfitting(
         raise DataValidationError(
             f"non-finite value {m[row, col]} at row {row}, trial column {col} (0-based)", source=src
         )
+    return m
 
-    masks, complement = _split_masks(n_blocks)
+
+def _half_metrics(
+    m: FloatArray, n_blocks: int, masks: npt.NDArray[np.bool_], metric: Literal["sharpe"] | MetricFn
+) -> FloatArray:
+    """The metric of every trial (column of ``m``) on each split's in-sample half (row of ``masks``)."""
+    n_periods, n_trials = m.shape
     bounds = np.array_split(np.arange(n_periods), n_blocks)
-
     # Metrics of every trial on each split's in-sample half; the out-of-sample half of split i is the
     # in-sample half of its complement split, so only C(S, S/2) halves are ever evaluated.
     if isinstance(metric, str):
         if metric != "sharpe":
             raise ConfigError(
-                f"unknown metric {metric!r}; use 'sharpe' or a callable", source=src, key="metric"
+                f"unknown metric {metric!r}; use 'sharpe' or a callable",
+                source="probability_of_backtest_overfitting",
+                key="metric",
             )
         # Centre each trial on its full-sample mean so the sum-of-squares variance stays accurate.
         shift = m.mean(axis=0)
@@ -153,13 +140,42 @@ def probability_of_backtest_overfitting(
         block_sum = np.stack([centred[idx].sum(axis=0) for idx in bounds])  # (S, N)
         block_sumsq = np.stack([(centred[idx] ** 2).sum(axis=0) for idx in bounds])
         block_n = np.array([idx.size for idx in bounds], dtype=np.float64)  # (S,)
-        half_metric = _half_sharpes(block_sum, block_sumsq, block_n, masks.astype(np.float64), shift)
+        return _half_sharpes(block_sum, block_sumsq, block_n, masks.astype(np.float64), shift)
     else:
         half_rows = []
         for mask in masks:
             rows_in = np.concatenate([bounds[b] for b in np.flatnonzero(mask)])
             half_rows.append(np.asarray(metric(m[rows_in]), dtype=np.float64).reshape(n_trials))
-        half_metric = np.stack(half_rows)
+        return np.stack(half_rows)
+
+
+def probability_of_backtest_overfitting(
+    returns_matrix: ArrayLike,
+    n_blocks: int = 16,
+    metric: Literal["sharpe"] | MetricFn = "sharpe",
+) -> PBOResult:
+    """Probability of backtest overfitting by combinatorially symmetric cross-validation (CSCV).
+
+    ``returns_matrix`` is T x N: T periods (rows, in time order) by N trials (columns). Rows are cut
+    into ``n_blocks`` contiguous blocks (``np.array_split``: sizes differ by at most one). For each
+    of the ``C(S, S/2)`` ways to choose S/2 blocks as in-sample (the rest out-of-sample):
+    pick the in-sample-best trial (first on ties), take its relative rank among the N out-of-sample
+    metrics (1 = worst, N = best, ties get their average rank), ``omega = rank / (N + 1)``,
+    ``lambda = logit(omega)``. ``PBO = mean(lambda <= 0)``: the probability that the in-sample
+    winner is at or below the out-of-sample median.
+
+    ``metric="sharpe"`` (default) is the per-period Sharpe (ddof=1) computed exactly and vectorized
+    (S = 16, T = 2500, N = 200 runs in well under a second). A callable receives a (rows, N) array
+    and must return N metrics; it is evaluated per split (slower: C(S, S/2) calls, one per half). A ``nan``
+    metric (e.g. a trial with zero variance in a half) ranks as the worst.
+
+    Raises ``DataValidationError`` if the matrix is not 2-D, N < 2, T < n_blocks or values are
+    non-finite, and ``ConfigError`` if ``n_blocks`` is not an even number >= 2.
+    """
+    m = _checked_returns_matrix(returns_matrix, n_blocks)
+    n_trials = m.shape[1]
+    masks, complement = _split_masks(n_blocks)
+    half_metric = _half_metrics(m, n_blocks, masks, metric)
 
     # A nan metric ranks as the worst, both for picking the IS winner and for its OOS rank.
     half_metric[np.isnan(half_metric)] = -np.inf

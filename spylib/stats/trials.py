@@ -124,6 +124,51 @@ def _silhouette_score(s: FloatArray, criterion: str) -> float:
     return float(s.mean()) / std if std > 0.0 else (math.inf if s.mean() > 0 else -math.inf)
 
 
+def _checked_trials_matrix(returns_matrix: ArrayLike, linkage: str, criterion: str) -> FloatArray:
+    """``returns_matrix`` as a float T x N array, or the error :func:`effective_number_of_trials`
+    documents (an unknown ``linkage`` or ``criterion``, a bad shape, a non-finite value)."""
+    src = "effective_number_of_trials"
+    if linkage not in ("average", "complete", "single", "ward"):
+        raise ConfigError(f"unknown linkage {linkage!r}", source=src, key="linkage")
+    if criterion not in ("onc", "mean"):
+        raise ConfigError(
+            f"unknown criterion {criterion!r}; use 'onc' or 'mean'", source=src, key="criterion"
+        )
+    m = np.asarray(returns_matrix, dtype=np.float64)
+    if m.ndim != 2:
+        raise DataValidationError(
+            f"returns_matrix must be 2-D (T periods x N trials), got shape {m.shape}", source=src
+        )
+    n_periods, n_trials = m.shape
+    if n_trials < 1 or n_periods < 2:
+        raise DataValidationError(f"need at least 2 periods and 1 trial, got shape {m.shape}", source=src)
+    bad = np.argwhere(~np.isfinite(m))
+    if bad.size:
+        row, col = (int(x) for x in bad[0])
+        raise DataValidationError(
+            f"non-finite value {m[row, col]} at row {row}, trial column {col} (0-based)", source=src
+        )
+    return m
+
+
+def _cluster_sharpes(
+    m: FloatArray, std: FloatArray, labels: IntArray, n_clusters: int, flat_cluster: int
+) -> FloatArray:
+    """Per-period Sharpe of each cluster's return: the inverse-variance-weighted average of its
+    members (``std`` the columns' ddof=0 stds), the plain average for the cluster of flat trials."""
+    sharpes = np.empty(n_clusters)
+    var = std**2
+    for c in range(n_clusters):
+        members = np.flatnonzero(labels == c)
+        if c == flat_cluster:
+            series = m[:, members].mean(axis=1)
+        else:
+            w = 1.0 / var[members]
+            series = m[:, members] @ (w / w.sum())
+        sharpes[c] = sharpe_ratio(series, annualize=False)
+    return sharpes
+
+
 def effective_number_of_trials(
     returns_matrix: ArrayLike,
     *,
@@ -171,28 +216,8 @@ def effective_number_of_trials(
     Raises ``DataValidationError`` if the matrix is not 2-D, has no column, fewer than 2 rows or
     non-finite values; ``ConfigError`` for an unknown ``linkage`` or ``criterion``.
     """
-    src = "effective_number_of_trials"
-    if linkage not in ("average", "complete", "single", "ward"):
-        raise ConfigError(f"unknown linkage {linkage!r}", source=src, key="linkage")
-    if criterion not in ("onc", "mean"):
-        raise ConfigError(
-            f"unknown criterion {criterion!r}; use 'onc' or 'mean'", source=src, key="criterion"
-        )
-    m = np.asarray(returns_matrix, dtype=np.float64)
-    if m.ndim != 2:
-        raise DataValidationError(
-            f"returns_matrix must be 2-D (T periods x N trials), got shape {m.shape}", source=src
-        )
+    m = _checked_trials_matrix(returns_matrix, linkage, criterion)
     n_periods, n_trials = m.shape
-    if n_trials < 1 or n_periods < 2:
-        raise DataValidationError(f"need at least 2 periods and 1 trial, got shape {m.shape}", source=src)
-    bad = np.argwhere(~np.isfinite(m))
-    if bad.size:
-        row, col = (int(x) for x in bad[0])
-        raise DataValidationError(
-            f"non-finite value {m[row, col]} at row {row}, trial column {col} (0-based)", source=src
-        )
-
     means = m.mean(axis=0)
     centred = m - means
     std = np.sqrt(np.einsum("ij,ij->j", centred, centred) / n_periods)
@@ -218,16 +243,7 @@ def effective_number_of_trials(
         labels[flat] = flat_cluster
     n_clusters = n_live_clusters + (1 if n_flat else 0)
 
-    sharpes = np.empty(n_clusters)
-    var = std**2
-    for c in range(n_clusters):
-        members = np.flatnonzero(labels == c)
-        if c == flat_cluster:
-            series = m[:, members].mean(axis=1)
-        else:
-            w = 1.0 / var[members]
-            series = m[:, members] @ (w / w.sum())
-        sharpes[c] = sharpe_ratio(series, annualize=False)
+    sharpes = _cluster_sharpes(m, std, labels, n_clusters, flat_cluster)
     v = float(np.var(sharpes, ddof=1)) if n_clusters > 1 else 0.0
     return EffectiveTrials(
         n_trials=int(n_trials),

@@ -129,7 +129,7 @@ def time_evaluate(trials: int, features: pd.DataFrame, splits: Splits) -> dict[s
 
     sweep, gate, cols = sweep_of(trials), GateConfig(), feature_columns()
     results = [
-        scoring.score_configuration(spec, features, cols, splits, sweep, COST_BPS, SEED)
+        scoring.score_configuration(spec, scoring.ScoringData(features, cols, splits), sweep, COST_BPS, SEED)
         for spec in sweep.models
     ]
     clock: dict[str, float] = {}

@@ -26,7 +26,7 @@ def monitored_model(tmp: Path, sweep: Path | None = None, **over: Any) -> Monito
     """Ingest, features, split and every configuration scored, as the flow does; the chosen trial's
     record and the profile ``register`` would store."""
     from spylib.evaluation.selection import choose_trial, combine_trials
-    from spylib.modelling.scoring import score_configuration
+    from spylib.modelling.scoring import ScoringData, score_configuration
     from spylib.monitoring import reference_profile
     from spylib.monitoring.reference import chosen_record
     from spylib.stages.settings import build_training_settings
@@ -55,8 +55,8 @@ def monitored_model(tmp: Path, sweep: Path | None = None, **over: Any) -> Monito
     made = run_features(ingested.prices, settings, "reference", {})
     data = run_split(made.feature_table, made.feature_columns, made.data_quality, plan).training_data
     results = [
-        score_configuration(spec, data.features, data.feature_columns, data.splits, plan.sweep,
-                            settings.cost_bps, plan.seed)
+        score_configuration(spec, ScoringData(data.features, data.feature_columns, data.splits),
+                            plan.sweep, settings.cost_bps, plan.seed)
         for spec in plan.sweep.models
     ]  # fmt: skip
     trialset = combine_trials(results, data.splits)

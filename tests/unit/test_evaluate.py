@@ -16,7 +16,7 @@ from spylib.evaluation.evidence import Evidence
 from spylib.evaluation.selection import combine_trials
 from spylib.features.table import build_features, feature_columns
 from spylib.modelling.models import bundle_signal, fit_model, make_bundle
-from spylib.modelling.scoring import ConfigResult, score_configuration
+from spylib.modelling.scoring import ConfigResult, ScoringData, score_configuration
 from spylib.modelling.walk_forward import Splits, walk_forward_splits
 from tests.helpers.strategies import strategy_for
 from tests.helpers.synthetic import synthetic_prices
@@ -41,7 +41,9 @@ def setup() -> Setup:
         list(features["date"]), features["target_up"].notna().to_numpy(), SWEEP.walk_forward, 1
     )
     cols = feature_columns()
-    results = [score_configuration(spec, features, cols, splits, SWEEP, 1.0, 7) for spec in SWEEP.models]
+    results = [
+        score_configuration(spec, ScoringData(features, cols, splits), SWEEP, 1.0, 7) for spec in SWEEP.models
+    ]
     return features, splits, cols, results
 
 
@@ -56,7 +58,7 @@ def test_each_configuration_yields_one_trial_per_rule_on_every_block(setup: Setu
 
 def test_same_seed_same_result(setup: Setup) -> None:
     features, splits, cols, results = setup
-    again = score_configuration(SWEEP.models[0], features, cols, splits, SWEEP, 1.0, 7)
+    again = score_configuration(SWEEP.models[0], ScoringData(features, cols, splits), SWEEP, 1.0, 7)
     np.testing.assert_array_equal(again.probability, results[0].probability)
     pd.testing.assert_frame_equal(again.trials, results[0].trials)
 

@@ -21,7 +21,7 @@ from spylib.evaluation.evidence import Evidence
 from spylib.evaluation.gate import GateDecision, apply_gate
 from spylib.features.table import build_features, feature_columns
 from spylib.modelling import scoring
-from spylib.modelling.scoring import score_configuration
+from spylib.modelling.scoring import ScoringData, score_configuration
 from spylib.modelling.trading import strategy_returns
 from spylib.modelling.walk_forward import walk_forward_splits
 from tests.helpers.evidence import make_evidence
@@ -129,7 +129,9 @@ def test_the_vol_targeted_always_long_rule_entered_as_a_model_is_rejected(
         list(features["date"]), features["target_up"].notna().to_numpy(), SWEEP.walk_forward, 1
     )
     monkeypatch.setattr(scoring, "predict_up_probability", lambda model, x: np.ones(len(x)))
-    result = score_configuration(SWEEP.models[0], features, feature_columns(), splits, SWEEP, 1.0, 3)
+    result = score_configuration(
+        SWEEP.models[0], ScoringData(features, feature_columns(), splits), SWEEP, 1.0, 3
+    )
     verdict = assess([result], features, splits, SWEEP, GateConfig(), cost_bps=1.0, seed=3)
     track: pd.DataFrame = verdict.walk.track
     rows = pd.Index(features["date"]).get_indexer(track["date"])

@@ -12,7 +12,12 @@ from scipy.cluster import hierarchy
 from scipy.signal import lfilter
 
 from spylib.core.errors import ConfigError, DataValidationError
-from spylib.stats.hypothesis import DEFAULT_BLOCK_LENGTHS, bootstrap_block_lengths, sharpe_difference_test
+from spylib.stats.hypothesis import (
+    DEFAULT_BLOCK_LENGTHS,
+    HacOptions,
+    bootstrap_block_lengths,
+    sharpe_difference_test,
+)
 from spylib.stats.performance import probabilistic_sharpe_ratio, sharpe_ratio, sharpe_stats
 from spylib.stats.power import binomial_interval, minimum_detectable_sharpe, psr_power
 from spylib.stats.trials import effective_number_of_trials
@@ -145,7 +150,9 @@ def test_hac_matches_a_port_of_wolfs_r_code(prewhiten: bool, phi: float) -> None
     rng = np.random.default_rng(7)
     ret = _ar_garch(rng, 2, 150, phi=phi, sr=0.05).T
     ret[:, 1] = 0.6 * ret[:, 0] + 0.8 * ret[:, 1] - 0.0002
-    res = sharpe_difference_test(ret[:, 0], ret[:, 1], method="hac", kernel="parzen", prewhiten=prewhiten)
+    res = sharpe_difference_test(
+        ret[:, 0], ret[:, 1], method="hac", hac=HacOptions("parzen", prewhiten=prewhiten)
+    )
     # The module standardizes each series first (unit-free); Wolf's code is run on standardized returns.
     se0 = _wolf_se(ret / ret.std(axis=0), prewhiten)
     ddof_scale = math.sqrt((150 - 1) / 150)
@@ -157,7 +164,7 @@ def test_hac_matches_a_port_of_wolfs_r_code(prewhiten: bool, phi: float) -> None
     assert res.p_value == pytest.approx(sps.norm.sf(res.z))
     assert res.bandwidth > 0
     # Unit-free: returns in percent give the same test.
-    pct = sharpe_difference_test(100 * ret[:, 0], 100 * ret[:, 1], prewhiten=prewhiten)
+    pct = sharpe_difference_test(100 * ret[:, 0], 100 * ret[:, 1], hac=HacOptions(prewhiten=prewhiten))
     assert (pct.se, pct.z) == (pytest.approx(res.se, rel=1e-9), pytest.approx(res.z, rel=1e-9))
     assert _wolf_se(100 * ret, prewhiten) != pytest.approx(_wolf_se(ret, prewhiten), rel=1e-3)
 
@@ -166,7 +173,7 @@ def test_hac_with_zero_bandwidth_is_the_iid_delta_method() -> None:
     # S = 0 keeps only Gamma_0: se^2 = n/(n-4) * mean(u^2) / n with u the influence of the difference.
     rng = np.random.default_rng(3)
     a, b = 0.01 * (0.05 + rng.standard_normal((2, 400)))
-    res = sharpe_difference_test(a, b, bandwidth=0.0, prewhiten=False)
+    res = sharpe_difference_test(a, b, hac=HacOptions(bandwidth=0.0, prewhiten=False))
 
     def infl(r: np.ndarray) -> np.ndarray:
         z = (r - r.mean()) / r.std()
@@ -177,7 +184,7 @@ def test_hac_with_zero_bandwidth_is_the_iid_delta_method() -> None:
     assert res.se == pytest.approx(expected, rel=1e-12)
     # For iid normal data every kernel is close to the iid answer and to Memmel's.
     for kernel in ("parzen", "qs", "bartlett"):
-        assert sharpe_difference_test(a, b, kernel=kernel).se == pytest.approx(expected, rel=0.1)
+        assert sharpe_difference_test(a, b, hac=HacOptions(kernel)).se == pytest.approx(expected, rel=0.1)
     assert sharpe_difference_test(a, b, method="memmel").se == pytest.approx(expected, rel=0.1)
 
 
@@ -236,9 +243,9 @@ def test_sharpe_difference_input_errors() -> None:
     with pytest.raises(ConfigError, match="unknown method 'jk'"):
         sharpe_difference_test(x, x, method="jk")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="unknown kernel 'tukey'"):
-        sharpe_difference_test(x, x, kernel="tukey")  # type: ignore[arg-type]
+        sharpe_difference_test(x, x, hac=HacOptions("tukey"))  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="bandwidth must be >= 0"):
-        sharpe_difference_test(x, x, bandwidth=-1.0)
+        sharpe_difference_test(x, x, hac=HacOptions(bandwidth=-1.0))
     y = x[::-1] ** 3 + x
     with pytest.raises(ConfigError, match=r"block_length must be in \[1, T/2 = 10\], got 11"):
         sharpe_difference_test(x, y, method="bootstrap", block_length=11)

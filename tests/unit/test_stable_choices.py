@@ -189,7 +189,7 @@ def test_a_run_records_its_seed_spread_and_stability_and_the_card_shows_them() -
     from spylib.core.config import SweepConfig, WalkForwardConfig
     from spylib.evaluation.assessment import assess
     from spylib.features.table import build_features, feature_columns
-    from spylib.modelling.scoring import score_configuration
+    from spylib.modelling.scoring import ScoringData, score_configuration
     from spylib.modelling.walk_forward import walk_forward_splits
     from spylib.reporting.robustness import robustness_markdown
     from tests.helpers.synthetic import synthetic_prices
@@ -208,7 +208,8 @@ def test_a_run_records_its_seed_spread_and_stability_and_the_card_shows_them() -
         list(features["date"]), features["target_up"].notna().to_numpy(), sweep.walk_forward, 1
     )
     results = [
-        score_configuration(spec, features, feature_columns(), splits, sweep, 1.0, 7) for spec in sweep.models
+        score_configuration(spec, ScoringData(features, feature_columns(), splits), sweep, 1.0, 7)
+        for spec in sweep.models
     ]
     forest, logistic = results
     assert forest.member_probability is not None

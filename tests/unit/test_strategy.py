@@ -27,7 +27,7 @@ from spylib.evaluation.holdout import traded_block_bundle
 from spylib.features.table import build_features, feature_columns
 from spylib.modelling import rule
 from spylib.modelling.models import apply_bundle
-from spylib.modelling.scoring import score_configuration
+from spylib.modelling.scoring import ScoringData, score_configuration
 from spylib.modelling.strategy import ModelBundle, Strategy, TradeContext
 from spylib.modelling.trading import strategy_returns
 from spylib.modelling.walk_forward import walk_forward_splits
@@ -96,7 +96,8 @@ def run() -> dict:
     )
     cols = feature_columns()
     results = [
-        score_configuration(spec, features, cols, splits, SWEEP, COST_BPS, SEED) for spec in SWEEP.models
+        score_configuration(spec, ScoringData(features, cols, splits), SWEEP, COST_BPS, SEED)
+        for spec in SWEEP.models
     ]
     context = TradeContext("SPY", tuple(cols), "close_to_close", COST_BPS, SWEEP.target_volatility)
     verdict = assess(results, features, splits, SWEEP, LENIENT, cost_bps=COST_BPS, seed=SEED, context=context)

@@ -85,7 +85,7 @@ def test_a_rolling_window_never_sees_the_rows_before_it(data: TrainingData) -> N
     nothing there); under ``expanding`` the same corruption changes the fit."""
     from dataclasses import replace
 
-    from spylib.modelling.scoring import score_configuration
+    from spylib.modelling.scoring import ScoringData, score_configuration
 
     features, cols, spec = data.features, list(data.feature_columns), SWEEP.models[0]
     rolling_cfg = replace(SWEEP.walk_forward, scheme="rolling", rolling_days=400)
@@ -106,7 +106,7 @@ def test_a_rolling_window_never_sees_the_rows_before_it(data: TrainingData) -> N
 
     def last_block_probability(frame: pd.DataFrame, scheme: str) -> np.ndarray:
         splits = schemes[scheme]
-        result = score_configuration(spec, frame, cols, splits, SWEEP, 1.0, 7)
+        result = score_configuration(spec, ScoringData(frame, cols, splits), SWEEP, 1.0, 7)
         return result.probability[-splits.blocks[-1].n_rows :]
 
     assert np.array_equal(

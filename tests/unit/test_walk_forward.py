@@ -17,7 +17,7 @@ from spylib.data.synthetic import generate_market, parse_spec
 from spylib.evaluation.selection import choose_trial, combine_trials, walk_forward_selection
 from spylib.features.audit import audit_days, stale_open_years
 from spylib.features.table import ExtraFeature, build_feature_rows, build_features, feature_columns
-from spylib.modelling.scoring import ConfigResult, score_configuration
+from spylib.modelling.scoring import ConfigResult, ScoringData, score_configuration
 from spylib.modelling.trading import position_size, trading_metrics
 from spylib.modelling.walk_forward import Splits, walk_forward_splits
 
@@ -97,7 +97,10 @@ def test_unscored_years_are_left_out_and_too_short_histories_fail(market: pd.Dat
 @pytest.fixture(scope="module")
 def scored(market: pd.DataFrame) -> Scored:
     splits = plan(market)
-    results = [score_configuration(m, market, feature_columns(), splits, SWEEP, 1.0, 0) for m in SWEEP.models]
+    results = [
+        score_configuration(m, ScoringData(market, feature_columns(), splits), SWEEP, 1.0, 0)
+        for m in SWEEP.models
+    ]
     return splits, results
 
 
@@ -193,7 +196,7 @@ def leaks_before_big_moves(own: pd.DataFrame) -> pd.Series:
 
 def test_the_audit_catches_a_leak_that_only_shows_before_big_moves() -> None:
     from spylib.core.errors import LookaheadError
-    from spylib.features.audit import audit_lookahead
+    from spylib.features.audit import AuditSample, audit_lookahead
 
     prices = generate_market(parse_spec("synthetic:edge=0,years=4,seed=2,vol=0.012"))
     extra: dict[str, ExtraFeature] = {"peek": leaks_before_big_moves}
@@ -201,4 +204,4 @@ def test_the_audit_catches_a_leak_that_only_shows_before_big_moves() -> None:
     big = (own["close"].pct_change().abs() > 0.03).sum()
     assert 0 < big < 40  # few leaky days: a random sample of 8 would usually miss them all
     with pytest.raises(LookaheadError, match="feature 'peek' uses the future"):
-        audit_lookahead(prices, "SPY", "QQQ", extra=extra, n_random=0)
+        audit_lookahead(prices, "SPY", "QQQ", extra=extra, sample=AuditSample(n_random=0))

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spylib.features.audit import audit_lookahead, stale_open_years
+from spylib.features.audit import AuditSample, audit_lookahead, stale_open_years
 from spylib.features.table import build_features, feature_columns, load_extra_features
 from spylib.stages.settings import TrainingSettings
 from spylib.stages.training.artifacts import FeaturesResult
@@ -36,8 +36,10 @@ def run_features(
         data.symbol,
         data.benchmark,
         extra=extra,
-        seed=plan.seed,
-        boundary_dates=block_boundaries(list(table["date"]), plan.sweep.walk_forward.block_months),
+        sample=AuditSample(
+            boundary_dates=block_boundaries(list(table["date"]), plan.sweep.walk_forward.block_months),
+            seed=plan.seed,
+        ),
     )
     audit = {
         "method": "truncation invariance (largest moves, block boundaries, random days)",

@@ -45,10 +45,12 @@ def score_all(
 ) -> Iterable[tuple[int, ConfigResult]]:
     """(position in ``specs``, result) of every configuration as it finishes; over ``workers``
     processes (joblib's loky pool, reused by later calls) when more than one."""
-    from spylib.modelling.scoring import score_configuration
+    from spylib.modelling.scoring import ScoringData, score_configuration
+
+    scoring_data = ScoringData(data.features, data.feature_columns, data.splits)
 
     def args(spec: ModelSpec) -> tuple:
-        return (spec, data.features, data.feature_columns, data.splits, plan.sweep, cost_bps, plan.seed)
+        return (spec, scoring_data, plan.sweep, cost_bps, plan.seed)
 
     order = pool_order(specs)
     if workers <= 1 or len(specs) <= 1:
