@@ -7,6 +7,7 @@ regression and the seed project's own recipe.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -58,21 +59,21 @@ def _seed_recipe_probability(train: pd.DataFrame, block: pd.DataFrame) -> np.nda
     return np.where(mask, predict_up_probability(model, block[cols]), 0.0)
 
 
-def baseline_table(
-    features: pd.DataFrame,
-    feature_cols: Sequence[str],
-    splits: Splits,
-    cost_bps: float,
-    chosen: dict[str, float] | None = None,
-    *,
-    target_volatility: float = 0.15,
-) -> pd.DataFrame:
-    """Buy-and-hold, volatility-targeted always-long (``target_volatility``: the sweep's), the 200-day
-    moving-average rule, always-up, the majority class, 20-day momentum, a logistic regression and the
-    seed project's recipe on the walk-forward track's days, with the same metrics and costs. The fitted
-    baselines are refit on every traded block's own training rows, exactly like the sweep's models,
-    so they are walk-forward out-of-sample too; the rules without a fit use only what is known at each
-    row's close."""
+@dataclass(frozen=True)
+class FittedBaselines:
+    """The fitted baselines' walk-forward outputs on the track's days: the majority class, the logistic
+    regression's and the seed recipe's P(up), and the seed recipe's trading mask."""
+
+    majority: np.ndarray
+    logistic: np.ndarray
+    seed: np.ndarray
+    seed_mask: np.ndarray
+
+
+def fit_baselines(features: pd.DataFrame, feature_cols: Sequence[str], splits: Splits) -> FittedBaselines:
+    """Refit the fitted baselines on every traded block's own training rows and score the block: the
+    only part of :func:`baseline_table` that fits models (the evaluate step runs it beside the
+    selection, on another core)."""
     cols = list(feature_cols)
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("majority", "logistic", "seed", "seed_mask")}
     for block in splits.traded_blocks:
@@ -85,13 +86,31 @@ def baseline_table(
         parts["logistic"].append(predict_up_probability(logistic, here[cols]))
         parts["seed"].append(_seed_recipe_probability(train, here))
         parts["seed_mask"].append(((here["trend_up"] == 1) & (here["in_play_120"] == 1)).to_numpy())
+    return FittedBaselines(**{k: np.concatenate(v) for k, v in parts.items()})
+
+
+def baseline_table(
+    features: pd.DataFrame,
+    feature_cols: Sequence[str],
+    splits: Splits,
+    cost_bps: float,
+    chosen: dict[str, float] | None = None,
+    *,
+    target_volatility: float = 0.15,
+    fitted: FittedBaselines | None = None,
+) -> pd.DataFrame:
+    """Buy-and-hold, volatility-targeted always-long (``target_volatility``: the sweep's), the 200-day
+    moving-average rule, always-up, the majority class, 20-day momentum, a logistic regression and the
+    seed project's recipe on the walk-forward track's days, with the same metrics and costs. The fitted
+    baselines are refit on every traded block's own training rows, exactly like the sweep's models,
+    so they are walk-forward out-of-sample too; the rules without a fit use only what is known at each
+    row's close. ``fitted``: :func:`fit_baselines`'s result when it was computed already."""
+    fitted = fit_baselines(features, feature_cols, splits) if fitted is None else fitted
     track = features.iloc[splits.traded_rows()]
     y = track["target_up"].to_numpy("int8")
     fwd = track["fwd_return"].to_numpy("float64")
     n = len(track)
-    majority = np.concatenate(parts["majority"])
-    logistic_p = np.concatenate(parts["logistic"])
-    seed_p = np.concatenate(parts["seed"])
+    majority, logistic_p, seed_p = fitted.majority, fitted.logistic, fitted.seed
     momentum = (track["ret_20"].to_numpy() > 0).astype(float)
     vol_target = vol_target_long_positions(track, target_volatility)
     moving_average = moving_average_positions(features)[splits.traded_rows()].astype(float)
@@ -104,7 +123,7 @@ def baseline_table(
         "majority_class": (majority, majority.astype("int8")),
         "momentum_20": (momentum, momentum.astype("int8")),
         "logistic_regression": (logistic_p, positions(logistic_p, 0.5)),
-        "seed_recipe": (seed_p, positions(seed_p, 0.5, np.concatenate(parts["seed_mask"]))),
+        "seed_recipe": (seed_p, positions(seed_p, 0.5, fitted.seed_mask)),
     }
     rows = []
     for name, (score, pos) in candidates.items():
