@@ -250,10 +250,9 @@ class PredictFlow(FlowSpec):
         report, self.rolling = monitored.report, monitored.rolling
         self.monitoring, self.monitoring_status = report.to_dict(), report.status
         saved = daily.save_outputs(
-            report,
+            monitored,
             self.monitored_predictions,
             self.track_record,
-            self.rolling,
             self.step_stats,
             self.step_history,
             self.settings.output_dir,

@@ -341,19 +341,17 @@ class SpyFlow(FlowSpec):
     @step
     def register(self):
         """Register the model with its evidence and the gate's decision (atomic; idempotent per run)."""
-        from spylib.stages.training.register import run_register
+        from spylib.stages.training.register import EvaluationVerdict, run_register
 
         self.check_resume()
         registered = run_register(
             self.bundle,
-            (self.evidence, self.gate_decision),
-            self.track,
+            EvaluationVerdict(self.evidence, self.gate_decision, self.track, self.reference_record),
             self.training_data,
             self.settings,
             self.data_provenance,
             # The origin run's id: a resumed run, or one retried after a crash here, registers once.
             pathspec=f"{current.flow_name}/{self.output_run_id}",
-            reference_record=self.reference_record,
         )
         set_artifacts(self, registered)
         self.next(self.end)

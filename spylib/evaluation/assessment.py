@@ -43,15 +43,23 @@ class Assessment:
     decision: GateDecision
 
 
+@dataclass(frozen=True)
+class AssessmentSettings:
+    """What a sweep is judged by: the sweep (its selection metric and volatility target), the gate, the
+    cost per side in basis points, and the seed of the bootstrap and of the stability measurement."""
+
+    sweep: SweepConfig
+    gate: GateConfig
+    cost_bps: float
+    seed: int
+
+
 def assess(
     results: Sequence[ConfigResult],
     features: pd.DataFrame,
     splits: Splits,
-    sweep: SweepConfig,
-    gate: GateConfig,
+    settings: AssessmentSettings,
     *,
-    cost_bps: float,
-    seed: int,
     ledger_trials: int | None = None,
     robustness: bool = True,
     context: TradeContext | None = None,
@@ -60,6 +68,7 @@ def assess(
     same function for a flow run and for every replication of the gate's simulation. ``ledger_trials``
     is the trials ledger's N (the DSR's); ``robustness`` adds the seed spread and the choices'
     stability under price noise (the selection redone a dozen times)."""
+    sweep, gate, cost_bps, seed = settings.sweep, settings.gate, settings.cost_bps, settings.seed
     trialset = combine_trials(results, splits)
     walk = walk_forward_selection(trialset, features, splits, sweep.selection_metric, gate, cost_bps, context)
     # The sizing rule with no model, on the track's days: the gate's second comparison.

@@ -37,7 +37,7 @@ from spylib.core.config import GateConfig
 from spylib.modelling.scoring import ConfigResult, filter_columns
 from spylib.modelling.strategy import Strategy, TradeContext
 from spylib.modelling.trading import strategy_returns
-from spylib.modelling.walk_forward import Splits
+from spylib.modelling.walk_forward import Block, Splits
 from spylib.stats import performance as stats
 
 
@@ -226,6 +226,19 @@ class ChoiceStability:
         }
 
 
+@dataclass(frozen=True)
+class PriceNoise:
+    """The price error :func:`choice_stability` applies: uniform in +-``relative_price_noise``, each
+    price its own, drawn ``replications`` times."""
+
+    relative_price_noise: float = 1e-6
+    replications: int = 8
+
+
+# The error of two vendors' copies of the same prices (daily returns within 2e-6: module docstring).
+VENDOR_PRICE_NOISE = PriceNoise()
+
+
 def choice_stability(
     trialset: TrialSet,
     splits: Splits,
@@ -233,29 +246,30 @@ def choice_stability(
     settings: tuple[str, GateConfig],
     *,
     seed: int,
-    replications: int = 8,
-    relative_price_noise: float = 1e-6,
+    noise: PriceNoise = VENDOR_PRICE_NOISE,
     standard_errors: float = STANDARD_ERRORS,
 ) -> ChoiceStability:
-    """Redo the selection (choices only) on perturbed out-of-fold net returns, ``replications`` times.
+    """Redo the selection (choices only) on perturbed out-of-fold net returns, ``noise.replications``
+    times.
 
-    A price error ``u_t`` (uniform in +-``relative_price_noise``, each price its own) moves the
+    A price error ``u_t`` (uniform in +-``noise.relative_price_noise``, each price its own) moves the
     asset's return from t to t+1 by ``(1 + r_t)(u_{t+1} - u_t)``; a trial's net return moves by its
     position times that. The models' probabilities are left as they are: this is the selection's own
     sensitivity (``tests/bench/bench_stability.py`` measures the whole run's, refits included)."""
     metric, gate = settings
+    relative, replications = noise.relative_price_noise, noise.replications
     base, base_final = refit_choices(trialset, splits, metric, gate, standard_errors=standard_errors)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 20_061]))
     changed = final_changed = 0
     for _ in range(replications):
-        u = rng.uniform(-relative_price_noise, relative_price_noise, len(fwd_return) + 1)
-        noise = (1 + fwd_return) * (u[1:] - u[:-1])
-        perturbed = trialset.net_returns + trialset.positions * noise[:, None]
+        u = rng.uniform(-relative, relative, len(fwd_return) + 1)
+        return_noise = (1 + fwd_return) * (u[1:] - u[:-1])
+        perturbed = trialset.net_returns + trialset.positions * return_noise[:, None]
         choices, final = refit_choices(trialset, splits, metric, gate, perturbed, standard_errors)
         changed += sum(a.trial_id != b.trial_id for a, b in zip(base, choices, strict=True))
         final_changed += int(final.trial_id != base_final.trial_id)
     return ChoiceStability(
-        relative_price_noise=relative_price_noise,
+        relative_price_noise=relative,
         replications=replications,
         refit_change_rate=changed / max(replications * len(base), 1),
         final_change_rate=final_changed / max(replications, 1),
@@ -287,62 +301,78 @@ def walk_forward_selection(
     including a switch of trial at a block boundary). With ``context``, each block is traded by
     applying the chosen trial's :class:`Strategy` to the block's rows (the same rule the trials were
     scored with, so the positions are the trial's own)."""
-    trials = trialset.trials
     parts: list[pd.DataFrame] = []
     refits: list[dict[str, Any]] = []
     choices, final = refit_choices(trialset, splits, metric, gate)
     for block, choice in zip(splits.traded_blocks, choices, strict=True):
-        before = trialset.block < block.index
-        here = trialset.block == block.index
-        row = trials.iloc[choice.trial_id]
-        frame = features.iloc[trialset.rows[here]]
-        probability = trialset.probability[here, trialset.config_of_trial[choice.trial_id]]
-        position = (
-            context.strategy(row.to_dict()).positions(frame, probability)
-            if context is not None
-            else trialset.positions[here, choice.trial_id]
-        )
-        parts.append(
-            pd.DataFrame(
-                {
-                    "date": frame["date"].to_numpy(),
-                    "block": block.name,
-                    "trial_id": choice.trial_id,
-                    "config_id": row["config_id"],
-                    "probability": probability,
-                    "position": position,
-                    "fwd_return": frame["fwd_return"].to_numpy("float64"),
-                    "target_up": frame["target_up"].to_numpy("int8"),
-                }
-            )
-        )
-        block_net = trialset.net_returns[here, choice.trial_id]
-        refits.append(
-            {
-                "refit_date": block.start,
-                "block": block.name,
-                "block_end": block.end,
-                "blocks_used": int(np.unique(trialset.block[before]).size),
-                "trial_id": choice.trial_id,
-                "config_id": row["config_id"],
-                "threshold": float(row["threshold"]),
-                "filter": row["filter"],
-                "sizing": row["sizing"],
-                "selection_score": choice.score,
-                "eligible_trials": choice.n_eligible,
-                "best_trial_id": choice.best_trial_id,
-                "indistinguishable_trials": choice.n_indistinguishable,
-                "block_sharpe_net": stats.sharpe_ratio(block_net),
-                "block_return_net": float(np.prod(1 + block_net) - 1),
-            }
-        )
-    track = pd.concat(parts, ignore_index=True)
+        parts.append(traded_block(trialset, features, block, choice, context))
+        refits.append(refit_row(trialset, block, choice))
+    track = with_track_returns(pd.concat(parts, ignore_index=True), cost_bps)
+    return WalkForward(track, pd.DataFrame(refits), final)
+
+
+def traded_block(
+    trialset: TrialSet, features: pd.DataFrame, block: Block, choice: Choice, context: TradeContext | None
+) -> pd.DataFrame:
+    """The track's rows of one traded block: the chosen trial's probability and position on each day
+    (by its :class:`Strategy` with ``context``, else the trial's scored positions) and the outcome."""
+    here = trialset.block == block.index
+    row = trialset.trials.iloc[choice.trial_id]
+    frame = features.iloc[trialset.rows[here]]
+    probability = trialset.probability[here, trialset.config_of_trial[choice.trial_id]]
+    position = (
+        context.strategy(row.to_dict()).positions(frame, probability)
+        if context is not None
+        else trialset.positions[here, choice.trial_id]
+    )
+    return pd.DataFrame(
+        {
+            "date": frame["date"].to_numpy(),
+            "block": block.name,
+            "trial_id": choice.trial_id,
+            "config_id": row["config_id"],
+            "probability": probability,
+            "position": position,
+            "fwd_return": frame["fwd_return"].to_numpy("float64"),
+            "target_up": frame["target_up"].to_numpy("int8"),
+        }
+    )
+
+
+def refit_row(trialset: TrialSet, block: Block, choice: Choice) -> dict[str, Any]:
+    """One row of the ``refits`` table: the choice made at ``block``'s start (from the blocks before
+    it) and how the chosen trial's out-of-fold returns went on the block."""
+    before = trialset.block < block.index
+    here = trialset.block == block.index
+    row = trialset.trials.iloc[choice.trial_id]
+    block_net = trialset.net_returns[here, choice.trial_id]
+    return {
+        "refit_date": block.start,
+        "block": block.name,
+        "block_end": block.end,
+        "blocks_used": int(np.unique(trialset.block[before]).size),
+        "trial_id": choice.trial_id,
+        "config_id": row["config_id"],
+        "threshold": float(row["threshold"]),
+        "filter": row["filter"],
+        "sizing": row["sizing"],
+        "selection_score": choice.score,
+        "eligible_trials": choice.n_eligible,
+        "best_trial_id": choice.best_trial_id,
+        "indistinguishable_trials": choice.n_indistinguishable,
+        "block_sharpe_net": stats.sharpe_ratio(block_net),
+        "block_return_net": float(np.prod(1 + block_net) - 1),
+    }
+
+
+def with_track_returns(track: pd.DataFrame, cost_bps: float) -> pd.DataFrame:
+    """The track with its gross and net returns, and buy-and-hold's on the same days (costs charged on
+    every position change)."""
     gross, net = strategy_returns(track["position"].to_numpy(), track["fwd_return"].to_numpy(), cost_bps)
     _, bh_net = strategy_returns(np.ones(len(track)), track["fwd_return"].to_numpy(), cost_bps)
-    track = track.assign(
+    return track.assign(
         strategy_gross=gross, strategy_net=net, buy_and_hold=track["fwd_return"], buy_and_hold_net=bh_net
     )
-    return WalkForward(track, pd.DataFrame(refits), final)
 
 
 def chosen_trial(trialset: TrialSet, choice: Choice) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Each replication generates a synthetic market of a family (:mod:`spylib.data.synthetic`'s Gaussian
 one, or :mod:`spylib.data.markets`' ``garch``, ``regimes`` and ``bootstrap``) with planted edge E
 and its own seed, builds the features, fits a small sweep on every walk-forward block, makes the
-walk-forward selection and applies the gate (:func:`spylib.evaluation.evidence.assess`, the function a
+walk-forward selection and applies the gate (:func:`spylib.evaluation.assessment.assess`, the function a
 flow run uses). With E = 0 the share of approvals is the gate's false approval rate; with E > 0 it is
 its power. ``tests/bench/bench_gate_power.py`` (Gaussian, 48 trials) and
 ``tests/bench/bench_gate_nulls.py`` (every family, the default grid's 560 trials: ``NULLS_SWEEP``)
@@ -27,7 +27,7 @@ import pandas as pd
 from spylib.core.config import LABEL_HORIZON, GateConfig, ModelSpec, SweepConfig, WalkForwardConfig
 from spylib.data.markets import IdealSharpe, generate_family_market
 from spylib.data.synthetic import parse_spec
-from spylib.evaluation.assessment import assess
+from spylib.evaluation.assessment import AssessmentSettings, assess
 from spylib.features.table import build_features, feature_columns
 from spylib.modelling.scoring import ScoringData, score_configuration
 from spylib.modelling.walk_forward import walk_forward_splits
@@ -142,7 +142,8 @@ def replicate(edge: float, seed: int, setup: SimulationSetup) -> Replication:
         score_configuration(m, ScoringData(features, cols, splits), setup.sweep, setup.cost_bps, seed)
         for m in setup.sweep.models
     ]
-    verdict = assess(results, features, splits, setup.sweep, setup.gate, cost_bps=setup.cost_bps, seed=seed)
+    judged_by = AssessmentSettings(setup.sweep, setup.gate, setup.cost_bps, seed)
+    verdict = assess(results, features, splits, judged_by)
     m = verdict.evidence
     return Replication(
         family=setup.family,

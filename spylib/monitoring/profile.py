@@ -83,6 +83,38 @@ def reference_profile(
         raise DataValidationError(
             f"reference features lack columns {missing}", source="features", column=missing[0]
         )
+    profile_features, excluded, psi = feature_references(features, columns, cfg)
+    window = None
+    if "date" in features.columns and len(features):
+        dates = pd.to_datetime(features["date"])
+        window = {"start": str(dates.min().date()), "end": str(dates.max().date())}
+    if record is not None and len(record):
+        test_probability = record["probability"].to_numpy(dtype=float)
+        test_signal = (record["position"].to_numpy(dtype=float) > 0).astype("int8")
+        test_metrics = record_metrics(record)
+    prediction = prediction_reference(test_probability, test_signal, record)
+    calibration: dict[str, Any] = {"psi": psi}
+    if record is not None and len(record):
+        calibration.update(record_levels(record, cfg))
+    metrics = {k: json_float(v) for k, v in (test_metrics or {}).items()}
+    return {
+        "version": PROFILE_VERSION,
+        "n_bins": cfg.n_bins,
+        "n_rows": len(features),
+        "window": window,
+        "features": profile_features,
+        "excluded_years": excluded,
+        "prediction": prediction,
+        "test_metrics": metrics,
+        "calibration": calibration,
+    }
+
+
+def feature_references(
+    features: pd.DataFrame, columns: Sequence[str], cfg: MonitorConfig
+) -> tuple[dict[str, Any], dict[str, list[int]], dict[str, Any]]:
+    """Per feature of ``columns``: its reference (:func:`profile_feature`), the stale-open years left
+    out of an open-based feature, and its PSI alert levels."""
     stale = stale_open_rows(features)
     years = pd.to_datetime(features["date"]).dt.year if "date" in features.columns else None
     profile_features: dict[str, Any] = {}
@@ -101,43 +133,36 @@ def reference_profile(
         psi[col] = psi_levels(
             values, profile_features[col], cfg.drift_window, cfg.reference_quantile, cfg.psi_epsilon
         )
-    window = None
-    if "date" in features.columns and len(features):
-        dates = pd.to_datetime(features["date"])
-        window = {"start": str(dates.min().date()), "end": str(dates.max().date())}
-    if record is not None and len(record):
-        test_probability = record["probability"].to_numpy(dtype=float)
-        test_signal = (record["position"].to_numpy(dtype=float) > 0).astype("int8")
-        test_metrics = record_metrics(record)
-    prediction = None
-    if test_probability is not None:
-        prob = finite_values(np.asarray(test_probability, dtype=float), "test_probability")
-        prediction = {
-            "mean_probability": float(prob.mean()),
-            "std_probability": float(prob.std(ddof=1)) if prob.size > 1 else 0.0,
-            "share_traded": float(np.mean(np.asarray(test_signal, dtype=float) > 0))
-            if test_signal is not None
-            else None,
-            "n": int(prob.size),
-            "span": _span(record),
-        }
-    calibration: dict[str, Any] = {"psi": psi}
-    if record is not None and len(record):
-        w, q = cfg.prediction_window, cfg.reference_quantile
-        calibration["edge"] = edge_reference(record["net_return"], cfg.cusum_arl_days)
-        calibration["mean_probability"] = window_levels(record["probability"], w, q)
-        calibration["share_traded"] = window_levels(record["position"].to_numpy(dtype=float) > 0, w, q)
-    metrics = {k: json_float(v) for k, v in (test_metrics or {}).items()}
+    return profile_features, excluded, psi
+
+
+def prediction_reference(
+    test_probability: np.ndarray | None, test_signal: np.ndarray | None, record: pd.DataFrame | None
+) -> dict[str, Any] | None:
+    """The out-of-sample predictions' reference: mean and spread of the probability, the share of
+    days traded, the count and the record's span (None without probabilities)."""
+    if test_probability is None:
+        return None
+    prob = finite_values(np.asarray(test_probability, dtype=float), "test_probability")
     return {
-        "version": PROFILE_VERSION,
-        "n_bins": cfg.n_bins,
-        "n_rows": len(features),
-        "window": window,
-        "features": profile_features,
-        "excluded_years": excluded,
-        "prediction": prediction,
-        "test_metrics": metrics,
-        "calibration": calibration,
+        "mean_probability": float(prob.mean()),
+        "std_probability": float(prob.std(ddof=1)) if prob.size > 1 else 0.0,
+        "share_traded": float(np.mean(np.asarray(test_signal, dtype=float) > 0))
+        if test_signal is not None
+        else None,
+        "n": int(prob.size),
+        "span": _span(record),
+    }
+
+
+def record_levels(record: pd.DataFrame, cfg: MonitorConfig) -> dict[str, Any]:
+    """The alert levels calibrated on the out-of-sample record: the edge's CUSUM reference and the
+    rolling mean probability's and share traded's levels."""
+    w, q = cfg.prediction_window, cfg.reference_quantile
+    return {
+        "edge": edge_reference(record["net_return"], cfg.cusum_arl_days),
+        "mean_probability": window_levels(record["probability"], w, q),
+        "share_traded": window_levels(record["position"].to_numpy(dtype=float) > 0, w, q),
     }
 
 

@@ -370,10 +370,9 @@ def run_daily_monitoring(
 
 
 def save_outputs(
-    report: MonitoringReport,
+    monitored: DailyMonitoring,
     predictions: pd.DataFrame,
     track: pd.DataFrame,
-    rolling: pd.DataFrame,
     step_stats: pd.DataFrame,
     history: pd.DataFrame,
     output_dir: str,
@@ -381,9 +380,10 @@ def save_outputs(
 ) -> SavedOutputs:
     """Figures and files beside the predictions: ``{output_dir}/predictions/run_id={run_id}/``
     (``predictions.parquet/.csv`` = the track record after this run, ``monitoring.json``, one PNG per
-    figure)."""
+    figure). ``monitored`` is the run's checks and rolling performance (:func:`run_daily_monitoring`)."""
     from spylib.modelling.predictions import write_predictions
 
+    report, rolling = monitored.report, monitored.rolling
     files = write_predictions(track[list(PREDICTION_COLUMNS)], output_dir, run_id)
     directory = Path(files["parquet"]).parent
     figures = plot_monitoring(report, predictions, rolling, step_stats, history)

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -66,6 +66,7 @@ from spylib.storage.tables import (
     _PATH_VALUE_RE,
     _RUN_FILE_RE,
     DATE_COLUMN,
+    DIRECT_WRITE,
     RUN_ID_COLUMN,
     RUNS_SCHEMA,
     RUNS_TABLE,
@@ -73,6 +74,7 @@ from spylib.storage.tables import (
     SYMBOL_COLUMN,
     YEAR_COLUMN,
     LakeTable,
+    WritePolicy,
     get_lake_table,
     validate_frame,
     visible_runs,
@@ -324,23 +326,19 @@ def write_table(
     lake_root: str,
     run_id: str,
     *,
-    mode: Literal["run", "merge"] = "run",
-    merge_on: Sequence[str] | None = None,
+    policy: WritePolicy = DIRECT_WRITE,
     s3: Any | None = None,
     source_fingerprint: str | None = None,
-    publish: bool = True,
-    cumulative: bool = False,
 ) -> list[str]:
     """Validate ``frame`` and write it to the lake; return the written file URIs (sorted).
 
-    Everything is validated before the first byte is written. ``mode="run"`` writes one file per
-    (symbol, year) partition for ``run_id`` (replacing that run's earlier file: idempotent);
-    ``mode="merge"`` merges into the partitions as described in the module docstring, on
-    ``merge_on`` (default: the table key). ``s3`` is an optional boto3 S3 client. Every row carries
-    ``source_fingerprint``; with ``publish`` (a direct write) the run is then recorded as published
-    (:func:`record_run`, ``cumulative`` as given); :mod:`spylib.storage.staging` writes with
-    ``publish=False`` and records the run when it publishes it.
-    """
+    Everything is validated before the first byte is written. ``policy.mode`` 'run' writes one file
+    per (symbol, year) partition for ``run_id`` (replacing that run's earlier file: idempotent);
+    'merge' merges into the partitions as described in the module docstring, on ``policy.merge_on``
+    (default: the table key). ``s3`` is an optional boto3 S3 client. Every row carries
+    ``source_fingerprint``; with ``policy.publish`` (a direct write) the run is then recorded as
+    published (:func:`record_run`); a staged write publishes later (:class:`WritePolicy`)."""
+    mode, merge_on = policy.mode, policy.merge_on
     spec = get_lake_table(table)
     _check_path_value(run_id, "run_id")
     data = validate_frame(frame, table)
@@ -367,8 +365,8 @@ def write_table(
                 if old.uri != uri:
                     store.delete(old.uri)
         written.append(uri)
-    if publish:  # a merge keeps one row per key across runs: its runs stay visible side by side
-        merged = cumulative or mode == "merge"
+    if policy.publish:  # a merge keeps one row per key across runs: its runs stay visible side by side
+        merged = policy.cumulative or mode == "merge"
         record_run(lake_root, run_id, [table], source_fingerprint, cumulative=merged, s3=s3)
     return sorted(written)
 

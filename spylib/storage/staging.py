@@ -48,7 +48,7 @@ from spylib.storage.lake import (
     write_table,
 )
 from spylib.storage.publishing import PUBLISHING_SUFFIX
-from spylib.storage.tables import RUN_ID_COLUMN, SOURCE_COLUMN
+from spylib.storage.tables import RUN_ID_COLUMN, SOURCE_COLUMN, STAGED_WRITE
 
 STAGING_DIR = "_staging"
 PUBLISHED_DIR = "_published"
@@ -143,11 +143,11 @@ def stage_table(
         source_fingerprint = run_source(lake_root, run_id, s3)
     if is_published(lake_root, run_id, s3):
         return write_table(
-            frame, table, lake_root, keyed, s3=s3, source_fingerprint=source_fingerprint, publish=False
+            frame, table, lake_root, keyed, policy=STAGED_WRITE, s3=s3, source_fingerprint=source_fingerprint
         )
     staged = write_table(
-        frame, table, staging_root(lake_root, run_id), keyed, s3=s3,
-        source_fingerprint=source_fingerprint, publish=False,
+        frame, table, staging_root(lake_root, run_id), keyed, policy=STAGED_WRITE, s3=s3,
+        source_fingerprint=source_fingerprint,
     )  # fmt: skip
     return sorted(_published_uri(lake_root, run_id, uri) for uri in staged)
 

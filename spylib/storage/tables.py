@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -108,6 +109,25 @@ RUNS_SCHEMA = pa.schema(
         pa.field(PUBLISHED_AT_COLUMN, pa.string(), nullable=False),  # ISO 8601 UTC, microseconds
     ]
 )
+
+
+@dataclass(frozen=True)
+class WritePolicy:
+    """How :func:`spylib.storage.lake.write_table` writes (the lake module's docstring): ``mode`` 'run'
+    (one file per partition and run) or 'merge' (into the partitions, on ``merge_on``, default the
+    table key); then, with ``publish`` (a direct write), the run is recorded as published,
+    ``cumulative`` as given (a merge always is). A staged write (:mod:`spylib.storage.staging`) does
+    not publish: the run is recorded when it is."""
+
+    mode: Literal["run", "merge"] = "run"
+    merge_on: tuple[str, ...] | None = None
+    publish: bool = True
+    cumulative: bool = False
+
+
+DIRECT_WRITE = WritePolicy()
+MERGE_WRITE = WritePolicy(mode="merge")
+STAGED_WRITE = WritePolicy(publish=False)
 
 
 def visible_runs(runs: pd.DataFrame, table: str) -> set[str]:

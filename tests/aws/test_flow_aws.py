@@ -64,7 +64,7 @@ import pandas as pd
 from metaflow import Run, namespace
 from spylib.core.jsonio import to_json_safe
 from spylib.stages.training.publish import register_catalog, write_lake
-from spylib.stages.training.register import run_register
+from spylib.stages.training.register import EvaluationVerdict, run_register
 
 namespace(None)
 run = Run(sys.argv[2])
@@ -95,8 +95,8 @@ else:
         "lake_files": {t: write_lake(f, t, settings.outputs, run.id) for t, f in frames.items()},
         "glue_catalog": register_catalog(settings.outputs),
         "registration": run_register(
-            data.bundle, (data.evidence, data.gate_decision), data.track, data.training_data,
-            settings, data.data_provenance, pathspec=run.pathspec,
+            data.bundle, EvaluationVerdict(data.evidence, data.gate_decision, data.track),
+            data.training_data, settings, data.data_provenance, pathspec=run.pathspec,
         ).registration,
     }
 print("RESULT " + json.dumps(out, default=str))

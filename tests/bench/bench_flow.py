@@ -112,7 +112,7 @@ def child_inprocess(out_path: str, kwargs_path: str) -> None:
     from spylib.stages.training.ingest import run_ingest
     from spylib.stages.training.predict import run_predict
     from spylib.stages.training.publish import run_end
-    from spylib.stages.training.register import run_register
+    from spylib.stages.training.register import EvaluationVerdict, run_register
     from spylib.stages.training.split import run_split
     from spylib.stages.training.train import run_train
 
@@ -150,10 +150,10 @@ def child_inprocess(out_path: str, kwargs_path: str) -> None:
         evaluation.model, evaluation.best, evaluation.track, data, settings, run_id, made.lake_files
     )
     t = stage("predict", t)
+    verdict = EvaluationVerdict(evaluation.evidence, evaluation.gate_decision, evaluation.track)
     registered = run_register(
-        prediction.bundle, (evaluation.evidence, evaluation.gate_decision), evaluation.track, data,
-        settings, ingested.data_provenance, pathspec=f"SpyFlow/{run_id}",
-    )  # fmt: skip
+        prediction.bundle, verdict, data, settings, ingested.data_provenance, pathspec=f"SpyFlow/{run_id}"
+    )
     t = stage("register", t)
     run_end(settings.outputs, run_id, prediction.glue_catalog)
     where = summary.RunOutputs(

@@ -21,7 +21,7 @@ configuration fitted on every walk-forward block: one ``train`` task's work), th
 * Growth: a configuration's training does not depend on how many others there are, so the train
   total for N configurations is the sum of N measured times (the default configurations taken
   round-robin over the families, cycled beyond the default count). The join's selection and
-  statistics (``spylib.evaluation.evidence.assess``: walk-forward selection, track, DSR with N_eff,
+  statistics (``spylib.evaluation.assessment.assess``: walk-forward selection, track, DSR with N_eff,
   CSCV) depend on N: they are timed at each N on N distinct trial sets (the measured results,
   relabelled as distinct configurations beyond the default count); the whole join
   (``run_evaluate``, which also refits the chosen model, its permutation importance, the baselines and
@@ -51,7 +51,7 @@ from benchcommon import (
 )
 
 from spylib.core.config import ModelSpec
-from spylib.evaluation.assessment import assess
+from spylib.evaluation.assessment import AssessmentSettings, assess
 from spylib.evaluation.selection import activity, combine_trials, walk_forward_selection
 from spylib.modelling.scoring import ConfigResult
 from spylib.stages.settings import TrainingSettings
@@ -291,22 +291,20 @@ def main() -> None:
         sizes = [8, 16] if args.quick else [8, 16, 32, 64]
         order = round_robin([s.family for s in specs])
         assess(
-            results[:2], data.features, data.splits, settings.plan.sweep, settings.gate, cost_bps=1.0, seed=0
+            results[:2],
+            data.features,
+            data.splits,
+            AssessmentSettings(settings.plan.sweep, settings.gate, 1.0, 0),
+        )
+        judged_by = AssessmentSettings(
+            settings.plan.sweep, settings.gate, settings.cost_bps, settings.plan.seed
         )
         growth_rows = []
         for n in sizes:
             picks = [order[i % len(order)] for i in range(n)]
             chosen = [relabel(results[j], i // len(order)) for i, j in enumerate(picks)]
             started = time.perf_counter()
-            verdict = assess(
-                chosen,
-                data.features,
-                data.splits,
-                settings.plan.sweep,
-                settings.gate,
-                cost_bps=settings.cost_bps,
-                seed=settings.plan.seed,
-            )
+            verdict = assess(chosen, data.features, data.splits, judged_by)
             assess_s = time.perf_counter() - started
             growth_rows.append(
                 {

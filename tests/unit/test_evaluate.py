@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from spylib.core.config import GateConfig, ModelSpec, SweepConfig, WalkForwardConfig
-from spylib.evaluation.assessment import assess
+from spylib.evaluation.assessment import AssessmentSettings, assess
 from spylib.evaluation.baselines import baseline_table
 from spylib.evaluation.evidence import Evidence
 from spylib.evaluation.selection import combine_trials
@@ -73,7 +73,7 @@ def test_combine_is_independent_of_join_order(setup: Setup) -> None:
 
 def test_the_verdict_records_every_figure_the_gate_reads(setup: Setup) -> None:
     features, splits, _, results = setup
-    verdict = assess(results, features, splits, SWEEP, GateConfig(), cost_bps=1.0, seed=7)
+    verdict = assess(results, features, splits, AssessmentSettings(SWEEP, GateConfig(), 1.0, 7))
     m: dict[str, Any] = verdict.evidence.to_dict()
     for key in (
         "dsr",
@@ -211,7 +211,7 @@ METRICS_KEYS = [
 
 def test_evidence_gives_the_public_metrics_dict_and_back(setup: Setup) -> None:
     features, splits, _, results = setup
-    evidence = assess(results, features, splits, SWEEP, GateConfig(), cost_bps=1.0, seed=7).evidence
+    evidence = assess(results, features, splits, AssessmentSettings(SWEEP, GateConfig(), 1.0, 7)).evidence
     assert list(evidence.to_dict()) == METRICS_KEYS
     run = replace(evidence, execution="open_to_open", shuffle_labels=False)
     assert list(run.to_dict()) == [*METRICS_KEYS, "execution", "shuffle_labels"]

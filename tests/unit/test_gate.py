@@ -15,7 +15,7 @@ import pytest
 
 from spylib.core.config import GateConfig, ModelSpec, SweepConfig, WalkForwardConfig, parse_gate
 from spylib.core.errors import ConfigError
-from spylib.evaluation.assessment import assess
+from spylib.evaluation.assessment import AssessmentSettings, assess
 from spylib.evaluation.baselines import vol_target_long_positions
 from spylib.evaluation.evidence import Evidence
 from spylib.evaluation.gate import GateDecision, apply_gate
@@ -132,7 +132,7 @@ def test_the_vol_targeted_always_long_rule_entered_as_a_model_is_rejected(
     result = score_configuration(
         SWEEP.models[0], ScoringData(features, feature_columns(), splits), SWEEP, 1.0, 3
     )
-    verdict = assess([result], features, splits, SWEEP, GateConfig(), cost_bps=1.0, seed=3)
+    verdict = assess([result], features, splits, AssessmentSettings(SWEEP, GateConfig(), 1.0, 3))
     track: pd.DataFrame = verdict.walk.track
     rows = pd.Index(features["date"]).get_indexer(track["date"])
     expected = vol_target_long_positions(features.iloc[rows], SWEEP.target_volatility)

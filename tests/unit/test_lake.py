@@ -12,7 +12,7 @@ import pytest
 
 from spylib.core.errors import ConfigError, DataValidationError
 from spylib.storage.lake import list_partitions, read_table, write_table
-from spylib.storage.tables import LAKE_TABLES, validate_frame
+from spylib.storage.tables import LAKE_TABLES, MERGE_WRITE, WritePolicy, validate_frame
 from tests.helpers.lake_frames import make_frame
 
 
@@ -189,7 +189,7 @@ def test_merge_fills_a_null_outcome_and_does_not_duplicate(tmp_path: Path) -> No
     root = str(tmp_path)
     day1 = make_frame("predictions", symbols=("SPY",), start="2024-01-02", days=3)
     day1.loc[2, ["target_up", "fwd_return"]] = np.nan  # the latest day has no outcome yet
-    write_table(day1, "predictions", root, "100", mode="merge")
+    write_table(day1, "predictions", root, "100", policy=MERGE_WRITE)
 
     # The next day's run: yesterday's row with its realized outcome, and a new row without one.
     day2 = make_frame("predictions", symbols=("SPY",), start="2024-01-04", days=2, seed=1)
@@ -198,7 +198,7 @@ def test_merge_fills_a_null_outcome_and_does_not_duplicate(tmp_path: Path) -> No
     day2.loc[0, ["probability", "signal", "segment", "model_version"]] = day1.loc[
         2, ["probability", "signal", "segment", "model_version"]
     ].to_numpy()
-    uris = write_table(day2, "predictions", root, "101", mode="merge")
+    uris = write_table(day2, "predictions", root, "101", policy=MERGE_WRITE)
 
     back = read_table("predictions", root)
     assert len(back) == 4
@@ -217,7 +217,7 @@ def test_merge_fills_a_null_outcome_and_does_not_duplicate(tmp_path: Path) -> No
     # A later write with a null outcome for a known day does not erase the outcome.
     again = day2.iloc[[0]].copy()
     again[["target_up", "fwd_return"]] = np.nan
-    write_table(again, "predictions", root, "102", mode="merge")
+    write_table(again, "predictions", root, "102", policy=MERGE_WRITE)
     back = read_table("predictions", root)
     assert len(back) == 4
     assert back.loc[back["date"] == "2024-01-04", "target_up"].item() == 1
@@ -225,11 +225,17 @@ def test_merge_fills_a_null_outcome_and_does_not_duplicate(tmp_path: Path) -> No
 
 def test_merge_rerun_of_the_same_run_is_idempotent(tmp_path: Path) -> None:
     frame = make_frame("predictions", symbols=("SPY",), start="2024-03-01", days=4)
-    write_table(frame, "predictions", str(tmp_path), "7", mode="merge")
-    write_table(frame, "predictions", str(tmp_path), "7", mode="merge")
+    write_table(frame, "predictions", str(tmp_path), "7", policy=MERGE_WRITE)
+    write_table(frame, "predictions", str(tmp_path), "7", policy=MERGE_WRITE)
     assert len(read_table("predictions", str(tmp_path))) == 4
 
 
 def test_merge_key_must_exist(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="merge key"):
-        write_table(make_frame("prices"), "prices", str(tmp_path), "1", mode="merge", merge_on=("nope",))
+        write_table(
+            make_frame("prices"),
+            "prices",
+            str(tmp_path),
+            "1",
+            policy=WritePolicy(mode="merge", merge_on=("nope",)),
+        )

@@ -187,7 +187,7 @@ def test_the_ledger_n_deflates_more_and_the_gate_takes_the_lower_effective_dsr()
 
 def test_a_run_records_its_seed_spread_and_stability_and_the_card_shows_them() -> None:
     from spylib.core.config import SweepConfig, WalkForwardConfig
-    from spylib.evaluation.assessment import assess
+    from spylib.evaluation.assessment import AssessmentSettings, assess
     from spylib.features.table import build_features, feature_columns
     from spylib.modelling.scoring import ScoringData, score_configuration
     from spylib.modelling.walk_forward import walk_forward_splits
@@ -216,7 +216,7 @@ def test_a_run_records_its_seed_spread_and_stability_and_the_card_shows_them() -
     assert forest.member_probability.shape == (len(forest.rows), SEED_MEMBERS)
     assert logistic.member_probability is None
     evidence = assess(
-        results, features, splits, sweep, LENIENT, cost_bps=1.0, seed=7, ledger_trials=20
+        results, features, splits, AssessmentSettings(sweep, LENIENT, 1.0, 7), ledger_trials=20
     ).evidence
     m = evidence.to_dict()
     assert m["seed_members"] == SEED_MEMBERS

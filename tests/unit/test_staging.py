@@ -21,7 +21,7 @@ from spylib.storage.staging import (
     stage_table,
     staged_files,
 )
-from spylib.storage.tables import LAKE_TABLES
+from spylib.storage.tables import LAKE_TABLES, MERGE_WRITE
 from tests.helpers.lake_frames import make_frame
 
 FRAMES = {t: make_frame(t, seed=i) for i, t in enumerate(sorted(LAKE_TABLES))}
@@ -137,7 +137,7 @@ def test_merge_writes_of_the_daily_flow_stay_direct(tmp_path: Path) -> None:
     root = str(tmp_path)
     stage_table(FRAMES["predictions"], "predictions", root, "20")
     daily = make_frame("predictions", symbols=("SPY",), start="2024-01-02", days=2)
-    write_table(daily, "predictions", root, "daily-1", mode="merge")
+    write_table(daily, "predictions", root, "daily-1", policy=MERGE_WRITE)
     back = read_table("predictions", root)
     assert set(back["run_id"]) == {"daily-1"}
     assert len(back) == 2

@@ -22,7 +22,7 @@ import pytest
 from spylib.core.config import GateConfig, ModelSpec, SweepConfig, WalkForwardConfig
 from spylib.core.conventions import PERIODS_PER_YEAR
 from spylib.core.errors import ConfigError
-from spylib.evaluation.assessment import assess
+from spylib.evaluation.assessment import AssessmentSettings, assess
 from spylib.evaluation.holdout import traded_block_bundle
 from spylib.features.table import build_features, feature_columns
 from spylib.modelling import rule
@@ -100,7 +100,9 @@ def run() -> dict:
         for spec in SWEEP.models
     ]
     context = TradeContext("SPY", tuple(cols), "close_to_close", COST_BPS, SWEEP.target_volatility)
-    verdict = assess(results, features, splits, SWEEP, LENIENT, cost_bps=COST_BPS, seed=SEED, context=context)
+    verdict = assess(
+        results, features, splits, AssessmentSettings(SWEEP, LENIENT, COST_BPS, SEED), context=context
+    )
     track, last = verdict.walk.track, splits.traded_blocks[-1]
     chosen = verdict.trialset.trials.iloc[int(verdict.walk.refits["trial_id"].iloc[-1])].to_dict()
     bundle = traded_block_bundle(features, splits, chosen, last.name, context, seed=SEED)

@@ -23,9 +23,10 @@ from spylib.stages.training.artifacts import EvaluateResult, TrainingData
 
 if TYPE_CHECKING:
     from spylib.core.config import ModelSpec
+    from spylib.evaluation.assessment import Assessment
     from spylib.evaluation.evidence import Evidence
     from spylib.modelling.scoring import ConfigResult
-    from spylib.modelling.strategy import Strategy
+    from spylib.modelling.strategy import Strategy, TradeContext
     from spylib.reporting.evaluation_card import EvaluationInputs
 
 
@@ -104,6 +105,74 @@ def count_trials(
     return count.to_dict()
 
 
+def trade_context(settings: TrainingSettings, data: TrainingData) -> TradeContext:
+    """How a trial's rule trades this run: the symbol, the feature columns, the execution, the cost and
+    the volatility target."""
+    from spylib.modelling.strategy import TradeContext
+
+    plan = settings.plan
+    return TradeContext(
+        settings.data.symbol,
+        tuple(data.feature_columns),
+        plan.execution,
+        settings.cost_bps,
+        plan.sweep.target_volatility,
+    )
+
+
+def judge_sweep(
+    results: Sequence[ConfigResult],
+    data: TrainingData,
+    settings: TrainingSettings,
+    ledger: Mapping[str, Any],
+    context: TradeContext,
+) -> Assessment:
+    """The selection remade at each refit, the track, the statistics and the gate's decision (with the
+    trials ledger's N when there is one)."""
+    from spylib.evaluation.assessment import AssessmentSettings, assess
+
+    plan, splits = settings.plan, data.splits
+    with phase(
+        "selection and statistics",
+        f"{sum(len(r.trials) for r in results)} trials, the selection remade at each of "
+        f"{len(splits.traded_blocks)} refits; then PSR, DSR, PBO, the bootstrap interval, the test against "
+        "buy-and-hold and the gate",
+    ):
+        return assess(
+            results,
+            data.features,
+            splits,
+            AssessmentSettings(plan.sweep, settings.gate, settings.cost_bps, plan.seed),
+            ledger_trials=ledger.get("ledger_n_trials"),
+            context=context,
+        )
+
+
+def fit_final_model(spec: ModelSpec, data: TrainingData, seed: int, labels: Mapping[str, str]) -> Any:
+    """The chosen configuration refit on every labelled day of the final training rows."""
+    final_rows = data.features.iloc[data.splits.final_train_rows()]
+    with phase("final model", f"{labels.get(spec.config_id, spec.config_id)} on {len(final_rows)} days"):
+        return fit_on_labelled(spec, final_rows, list(data.feature_columns), seed)
+
+
+def evaluation_baselines(data: TrainingData, settings: TrainingSettings, evidence: Evidence) -> pd.DataFrame:
+    """The baselines on the track's blocks (the fitted ones refit on each), with the chosen strategy's
+    own figures beside them."""
+    from spylib.evaluation.baselines import BASELINE_COLUMNS, baseline_table
+
+    splits = data.splits
+    chosen = evidence.baseline_figures(BASELINE_COLUMNS)
+    with phase("baselines", f"the fitted ones refit on each of {len(splits.traded_blocks)} traded blocks"):
+        return baseline_table(
+            data.features,
+            list(data.feature_columns),
+            splits,
+            settings.cost_bps,
+            chosen=chosen,
+            target_volatility=settings.plan.sweep.target_volatility,
+        )
+
+
 def run_evaluate(
     task_results: Sequence[Sequence[ConfigResult]],
     data: TrainingData,
@@ -114,61 +183,29 @@ def run_evaluate(
     """The join: every task's trials, the selection and its track, the evidence and the gate, the final
     model refit on every labelled day, the baselines, the holdout and the card; each phase prints its
     progress and time."""
-    from spylib.evaluation.assessment import assess
-    from spylib.evaluation.baselines import BASELINE_COLUMNS, baseline_table
     from spylib.evaluation.evidence import power_summary
     from spylib.evaluation.selection import chosen_strategy, chosen_trial
     from spylib.evaluation.simulation import load_simulated_power
-    from spylib.modelling.strategy import TradeContext
     from spylib.monitoring.reference import chosen_record
     from spylib.reporting.evaluation_card import EvaluationInputs, config_labels
 
-    plan, cols, splits = settings.plan, list(data.feature_columns), data.splits
+    plan = settings.plan
     results = [r for batch in task_results for r in batch]
     ledger = count_trials(results, settings, provenance)
-    context = TradeContext(
-        settings.data.symbol, tuple(cols), plan.execution, settings.cost_bps, plan.sweep.target_volatility
-    )
+    context = trade_context(settings, data)
     labels = config_labels([s.config_id for s in plan.sweep.models] + [r.spec.config_id for r in results])
-    with phase(
-        "selection and statistics",
-        f"{sum(len(r.trials) for r in results)} trials, the selection remade at each of "
-        f"{len(splits.traded_blocks)} refits; then PSR, DSR, PBO, the bootstrap interval, the test against "
-        "buy-and-hold and the gate",
-    ):
-        verdict = assess(
-            results,
-            data.features,
-            splits,
-            plan.sweep,
-            settings.gate,
-            cost_bps=settings.cost_bps,
-            seed=plan.seed,
-            ledger_trials=ledger.get("ledger_n_trials"),
-            context=context,
-        )
+    verdict = judge_sweep(results, data, settings, ledger, context)
     trialset, walk, gate = verdict.trialset, verdict.walk, verdict.decision
     print("\n".join(refit_lines(walk.refits, labels, plan.sweep.selection_metric)))
     best = chosen_trial(trialset, walk.final)
     strategy = chosen_strategy(trialset, walk.final, context)
     spec = next(r.spec for r in results if r.spec.config_id == best["config_id"])
-    final_rows = data.features.iloc[splits.final_train_rows()]
-    with phase("final model", f"{labels.get(spec.config_id, spec.config_id)} on {len(final_rows)} days"):
-        model = fit_on_labelled(spec, final_rows, cols, plan.seed)
+    model = fit_final_model(spec, data, plan.seed, labels)
     evidence: Evidence = dataclasses.replace(
         verdict.evidence, execution=plan.execution, shuffle_labels=plan.shuffle_labels, **ledger
     )
     power = power_summary(evidence, settings.gate, load_simulated_power())
-    chosen = evidence.baseline_figures(BASELINE_COLUMNS)
-    with phase("baselines", f"the fitted ones refit on each of {len(splits.traded_blocks)} traded blocks"):
-        baselines = baseline_table(
-            data.features,
-            cols,
-            splits,
-            settings.cost_bps,
-            chosen=chosen,
-            target_volatility=plan.sweep.target_volatility,
-        )
+    baselines = evaluation_baselines(data, settings, evidence)
     inputs = EvaluationInputs(
         data_note=data_note(provenance),
         quality_note=str(data_quality.get("note", "")),
@@ -178,7 +215,7 @@ def run_evaluate(
         baselines=baselines,
         track=walk.track,
         refits=walk.refits,
-        splits=splits,
+        splits=data.splits,
         importance=last_block_importance(spec, data, plan.seed),
         gate=gate,
         power=power,
@@ -186,7 +223,7 @@ def run_evaluate(
         labels=labels,
     )
     result = evaluate_result(inputs, model, strategy)
-    # monitoring's reference: the chosen trial's own out-of-sample days (not the track's mix)
+    # monitoring's reference: the chosen trial's own out-of-sample record (not the track's mix)
     return dataclasses.replace(result, reference_record=chosen_record(trialset, walk.final, data.features))
 
 

@@ -4,7 +4,7 @@ the reference profile and the track."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -41,27 +41,55 @@ def build_provenance(settings: TrainingSettings, data_provenance: Mapping[str, A
     )
 
 
+@dataclass(frozen=True)
+class EvaluationVerdict:
+    """What the evaluation found, as registration needs it: the evidence, the gate's decision, the
+    walk-forward track, and the chosen trial's own out-of-sample record (monitoring's reference; None
+    or empty for a run made before the record existed, when the track stands in)."""
+
+    evidence: Evidence
+    gate: GateDecision
+    track: pd.DataFrame
+    reference_record: pd.DataFrame | None = None
+
+
+def registration_profile(data: TrainingData, verdict: EvaluationVerdict) -> dict[str, Any]:
+    """Monitoring's reference profile: the final training window, and the chosen trial's own
+    out-of-sample record (not the track, which mixes the trials chosen at each refit); the track's
+    predictions and the evidence's figures only for a run made before the record existed."""
+    from spylib.monitoring import reference_profile
+
+    evidence, track, record = verdict.evidence, verdict.track, verdict.reference_record
+    has_record = record is not None and len(record) > 0
+    return reference_profile(
+        data.features.iloc[data.splits.final_train_rows()],
+        list(data.feature_columns),
+        record=record if has_record else None,
+        test_probability=track["probability"].to_numpy(),
+        test_signal=(track["position"].to_numpy() > 0).astype("int8"),
+        test_metrics={"hit_rate": evidence.hit_rate, "auc": evidence.auc, "net_sharpe": evidence.sharpe_net},
+    )
+
+
 def run_register(
     bundle: ModelBundle,
-    verdict: tuple[Evidence, GateDecision],
-    track: pd.DataFrame,
+    verdict: EvaluationVerdict,
     data: TrainingData,
     settings: TrainingSettings,
     provenance: Mapping[str, Any],
     *,
     pathspec: str,
-    reference_record: pd.DataFrame | None = None,
 ) -> RegisterResult:
     """Compare with the champion (the latest Approved version), then register with the status that
     follows (see :mod:`spylib.evaluation.champion`), the metrics, the comparison, the track and the
     provenance. A control (synthetic data or shuffled labels) registers under ``<group>-control``.
     ``pathspec`` names the origin run (a resumed run's registration is its origin's)."""
     from spylib.evaluation.champion import TRACK_FILE, challenge, track_csv
-    from spylib.monitoring import PROFILE_FILE, reference_profile
+    from spylib.monitoring import PROFILE_FILE
     from spylib.registry import RegistrationRequest, open_registry
     from spylib.registry.provenance import registration_group
 
-    evidence, gate = verdict
+    evidence, gate, track = verdict.evidence, verdict.gate, verdict.track
     target = settings.registry
     origin = build_provenance(settings, provenance)
     group = registration_group(target.group, origin)
@@ -78,17 +106,7 @@ def run_register(
         margin=rule.champion_margin,
         alpha=rule.champion_alpha,
     )
-    # Monitoring's reference: the chosen trial's own out-of-sample record (not the track, which mixes
-    # the trials chosen at each refit); the track only for a run made before the record existed.
-    has_record = reference_record is not None and len(reference_record) > 0
-    profile = reference_profile(
-        data.features.iloc[data.splits.final_train_rows()],
-        list(data.feature_columns),
-        record=reference_record if has_record else None,
-        test_probability=track["probability"].to_numpy(),
-        test_signal=(track["position"].to_numpy() > 0).astype("int8"),
-        test_metrics={"hit_rate": evidence.hit_rate, "auc": evidence.auc, "net_sharpe": evidence.sharpe_net},
-    )
+    profile = registration_profile(data, verdict)
     request = RegistrationRequest(
         group=group,
         bundle=bundle,
