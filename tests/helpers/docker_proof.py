@@ -33,7 +33,8 @@ def import_proof(module: str) -> ModuleType:
         spec = importlib.util.spec_from_file_location(
             PACKAGE_NAME, PACKAGE_DIR / "__init__.py", submodule_search_locations=[str(PACKAGE_DIR)]
         )
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         package = importlib.util.module_from_spec(spec)
         sys.modules[PACKAGE_NAME] = package  # before running it: its modules import each other through it
         spec.loader.exec_module(package)
