@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from typing import Any
 
 import numpy as np
 import pandas as pd
