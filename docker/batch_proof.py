@@ -43,30 +43,11 @@ A JSON report (timings, image sizes, run ids, checks) is written to ``<workdir>/
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-# The package lives next to this file. docker/ itself must never become an importable package (it
-# would shadow the `docker` SDK that moto imports), so its directory goes on sys.path instead; this
-# also holds when the tests load this file by path.
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
-
-from proof.engine import mount_points_under  # noqa: E402
-from proof.flows import flow_class_name  # noqa: E402
-from proof.images import dockerfile_base, project_requirements  # noqa: E402
-from proof.main import main  # noqa: E402
-from proof.settings import PROOF_SWEEP, SKIPPED  # noqa: E402
-
-__all__ = [
-    "PROOF_SWEEP",
-    "SKIPPED",
-    "dockerfile_base",
-    "flow_class_name",
-    "main",
-    "mount_points_under",
-    "project_requirements",
-]
+# Run as a script, this file's directory is first on sys.path, so the package next to it imports as
+# ``proof``. docker/ itself must never become an importable package (it would shadow the `docker` SDK
+# that moto imports); the tests load the package by file location (tests/helpers/docker_proof.py).
+from proof.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

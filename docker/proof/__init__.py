@@ -1,8 +1,9 @@
 """The local AWS Batch proof, as a package (``docker/batch_proof.py`` is its entry point).
 
 Not importable from the repository root as ``docker.proof``: ``docker/`` stays a plain directory
-so it never shadows the ``docker`` SDK that moto imports. ``batch_proof.py`` puts its own directory
-on ``sys.path`` and imports ``proof``.
+so it never shadows the ``docker`` SDK that moto imports. Its modules import each other relatively, so
+the package loads under any name: ``batch_proof.py`` imports it as ``proof`` (a script's own directory
+is on ``sys.path``), the tests load it by file location (``tests/helpers/docker_proof.py``).
 
 * ``settings``  paths, names, the proof's sweep, the command line;
 * ``shell``     commands, the processes started (stopped by id), ``Skip``/``ProofFailure``;

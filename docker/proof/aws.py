@@ -10,9 +10,9 @@ import os
 import sys
 from typing import Any
 
-from proof.engine import Engine
-from proof.session import Session
-from proof.settings import (
+from .engine import Engine
+from .session import Session
+from .settings import (
     BUCKET,
     COMPUTE_ENV,
     DUMMY_KEY,
@@ -22,7 +22,7 @@ from proof.settings import (
     REGION,
     SERVICE_ROLE,
 )
-from proof.shell import http_ok, wait_for
+from .shell import http_ok, wait_for
 
 
 class Moto:

@@ -11,12 +11,12 @@ import threading
 import time
 from typing import Any
 
-from proof.aws import Moto
-from proof.engine import Engine
-from proof.flows import FlowRunner
-from proof.session import Session
-from proof.settings import BUCKET, DOCKER_CLI, MODEL_GROUP
-from proof.shell import ProofFailure, log_line, tail_text
+from .aws import Moto
+from .engine import Engine
+from .flows import FlowRunner
+from .session import Session
+from .settings import BUCKET, DOCKER_CLI, MODEL_GROUP
+from .shell import ProofFailure, log_line, tail_text
 
 
 def task_cards(task: Any) -> list[Any]:

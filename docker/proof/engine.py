@@ -14,9 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from proof.session import Session
-from proof.settings import BASE_ROOTFS_IMAGE, DEBOOTSTRAP, DOCKER_CLI, DOCKERD, EXEC_ROOT_PREFIX
-from proof.shell import ProofFailure, Skip, log_line, run_cmd, tail_text, wait_for
+from .session import Session
+from .settings import BASE_ROOTFS_IMAGE, DEBOOTSTRAP, DOCKER_CLI, DOCKERD, EXEC_ROOT_PREFIX
+from .shell import ProofFailure, Skip, log_line, run_cmd, tail_text, wait_for
 
 
 def preflight() -> None:

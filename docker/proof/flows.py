@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from proof.aws import Moto
-from proof.session import Session
-from proof.settings import (
+from .aws import Moto
+from .session import Session
+from .settings import (
     BUCKET,
     DUMMY_KEY,
     INFERENCE_IMAGE,
@@ -27,7 +27,7 @@ from proof.settings import (
     REPO,
     TEST_IMAGE,
 )
-from proof.shell import ProofFailure, log_line, tail_text
+from .shell import ProofFailure, log_line, tail_text
 
 
 def flow_class_name(flow_file: Path) -> str:

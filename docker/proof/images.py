@@ -12,9 +12,9 @@ import sys
 import tomllib
 from pathlib import Path
 
-from proof.engine import Engine
-from proof.session import Session
-from proof.settings import (
+from .engine import Engine
+from .session import Session
+from .settings import (
     BASE_ROOTFS_IMAGE,
     COMPUTE_ENV,
     DOCKER_CLI,
@@ -28,7 +28,7 @@ from proof.settings import (
     TEST_IMAGE,
     TEST_LAYER,
 )
-from proof.shell import ProofFailure, free_port, http_ok, mib, run_cmd, wait_for
+from .shell import ProofFailure, free_port, http_ok, mib, run_cmd, wait_for
 
 
 def dockerfile_base(dockerfile: Path) -> str:

@@ -13,15 +13,15 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from proof.aws import Moto
-from proof.checks import Checks
-from proof.engine import Engine, install_packages, preflight, wipe_workdir
-from proof.flows import FlowRunner
-from proof.images import Images
-from proof.serving import Model, Serving, run_serving
-from proof.session import Session
-from proof.settings import SKIPPED, parse_args
-from proof.shell import ProofFailure, Skip, free_port, log_line
+from .aws import Moto
+from .checks import Checks
+from .engine import Engine, install_packages, preflight, wipe_workdir
+from .flows import FlowRunner
+from .images import Images
+from .serving import Model, Serving, run_serving
+from .session import Session
+from .settings import SKIPPED, parse_args
+from .shell import ProofFailure, Skip, free_port, log_line
 
 
 def run(session: Session, engine: Engine) -> None:

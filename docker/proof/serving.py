@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from proof.engine import Engine
-from proof.session import Session
-from proof.settings import (
+from .engine import Engine
+from .session import Session
+from .settings import (
     INFERENCE_IMAGE,
     PROJECT_IMAGE,
     SERVE_CONTAINER,
@@ -44,7 +44,7 @@ from proof.settings import (
     TRANSFORM_CONTAINER,
     TRANSFORM_MAX_PAYLOAD_MB,
 )
-from proof.shell import ProofFailure, free_port, log_line, wait_for
+from .shell import ProofFailure, free_port, log_line, wait_for
 
 MIB = 1024 * 1024
 CSV = "text/csv"

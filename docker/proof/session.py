@@ -10,8 +10,8 @@ from pathlib import Path
 from time import monotonic
 from typing import Any
 
-from proof.settings import Options
-from proof.shell import Processes, ProofFailure, log_line
+from .settings import Options
+from .shell import Processes, ProofFailure, log_line
 
 
 @dataclass

@@ -29,8 +29,10 @@ PRICES_SCHEMA = pa.schema(
 PRICE_COLUMNS: tuple[str, ...] = tuple(PRICES_SCHEMA.names)
 
 # --- features ---------------------------------------------------------------------------------
-# The seed project's columns, with its names, computed as TA-Lib defines them. Kept for display and
-# for the rule-based filters; the raw price levels among them are NOT given to the model.
+# The seed project's columns, computed as TA-Lib defines them. Kept for display and for the rule-based
+# filters; the raw price levels among them are NOT given to the model. Named as the seed named them,
+# but for ``rel_strength_benchmark`` (the close over the benchmark's close), which the seed called
+# ``rel_strength_qqq`` when its benchmark was always QQQ (see RENAMED_FEATURE_COLUMNS).
 SEED_LEVEL_COLUMNS: tuple[str, ...] = (
     "sma_5",
     "sma_10",
@@ -43,7 +45,7 @@ SEED_LEVEL_COLUMNS: tuple[str, ...] = (
     "bb_lower",
     "atr_14",
     "vwap",
-    "rel_strength_qqq",
+    "rel_strength_benchmark",
 )
 SEED_FLAG_COLUMNS: tuple[str, ...] = (
     "vol_spike",
@@ -88,7 +90,8 @@ MODEL_FEATURE_COLUMNS: tuple[str, ...] = (
     *SEED_FLAG_COLUMNS,
 )
 
-# The seed project's own 21 model columns (raw OHLCV included), for its recipe as a baseline.
+# The seed project's own 21 model columns (raw OHLCV included), for its recipe as a baseline. They
+# select columns of this project's feature table (no seed file is read), so they take the table's names.
 SEED_MODEL_COLUMNS: tuple[str, ...] = (
     "open",
     "high",
@@ -108,12 +111,16 @@ SEED_MODEL_COLUMNS: tuple[str, ...] = (
     "bb_lower",
     "atr_14",
     "vwap",
-    "rel_strength_qqq",
+    "rel_strength_benchmark",
     "vol_spike",
     "extreme_return",
 )
 
 LABEL_COLUMNS: tuple[str, ...] = ("fwd_return", "target_up")
+
+# Feature columns renamed, old name -> current name. Where a reader names features (the lake's SQL
+# views, user feature names), the old name still works, with a warning, until it is removed.
+RENAMED_FEATURE_COLUMNS: dict[str, str] = {"rel_strength_qqq": "rel_strength_benchmark"}
 
 _INT_FEATURES = {*SEED_FLAG_COLUMNS, "regime_bull", "regime_bear", "low_vol"}
 

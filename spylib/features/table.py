@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from spylib.core.errors import ConfigError
-from spylib.core.schema import FEATURE_TABLE_COLUMNS, MODEL_FEATURE_COLUMNS
+from spylib.core.schema import FEATURE_TABLE_COLUMNS, MODEL_FEATURE_COLUMNS, RENAMED_FEATURE_COLUMNS
 from spylib.features.indicators import _safe_ratio, atr_wilder, bollinger, macd, rsi_wilder
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,8 @@ def compute_indicators(own: pd.DataFrame, bench_close: pd.Series) -> pd.DataFram
     f["atr_14"] = atr_wilder(h, lo, c, 14)
     # The seed's cumulative "VWAP" from the first row (display only: it depends on where the data starts).
     f["vwap"] = (c * v).cumsum() / v.cumsum()
-    f["rel_strength_qqq"] = c / bench_close
+    # Named for no benchmark in particular (``--benchmark`` picks it); the seed's name was rel_strength_qqq.
+    f["rel_strength_benchmark"] = c / bench_close
     std20 = ret.rolling(20).std()
     sma50 = f["sma_50"]
     bull = (c > sma50) & (std20 < 0.015)
@@ -133,7 +134,17 @@ def built_in_columns() -> frozenset[str]:
         {"date": [], "symbol": [], **{c: pd.Series([], dtype="float64") for c in PRICE_VALUES}}
     )
     computed = compute_indicators(empty, pd.Series([], dtype="float64")).columns
-    return frozenset({*computed, *FEATURE_TABLE_COLUMNS, *MODEL_FEATURE_COLUMNS, "fwd_return", "target_up"})
+    # The old names of renamed columns too: the lake's views still answer to them.
+    return frozenset(
+        {
+            *computed,
+            *FEATURE_TABLE_COLUMNS,
+            *MODEL_FEATURE_COLUMNS,
+            *RENAMED_FEATURE_COLUMNS,
+            "fwd_return",
+            "target_up",
+        }
+    )
 
 
 PRICE_VALUES: tuple[str, ...] = ("open", "high", "low", "close", "volume")

@@ -39,6 +39,7 @@ from spylib.storage.tables import (
     SOURCE_COLUMN,
     YEAR_COLUMN,
     get_lake_table,
+    renamed_columns,
     visible_runs_sql,
 )
 
@@ -91,8 +92,10 @@ def runs_table_name(table: str) -> str:
 
 def latest_view_sql(table: str, columns: list[str]) -> str:
     """The default view's query: ``columns`` of ``{table}_runs`` for the runs :func:`visible_runs_sql`
-    keeps (the latest published run of each source, and every cumulative run)."""
-    cols = ", ".join(f'"{c}"' for c in columns)
+    keeps (the latest published run of each source, and every cumulative run). A column's old name
+    (:func:`~spylib.storage.tables.renamed_columns`) selects its current column under the old name."""
+    renamed = renamed_columns(table)
+    cols = ", ".join(f'"{renamed[c]}" AS "{c}"' if c in renamed else f'"{c}"' for c in columns)
     runs = f'"{RUNS_TABLE}"'
     return (
         f'SELECT {cols} FROM "{runs_table_name(table)}" WHERE "{RUN_ID_COLUMN}" IN '
@@ -102,11 +105,14 @@ def latest_view_sql(table: str, columns: list[str]) -> str:
 
 def view_columns(table: str) -> list[dict[str, str]]:
     """The default view's columns: the data schema (``symbol`` in place), ``run_id``,
-    ``source_fingerprint``, ``year``, with Hive types."""
+    ``source_fingerprint``, ``year``, with Hive types; then the old names of renamed columns."""
     spec = get_lake_table(table)
     fields = [*spec.data_schema, spec.file_schema.field(RUN_ID_COLUMN), spec.file_schema.field(SOURCE_COLUMN),
               spec.partition_schema.field(YEAR_COLUMN)]  # fmt: skip
-    return [{"Name": f.name, "Type": hive_type(f.type)} for f in fields]
+    old_names = [
+        pa.field(old, spec.data_schema.field(new).type) for old, new in renamed_columns(table).items()
+    ]
+    return [{"Name": f.name, "Type": hive_type(f.type)} for f in [*fields, *old_names]]
 
 
 def _directory(location: str) -> str:

@@ -12,8 +12,10 @@
   source, never a mix of runs within a source.
 
 Each table view has the table's data columns in schema order (``symbol`` back in place), then
-``run_id``, ``source_fingerprint`` and ``year``: the same columns and views Athena shows for the Glue
-tables of :mod:`spylib.storage.catalog`. A table without files is an empty view with the right column
+``run_id``, ``source_fingerprint`` and ``year``, then the deprecated old names of renamed columns
+(``features.rel_strength_qqq``, the same values as ``rel_strength_benchmark``): the same columns and
+views Athena shows for the Glue tables of :mod:`spylib.storage.catalog`. Files written before a rename
+are read with their old column as the new one. A table without files is an empty view with the right column
 types, so queries never fail on a missing table. Only published runs are read: a flow run's staged
 files (:mod:`spylib.storage.staging`) sit outside the tables' directories until the run succeeds, and a
 run in the middle of its publication is left out until its publication record exists
@@ -70,6 +72,7 @@ from spylib.storage.tables import (
     SOURCE_COLUMN,
     YEAR_COLUMN,
     LakeTable,
+    renamed_columns,
 )
 
 S3Mode = Literal["auto", "httpfs", "sync"]
@@ -111,16 +114,27 @@ def _empty_view(name: str, fields: Sequence[pa.Field]) -> str:
     return f'CREATE VIEW "{name}" AS SELECT {cols} WHERE false'
 
 
-def view_sql(spec: LakeTable, files: Sequence[str]) -> str:
+def _column_read(name: str, old: str | None, present: frozenset[str]) -> str:
+    """How a column is read from files that may predate its rename (``old``: its former name)."""
+    if old is None or old not in present:
+        return f'"{name}"'
+    if name not in present:
+        return f'"{old}" AS "{name}"'
+    return f'COALESCE("{name}", "{old}") AS "{name}"'
+
+
+def view_sql(spec: LakeTable, files: Sequence[str], present: frozenset[str] = frozenset()) -> str:
     """``CREATE TABLE {table}_runs`` (in memory): every visible run's rows of one table, from its
-    ``files`` (none: an empty, typed view). A table: once loaded, the connection reads no file again."""
+    ``files`` (none: an empty, typed view). A table: once loaded, the connection reads no file again.
+    ``present``: the column names the files hold, when they may hold a renamed column's old name."""
     fields = _view_columns(spec)
     name = runs_table_name(spec.name)
     if not files:
         return _empty_view(name, fields)
     pattern = "[" + ", ".join(_quote_literal(f) for f in files) + "]"
     hive_types = ", ".join(f"'{f.name}': '{_duckdb_type(f.type)}'" for f in spec.partition_schema)
-    cols = ", ".join(f'"{f.name}"' for f in fields)
+    old_name = {new: old for old, new in renamed_columns(spec.name).items()}
+    cols = ", ".join(_column_read(f.name, old_name.get(f.name), present) for f in fields)
     return (
         f'CREATE TABLE "{name}" AS SELECT {cols} FROM read_parquet({pattern}, '
         f"hive_partitioning = true, hive_types = {{{hive_types}}}, union_by_name = true)"
@@ -139,7 +153,7 @@ def runs_view_sql(root: str | None) -> str:
 def latest_view(spec: LakeTable) -> str:
     """``CREATE VIEW {table}``: the rows of the latest published run of each source (the same SQL as
     the Athena view of :mod:`spylib.storage.catalog`)."""
-    cols = [f.name for f in _view_columns(spec)]
+    cols = [*(f.name for f in _view_columns(spec)), *renamed_columns(spec.name)]
     return f'CREATE VIEW "{spec.name}" AS {latest_view_sql(spec.name, cols)}'
 
 
@@ -243,13 +257,27 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def _file_columns(con: Any, files: Sequence[str]) -> frozenset[str]:
+    """Every column name the Parquet ``files`` hold (their footers only)."""
+    listed = "[" + ", ".join(_quote_literal(f) for f in files) + "]"
+    return frozenset(
+        row[0] for row in con.execute(f"SELECT DISTINCT name FROM parquet_schema({listed})").fetchall()
+    )
+
+
 def _define_views(con: Any, root: str, files: dict[str, list[str]]) -> None:
     """Load every lake table, then lock the connection out of the file system (see the module docstring)."""
     import duckdb
 
     statements = [(RUNS_TABLE, runs_view_sql(root if files[RUNS_TABLE] else None))]
     for name, spec in LAKE_TABLES.items():
-        statements += [(name, view_sql(spec, files[name])), (name, latest_view(spec))]
+        present: frozenset[str] = frozenset()
+        if renamed_columns(name) and files[name]:
+            try:
+                present = _file_columns(con, files[name])
+            except duckdb.Error as e:
+                raise SpyFlowError(f"lake {root}, table '{name}': cannot read: {_first_line(e)}") from None
+        statements += [(name, view_sql(spec, files[name], present)), (name, latest_view(spec))]
     for name, statement in statements:
         try:
             con.execute(statement)

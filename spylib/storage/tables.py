@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spylib.core.errors import ConfigError, DataValidationError
-from spylib.core.schema import FEATURES_SCHEMA, PREDICTIONS_SCHEMA, PRICES_SCHEMA
+from spylib.core.schema import FEATURES_SCHEMA, PREDICTIONS_SCHEMA, PRICES_SCHEMA, RENAMED_FEATURE_COLUMNS
 
 RUN_ID_COLUMN = "run_id"
 SOURCE_COLUMN = "source_fingerprint"
@@ -77,6 +77,13 @@ LAKE_TABLES: dict[str, LakeTable] = {
     "features": LakeTable("features", FEATURES_SCHEMA, _PARTITIONS, _KEY),
     "predictions": LakeTable("predictions", PREDICTIONS_SCHEMA, _PARTITIONS, _KEY),
 }
+
+
+def renamed_columns(table: str) -> dict[str, str]:
+    """Old name -> current name of ``table``'s renamed columns. The default views show each current
+    column a second time under its old name (last, deprecated), so queries written before the rename
+    still run; the DuckDB views also read files written before it (their old column fills the new)."""
+    return dict(RENAMED_FEATURE_COLUMNS) if table == "features" else {}
 
 
 def get_lake_table(table: str) -> LakeTable:

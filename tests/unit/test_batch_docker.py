@@ -1,32 +1,19 @@
 """The AWS Batch image and its local proof, checked without Docker: ``docker/Dockerfile`` stays free of
 emulator-only settings and credentials, the build context is whitelisted, and the proof script's helpers
-read the project the way the proof needs (the proof itself is ``tests/docker/test_batch_docker.py``)."""
+read the project the way the proof needs (the proof itself is ``tests/docker/test_batch_docker.py``).
+The proof's package is imported by file location (``docker/`` is not a package, nothing goes on sys.path)."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 
+from tests.helpers.docker_proof import import_proof
 from tests.helpers.paths import REPO
 
-SCRIPT = REPO / "docker" / "batch_proof.py"
 DOCKERFILE = REPO / "docker" / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 TEST_LAYER = REPO / "docker" / "test-layer.Dockerfile"
-
-
-def load_proof_module() -> ModuleType:
-    """docker/ is not a package: load the script as a module (it has no import-time side effects)."""
-    spec = importlib.util.spec_from_file_location("batch_proof", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["batch_proof"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def dockerfile_instructions(path: Path) -> list[str]:
@@ -79,31 +66,31 @@ def test_build_context_is_a_whitelist() -> None:
 
 
 def test_proof_reads_the_dockerfile_base_and_the_project_requirements() -> None:
-    proof = load_proof_module()
-    assert proof.dockerfile_base(DOCKERFILE) == "python:3.11-slim"
-    requirements = proof.project_requirements()
+    images = import_proof("images")
+    assert images.dockerfile_base(DOCKERFILE) == "python:3.11-slim"
+    requirements = images.project_requirements()
     assert any(r.startswith("metaflow") for r in requirements)
     assert any(r.startswith("setuptools") for r in requirements), "the image's PEP 517 build needs it"
-    assert proof.flow_class_name(REPO / "flows" / "spy_flow.py") == "SpyFlow"
+    assert import_proof("flows").flow_class_name(REPO / "flows" / "spy_flow.py") == "SpyFlow"
 
 
 def test_proof_sweep_fans_out_and_is_valid() -> None:
     from spylib.core.config import parse_sweep
 
-    proof = load_proof_module()
-    sweep = parse_sweep(proof.PROOF_SWEEP, source="batch_proof.PROOF_SWEEP")
+    settings = import_proof("settings")
+    sweep = parse_sweep(settings.PROOF_SWEEP, source="proof.settings.PROOF_SWEEP")
     assert len(sweep.models) >= 2, "the train foreach must fan out to at least two Batch jobs"
 
 
 def test_mount_points_under_finds_only_the_engines_own_mounts() -> None:
-    proof = load_proof_module()
+    engine = import_proof("engine")
     table = (
         "nsfs /run/spyflow-proof/netns/default nsfs rw 0 0\n"
         "overlay /run/spyflow-proof-other/merged overlay rw 0 0\n"
         "tmpfs /run/spyflow-proof tmpfs rw 0 0\n"
         "proc /proc proc rw 0 0\n"
     )
-    assert proof.mount_points_under(Path("/run/spyflow-proof"), table) == [
+    assert engine.mount_points_under(Path("/run/spyflow-proof"), table) == [
         "/run/spyflow-proof/netns/default",
         "/run/spyflow-proof",
     ]

@@ -101,8 +101,9 @@ def test_views_have_the_lake_columns_and_types(local_lake: tuple[str, dict[str, 
     root, _ = local_lake
     desc = query("DESCRIBE features", root)
     names = desc["column_name"].tolist()
-    assert names == [*LAKE_TABLES["features"].data_schema.names, "run_id", "source_fingerprint", "year"]
-    assert query("DESCRIBE features_runs", root)["column_name"].tolist() == names
+    lake_columns = [*LAKE_TABLES["features"].data_schema.names, "run_id", "source_fingerprint", "year"]
+    assert names == [*lake_columns, "rel_strength_qqq"]  # the deprecated old name, last
+    assert query("DESCRIBE features_runs", root)["column_name"].tolist() == lake_columns
     types = dict(zip(desc["column_name"], desc["column_type"], strict=True))
     assert (types["date"], types["target_up"], types["symbol"], types["year"]) == (
         "DATE",

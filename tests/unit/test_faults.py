@@ -29,7 +29,6 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 DISK_FULL_CHILD = textwrap.dedent(
     """
     import resource, signal, sys
-    sys.path.insert(0, sys.argv[3])
     from tests.helpers.synthetic import predictions_frame
     from spylib.core.errors import SpyFlowError
     from spylib.modelling.predictions import write_predictions
@@ -53,7 +52,8 @@ def test_disk_full_while_writing_predictions_keeps_the_previous_file(tmp_path: P
     directory = Path(files["parquet"]).parent
     before = snapshot(directory)
     child = subprocess.run(
-        [sys.executable, "-c", DISK_FULL_CHILD, str(tmp_path), "7", str(REPO)],
+        [sys.executable, "-c", DISK_FULL_CHILD, str(tmp_path), "7"],
+        cwd=REPO,  # `python -c` puts its working directory first on sys.path: tests and spylib import
         capture_output=True,
         text=True,
         timeout=120,
@@ -79,11 +79,10 @@ def test_unwritable_predictions_path_is_a_clear_error(tmp_path: Path) -> None:
 FULL_DISK_CHILD = textwrap.dedent(
     """
     import resource, signal, sys
-    sys.path.insert(0, sys.argv[2])
     from spylib.core.errors import SpyFlowError
     from tests.unit.test_faults import full_disk_action
 
-    action = full_disk_action(sys.argv[1], sys.argv[3])  # everything built before the limit
+    action = full_disk_action(sys.argv[1], sys.argv[2])  # everything built before the limit
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of death, as ENOSPC on a full disk
     resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
     try:
@@ -117,7 +116,8 @@ def full_disk_action(kind: str, root: str) -> Callable[[], object]:
 
 def run_full_disk(kind: str, root: Path) -> str:
     child = subprocess.run(
-        [sys.executable, "-c", FULL_DISK_CHILD, kind, str(REPO), str(root)],
+        [sys.executable, "-c", FULL_DISK_CHILD, kind, str(root)],
+        cwd=REPO,  # `python -c` puts its working directory first on sys.path: tests and spylib import
         capture_output=True,
         text=True,
         timeout=120,

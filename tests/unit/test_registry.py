@@ -10,6 +10,8 @@ import re
 import sys
 import tarfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -233,17 +235,21 @@ def test_metadata_values_are_legal_for_aws() -> None:
 # ---- concurrency: two real processes ------------------------------------------------------------
 
 
+# The unpatched writer, as each spawned process imports it: a worker of the shared pool registers more
+# than once, so its slowed writer must wrap this one, not the previous task's slowed one.
+REAL_WRITE_VERSION_FILES = LocalRegistry.write_version_files
+
+
 def register_in_child(
     root: str, run: str, barrier: Any, hold_seconds: float, provenance: bool = False
 ) -> tuple[int, bool, float]:
     """Runs in a spawned process: wait at the barrier, then register (slowed down inside the lock)."""
-    real_write = LocalRegistry.write_version_files
 
     def slow_write(
         directory: Path, request: RegistrationRequest, version: int, model_bytes: bytes
     ) -> dict[str, Any]:
         time.sleep(hold_seconds)  # widen the critical section so the two writers surely overlap
-        return real_write(directory, request, version, model_bytes)
+        return REAL_WRITE_VERSION_FILES(directory, request, version, model_bytes)
 
     LocalRegistry.write_version_files = staticmethod(slow_write)  # type: ignore[method-assign]
     barrier.wait()
@@ -253,23 +259,36 @@ def register_in_child(
     return registration.version, registration.created, time.monotonic() - start
 
 
-def run_two_registrations(
-    root: Path, runs: tuple[str, str], hold: float = 0.6, provenance: bool = False
-) -> list[tuple[int, bool, float]]:
+@dataclass(frozen=True)
+class TwoProcesses:
+    manager: Any
+    pool: Any
+
+
+@pytest.fixture(scope="module")
+def two_processes() -> Iterator[TwoProcesses]:
+    """Two spawned worker processes (and a manager for their barrier), started once for the module's
+    concurrency tests: spawning and importing spylib in a fresh process is what costs seconds."""
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Manager() as manager:
-        barrier = manager.Barrier(2)
-        with ctx.Pool(2) as pool:
-            results = [
-                pool.apply_async(register_in_child, (str(root), run, barrier, hold, provenance))
-                for run in runs
-            ]
-            return [r.get(timeout=120) for r in results]
+    with ctx.Manager() as manager, ctx.Pool(2) as pool:
+        yield TwoProcesses(manager, pool)
 
 
-def test_two_processes_get_distinct_versions(tmp_path: Path) -> None:
+def run_two_registrations(
+    processes: TwoProcesses, root: Path, runs: tuple[str, str], hold: float = 0.6, provenance: bool = False
+) -> list[tuple[int, bool, float]]:
+    """Both registrations at once, one per worker: each waits at the barrier until the other is there."""
+    barrier = processes.manager.Barrier(2)
+    results = [
+        processes.pool.apply_async(register_in_child, (str(root), run, barrier, hold, provenance))
+        for run in runs
+    ]
+    return [r.get(timeout=120) for r in results]
+
+
+def test_two_processes_get_distinct_versions(two_processes: TwoProcesses, tmp_path: Path) -> None:
     hold = 0.6
-    results = run_two_registrations(tmp_path, ("SpyFlow/100", "SpyFlow/200"), hold)
+    results = run_two_registrations(two_processes, tmp_path, ("SpyFlow/100", "SpyFlow/200"), hold)
     assert sorted(version for version, _, _ in results) == [1, 2]
     assert all(created for _, created, _ in results)
     # serialized by the lock: the second writer waited for the first one's critical section
@@ -283,10 +302,12 @@ def test_two_processes_get_distinct_versions(tmp_path: Path) -> None:
         assert registry.sha256_file(Path(r.model_uri)) == r.model_sha256
 
 
-def test_two_identical_runs_at_once_register_one_version(tmp_path: Path) -> None:
+def test_two_identical_runs_at_once_register_one_version(two_processes: TwoProcesses, tmp_path: Path) -> None:
     """Two runs (different ids) of identical content (same model bytes, strategy and provenance),
     registering at the same moment from two processes: one version, and both are told which."""
-    results = run_two_registrations(tmp_path, ("SpyFlow/400", "SpyFlow/500"), hold=0.3, provenance=True)
+    results = run_two_registrations(
+        two_processes, tmp_path, ("SpyFlow/400", "SpyFlow/500"), hold=0.3, provenance=True
+    )
     assert sorted(created for _, created, _ in results) == [False, True]
     assert {version for version, _, _ in results} == {1}
     versions = LocalRegistry(tmp_path).list_versions("spy-direction")
@@ -331,8 +352,8 @@ def test_a_control_registers_only_in_a_control_group(tmp_path: Path) -> None:
     assert reg.register(make_request("SpyFlow/1", group=group, provenance=synthetic)).group == group
 
 
-def test_two_processes_same_run_register_once(tmp_path: Path) -> None:
-    results = run_two_registrations(tmp_path, ("SpyFlow/300", "SpyFlow/300"), hold=0.2)
+def test_two_processes_same_run_register_once(two_processes: TwoProcesses, tmp_path: Path) -> None:
+    results = run_two_registrations(two_processes, tmp_path, ("SpyFlow/300", "SpyFlow/300"), hold=0.2)
     assert sorted(created for _, created, _ in results) == [False, True]
     assert {version for version, _, _ in results} == {1}
     assert len(LocalRegistry(tmp_path).list_versions("spy-direction")) == 1

@@ -12,7 +12,6 @@ import io
 import itertools
 import json
 import math
-import sys
 import tarfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,7 +39,7 @@ from spylib.registry.serving import (
     load_handlers,
     usable_cpus,
 )
-from tests.helpers.paths import REPO
+from tests.helpers.docker_proof import import_proof
 
 FEATURES = ["ret_1d", "rsi_14", "vol_20", "trend_up"]
 FILTERS = ["trend_up", "not_bear"]  # trend_up is a feature and a filter: named once in model_columns
@@ -508,18 +507,8 @@ def test_no_payload_limit_when_zero(model_dir: Path) -> None:
 # ---- a Batch Transform, played as SageMaker plays it (the proof's splitter) -----------------------
 
 
-def load_proof_serving() -> Any:
-    """docker/proof/serving.py (docker/ is not a package: its directory goes on sys.path)."""
-    docker_dir = str(REPO / "docker")
-    if docker_dir not in sys.path:
-        sys.path.insert(0, docker_dir)
-    from proof import serving
-
-    return serving
-
-
 def test_mini_batches_split_by_line_within_the_limit() -> None:
-    serving = load_proof_serving()
+    serving = import_proof("serving")
     lines = [f"{i},{'x' * (i % 7)}\n".encode() for i in range(100)]
     batches = serving.mini_batches(b"".join(lines), 60)
     assert b"".join(batches) == b"".join(lines)
@@ -530,7 +519,7 @@ def test_mini_batches_split_by_line_within_the_limit() -> None:
 
 
 def test_a_batch_transform_joins_to_the_same_scores(app: InferenceApp, bundle: dict[str, Any]) -> None:
-    serving = load_proof_serving()
+    serving = import_proof("serving")
     frame = feature_frame(40000, seed=11)
     data = frame[model_columns(bundle)].to_csv(index=False, header=False).encode()
     batches = serving.mini_batches(data, app.settings.max_payload_bytes)

@@ -89,7 +89,7 @@ def test_a_bundle_registered_before_the_strategy_gets_one_from_its_flat_keys() -
 @pytest.fixture(scope="module")
 def run() -> dict:
     """A walk-forward run in miniature: prices, features, the track and the last block's choice."""
-    prices = synthetic_prices(1100, seed=11)
+    prices = synthetic_prices(1070, seed=11)  # the last block (2005) is 25 days, each replayed
     features = build_features(prices, "SPY", "QQQ")
     splits = walk_forward_splits(
         list(features["date"]), features["target_up"].notna().to_numpy(), SWEEP.walk_forward, 1
