@@ -49,7 +49,8 @@ def fingerprint(run: Any) -> dict[str, str]:
         "track": frame_sha256(data.track),
         "refits": frame_sha256(data.refits),
         "baselines": frame_sha256(data.baselines),
-        "metrics": dict_sha256(dict(data.metrics)),
+        # where the run's trials ledger lives follows --registry-location, not the run's results
+        "metrics": dict_sha256({k: v for k, v in data.metrics.items() if k != "ledger_location"}),
         "gate": dict_sha256(dict(data.gate)),
         # model_version names the run ("run-<id>"): everything else must match across runs.
         "predictions": frame_sha256(data.predictions.drop(columns=["model_version"])),
