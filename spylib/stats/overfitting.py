@@ -14,7 +14,7 @@ import numpy.typing as npt
 from numpy.typing import ArrayLike
 
 from spylib.core.errors import ConfigError, DataValidationError
-from spylib.stats.performance import _ZERO_STD_RTOL, FloatArray, MetricFn
+from spylib.stats.performance import _ZERO_STD_RTOL, FloatArray, MetricFn, require_finite_trials
 
 # --------------------------------------------------------------------------------------------------
 # Probability of backtest overfitting (CSCV; Bailey, Borwein, Lopez de Prado and Zhu 2017)
@@ -110,13 +110,7 @@ def _checked_returns_matrix(returns_matrix: ArrayLike, n_blocks: int) -> FloatAr
             f"need at least n_blocks={n_blocks} periods (rows), got T={n_periods} (shape {m.shape})",
             source=src,
         )
-    bad = np.argwhere(~np.isfinite(m))
-    if bad.size:
-        row, col = (int(x) for x in bad[0])
-        raise DataValidationError(
-            f"non-finite value {m[row, col]} at row {row}, trial column {col} (0-based)", source=src
-        )
-    return m
+    return require_finite_trials(m, src)
 
 
 def _half_metrics(

@@ -443,3 +443,14 @@ def auc_score(y_true: ArrayLike, y_score: ArrayLike) -> float:
     The estimate of :func:`delong_auc_variance`, without its interval.
     """
     return delong_auc_variance(y_true, y_score)[0]
+
+
+def require_finite_trials(m: FloatArray, src: str) -> FloatArray:
+    """``m`` (T periods x N trials) unchanged, or DataValidationError naming its first non-finite cell."""
+    bad = np.argwhere(~np.isfinite(m))
+    if bad.size:
+        row, col = (int(x) for x in bad[0])
+        raise DataValidationError(
+            f"non-finite value {m[row, col]} at row {row}, trial column {col} (0-based)", source=src
+        )
+    return m

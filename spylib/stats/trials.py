@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike
 from scipy.cluster import hierarchy
 
 from spylib.core.errors import ConfigError, DataValidationError
-from spylib.stats.performance import _ZERO_STD_RTOL, FloatArray, sharpe_ratio
+from spylib.stats.performance import _ZERO_STD_RTOL, FloatArray, require_finite_trials, sharpe_ratio
 
 IntArray = npt.NDArray[np.intp]
 
@@ -142,13 +142,7 @@ def _checked_trials_matrix(returns_matrix: ArrayLike, linkage: str, criterion: s
     n_periods, n_trials = m.shape
     if n_trials < 1 or n_periods < 2:
         raise DataValidationError(f"need at least 2 periods and 1 trial, got shape {m.shape}", source=src)
-    bad = np.argwhere(~np.isfinite(m))
-    if bad.size:
-        row, col = (int(x) for x in bad[0])
-        raise DataValidationError(
-            f"non-finite value {m[row, col]} at row {row}, trial column {col} (0-based)", source=src
-        )
-    return m
+    return require_finite_trials(m, src)
 
 
 def _cluster_sharpes(
