@@ -17,6 +17,10 @@ gate_error_rates.json`` (the table the card's power sentence looks up).
 
     nice -n 10 python tests/bench/bench_gate_nulls.py --null 100 --per-edge 20 --out /tmp/nulls.csv
     python tests/bench/bench_gate_nulls.py --summarize --out /tmp/nulls.csv
+
+On two cores, two shards halve the wall time: ``--shard 0/2 --resume --out a.csv,b.csv`` and
+``--shard 1/2 --resume --out b.csv,a.csv`` (each appends to its first file and skips what either
+holds), then ``--summarize --out a.csv,b.csv``.
 """
 
 from __future__ import annotations
@@ -57,12 +61,19 @@ def jobs(null: int, per_edge: int, every: int) -> list[tuple[str, float, int]]:
 
 
 def run(args: argparse.Namespace) -> None:
-    out = Path(args.out)
+    # Written to the first file; --resume skips what any of them holds (another shard's file too).
+    paths = [Path(p) for p in args.out.split(",")]
+    out = paths[0]
     done: set[tuple[str, float, int]] = set()
-    if args.resume and out.is_file():
-        previous = pd.read_csv(out)
-        done = {(r.family, float(r.edge), int(r.seed)) for r in previous.itertuples()}
-    todo = [j for j in jobs(args.null, args.per_edge, args.every) if j not in done]
+    for path in paths if args.resume else []:
+        if path.is_file():
+            done |= {(r.family, float(r.edge), int(r.seed)) for r in pd.read_csv(path).itertuples()}
+    shard, shards = (int(x) for x in args.shard.split("/"))
+    todo = [
+        j
+        for i, j in enumerate(jobs(args.null, args.per_edge, args.every))
+        if j not in done and i % shards == shard
+    ]
     print(f"# {len(todo)} replications to run ({len(done)} already in {out}), 560 trials each", flush=True)
     for family, edge, seed in todo:
         setup = SimulationSetup(years=args.years, sweep=NULLS_SWEEP, family=family)
@@ -82,7 +93,7 @@ def run(args: argparse.Namespace) -> None:
 def summarize(args: argparse.Namespace) -> None:
     from spylib.evaluation.simulation import ERROR_RATES_FILE, error_rate_table
 
-    reps = pd.read_csv(args.out)
+    reps = pd.concat([pd.read_csv(path) for path in args.out.split(",")], ignore_index=True)
     reps["failed"] = reps["failed"].fillna("").map(lambda s: tuple(x for x in s.split("+") if x))
     table = power_table(reps)
     ideal = {(f, e): ideal_sharpe(f, e) for f, e in table[["family", "edge"]].itertuples(index=False)}
@@ -134,7 +145,18 @@ def main() -> int:
     parser.add_argument("--per-edge", type=int, default=20, help="replications per family and planted edge")
     parser.add_argument("--every", type=int, default=3, help="null rounds between planted-edge rounds")
     parser.add_argument("--years", type=float, default=20.0)
-    parser.add_argument("--out", default="gate_nulls.csv", help="replications, one CSV row each")
+    parser.add_argument(
+        "--out",
+        default="gate_nulls.csv",
+        help="replications, one CSV row each (--summarize: several files, comma-separated)",
+    )
+    parser.add_argument(
+        "--shard",
+        default="0/1",
+        help="K/N: run only every N-th replication from the K-th (0-based); one process a core, each "
+        "writing the first file of its own --out, e.g. --shard 0/2 --out a.csv,b.csv and --shard 1/2 "
+        "--out b.csv,a.csv (with --resume, each skips what either file holds)",
+    )
     parser.add_argument("--resume", action="store_true", help="skip the replications already in --out")
     parser.add_argument("--summarize", action="store_true", help="print and write the figures of --out")
     parser.add_argument(
