@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
@@ -24,10 +24,13 @@ from spylib.stages.training.artifacts import EvaluateResult, TrainingData
 if TYPE_CHECKING:
     from spylib.core.config import ModelSpec
     from spylib.evaluation.assessment import Assessment
+    from spylib.evaluation.baselines import FittedBaselines
     from spylib.evaluation.evidence import Evidence
     from spylib.modelling.scoring import ConfigResult
     from spylib.modelling.strategy import Strategy, TradeContext
     from spylib.reporting.evaluation_card import EvaluationInputs
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -155,9 +158,34 @@ def fit_final_model(spec: ModelSpec, data: TrainingData, seed: int, labels: Mapp
         return fit_on_labelled(spec, final_rows, list(data.feature_columns), seed)
 
 
-def evaluation_baselines(data: TrainingData, settings: TrainingSettings, evidence: Evidence) -> pd.DataFrame:
-    """The baselines on the track's blocks (the fitted ones refit on each), with the chosen strategy's
-    own figures beside them."""
+class OtherCore:
+    """Work that does not wait for the selection, started on the task's other core when it has one
+    (a local run's evaluate task is alone on the machine; on Batch it gets the cores it asked for): the
+    fitted baselines and the permutation importance's refit run there while this process selects.
+    With one core, each runs here when its result is asked for. Either way the same calls, so the
+    same numbers."""
+
+    def __init__(self) -> None:
+        from spylib.stages.training.train import available_cores
+
+        self._executor: Any = None
+        if available_cores() > 1:
+            from joblib.externals.loky import get_reusable_executor
+
+            self._executor = get_reusable_executor(max_workers=1)
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Callable[[], T]:
+        """``fn(*args)`` started now on the other core (or deferred); call the result to get its value."""
+        if self._executor is None:
+            return lambda: fn(*args)
+        return self._executor.submit(fn, *args).result
+
+
+def evaluation_baselines(
+    data: TrainingData, settings: TrainingSettings, evidence: Evidence, fitted: Callable[[], FittedBaselines]
+) -> pd.DataFrame:
+    """The baselines on the track's blocks (``fitted``: the fitted ones, refit on each), with the chosen
+    strategy's own figures beside them."""
     from spylib.evaluation.baselines import BASELINE_COLUMNS, baseline_table
 
     splits = data.splits
@@ -170,6 +198,7 @@ def evaluation_baselines(data: TrainingData, settings: TrainingSettings, evidenc
             settings.cost_bps,
             chosen=chosen,
             target_volatility=settings.plan.sweep.target_volatility,
+            fitted=fitted(),
         )
 
 
@@ -183,6 +212,7 @@ def run_evaluate(
     """The join: every task's trials, the selection and its track, the evidence and the gate, the final
     model refit on every labelled day, the baselines, the holdout and the card; each phase prints its
     progress and time."""
+    from spylib.evaluation.baselines import fit_baselines
     from spylib.evaluation.evidence import power_summary
     from spylib.evaluation.selection import chosen_strategy, chosen_trial
     from spylib.evaluation.simulation import load_simulated_power
@@ -190,6 +220,8 @@ def run_evaluate(
     from spylib.reporting.evaluation_card import EvaluationInputs, config_labels
 
     plan = settings.plan
+    other_core = OtherCore()
+    fitted = other_core.submit(fit_baselines, data.features, list(data.feature_columns), data.splits)
     results = [r for batch in task_results for r in batch]
     ledger = count_trials(results, settings, provenance)
     context = trade_context(settings, data)
@@ -200,12 +232,13 @@ def run_evaluate(
     best = chosen_trial(trialset, walk.final)
     strategy = chosen_strategy(trialset, walk.final, context)
     spec = next(r.spec for r in results if r.spec.config_id == best["config_id"])
+    importance = other_core.submit(last_block_importance, spec, data, plan.seed)
     model = fit_final_model(spec, data, plan.seed, labels)
     evidence: Evidence = dataclasses.replace(
         verdict.evidence, execution=plan.execution, shuffle_labels=plan.shuffle_labels, **ledger
     )
     power = power_summary(evidence, settings.gate, load_simulated_power())
-    baselines = evaluation_baselines(data, settings, evidence)
+    baselines = evaluation_baselines(data, settings, evidence, fitted)
     inputs = EvaluationInputs(
         data_note=data_note(provenance),
         quality_note=str(data_quality.get("note", "")),
@@ -216,7 +249,7 @@ def run_evaluate(
         track=walk.track,
         refits=walk.refits,
         splits=data.splits,
-        importance=last_block_importance(spec, data, plan.seed),
+        importance=importance(),
         gate=gate,
         power=power,
         holdout=holdout_figures(model, data, strategy),
