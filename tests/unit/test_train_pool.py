@@ -115,3 +115,22 @@ def test_a_rolling_window_never_sees_the_rows_before_it(data: TrainingData) -> N
     assert not np.allclose(
         last_block_probability(features, "expanding"), last_block_probability(corrupted, "expanding")
     )
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_evaluate_runs_side_work_on_the_other_core_with_the_same_result(
+    cores: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """evaluate starts the fitted baselines on another core when the task has one, and runs them in
+    place when it has one core: the same call either way, so the same numbers."""
+    import os
+
+    from spylib.stages.training import evaluate, train
+
+    monkeypatch.setattr(train, "available_cores", lambda: cores)
+    other = evaluate.OtherCore()
+    assert (other._executor is None) == (cores == 1)
+    result = other.submit(os.getpid)()
+    assert (result == os.getpid()) == (cores == 1)
+    values = np.arange(10.0)
+    assert other.submit(np.cumsum, values)().tolist() == np.cumsum(values).tolist()
