@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,20 @@ class TrialSet:
     @property
     def n_trials(self) -> int:
         return self.net_returns.shape[1]
+
+    @cached_property
+    def _activity_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Entries from flat and days in the market of each trial, cumulated over the rows."""
+        in_market = self.positions > 0
+        entries = in_market.copy()
+        entries[1:] &= ~in_market[:-1]
+        return np.cumsum(entries, axis=0), np.cumsum(in_market, axis=0)
+
+    def prefix_activity(self, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`activity` of the first ``n_rows`` rows (the blocks before a refit), from cumulative
+        counts: the same integers and divisions, without rescanning every earlier row at each refit."""
+        entries, in_market = (counts[n_rows - 1] for counts in self._activity_counts)
+        return entries / (n_rows / stats.PERIODS_PER_YEAR), in_market / n_rows
 
 
 def combine_trials(results: Sequence[ConfigResult], splits: Splits) -> TrialSet:
@@ -89,11 +104,32 @@ def activity(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return entries / years, in_market.mean(axis=0)
 
 
-def selection_scores(net_returns: np.ndarray, metric: str) -> np.ndarray:
+@dataclass(frozen=True)
+class ColumnMoments:
+    """Each column's mean and standard deviation (ddof 1; 0 with a single row), computed once for the
+    score and the one-standard-error rule."""
+
+    n: int
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def of(cls, net_returns: np.ndarray) -> ColumnMoments:
+        n = net_returns.shape[0]
+        mean = net_returns.mean(axis=0)
+        std = net_returns.std(axis=0, ddof=1) if n > 1 else np.zeros_like(mean)
+        return cls(n, mean, std)
+
+
+def selection_scores(
+    net_returns: np.ndarray, metric: str, moments: ColumnMoments | None = None
+) -> np.ndarray:
     """Per-column score: per-period net Sharpe (``sharpe_net``) or PSR(0) with each column's own skew
     and kurtosis (``psr``). Columns with no variance score 0 (a flat trial earns nothing)."""
-    mean = net_returns.mean(axis=0)
-    std = net_returns.std(axis=0, ddof=1)
+    if moments is None:
+        mean, std = net_returns.mean(axis=0), net_returns.std(axis=0, ddof=1)
+    else:
+        mean, std = moments.mean, moments.std
     with np.errstate(divide="ignore", invalid="ignore"):
         sr = np.where(std > 0, mean / std, 0.0)
     if metric == "sharpe_net":
@@ -118,13 +154,14 @@ class Choice:
     n_indistinguishable: int = 1  # trials within STANDARD_ERRORS of the best, the best included
 
 
-def indistinguishable_from(net_returns: np.ndarray, best: int, standard_errors: float) -> np.ndarray:
+def indistinguishable_from(
+    net_returns: np.ndarray, best: int, standard_errors: float, moments: ColumnMoments | None = None
+) -> np.ndarray:
     """Columns whose per-period Sharpe is within ``standard_errors`` standard errors of column
     ``best``'s, by the paired difference's standard error (Jobson-Korkie, Memmel 2003). A column of
     no variance is distinguishable only by its Sharpe of 0."""
-    n = net_returns.shape[0]
-    mean = net_returns.mean(axis=0)
-    std = net_returns.std(axis=0, ddof=1) if n > 1 else np.zeros_like(mean)
+    moments = ColumnMoments.of(net_returns) if moments is None else moments
+    n, mean, std = moments.n, moments.mean, moments.std
     # Covariances with the best column by one matrix-vector product (no T x N temporary).
     cov = (net_returns.T @ net_returns[:, best] - n * mean * mean[best]) / max(n - 1, 1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -156,13 +193,17 @@ def choose_trial(
     if row_mask.all() or not row_mask[np.argmin(row_mask) :].any():  # a prefix: a view, no copy
         rows = slice(0, int(row_mask.sum()))
     net = (trialset.net_returns if net_returns is None else net_returns)[rows]
-    trades_per_year, exposure = activity(trialset.positions[rows])
+    if isinstance(rows, slice) and rows.stop > 0:
+        trades_per_year, exposure = trialset.prefix_activity(rows.stop)
+    else:
+        trades_per_year, exposure = activity(trialset.positions[rows])
     eligible = (trades_per_year >= gate.min_trades_per_year) & (exposure >= gate.min_exposure)
-    score = selection_scores(net, metric)
+    moments = ColumnMoments.of(net)
+    score = selection_scores(net, metric, moments)
     pool = np.where(eligible, score, -np.inf) if eligible.any() else score
     best = int(np.argmax(pool))  # argmax returns the first (lowest id) of ties
     allowed = eligible if eligible.any() else np.ones_like(eligible)
-    tied = indistinguishable_from(net, best, standard_errors) & allowed
+    tied = indistinguishable_from(net, best, standard_errors, moments) & allowed
     chosen = previous if previous is not None and bool(tied[previous]) else best
     return Choice(chosen, float(score[chosen]), int(eligible.sum()), best, int(tied.sum()))
 

@@ -11,7 +11,14 @@ import pandas as pd
 
 from spylib.core.config import GateConfig, ModelSpec
 from spylib.evaluation.evidence import selection_inference
-from spylib.evaluation.selection import Choice, TrialSet, choice_stability, choose_trial, refit_choices
+from spylib.evaluation.selection import (
+    Choice,
+    TrialSet,
+    activity,
+    choice_stability,
+    choose_trial,
+    refit_choices,
+)
 from spylib.modelling.models import (
     SEED_MEMBERS,
     fit_model,
@@ -234,3 +241,19 @@ def test_a_run_records_its_seed_spread_and_stability_and_the_card_shows_them() -
     counted = dataclasses.replace(evidence, ledger_n_trials=20, ledger_run_trials=8, ledger_entries=2)
     assert "N = 20 (8 in this run" in robustness_markdown(counted)
     assert "relative price error" in text
+
+
+def test_prefix_activity_equals_activity_on_the_rows_before_each_refit() -> None:
+    """The selection reads trades a year and exposure from cumulative counts; they must equal the
+    direct computation on every prefix, exactly (the same integers and divisions)."""
+    rng = np.random.default_rng(7)
+    positions = (rng.random((300, 6)) < 0.4).astype(float) * rng.choice([0.5, 1.0], size=(300, 6))
+    positions[:, 5] = 0.0  # a trial that never trades
+    empty = np.zeros((300, 0))
+    trialset = TrialSet(pd.DataFrame(), np.arange(300), np.zeros(300, int), positions, positions, empty,
+                        np.zeros(6, int))  # fmt: skip
+    for n_rows in (1, 2, 57, 300):
+        direct = activity(positions[:n_rows])
+        prefix = trialset.prefix_activity(n_rows)
+        for a, b in zip(direct, prefix, strict=True):
+            assert np.array_equal(a, b)
