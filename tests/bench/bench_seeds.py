@@ -112,7 +112,7 @@ def print_tables(rows: list[dict[str, Any]]) -> None:
         print(f"| {label} | {statistics.median(values):.3f} | {min(values):.3f} | {max(values):.3f} |")
     approved = sum(row["status"] == "Approved" for row in rows)
     print(f"| verdict | {approved} of {len(rows)} Approved | | |")
-    print("\nrefit choices (trial ids, 2008 first) per seed:")
+    print("\nrefit choices (trial ids, the first traded block first) per seed:")
     for row in rows:
         print(f"  seed {row['seed']:>3}: {row['choices']}")
     if any(row["spread"] for row in rows):
