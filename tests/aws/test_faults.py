@@ -47,6 +47,7 @@ def flow_command(*args: str) -> list[str]:
     return [sys.executable, str(FLOW_FILE), *args]
 
 
+@pytest.mark.slow  # a run against a moto server stopped mid-run, then resumed: `pytest -m slow`
 def test_s3_endpoint_stopping_fails_fast_and_resume_completes_without_duplicates(tmp_path: Path) -> None:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

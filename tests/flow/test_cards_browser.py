@@ -32,6 +32,9 @@ from tests.helpers.browser import (
 from tests.helpers.flowrun import TwinRuns, task_of
 from tests.helpers.predict_flow import NEXT_DAY, register_approved_model, run_predict_flow
 
+# Slow (runs of both flows, then Chromium): `pytest -m slow`, its own line in .ci/run.
+pytestmark = pytest.mark.slow
+
 MIN_IMAGE_BYTES = 10_000  # a blank or broken figure's PNG is far smaller
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from metaflow import Run
 
 from spylib.registry import LocalRegistry
@@ -35,6 +36,9 @@ from tests.helpers.flowrun import data_of, fault_env, resume_flow, run_flow, run
 from tests.helpers.metaflow_env import output_params
 from tests.helpers.paths import FLOW_FILE, SMALL_SWEEP
 from tests.helpers.price_files import write_pair
+
+# Slow (several runs each, resumed): `pytest -m slow`, its own line in .ci/run.
+pytestmark = pytest.mark.slow
 
 
 def step_names(run: Run) -> list[str]:

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from spylib.evaluation.holdout import traded_block_bundle
 from spylib.modelling.strategy import TradeContext
@@ -19,6 +20,9 @@ from spylib.registry.provenance import Provenance
 from spylib.storage.lake import read_table
 from tests.helpers.flowrun import data_of, run_flow
 from tests.helpers.predict_flow import run_predict_flow
+
+# Slow (a SpyFlow run, then PredictFlow day by day): `pytest -m slow`, its own line in .ci/run.
+pytestmark = pytest.mark.slow
 
 
 def test_the_last_traded_block_through_predict_flow_gives_the_track(tmp_path: Path) -> None:
