@@ -7,21 +7,28 @@ from spylib.evaluation.evidence import Evidence
 from spylib.reporting.format import count, fmt
 
 
+def _two(value: float | None) -> str:
+    """A Sharpe ratio or a p-value at the card's two decimals (``fmt`` for a missing one)."""
+    return fmt(value) if value is None else f"{value:.2f}"
+
+
 def robustness_markdown(m: Evidence) -> str:
     """Seeds, stable choices and trials counted: what the verdict does not hinge on (or does)."""
     lines = ["**What does not hinge on a draw.**"]
     if (m.seed_members or 1) > 1 and m.seed_track_sharpe_net_median is not None:
         lines.append(
             f"Seeds: each forest averages {m.seed_members} independently seeded forests. Each of them alone "
-            f"(a single-seed run) gives a track net Sharpe of {fmt(m.seed_track_sharpe_net_median)} (median; "
-            f"range {fmt(m.seed_track_sharpe_net_min)} to {fmt(m.seed_track_sharpe_net_max)}) and p = "
-            f"{fmt(m.seed_p_value_median)} against buy-and-hold (range {fmt(m.seed_p_value_min)} to "
-            f"{fmt(m.seed_p_value_max)}); the averaged run varies less."
+            f"(a single-seed run) gives a track net Sharpe of {_two(m.seed_track_sharpe_net_median)} (median; "
+            f"range {_two(m.seed_track_sharpe_net_min)} to {_two(m.seed_track_sharpe_net_max)}) and p = "
+            f"{_two(m.seed_p_value_median)} against buy-and-hold (range {_two(m.seed_p_value_min)} to "
+            f"{_two(m.seed_p_value_max)}); the averaged run varies less "
+            "(independent seeds of whole runs: tests/bench/bench_seeds.py)."
         )
     if m.choice_change_rate is not None:
+        noise = f"{m.stability_relative_price_noise:.0e}".replace("e-0", "e-")  # 1e-6, not 1e-06
         lines.append(
             f"Stable choices: the selection redone on out-of-fold returns carrying a "
-            f"+-{m.stability_relative_price_noise:.0e} relative price error ({count(m.stability_replications)} "
+            f"+-{noise} relative price error ({count(m.stability_replications)} "
             f"replications, the models not refitted) changes {m.choice_change_rate:.0%} of the refits' choices "
             f"and the final one in {m.final_choice_change_rate or 0:.0%} of replications; a median of "
             f"{count(m.median_indistinguishable_trials)} trials per refit are within one standard error of the "

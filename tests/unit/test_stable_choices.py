@@ -240,7 +240,9 @@ def test_a_run_records_its_seed_spread_and_stability_and_the_card_shows_them() -
 
     counted = dataclasses.replace(evidence, ledger_n_trials=20, ledger_run_trials=8, ledger_entries=2)
     assert "N = 20 (8 in this run" in robustness_markdown(counted)
-    assert "relative price error" in text
+    assert "+-1e-6 relative price error" in text
+    median = m["seed_track_sharpe_net_median"]
+    assert f"track net Sharpe of {median:.2f} (median" in text  # two decimals, as the card's other figures
 
 
 def test_prefix_activity_equals_activity_on_the_rows_before_each_refit() -> None:
