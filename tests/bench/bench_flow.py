@@ -102,6 +102,9 @@ def timed_run(cmd: list[str], **kwargs: Any) -> tuple[subprocess.CompletedProces
 # ---------------------------------------------------------------------------------------------
 def child_inprocess(out_path: str, kwargs_path: str) -> None:
     """The flow's calls, step by step, in this process; per-stage times to ``out_path``."""
+    # One core, as the loop's definition says: evaluate would otherwise start its side work (the fitted
+    # baselines, the importance refit) on a second core (spylib.stages.training.evaluate.OtherCore).
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     from spylib.stages.cards import to_card_components
@@ -147,7 +150,7 @@ def child_inprocess(out_path: str, kwargs_path: str) -> None:
     to_card_components(evaluation.card_items)
     t = stage("evaluate", t)
     prediction = run_predict(
-        evaluation.model, evaluation.best, evaluation.track, data, settings, run_id, made.lake_files
+        evaluation.model, evaluation.strategy, evaluation.track, data, settings, run_id, made.lake_files
     )
     t = stage("predict", t)
     verdict = EvaluationVerdict(evaluation.evidence, evaluation.gate_decision, evaluation.track)
