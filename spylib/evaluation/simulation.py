@@ -39,8 +39,9 @@ ERROR_RATES_FILE = Path(__file__).resolve().parent / "resources" / "gate_error_r
 # this many replications (with fewer, one approval moves the 80% crossing by a whole grid step).
 MIN_POWER_REPLICATIONS = 10
 ERROR_RATES_COMMAND = (
-    "nice -n 10 python tests/bench/bench_gate_nulls.py --null 100 --per-edge 20 --out gate_nulls.csv; "
-    "python tests/bench/bench_gate_nulls.py --summarize --out gate_nulls.csv"
+    "nice -n 10 python tests/bench/bench_gate_nulls.py --null 100 --per-edge 10 --shard 0/2 --resume "
+    "--out a.csv,b.csv & nice -n 10 python tests/bench/bench_gate_nulls.py --null 100 --per-edge 10 "
+    "--shard 1/2 --resume --out b.csv,a.csv; wait; python tests/bench/bench_gate_nulls.py --summarize --out a.csv,b.csv"
 )
 
 # A small sweep: two model families, the default trade rules' shape. Enough trials for the selection

@@ -15,7 +15,7 @@ prints the false-approval rate per family with its exact (Clopper-Pearson) 95% i
 curve with each edge's ideal Sharpe, the cost, and writes ``spylib/evaluation/resources/
 gate_error_rates.json`` (the table the card's power sentence looks up).
 
-    nice -n 10 python tests/bench/bench_gate_nulls.py --null 100 --per-edge 20 --out /tmp/nulls.csv
+    nice -n 10 python tests/bench/bench_gate_nulls.py --null 100 --per-edge 10 --out /tmp/nulls.csv
     python tests/bench/bench_gate_nulls.py --summarize --out /tmp/nulls.csv
 
 On two cores, two shards halve the wall time: ``--shard 0/2 --resume --out a.csv,b.csv`` and
