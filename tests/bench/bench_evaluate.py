@@ -11,11 +11,12 @@ fewer for the small counts, as a custom sweep would have).
 
 Phases (the calls of ``spylib.stages.training.evaluate.run_evaluate``, in its order):
 
-* ``selection``: ``combine_trials`` + ``walk_forward_selection`` (the choice again at every refit
-  date, from the blocks before it);
-* ``statistics``: the track's figures and inference (PSR, DSR with N_eff, the test against buy-and-hold,
-  the bootstrap), the selection's (CSCV) and the gate: ``track_metrics``, ``track_inference``,
-  ``selection_inference``, ``apply_gate``;
+* ``selection``: ``combine_trials`` + ``walk_forward_selection`` alone (the choice again at every refit
+  date, from the blocks before it), for its own growth; not in ``total``;
+* ``assess``: what the step's "selection and statistics" phase runs, ``assess``: the selection, the
+  track's figures and inference (PSR, DSR with N_eff, the block-bootstrap tests against buy-and-hold
+  and the volatility-targeted rule), the selection's (CSCV), the seed spread (the selection redone per
+  seed member), the choices' stability (redone on 8 perturbed copies) and the gate;
 * ``baselines``: ``baseline_table`` (buy-and-hold, momentum, a logistic regression refit on every traded
   block's training rows: with the expanding window its work grows with blocks x rows, not with trials);
 * ``card``: ``evaluation_report`` (the card's items: tables and figures) and ``to_card_components``.
@@ -45,21 +46,14 @@ from benchcommon import describe_growth, format_table, growth_exponent, machine_
 
 from spylib.core.config import GateConfig, ModelSpec, SweepConfig, WalkForwardConfig
 from spylib.data.synthetic import generate_market, parse_spec
+from spylib.evaluation.assessment import AssessmentSettings, assess
 from spylib.evaluation.baselines import BASELINE_COLUMNS, baseline_table
-from spylib.evaluation.evidence import (
-    Evidence,
-    power_summary,
-    selection_inference,
-    track_inference,
-    track_metrics,
-)
-from spylib.evaluation.gate import apply_gate
+from spylib.evaluation.evidence import power_summary
 from spylib.evaluation.selection import chosen_trial, combine_trials, walk_forward_selection
 from spylib.evaluation.simulation import load_simulated_power
 from spylib.features.table import build_features, feature_columns
 from spylib.modelling import scoring
 from spylib.modelling.walk_forward import Splits, walk_forward_splits
-from spylib.stats import performance as stats
 
 COST_BPS = 1.0
 SEED = 42
@@ -135,19 +129,14 @@ def time_evaluate(trials: int, features: pd.DataFrame, splits: Splits) -> dict[s
     clock: dict[str, float] = {}
     started = time.process_time()
     trialset = combine_trials(results, splits)
-    walk = walk_forward_selection(trialset, features, splits, sweep.selection_metric, gate, COST_BPS)
+    walk_forward_selection(trialset, features, splits, sweep.selection_metric, gate, COST_BPS)
     clock["selection"] = time.process_time() - started
-    started = time.process_time()
-    evidence = Evidence(
-        **track_metrics(walk.track, COST_BPS),
-        **track_inference(walk.track, seed=SEED),
-        **selection_inference(trialset, walk.final),
-        cost_bps=COST_BPS,
-        annualization=stats.PERIODS_PER_YEAR,
-        selection_metric=sweep.selection_metric,
+    # What the step runs (judge_sweep): the selection again, the track's and the selection's figures,
+    # the bootstrap tests, the seed spread, the choices' stability, and the gate.
+    judged = cpu(
+        clock, "assess", assess, results, features, splits, AssessmentSettings(sweep, gate, COST_BPS, SEED)
     )
-    decision = apply_gate(evidence, gate)
-    clock["statistics"] = time.process_time() - started
+    trialset, walk, evidence, decision = judged.trialset, judged.walk, judged.evidence, judged.decision
     chosen = evidence.baseline_figures(BASELINE_COLUMNS)
     baselines = cpu(clock, "baselines", baseline_table, features, cols, splits, COST_BPS, chosen=chosen)
     inputs = EvaluationInputs(
@@ -168,10 +157,11 @@ def time_evaluate(trials: int, features: pd.DataFrame, splits: Splits) -> dict[s
     started = time.process_time()
     to_card_components(evaluation_report(inputs))
     clock["card"] = time.process_time() - started
-    return {"trials": trialset.n_trials, "blocks": len(splits.blocks), **clock, "total": sum(clock.values())}
+    total = sum(v for k, v in clock.items() if k != "selection")  # assess includes a selection
+    return {"trials": trialset.n_trials, "blocks": len(splits.blocks), **clock, "total": total}
 
 
-PHASES = ("selection", "statistics", "baselines", "card", "total")
+PHASES = ("selection", "assess", "baselines", "card", "total")
 
 
 def growth_lines(rows: list[dict[str, Any]], size: str) -> str:
