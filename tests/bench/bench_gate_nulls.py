@@ -37,7 +37,7 @@ from spylib.data.markets import ideal_sharpe
 from spylib.evaluation.simulation import NULLS_SWEEP, SimulationSetup, power_table, replicate
 
 FAMILIES = ("garch", "regimes", "bootstrap")
-EDGES = (0.15, 0.3)
+EDGES = (0.15, 0.2, 0.3)
 NULL_SEED, EDGE_SEED = 1000, 5000
 GATE = (
     "every check of the default GateConfig: deflated Sharpe of the selection (effective trials), the track "
