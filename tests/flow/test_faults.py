@@ -127,27 +127,10 @@ def test_a_killed_train_task_leaves_nothing_visible(tmp_path: Path) -> None:
     """SIGKILL, not an exception: the task process dies in ``train`` with no chance to clean up."""
     marker = tmp_path / "hold-logistic"
     marker.touch()
-    env = {
-        **os.environ,
-        **fault_env(marker, "spylib.stages.training.train:run_train", match="logistic", action="hold"),
-    }
-    run_id_file = tmp_path / "run-id"
-    command = [
-        sys.executable, str(FLOW_FILE), "--config", "sweep", str(SMALL_SWEEP), "run", "--max-workers", "1",
-        "--run-id-file", str(run_id_file),
-        *(f"--{k.replace('_', '-')}={v}" for k, v in output_params(tmp_path).items()),
-    ]  # fmt: skip
-    process = subprocess.Popen(
-        command, env=env, cwd=runner_cwd(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    env = fault_env(marker, "spylib.stages.training.train:run_train", match="logistic", action="hold")
+    process, run_id_file = start_held_flow(tmp_path, env, marker, max_workers=1)
     try:
-        reached = Path(f"{marker}.reached")
-        deadline = time.monotonic() + 600
-        while not reached.exists():
-            assert process.poll() is None, "the flow ended before reaching train"
-            assert time.monotonic() < deadline, "the flow did not reach train"
-            time.sleep(0.2)
-        os.kill(int(reached.read_text()), signal.SIGKILL)  # the train task's own process
+        os.kill(int(Path(f"{marker}.reached").read_text()), signal.SIGKILL)  # the train task's own process
         output, _ = process.communicate(timeout=300)
     finally:
         if process.poll() is None:
@@ -199,11 +182,14 @@ def test_a_run_failing_in_register_is_invisible_and_resume_publishes_it_once(tmp
     assert manifest["strategy"]["threshold"] == data_of(again.run).strategy.threshold
 
 
-def start_held_flow(tmp_path: Path, env: dict[str, str], marker: Path, **params: str) -> tuple[Any, Path]:
+def start_held_flow(
+    tmp_path: Path, env: dict[str, str], marker: Path, *, max_workers: int = 2, **params: str
+) -> tuple[Any, Path]:
     """A SpyFlow run in a subprocess, until the armed fault holds it (``<marker>.reached`` written)."""
     run_id_file = tmp_path / "run-id"
     command = [
-        sys.executable, str(FLOW_FILE), "--config", "sweep", str(SMALL_SWEEP), "run", "--max-workers", "2",
+        sys.executable, str(FLOW_FILE), "--config", "sweep", str(SMALL_SWEEP), "run",
+        "--max-workers", str(max_workers),
         "--run-id-file", str(run_id_file),
         *(f"--{k.replace('_', '-')}={v}" for k, v in {**output_params(tmp_path), **params}.items()),
     ]  # fmt: skip
