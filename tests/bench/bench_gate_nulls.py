@@ -60,6 +60,14 @@ def jobs(null: int, per_edge: int, every: int) -> list[tuple[str, float, int]]:
     return out
 
 
+def shard_spec(text: str) -> tuple[int, int]:
+    """``K/N`` -> (K, N), 0 <= K < N; one line naming the value otherwise."""
+    k, _, n = text.partition("/")
+    if not (k.isdigit() and n.isdigit() and int(k) < int(n)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not K/N with 0 <= K < N (e.g. 0/2)")
+    return int(k), int(n)
+
+
 def run(args: argparse.Namespace) -> None:
     # Written to the first file; --resume skips what any of them holds (another shard's file too).
     paths = [Path(p) for p in args.out.split(",")]
@@ -68,7 +76,7 @@ def run(args: argparse.Namespace) -> None:
     for path in paths if args.resume else []:
         if path.is_file():
             done |= {(r.family, float(r.edge), int(r.seed)) for r in pd.read_csv(path).itertuples()}
-    shard, shards = (int(x) for x in args.shard.split("/"))
+    shard, shards = args.shard
     todo = [
         j
         for i, j in enumerate(jobs(args.null, args.per_edge, args.every))
@@ -152,7 +160,8 @@ def main() -> int:
     )
     parser.add_argument(
         "--shard",
-        default="0/1",
+        type=shard_spec,
+        default=(0, 1),
         help="K/N: run only every N-th replication from the K-th (0-based); one process a core, each "
         "writing the first file of its own --out, e.g. --shard 0/2 --out a.csv,b.csv and --shard 1/2 "
         "--out b.csv,a.csv (with --resume, each skips what either file holds)",
