@@ -290,10 +290,11 @@ class SpyFlow(FlowSpec):
     def train(self):
         """One batch of configurations (locally the whole sweep, over a process pool of the cores): each
         fitted on the days before every walk-forward block and predicting the block."""
-        from spylib.stages.training.train import run_train
+        from spylib.stages.training.train import run_train, start_workers
 
-        self.check_resume()
         assert self.input is not None  # a foreach task always has its item
+        start_workers(len(self.input))  # the pool imports scikit-learn while this task loads its data
+        self.check_resume()
         set_artifacts(
             self, run_train(self.input, self.training_data, self.settings.plan, self.settings.cost_bps)
         )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -63,6 +64,32 @@ EMBEDDED_STAND_INS: dict[str, tuple[str, str]] = {
 # the longest US market closure since 1999 was 4 sessions (after 2001-09-11).
 
 
+def read_embedded_frame(module_name: str) -> pd.DataFrame:
+    """The frame ``<module_name>.load()`` returns (e.g. ``arch.data.sp500``), read from the package's
+    file without importing ``arch``: its ``__init__`` imports scipy.stats and the volatility models,
+    1.5 s of an ``ingest`` task that only needs two CSV files. The parsing is ``arch.data.utility.
+    load_file``'s (tested equal to it); the module itself is the fallback if the file is not where
+    this version of arch keeps it."""
+    import importlib
+    import importlib.util
+
+    package, _, name = module_name.rpartition(".")
+    spec = importlib.util.find_spec(package.split(".")[0])  # finds the package, does not run it
+    roots = list(spec.submodule_search_locations or []) if spec is not None else []
+    for root in roots:
+        path = os.path.join(root, *package.split(".")[1:], name, f"{name}.csv.gz")
+        if os.path.isfile(path):
+            data = pd.read_csv(path)
+            if "Date" in data:
+                data["Date"] = pd.to_datetime(data["Date"])
+                data = data.set_index("Date")
+            for col in data:
+                data[col] = pd.to_numeric(data[col], errors="coerce")
+            return data
+    frame: pd.DataFrame = importlib.import_module(module_name).load()
+    return frame
+
+
 def load_embedded(symbol: str, *, checks: DataChecks = DEFAULT_DATA_CHECKS) -> PriceData:
     """The offline default: real index OHLCV shipped by the ``arch`` package (stand-ins, not the ETFs)."""
     if symbol not in EMBEDDED_STAND_INS:
@@ -72,9 +99,7 @@ def load_embedded(symbol: str, *, checks: DataChecks = DEFAULT_DATA_CHECKS) -> P
             source=EMBEDDED,
         )
     module_name, description = EMBEDDED_STAND_INS[symbol]
-    import importlib
-
-    raw = importlib.import_module(module_name).load().reset_index()
+    raw = read_embedded_frame(module_name).reset_index()
     raw = raw.rename(columns=LAYOUTS["yahoo"])
     raw["date"] = pd.to_datetime(raw["date"]).dt.strftime(DATE_FORMATS["yahoo"])
     raw["_line"] = np.arange(1, len(raw) + 1)

@@ -22,7 +22,7 @@ from spylib.core.config import GateConfig
 from spylib.core.jsonio import json_float
 
 if TYPE_CHECKING:
-    from spylib.evaluation.evidence import Evidence
+    from spylib.evaluation.record import Evidence
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,6 @@ import re
 from typing import Any
 
 from spylib.core.errors import ConfigError
-from spylib.registry.bundle import runtime_versions
-from spylib.registry.inference import MEDIA_TYPES
 
 # The SageMaker scikit-learn images: repository name, and tags such as 1.2-1-cpu-py3 (major.minor-build).
 SKLEARN_REPOSITORY = "sagemaker-scikit-learn"
@@ -60,6 +58,8 @@ def inference_specification(image: str, model_data_url: str) -> dict[str, Any]:
     """The model package's InferenceSpecification: one container, ``model.tar.gz`` unpacked at
     ``/opt/ml/model``, handlers from ``code/inference.py`` in it (both the project's image and the
     SageMaker scikit-learn image read SAGEMAKER_PROGRAM/SAGEMAKER_SUBMIT_DIRECTORY), CSV and JSON."""
+    from spylib.registry.inference import MEDIA_TYPES
+
     return {
         "Containers": [
             {
@@ -148,6 +148,8 @@ def check_inference_image(image_uri: str | None, region: str | None = None) -> s
     """:func:`inference_image` for a model this process would train and pickle (its scikit-learn), in
     ``region`` (default: boto3's): for a flow's ``start``, so a registration that would be refused
     fails before any training. Returns the image; ConfigError naming both versions otherwise."""
+    from spylib.registry.bundle import runtime_versions
+
     return inference_image(image_uri, region or resolve_region(), runtime_versions()["scikit-learn"])
 
 

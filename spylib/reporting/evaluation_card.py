@@ -17,15 +17,14 @@ gross, buy-and-hold. Figures are sized for the card's column (about 1000 px at a
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import pandas as pd
 
-from spylib.evaluation.evidence import Evidence
 from spylib.evaluation.gate import GateCheck, GateDecision
+from spylib.evaluation.record import Evidence
 from spylib.modelling.walk_forward import Splits
 from spylib.reporting.diagnostics import (
     calibration_figure,
@@ -38,7 +37,9 @@ from spylib.reporting.diagnostics import (
 from spylib.reporting.error_rates import error_rates_sentence
 from spylib.reporting.figures import importance_figure, scheme_figure, track_figure
 from spylib.reporting.format import MISSING, count, display_table, fmt, pct, plain
+from spylib.reporting.labels import config_family, config_labels, config_parameters
 from spylib.reporting.robustness import robustness_markdown
+from spylib.reporting.verdict import buy_and_hold_clause
 
 CardItem = tuple[str, Any]
 
@@ -99,69 +100,7 @@ def verdict_banner(gate: GateDecision, evidence: Evidence) -> Banner:
     return Banner("SpyFlow quality gate", verdict_line(gate), tone, subtitle)
 
 
-BEAT_CHECK = "track_beats_buy_and_hold"
-
-
-def buy_and_hold_clause(gate: GateDecision, metrics: Mapping[str, Any]) -> str:
-    """What the track did against buy-and-hold, in words that follow the gate's own test: "beats" only
-    when the gate's test passed (or, without that check, never more than "has a higher Sharpe ratio")."""
-    m = metrics
-    figures = (
-        f"net Sharpe ratio {fmt(m.get('sharpe_net'))} against {fmt(m.get('buy_and_hold_sharpe_net'))}, "
-        f"annualized; one-sided p = {fmt(m.get('vs_buy_and_hold_p_value'))}"
-    )
-    check = next((c for c in gate.checks if c.name == BEAT_CHECK), None)
-    higher = float(m.get("sharpe_net", math.nan)) > float(m.get("buy_and_hold_sharpe_net", math.nan))
-    if check is not None and check.passed:
-        return f"beats buy-and-hold after costs ({figures}; the gate's test passes)"
-    if higher and check is not None:
-        return (
-            f"has a higher net Sharpe ratio than buy-and-hold but does not beat it significantly ({figures}; "
-            f"the gate needs p {check.requirement})"
-        )
-    if higher:
-        return f"has a higher net Sharpe ratio than buy-and-hold, not tested by this gate ({figures})"
-    return f"does NOT beat buy-and-hold after costs ({figures})"
-
-
 # --- configurations -------------------------------------------------------------------------------
-CONFIG_ID = re.compile(r"^(?P<family>[^(]+)\((?P<params>.*)\)$")
-
-
-def config_labels(config_ids: Iterable[str]) -> dict[str, str]:
-    """Short names for configuration ids: the family alone when it has one configuration, else the
-    family and a number (``random_forest 2``), numbered in natural id order (numbers compared as
-    numbers: ``min_samples_leaf=50`` before ``=200``, as a sweep file usually lists them). The train
-    log, the card and the CLI all name configurations this way."""
-    ids = sorted(set(config_ids), key=natural_key)
-    families: dict[str, list[str]] = {}
-    for cid in ids:
-        families.setdefault(config_family(cid), []).append(cid)
-    labels = {}
-    for family, members in families.items():
-        for i, cid in enumerate(members, start=1):
-            labels[cid] = family if len(members) == 1 else f"{family} {i}"
-    return labels
-
-
-def natural_key(text: str) -> tuple[tuple[int, float, str], ...]:
-    """Sort key comparing the numbers inside a string as numbers."""
-    parts = re.split(r"(\d+(?:\.\d+)?)", text)
-    return tuple((1, float(p), "") if i % 2 else (0, 0.0, p) for i, p in enumerate(parts) if p)
-
-
-def config_family(config_id: str) -> str:
-    """The model family of a configuration id (``random_forest(...)`` -> ``random_forest``)."""
-    match = CONFIG_ID.match(config_id)
-    return match["family"] if match else config_id
-
-
-def config_parameters(config_id: str) -> str:
-    """The hyperparameters of a configuration id, comma-and-space separated (so a cell can wrap)."""
-    match = CONFIG_ID.match(config_id)
-    return match["params"].replace(",", ", ") if match else config_id
-
-
 def configuration_table(trials: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
     """One row per configuration: its short name, model, hyperparameters, trials, best trial's score."""
     best = trials.groupby("config_id")["oof_sharpe_net"].max()

@@ -3,7 +3,7 @@ under a price error and the trials counted (the DSR's N and its two effective es
 
 from __future__ import annotations
 
-from spylib.evaluation.evidence import Evidence
+from spylib.evaluation.record import Evidence
 from spylib.reporting.format import count, fmt
 
 

@@ -14,7 +14,7 @@ from spylib.core.config import DEFAULT_DATA_CHECKS, parse_data_checks
 from spylib.core.errors import DataValidationError
 from spylib.core.schema import PRICE_COLUMNS
 from spylib.data.prices import PriceData, prices_fingerprint
-from spylib.data.sources import EMBEDDED, ingest, load_embedded, load_price_file
+from spylib.data.sources import EMBEDDED, ingest, load_embedded, load_price_file, read_embedded_frame
 from tests.helpers.flow_defaults import load_json_config
 from tests.helpers.paths import CONFIG_DIR, SEED_DATA
 from tests.helpers.price_files import seed_csv, write_pair, write_parquet, yahoo_csv, yfinance_csv
@@ -131,6 +131,23 @@ def test_embedded_data_is_the_arch_indices_and_named_as_stand_ins() -> None:
     with pytest.raises(DataValidationError, match="stand-ins only for SPY, QQQ"):
         load_embedded("IWM")
     assert ingest(EMBEDDED, "SPY", "QQQ").prices["symbol"].nunique() == 2
+
+
+@pytest.mark.parametrize("module_name", ["arch.data.sp500", "arch.data.nasdaq"])
+def test_embedded_file_is_read_as_arch_loads_it_without_importing_arch(module_name: str) -> None:
+    import importlib
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from spylib.data.sources import read_embedded_frame; "
+        f"read_embedded_frame({module_name!r}); print('arch' in sys.modules)"
+    )
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert imported.stdout.strip() == "False"  # the ingest task does not pay arch's imports
+    pd.testing.assert_frame_equal(
+        read_embedded_frame(module_name), importlib.import_module(module_name).load()
+    )
 
 
 @pytest.mark.skipif(not SEED_DATA.is_dir(), reason="../shared/data/seed is not present")

@@ -22,13 +22,13 @@ from spylib.monitoring.plots import plot_monitoring
 from spylib.reporting.evaluation_card import (
     Banner,
     EvaluationInputs,
-    config_labels,
     evaluation_report,
     failed_first,
     gate_line,
     verdict_line,
 )
 from spylib.reporting.format import MISSING, count, display_table, fmt, pct, plain
+from spylib.reporting.labels import config_labels
 from spylib.stages.cards import to_card_components
 from tests.helpers.browser import long_numbers, significant_digits
 from tests.helpers.evidence import make_evidence
@@ -420,7 +420,7 @@ def beat_gate(passed: bool | None) -> GateDecision:
 def test_the_sentence_about_buy_and_hold_follows_the_gate(
     sharpe: float, passed: bool | None, words: str
 ) -> None:
-    from spylib.reporting.evaluation_card import buy_and_hold_clause
+    from spylib.reporting.verdict import buy_and_hold_clause
     from spylib.stages.training.summary import summary_line
 
     metrics = {

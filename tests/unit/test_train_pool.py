@@ -134,3 +134,21 @@ def test_evaluate_runs_side_work_on_the_other_core_with_the_same_result(
     assert (result == os.getpid()) == (cores == 1)
     values = np.arange(10.0)
     assert other.submit(np.cumsum, values)().tolist() == np.cumsum(values).tolist()
+
+
+def _scoring_imported() -> bool:
+    import sys
+
+    return "spylib.modelling.scoring" in sys.modules
+
+
+def test_started_workers_are_warm_and_are_the_pool_that_scores(data: TrainingData) -> None:
+    from spylib.stages.training.train import _pool, start_workers
+
+    start_workers(2)
+    pool = _pool(2)
+    assert pool.submit(_scoring_imported).result(timeout=60)  # imported before any configuration came
+    plan = PlanSettings(sweep=SWEEP, execution="open_to_open", seed=7)
+    pooled = run_train(SWEEP.models[:2], data, plan, 1.0, workers=2).results
+    assert _pool(2) is pool  # the scoring reused the warm pool instead of starting another
+    assert [r.spec for r in pooled] == list(SWEEP.models[:2])

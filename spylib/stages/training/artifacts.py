@@ -9,19 +9,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from spylib.core.config import ModelSpec
-from spylib.modelling.walk_forward import Splits
 
-if TYPE_CHECKING:
-    from spylib.evaluation.evidence import Evidence
+if TYPE_CHECKING:  # pandas and the splits only annotate: the flow file imports this module in every task
+    import pandas as pd
+
     from spylib.evaluation.gate import GateDecision
+    from spylib.evaluation.record import Evidence
     from spylib.modelling.scoring import ConfigResult
     from spylib.modelling.strategy import ModelBundle, Strategy
+    from spylib.modelling.walk_forward import Splits
     from spylib.reporting.evaluation_card import CardItem
 
-INTERNAL = {"internal": True}  # a result's field that is not stored as an artifact
+INTERNAL = {"internal": True}
+
+
+def _empty_frame() -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame()  # a result's field that is not stored as an artifact
 
 
 def set_artifacts(target: Any, result: Any) -> None:
@@ -108,7 +114,7 @@ class EvaluateResult:
     gate: dict[str, Any]
     card_items: list[CardItem] = field(metadata=INTERNAL)
     # The chosen trial's out-of-sample record on every predicted day: monitoring's reference.
-    reference_record: pd.DataFrame = field(default_factory=pd.DataFrame)
+    reference_record: pd.DataFrame = field(default_factory=_empty_frame)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from spylib.core.config import ModelSpec
     from spylib.evaluation.assessment import Assessment
     from spylib.evaluation.baselines import FittedBaselines
-    from spylib.evaluation.evidence import Evidence
+    from spylib.evaluation.record import Evidence
     from spylib.modelling.scoring import ConfigResult
     from spylib.modelling.strategy import Strategy, TradeContext
     from spylib.reporting.evaluation_card import EvaluationInputs
@@ -217,7 +217,8 @@ def run_evaluate(
     from spylib.evaluation.selection import chosen_strategy, chosen_trial
     from spylib.evaluation.simulation import load_simulated_power
     from spylib.monitoring.reference import chosen_record
-    from spylib.reporting.evaluation_card import EvaluationInputs, config_labels
+    from spylib.reporting.evaluation_card import EvaluationInputs
+    from spylib.reporting.labels import config_labels
 
     plan = settings.plan
     other_core = OtherCore()

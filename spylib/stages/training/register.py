@@ -15,8 +15,8 @@ from spylib.stages.settings import TrainingSettings
 from spylib.stages.training.artifacts import RegisterResult, TrainingData
 
 if TYPE_CHECKING:
-    from spylib.evaluation.evidence import Evidence
     from spylib.evaluation.gate import GateDecision
+    from spylib.evaluation.record import Evidence
     from spylib.modelling.strategy import ModelBundle
     from spylib.registry.provenance import Provenance
 

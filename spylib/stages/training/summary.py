@@ -10,8 +10,9 @@ from typing import Any
 
 import pandas as pd
 
-from spylib.evaluation.evidence import Evidence
 from spylib.evaluation.gate import GateDecision
+from spylib.evaluation.record import Evidence
+from spylib.reporting.verdict import buy_and_hold_clause
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,6 @@ class RunOutputs:
 def summary_line(gate: GateDecision, evidence: Evidence, registration: Mapping[str, Any]) -> str:
     """One honest sentence: the verdict, the track against buy-and-hold in the words of the gate's own
     test (never "beats" when it failed), where it was registered."""
-    from spylib.reporting.evaluation_card import buy_and_hold_clause
-
     m = evidence
     failed = [c.name for c in gate.checks if not c.passed]
     return (

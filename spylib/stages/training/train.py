@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor, as_completed
 from typing import TYPE_CHECKING
 
 from spylib.core.config import ModelSpec
@@ -40,11 +41,46 @@ def pool_order(specs: Sequence[ModelSpec]) -> list[int]:
     return sorted(range(len(specs)), key=lambda i: -FAMILY_COST.get(specs[i].family, 1.0))
 
 
+# What joblib's loky backend gives its workers: one BLAS/OpenMP thread each, so two workers on two cores
+# do not each start a thread per core (the models also fit under threadpool_limits(1)).
+WORKER_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+IDLE_WORKER_SECONDS = 60  # a warm worker waits this long for its first configuration
+
+
+def _pool(workers: int) -> Executor:
+    """The task's process pool: loky's reusable executor (the same one for the warm-up and the scoring)."""
+    from joblib.externals.loky import get_reusable_executor
+
+    return get_reusable_executor(max_workers=workers, timeout=IDLE_WORKER_SECONDS, env=WORKER_ENV)
+
+
+def pool_workers(n_configs: int, workers: int | None = None) -> int:
+    """How many processes score ``n_configs`` configurations: one per available core (or ``workers``),
+    at most one per configuration; 1 = in the calling process."""
+    return min(n_configs, available_cores() if workers is None else max(1, workers))
+
+
+def start_workers(n_configs: int) -> None:
+    """Start the pool that will score ``n_configs`` configurations, and have each worker import the
+    scoring code (scikit-learn, about a second) now: the ``train`` step calls this first, so the workers
+    import while the task loads its training data, and the first configuration starts on a warm worker.
+    Nothing to do when the task scores in its own process."""
+    workers = pool_workers(n_configs)
+    if workers > 1:
+        pool = _pool(workers)
+        for _ in range(workers):
+            pool.submit(_import_scoring)
+
+
+def _import_scoring() -> None:
+    import spylib.modelling.scoring  # noqa: F401
+
+
 def score_all(
     specs: Sequence[ModelSpec], data: TrainingData, plan: PlanSettings, cost_bps: float, workers: int
 ) -> Iterable[tuple[int, ConfigResult]]:
     """(position in ``specs``, result) of every configuration as it finishes; over ``workers``
-    processes (joblib's loky pool, reused by later calls) when more than one."""
+    processes (:func:`_pool`, reused by later calls) when more than one, fed the slowest first."""
     from spylib.modelling.scoring import ScoringData, score_configuration
 
     scoring_data = ScoringData(data.features, data.feature_columns, data.splits)
@@ -52,16 +88,21 @@ def score_all(
     def args(spec: ModelSpec) -> tuple:
         return (spec, scoring_data, plan.sweep, cost_bps, plan.seed)
 
-    order = pool_order(specs)
     if workers <= 1 or len(specs) <= 1:
         for i in range(len(specs)):
             yield i, score_configuration(*args(specs[i]), shuffle_labels=plan.shuffle_labels)
         return
-    from joblib import Parallel, delayed
-
-    pool = Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")
-    jobs = (delayed(_score_at)(i, *args(specs[i]), shuffle_labels=plan.shuffle_labels) for i in order)
-    yield from pool(jobs)
+    pool = _pool(workers)
+    jobs = [
+        pool.submit(_score_at, i, *args(specs[i]), shuffle_labels=plan.shuffle_labels)
+        for i in pool_order(specs)
+    ]
+    try:
+        for job in as_completed(jobs):
+            yield job.result()
+    finally:
+        for job in jobs:  # a failed configuration: the others are not waited for
+            job.cancel()
 
 
 def _score_at(position: int, *args: object, shuffle_labels: bool) -> tuple[int, ConfigResult]:
@@ -82,11 +123,11 @@ def run_train(
     (default: one per available core, at most one per configuration; 1 = in this process). The results
     are in the order of ``specs`` whatever the pool."""
     specs = list(specs)
-    n_workers = min(len(specs), available_cores() if workers is None else max(1, workers))
+    n_workers = pool_workers(len(specs), workers)
     grid = list(plan.sweep.models)
     # The same short name as the evaluation card's tables (the family and a number among its
     # configurations in natural id order), so a log line and a card row can be matched by eye.
-    from spylib.reporting.evaluation_card import config_labels
+    from spylib.reporting.labels import config_labels
 
     labels = config_labels([s.config_id for s in grid] + [s.config_id for s in specs])
     results: list[ConfigResult | None] = [None] * len(specs)
