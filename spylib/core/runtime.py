@@ -74,3 +74,11 @@ def exit_on_config_error(check: Callable[[], object]) -> None:
     except ConfigError as exc:
         print(f"spy-flow: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def available_cores() -> int:
+    """The cores this process may run on (the task's allotment under a container or taskset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,11 +65,13 @@ def audit_lookahead(
     *,
     extra: dict[str, ExtraFeature] | None = None,
     sample: AuditSample = AuditSample(),
+    workers: int = 1,
 ) -> list[str]:
     """Truncation-invariance audit: for the days of :func:`audit_days` (chosen by ``sample``), the
     features computed on the data cut at day t must equal row t computed on the full data, exactly.
     Raises :class:`LookaheadError` naming the feature and the day otherwise; returns the audited dates.
-    The cost is one feature build per audited day (~20 ms on 5,000 rows): about 2 s for the defaults.
+    The cost is one feature build per audited day (~20 ms on 5,000 rows): about 2 s for the defaults,
+    spread over ``workers`` forked processes (the result does not depend on them).
 
     Labels are excluded (they look ahead by definition).
     """
@@ -82,9 +86,8 @@ def audit_lookahead(
     )
     columns = [c for c in full.columns if c not in (*LABEL_COLUMNS, "date", "symbol")]
     audited: list[str] = []
-    for i in picks:
-        cut = prices[prices["date"] <= dates[i]]
-        row = build_feature_rows(cut, symbol, benchmark, extra=extra).iloc[-1]
+    rows = truncated_rows(_Cuts(prices, dates, symbol, benchmark, extra), [int(i) for i in picks], workers)
+    for i, row in zip(picks, rows, strict=True):
         for column in columns:
             a, b = full[column].iloc[i], row[column]
             same = (a == b) or (pd.isna(a) and pd.isna(b))
@@ -95,6 +98,52 @@ def audit_lookahead(
                 )
         audited.append(str(dates[i]))
     return audited
+
+
+@dataclass(frozen=True)
+class _Cuts:
+    """What every truncated build needs: the prices, their dates and the feature definitions."""
+
+    prices: pd.DataFrame
+    dates: np.ndarray
+    symbol: str
+    benchmark: str
+    extra: dict[str, ExtraFeature] | None
+
+
+_FORKED_CUTS: _Cuts | None = None  # set in the parent just before it forks the audit's workers
+
+
+def _last_rows(cuts: _Cuts, picks: Sequence[int]) -> list[pd.Series]:
+    return [
+        build_feature_rows(
+            cuts.prices[cuts.prices["date"] <= cuts.dates[i]], cuts.symbol, cuts.benchmark, extra=cuts.extra
+        ).iloc[-1]
+        for i in picks
+    ]
+
+
+def _last_rows_forked(picks: Sequence[int]) -> list[pd.Series]:
+    assert _FORKED_CUTS is not None
+    return _last_rows(_FORKED_CUTS, picks)
+
+
+def truncated_rows(cuts: _Cuts, picks: Sequence[int], workers: int) -> list[pd.Series]:
+    """For each picked row t, the last row of the features built on the prices cut at day t, in the
+    order of ``picks``. Over ``workers`` processes forked from this one when the platform forks (they
+    inherit the prices and the user's feature functions, which need not be picklable); only the
+    row positions and the resulting rows cross between processes."""
+    global _FORKED_CUTS
+    if workers <= 1 or len(picks) < 2 * workers or "fork" not in mp.get_all_start_methods():
+        return _last_rows(cuts, picks)
+    chunks = [list(c) for c in np.array_split(np.asarray(picks), workers)]
+    _FORKED_CUTS = cuts
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
+            parts = list(pool.map(_last_rows_forked, chunks))
+    finally:
+        _FORKED_CUTS = None
+    return [row for part in parts for row in part]
 
 
 # A calendar year in which at least this share of opens lie within the tolerance of the previous close has

@@ -263,7 +263,7 @@ def flow_args(per_task: int, workers: int | None) -> str:
     return f"--configs-per-task {per_task}" + (f" --max-workers {workers}" if workers else "")
 
 
-def run_flow(per_task: int, workers: int | None, sweep: Path, tmp: Path) -> dict[str, Any]:
+def run_flow(per_task: int, workers: int | None, sweep: Path, tmp: Path, source: str) -> dict[str, Any]:
     label = f"c{per_task}" + (f"w{workers}" if workers else "")
     root = tmp / f"flow-{label}"
     root.mkdir(parents=True)
@@ -273,6 +273,7 @@ def run_flow(per_task: int, workers: int | None, sweep: Path, tmp: Path) -> dict
         "--configs-per-task", str(per_task), *(["--max-workers", str(workers)] if workers else []),
         "--output-dir", str(root / "out"), "--lake-root", str(root / "lake"),
         "--registry-location", str(root / "registry"), "--run-id-file", str(run_id_file),
+        "--source", source,
     ]  # fmt: skip
     proc, timing = timed_run(cmd, env=metaflow_env(root), cwd=root)
     if proc.returncode != 0:
@@ -395,6 +396,12 @@ def main() -> None:
         "their mean, so a load that drifts during the benchmark biases neither side); default 2",
     )
     parser.add_argument(
+        "--source",
+        default="embedded",
+        help="the flow's --source for both sides, e.g. 'synthetic:edge=0,years=33' (a history the length of "
+        "SPY's since 1993); default: the embedded data",
+    )
+    parser.add_argument(
         "--capacity-only",
         action="store_true",
         help="only the parallel-capacity check (the same work in 1 process, then 2 at once; ~20 s)",
@@ -418,13 +425,13 @@ def main() -> None:
     print(
         machine_header(
             "bench_flow: the flow against the single-process loop",
-            {"sweep": str(sweep.relative_to(REPO))},
+            {"sweep": str(sweep.relative_to(REPO)), "source": args.source},
         )
     )
 
     def loop(i: int) -> dict[str, Any]:
         root = tmp / f"inprocess-{i}"
-        kwargs = settings_kwargs(root, sweep=sweep, lake_root=str(root / "lake"))
+        kwargs = settings_kwargs(root, sweep=sweep, lake_root=str(root / "lake"), source=args.source)
         out = run_inprocess(kwargs, root)
         print(
             f"... single process #{i}: {out['wall']:.1f} s ({out['n_configs']} configurations x "
@@ -439,7 +446,7 @@ def main() -> None:
         loops = [loop(1)]
         flows = []
         for k, w in runs:
-            flows.append(run_flow(k, w, sweep, tmp))
+            flows.append(run_flow(k, w, sweep, tmp, args.source))
             f = flows[-1]
             print(
                 f"... flow {f['args']}: {f['wall']:.1f} s (load {f['load_before']:.1f} -> "

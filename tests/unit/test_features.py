@@ -107,18 +107,25 @@ def test_no_feature_uses_the_future(prices: pd.DataFrame) -> None:
             assert a == b or (pd.isna(a) and pd.isna(b)), f"{column} differs at {dates[t]}"
 
 
-def test_audit_passes_honest_features_and_stops_a_planted_leak(prices: pd.DataFrame) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_audit_passes_honest_features_and_stops_a_planted_leak(prices: pd.DataFrame, workers: int) -> None:
+    # Local functions: the forked workers inherit them, nothing needs to pickle them.
     def range_position(p: pd.DataFrame) -> pd.Series:
         return (p["close"] - p["low"]) / (p["high"] - p["low"])
 
     def tomorrow_return(p: pd.DataFrame) -> pd.Series:
         return p["close"].shift(-1) / p["close"] - 1
 
-    audited = audit_lookahead(prices, "SPY", "QQQ", extra={"range_position": range_position})
+    audited = audit_lookahead(prices, "SPY", "QQQ", extra={"range_position": range_position}, workers=workers)
     assert len(audited) >= 80
     assert len(set(audited)) == len(audited)
-    with pytest.raises(LookaheadError, match="feature 'tomorrow_return' uses the future"):
+    assert audited == audit_lookahead(prices, "SPY", "QQQ", extra={"range_position": range_position})
+    # The same first failing day whatever the workers: the rows are compared in the days' order.
+    with pytest.raises(LookaheadError, match="feature 'tomorrow_return' uses the future") as leak:
+        audit_lookahead(prices, "SPY", "QQQ", extra={"tomorrow_return": tomorrow_return}, workers=workers)
+    with pytest.raises(LookaheadError) as sequential:
         audit_lookahead(prices, "SPY", "QQQ", extra={"tomorrow_return": tomorrow_return})
+    assert str(leak.value) == str(sequential.value)
 
 
 def test_extra_features_are_appended_to_the_table(prices: pd.DataFrame) -> None:

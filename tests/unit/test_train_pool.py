@@ -125,9 +125,10 @@ def test_evaluate_runs_side_work_on_the_other_core_with_the_same_result(
     place when it has one core: the same call either way, so the same numbers."""
     import os
 
-    from spylib.stages.training import evaluate, train
+    from spylib.core import runtime
+    from spylib.stages.training import evaluate
 
-    monkeypatch.setattr(train, "available_cores", lambda: cores)
+    monkeypatch.setattr(runtime, "available_cores", lambda: cores)
     other = evaluate.OtherCore()
     assert (other._executor is None) == (cores == 1)
     result = other.submit(os.getpid)()

@@ -166,7 +166,7 @@ class OtherCore:
     same numbers."""
 
     def __init__(self) -> None:
-        from spylib.stages.training.train import available_cores
+        from spylib.core.runtime import available_cores
 
         self._executor: Any = None
         if available_cores() > 1:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from spylib.core.runtime import available_cores
 from spylib.features.audit import AuditSample, audit_lookahead, stale_open_years
 from spylib.features.table import build_features, feature_columns, load_extra_features
 from spylib.stages.settings import TrainingSettings
@@ -40,6 +41,7 @@ def run_features(
             boundary_dates=block_boundaries(list(table["date"]), plan.sweep.walk_forward.block_months),
             seed=plan.seed,
         ),
+        workers=available_cores(),  # the features task is alone on its machine
     )
     audit = {
         "method": "truncation invariance (largest moves, block boundaries, random days)",

@@ -11,12 +11,12 @@ run equals a sequential one bit for bit.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, as_completed
 from typing import TYPE_CHECKING
 
 from spylib.core.config import ModelSpec
+from spylib.core.runtime import available_cores
 from spylib.stages.settings import PlanSettings
 from spylib.stages.training.artifacts import TrainingData, TrainResult
 
@@ -26,14 +26,6 @@ if TYPE_CHECKING:  # scoring imports scikit-learn: loaded by the train step only
 # Relative cost of one configuration by family (the forests' 100 trees dominate): the pool is fed the
 # slowest first, so the last configurations left running are short ones.
 FAMILY_COST = {"random_forest": 4.0, "extra_trees": 3.0, "hist_gradient_boosting": 2.0, "logistic": 1.0}
-
-
-def available_cores() -> int:
-    """The cores this process may run on (the task's allotment under a container or taskset)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def pool_order(specs: Sequence[ModelSpec]) -> list[int]:
