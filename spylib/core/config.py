@@ -77,8 +77,9 @@ class WalkForwardConfig:
     blocks x rows (about the square of the history's length); under ``rolling`` every fit sees at most
     ``rolling_days`` rows, so it grows with the blocks (linearly). The scheme is a modelling choice, not
     a speed switch: the two give different fits once the history exceeds ``rolling_days`` (the first
-    blocks, before the window is full, are the same), and a scheme picked after seeing both runs' results
-    is one more trial that neither run's deflated Sharpe counts.
+    blocks, before the window is full, are the same). The trials ledger keys a ``rolling`` run's trials
+    by their window, so a second run with the other scheme on the same data adds its trials to the
+    deflated Sharpe ratio's N instead of passing as the same trials.
     """
 
     block_months: int = 12

@@ -5,7 +5,8 @@ second grid tried on the same data adds its trials to the first's. The ledger re
 beside the model registry (``{registry location}/trials-ledger/``, a local directory or an ``s3://``
 prefix) and is keyed by the data's fingerprint (the provenance's, from ingest), one folder per
 fingerprint. Each run adds one JSON entry listing its trials' keys
-(configuration id, threshold, filter, sizing, execution and cost: what makes the trial's returns).
+(configuration id, threshold, filter, sizing, execution and cost: what makes the trial's returns;
+and the window, for the `rolling` walk-forward scheme).
 
 **No lost entries without a lock.** The layout is append-only and content-addressed: an entry is
 named by the hash of its sorted trial keys, written atomically (a temp file renamed into place; one
@@ -25,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from spylib.core.config import WalkForwardConfig
 from spylib.core.errors import ConfigError
 from spylib.core.jsonio import dump_json
 from spylib.registry.bundle import utc_now
@@ -35,13 +37,24 @@ LEDGER_DIR = "trials-ledger"
 _KEY_COLUMNS = ("config_id", "threshold", "filter", "sizing")
 
 
-def trial_keys(trials: pd.DataFrame, *, execution: str, cost_bps: float) -> list[str]:
-    """One key per row of a trials table: what makes the trial's out-of-fold returns on given data."""
+def trial_keys(
+    trials: pd.DataFrame, *, execution: str, cost_bps: float, walk_forward: WalkForwardConfig | None = None
+) -> list[str]:
+    """One key per row of a trials table: what makes the trial's out-of-fold returns on given data.
+    A ``rolling`` walk-forward adds its window to every key (``|rolling=1500d``): the same grid fitted
+    on a bounded window is another set of trials, so trying both schemes counts both. The default
+    ``expanding`` scheme adds nothing, so keys recorded before the scheme existed still match."""
     missing = [c for c in _KEY_COLUMNS if c not in trials.columns]
     if missing:
         raise ConfigError(f"the trials table has no column {missing[0]!r}", source="trials ledger")
+    window = (
+        f"|rolling={walk_forward.rolling_days}d"
+        if walk_forward is not None and walk_forward.scheme == "rolling"
+        else ""
+    )
     return [
         f"{row.config_id}|t={float(row.threshold):g}|{row.filter}|{row.sizing}|{execution}|{float(cost_bps):g}bps"
+        + window
         for row in trials[list(_KEY_COLUMNS)].itertuples(index=False)
     ]
 

@@ -52,6 +52,33 @@ def test_a_different_cost_or_execution_is_a_different_trial(tmp_path: Path) -> N
     assert len(ledger.distinct_trials("abc123")) == 3
 
 
+def test_a_rolling_window_is_another_set_of_trials_and_expanding_keys_are_unchanged(tmp_path: Path) -> None:
+    from spylib.core.config import WalkForwardConfig
+
+    frame = grid(["rf-a", "lr-a"], [0.5, 0.55])
+    plain = trial_keys(frame, execution="open_to_open", cost_bps=1.0)
+    expanding = trial_keys(frame, execution="open_to_open", cost_bps=1.0, walk_forward=WalkForwardConfig())
+    rolling = [
+        trial_keys(
+            frame, execution="open_to_open", cost_bps=1.0, walk_forward=WalkForwardConfig(scheme="rolling")
+        )
+        for _ in range(2)
+    ]
+    longer = trial_keys(
+        frame,
+        execution="open_to_open",
+        cost_bps=1.0,
+        walk_forward=WalkForwardConfig(scheme="rolling", rolling_days=2500),
+    )
+    assert expanding == plain  # ledgers written before the scheme existed keep counting the same trials
+    ledger = TrialsLedger(tmp_path)
+    ledger.record_and_count("abc123", expanding)
+    after_rolling = ledger.record_and_count("abc123", rolling[0])
+    assert after_rolling.n_trials == 8  # the grid under a bounded window counts as 4 more trials
+    assert ledger.record_and_count("abc123", rolling[1]).n_trials == 8  # the same window again: no more
+    assert ledger.record_and_count("abc123", longer).n_trials == 12  # another window: 4 more
+
+
 def test_a_different_data_fingerprint_has_its_own_ledger(tmp_path: Path) -> None:
     ledger = TrialsLedger(tmp_path)
     ledger.record_and_count("abc123", keys(grid(["rf-a", "rf-b"], [0.5, 0.55])))
@@ -90,10 +117,17 @@ def test_the_evaluate_step_counts_every_grid_and_a_negative_control_adds_nothing
 
     from spylib.stages.training.evaluate import count_trials
 
-    def settings(shuffle: bool = False) -> Any:
+    def settings(shuffle: bool = False, scheme: str = "expanding") -> Any:
+        from spylib.core.config import WalkForwardConfig
+
         return SimpleNamespace(
             registry=SimpleNamespace(location=str(tmp_path / "registry")),
-            plan=SimpleNamespace(execution="open_to_open", shuffle_labels=shuffle, seed=42),
+            plan=SimpleNamespace(
+                execution="open_to_open",
+                shuffle_labels=shuffle,
+                seed=42,
+                sweep=SimpleNamespace(walk_forward=WalkForwardConfig(scheme=scheme)),
+            ),
             data=SimpleNamespace(source="embedded"),
             cost_bps=1.0,
         )
@@ -107,3 +141,8 @@ def test_the_evaluate_step_counts_every_grid_and_a_negative_control_adds_nothing
     control = count_trials(results(["shuffled-x"]), settings(shuffle=True), provenance)
     assert control["ledger_n_trials"] == 8  # the ledger's six and its own two
     assert count_trials(results(["lr-a"]), settings(), provenance)["ledger_n_trials"] == 6  # nothing added
+    # the first grid again, on a rolling window: its own trials
+    assert (
+        count_trials(results(["rf-a", "lr-a"]), settings(scheme="rolling"), provenance)["ledger_n_trials"]
+        == 10
+    )

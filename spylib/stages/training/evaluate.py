@@ -94,7 +94,9 @@ def count_trials(
     if not settings.registry.location or not provenance.get("fingerprint"):
         return {}
     trials = pd.concat([r.trials for r in results], ignore_index=True)
-    keys = trial_keys(trials, execution=plan.execution, cost_bps=settings.cost_bps)
+    keys = trial_keys(
+        trials, execution=plan.execution, cost_bps=settings.cost_bps, walk_forward=plan.sweep.walk_forward
+    )
     ledger = TrialsLedger(settings.registry.location)
     fingerprint = str(provenance["fingerprint"])
     if plan.shuffle_labels:
