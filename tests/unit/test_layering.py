@@ -119,3 +119,25 @@ def test_packages_stay_small(folder: Path) -> None:
     assert len(modules) <= 12, f"{folder.relative_to(SPYLIB.parent)} holds {len(modules)} modules: split it"
     long = [f"{p.name}: {n}" for p in modules if (n := len(p.read_text().splitlines())) > 500]
     assert not long, f"modules over 500 lines: {long}"
+
+
+def test_the_flow_files_imports_load_neither_pandas_nor_scikit_learn() -> None:
+    """Every task, the runtime and the card's subprocess import the flow file: its module-level imports
+    stay light, and each step imports its stage (pandas, scikit-learn, matplotlib) inside its body."""
+    import subprocess
+    import sys
+
+    flow = SPYLIB.parent / "flows" / "spy_flow.py"
+    found: set[str] = set()
+    for node in ast.parse(flow.read_text()).body:
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module != "__future__":
+            found.add(node.module)
+    modules = sorted(found)
+    assert "spylib.registry.images" in modules
+    assert "metaflow" in modules
+    heavy = ("pandas", "sklearn", "scipy", "matplotlib", "joblib", "arch")
+    code = f"import sys\nfor m in {modules!r}: __import__(m)\nprint(sorted(m for m in {heavy!r} if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]", f"the flow file's imports load {loaded.stdout.strip()}"
