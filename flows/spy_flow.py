@@ -33,7 +33,7 @@ from spylib.core.runtime import ensure_metaflow_user
 
 ensure_metaflow_user()  # before metaflow is imported: it refuses the user name "root"
 
-from spylib.core.runtime import exit_on_config_error  # noqa: E402
+from spylib.core.runtime import exit_on_config_error, metaflow_batch_image  # noqa: E402
 from spylib.storage.s3 import check_endpoint_variables  # noqa: E402
 
 exit_on_config_error(check_endpoint_variables)  # Metaflow's own S3 client reads them too
@@ -52,7 +52,6 @@ from metaflow.exception import MetaflowException  # noqa: E402
 
 from spylib.core import outputs  # noqa: E402
 from spylib.core.errors import ConfigError  # noqa: E402
-from spylib.registry.images import metaflow_batch_image  # noqa: E402
 from spylib.stages.flow_decorators import StepDecorators, runs_remotely  # noqa: E402
 from spylib.stages.resume import check_resumed_sources, source_digests  # noqa: E402
 from spylib.stages.settings import build_training_settings, check_run_io, config_from_text  # noqa: E402

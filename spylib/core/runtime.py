@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -82,3 +83,21 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def metaflow_batch_image(_context: object = None) -> str:
+    """Metaflow's ``METAFLOW_BATCH_CONTAINER_IMAGE`` (environment or Metaflow config), or ''.
+
+    That is the project's image (``docker/Dockerfile``), which also serves (``docker run IMAGE
+    serve``). Only the process that launches a run sees it: Metaflow does not pass it into Batch
+    containers, so a flow resolves it at launch: as a Parameter's default
+    (``Parameter("sagemaker-image-uri", default=metaflow_batch_image)``: Metaflow calls it with the
+    parameter's context when ``run`` starts), not in a Batch step.
+    """
+    value = os.environ.get("METAFLOW_BATCH_CONTAINER_IMAGE", "")
+    if not value:
+        with contextlib.suppress(Exception):  # Metaflow missing or its config unreadable: no fallback
+            from metaflow.metaflow_config import BATCH_CONTAINER_IMAGE
+
+            value = str(BATCH_CONTAINER_IMAGE or "")
+    return value

@@ -102,6 +102,10 @@ def evaluate_check(name: str, label: str, raw: float | None, op: str, bound: flo
     return GateCheck(name, value, f"{op} {shown}", bool(passed), label)
 
 
+# The check the verdict's wording follows (spylib.reporting.verdict): "beats buy-and-hold" only when it passed.
+BEAT_BUY_AND_HOLD = "track_beats_buy_and_hold"
+
+
 def apply_gate(evidence: Evidence, gate: GateConfig) -> GateDecision:
     """Approved only if every check holds, on the run's evidence: the selection's figures (``dsr``,
     ``dsr_effective``, ``prob_oos_loss``, ``pbo``) and the track's."""
@@ -118,7 +122,7 @@ def apply_gate(evidence: Evidence, gate: GateConfig) -> GateDecision:
                      evidence.psr, ">=", gate.min_psr, f"{gate.min_psr}"))  # fmt: skip
     bootstrap = "Ledoit-Wolf studentized block bootstrap, one-sided"
     if gate.require_beat_buy_and_hold:
-        rows.append(("track_beats_buy_and_hold",
+        rows.append((BEAT_BUY_AND_HOLD,
                      f"p-value of the track's net Sharpe above buy-and-hold's ({bootstrap})",
                      evidence.vs_buy_and_hold_p_value, "<=", gate.max_difference_p_value,
                      f"{gate.max_difference_p_value}"))  # fmt: skip

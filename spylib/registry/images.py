@@ -6,11 +6,13 @@ scikit-learn is the one the model was pickled with; and the package's InferenceS
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 from typing import Any
 
 from spylib.core.errors import ConfigError
+from spylib.core.runtime import metaflow_batch_image
+from spylib.registry.bundle import runtime_versions
+from spylib.registry.inference import MEDIA_TYPES
 
 # The SageMaker scikit-learn images: repository name, and tags such as 1.2-1-cpu-py3 (major.minor-build).
 SKLEARN_REPOSITORY = "sagemaker-scikit-learn"
@@ -58,8 +60,6 @@ def inference_specification(image: str, model_data_url: str) -> dict[str, Any]:
     """The model package's InferenceSpecification: one container, ``model.tar.gz`` unpacked at
     ``/opt/ml/model``, handlers from ``code/inference.py`` in it (both the project's image and the
     SageMaker scikit-learn image read SAGEMAKER_PROGRAM/SAGEMAKER_SUBMIT_DIRECTORY), CSV and JSON."""
-    from spylib.registry.inference import MEDIA_TYPES
-
     return {
         "Containers": [
             {
@@ -92,24 +92,6 @@ def framework_sklearn_version(image_uri: str) -> str | None:
             key="image_uri",
         )
     return f"{match.group(1)}.{match.group(2)}"
-
-
-def metaflow_batch_image(_context: Any = None) -> str:
-    """Metaflow's ``METAFLOW_BATCH_CONTAINER_IMAGE`` (environment or Metaflow config), or ''.
-
-    That is the project's image (``docker/Dockerfile``), which also serves (``docker run IMAGE
-    serve``). Only the process that launches a run sees it: Metaflow does not pass it into Batch
-    containers, so a flow resolves it at launch: as a Parameter's default
-    (``Parameter("sagemaker-image-uri", default=metaflow_batch_image)``: Metaflow calls it with the
-    parameter's context when ``run`` starts), not in a Batch step.
-    """
-    value = os.environ.get("METAFLOW_BATCH_CONTAINER_IMAGE", "")
-    if not value:
-        with contextlib.suppress(Exception):  # Metaflow missing or its config unreadable: no fallback
-            from metaflow.metaflow_config import BATCH_CONTAINER_IMAGE
-
-            value = str(BATCH_CONTAINER_IMAGE or "")
-    return value
 
 
 def inference_image(image_uri: str | None, region: str, sklearn_version: str) -> str:
@@ -148,8 +130,6 @@ def check_inference_image(image_uri: str | None, region: str | None = None) -> s
     """:func:`inference_image` for a model this process would train and pickle (its scikit-learn), in
     ``region`` (default: boto3's): for a flow's ``start``, so a registration that would be refused
     fails before any training. Returns the image; ConfigError naming both versions otherwise."""
-    from spylib.registry.bundle import runtime_versions
-
     return inference_image(image_uri, region or resolve_region(), runtime_versions()["scikit-learn"])
 
 

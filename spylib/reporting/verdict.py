@@ -10,10 +10,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from spylib.evaluation.gate import GateDecision
+from spylib.evaluation.gate import BEAT_BUY_AND_HOLD, GateDecision
 from spylib.reporting.format import fmt
-
-BEAT_CHECK = "track_beats_buy_and_hold"
 
 
 def buy_and_hold_clause(gate: GateDecision, metrics: Mapping[str, Any]) -> str:
@@ -24,7 +22,7 @@ def buy_and_hold_clause(gate: GateDecision, metrics: Mapping[str, Any]) -> str:
         f"net Sharpe ratio {fmt(m.get('sharpe_net'))} against {fmt(m.get('buy_and_hold_sharpe_net'))}, "
         f"annualized; one-sided p = {fmt(m.get('vs_buy_and_hold_p_value'))}"
     )
-    check = next((c for c in gate.checks if c.name == BEAT_CHECK), None)
+    check = next((c for c in gate.checks if c.name == BEAT_BUY_AND_HOLD), None)
     higher = float(m.get("sharpe_net", math.nan)) > float(m.get("buy_and_hold_sharpe_net", math.nan))
     if check is not None and check.passed:
         return f"beats buy-and-hold after costs ({figures}; the gate's test passes)"

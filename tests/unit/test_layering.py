@@ -135,7 +135,7 @@ def test_the_flow_files_imports_load_neither_pandas_nor_scikit_learn() -> None:
         elif isinstance(node, ast.ImportFrom) and node.module and node.module != "__future__":
             found.add(node.module)
     modules = sorted(found)
-    assert "spylib.registry.images" in modules
+    assert "spylib.stages.settings" in modules
     assert "metaflow" in modules
     heavy = ("pandas", "sklearn", "scipy", "matplotlib", "joblib", "arch")
     code = f"import sys\nfor m in {modules!r}: __import__(m)\nprint(sorted(m for m in {heavy!r} if m in sys.modules))"

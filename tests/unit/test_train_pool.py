@@ -146,6 +146,7 @@ def _scoring_imported() -> bool:
 def test_started_workers_are_warm_and_are_the_pool_that_scores(data: TrainingData) -> None:
     from spylib.stages.training.train import _pool, start_workers
 
+    _pool(2).shutdown(wait=True)  # fresh workers: the earlier tests' pool has imported the scoring code
     start_workers(2)
     pool = _pool(2)
     assert pool.submit(_scoring_imported).result(timeout=60)  # imported before any configuration came

@@ -21,13 +21,13 @@ if TYPE_CHECKING:  # pandas and the splits only annotate: the flow file imports 
     from spylib.modelling.walk_forward import Splits
     from spylib.reporting.evaluation_card import CardItem
 
-INTERNAL = {"internal": True}
+INTERNAL = {"internal": True}  # a result's field that is not stored as an artifact
 
 
 def _empty_frame() -> pd.DataFrame:
     import pandas as pd
 
-    return pd.DataFrame()  # a result's field that is not stored as an artifact
+    return pd.DataFrame()
 
 
 def set_artifacts(target: Any, result: Any) -> None:
